@@ -1,0 +1,199 @@
+//! The commands behind the binary: build the AWS and OpenSearch clients from the validated
+//! configuration, install the index templates, run the pipeline, print the summary line.
+
+use crate::config::{AwsConfig, Config, ConfigError, LogConfig};
+use crate::enrich::Enricher;
+use crate::index::bulk::BatchLimits;
+use crate::index::client::{Client, ClientError, TemplateAction};
+use crate::index::{Indexer, template};
+use crate::pipeline::ingest::{self, Target};
+use crate::pipeline::object::ObjectDecoder;
+use crate::pipeline::worker::Worker;
+use crate::pipeline::{Sink, rate, spawn_indexers};
+use crate::queue::sqs::SqsQueue;
+use backon::{ExponentialBuilder, Retryable};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a command failed: bad configuration (exit 2) or anything else (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A configuration value is missing or wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The command failed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if log.json { builder.json().init() } else { builder.init() }
+}
+
+/// `trailship run`.
+pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
+    let queue_url = cfg.sqs.require_queue_url()?.to_owned();
+    let (s3, sqs) = aws_clients(&cfg.aws).await?;
+    let indexer = indexer(cfg)?;
+    install_templates(&indexer.0, cfg).await?;
+    let (jobs, indexers) = spawn_indexers(indexer.1, cfg.opensearch.max_concurrent_requests);
+    let worker = Arc::new(Worker {
+        queue: SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time),
+        s3,
+        decoder: Arc::new(object_decoder(cfg)),
+        sink: Sink::Index(jobs),
+        max_in_flight: cfg.sqs.max_messages_in_flight,
+        shutdown_grace: cfg.sqs.shutdown_grace,
+    });
+    tracing::info!(queue = %queue_url, opensearch = %cfg.opensearch.url, drain, "worker started");
+    let started = Instant::now();
+    let result = worker.clone().run(drain, shutdown_signal()).await;
+    drop(worker);
+    for h in indexers {
+        h.await.map_err(anyhow::Error::from)?;
+    }
+    let s = result?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released; {} objects skipped)",
+        s.files,
+        s.events,
+        rate(s.events, secs),
+        s.indexed.created,
+        s.indexed.duplicates,
+        s.indexed.dead_lettered,
+        s.messages,
+        s.acked,
+        s.failed,
+        s.released,
+        s.skipped
+    );
+    Ok(())
+}
+
+/// `trailship ingest`.
+pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
+    let (files, skipped) = ingest::collect_files(&paths).map_err(anyhow::Error::from)?;
+    let target = match &output {
+        Some(path) => Target::Output(open_output(path)?),
+        None => {
+            let (client, indexer) = indexer(cfg)?;
+            install_templates(&client, cfg).await?;
+            Target::Index(indexer, cfg.opensearch.max_concurrent_requests)
+        }
+    };
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let s = ingest::ingest(Arc::new(object_decoder(cfg)), target, files, parallel).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let settled = if output.is_some() {
+        format!("{} invalid records written as dead letters", s.invalid)
+    } else {
+        format!(
+            "{} indexed, {} already present, {} dead-lettered",
+            s.indexed.created, s.indexed.duplicates, s.indexed.dead_lettered
+        )
+    };
+    eprintln!(
+        "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} files failed)",
+        s.files,
+        s.events,
+        rate(s.events, secs),
+        skipped,
+        s.failed
+    );
+    if s.failed > 0 {
+        return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed).into());
+    }
+    Ok(())
+}
+
+fn open_output(path: &PathBuf) -> Result<Box<dyn std::io::Write + Send>, CommandError> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    Ok(Box::new(file))
+}
+
+fn object_decoder(cfg: &Config) -> ObjectDecoder {
+    ObjectDecoder {
+        enricher: Enricher::new(),
+        limits: BatchLimits { max_bytes: cfg.opensearch.bulk_max_bytes, max_actions: cfg.opensearch.bulk_max_actions },
+        index_prefix: cfg.opensearch.index_prefix.clone(),
+        deadletter_index: cfg.opensearch.deadletter_index.clone(),
+    }
+}
+
+fn indexer(cfg: &Config) -> Result<(Client, Indexer), CommandError> {
+    let client = Client::new(&cfg.opensearch)?;
+    let indexer = Indexer::new(client.clone(), cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries);
+    Ok((client, indexer))
+}
+
+/// Installs the shipped templates where missing, retrying while the cluster is unreachable.
+async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandError> {
+    for t in template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index) {
+        let action = (|| client.ensure_template(&t, false))
+            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(6))
+            .when(ClientError::is_transient)
+            .notify(|e, delay| tracing::warn!(error = %e, ?delay, "opensearch not ready, retrying"))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot install index template {}: {e}", t.name))?;
+        match action {
+            TemplateAction::Present => tracing::debug!(template = %t.name, "index template present"),
+            TemplateAction::Installed | TemplateAction::Updated => {
+                tracing::info!(template = %t.name, "index template installed")
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn aws_clients(cfg: &AwsConfig) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs::Client), CommandError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &cfg.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(url) = &cfg.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let shared = loader.load().await;
+    if shared.region().is_none() {
+        return Err(ConfigError {
+            key: "aws.region".into(),
+            message: "not set, and AWS_REGION or the AWS profile does not say".into(),
+        }
+        .into());
+    }
+    let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.s3_force_path_style).build();
+    Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::new(&shared)))
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("stop signal received");
+}

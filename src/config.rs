@@ -1,0 +1,327 @@
+//! Configuration: a TOML file and `TRAILSHIP__SECTION__KEY` environment variables → a validated
+//! [`Config`]. Parsed once at start-up; a bad value is a [`ConfigError`] naming the key.
+//! `trailship.example.toml` documents every key.
+
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// A configuration problem, always about one key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The dotted key, e.g. `sqs.max_messages_in_flight`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        ConfigError { key: key.to_owned(), message: message.into() }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// AWS client settings.
+    pub aws: AwsConfig,
+    /// The notification queue.
+    pub sqs: SqsConfig,
+    /// The OpenSearch cluster.
+    pub opensearch: OpenSearchConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// AWS client settings; credentials come from the standard AWS chain.
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    /// Region; when unset, the standard chain (`AWS_REGION`, profile, IMDS) decides.
+    pub region: Option<String>,
+    /// Endpoint override for S3 and SQS (LocalStack, moto); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
+    /// Path-style S3 addressing; defaults to on when an endpoint override is set.
+    pub s3_force_path_style: bool,
+}
+
+/// The SQS queue that receives the bucket's notifications.
+#[derive(Debug, Clone)]
+pub struct SqsConfig {
+    /// Queue URL; required by `trailship run`.
+    pub queue_url: Option<String>,
+    /// Messages processed at the same time.
+    pub max_messages_in_flight: usize,
+    /// Visibility timeout set on receive and renewed while a message is processed.
+    pub visibility_timeout: Duration,
+    /// Long-poll wait per receive (0–20 s).
+    pub wait_time: Duration,
+    /// How long a stopping worker lets in-flight messages finish before releasing them.
+    pub shutdown_grace: Duration,
+}
+
+/// The OpenSearch cluster and how documents are written to it.
+#[derive(Debug, Clone)]
+pub struct OpenSearchConfig {
+    /// Cluster URL.
+    pub url: String,
+    /// Basic-auth user.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+    /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
+    pub index_prefix: String,
+    /// Index for events that cannot be indexed.
+    pub deadletter_index: String,
+    /// A bulk request is cut at this many bytes.
+    pub bulk_max_bytes: usize,
+    /// A bulk request is cut at this many actions.
+    pub bulk_max_actions: usize,
+    /// Bulk requests sent at the same time.
+    pub max_concurrent_requests: usize,
+    /// Retries of a failed request or of throttled items before giving up on a batch.
+    pub max_retries: usize,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Skip TLS certificate verification (self-signed test clusters only).
+    pub tls_insecure: bool,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    aws: RawAws,
+    sqs: RawSqs,
+    opensearch: RawOpenSearch,
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAws {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    s3_force_path_style: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSqs {
+    queue_url: Option<String>,
+    max_messages_in_flight: Option<i64>,
+    visibility_timeout_secs: Option<i64>,
+    wait_time_secs: Option<i64>,
+    shutdown_grace_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOpenSearch {
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    index_prefix: Option<String>,
+    deadletter_index: Option<String>,
+    bulk_max_bytes: Option<i64>,
+    bulk_max_actions: Option<i64>,
+    max_concurrent_requests: Option<i64>,
+    max_retries: Option<i64>,
+    request_timeout_secs: Option<i64>,
+    tls_insecure: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: Option<String>,
+}
+
+impl Config {
+    /// Loads `file` (or `trailship.toml` when present and no file is named), applies
+    /// `TRAILSHIP__…` environment overrides, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::new("--config", format!("{} does not exist", path.display())));
+                }
+                builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+            }
+            None => {
+                builder =
+                    builder.add_source(config::File::new("trailship.toml", config::FileFormat::Toml).required(false));
+            }
+        }
+        let env_map: config::Map<String, String> =
+            env.iter().filter(|(k, _)| k.starts_with("TRAILSHIP__")).cloned().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("TRAILSHIP")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env_map)),
+        );
+        let raw: RawConfig = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::new(&error_key(&e), clean_message(&e)))?;
+        let endpoint_from_env = env.iter().any(|(k, v)| k == "AWS_ENDPOINT_URL" && !v.is_empty());
+        raw.validate(endpoint_from_env)
+    }
+}
+
+/// The key a `config` crate error is about, when it says.
+fn error_key(e: &config::ConfigError) -> String {
+    let text = e.to_string();
+    if let Some(k) = text.split("for key `").nth(1).and_then(|s| s.split('`').next()) {
+        return k.to_owned();
+    }
+    if let Some(k) = text.split("unknown field `").nth(1).and_then(|s| s.split('`').next()) {
+        return format!("unknown key {k}");
+    }
+    "config".to_owned()
+}
+
+fn clean_message(e: &config::ConfigError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+fn int_in(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError::new(key, format!("must be between {min} and {max}, got {v}")));
+    }
+    Ok(v)
+}
+
+/// Index names: lowercase, no spaces or `\/*?"<>|,#:`, not starting with `_-+`.
+pub fn validate_index_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    let bad_char = name.chars().find(|c| c.is_uppercase() || c.is_whitespace() || "\\/*?\"<>|,#:".contains(*c));
+    if name.is_empty() || name.len() > 200 {
+        return Err(ConfigError::new(key, "must be 1 to 200 characters"));
+    }
+    if let Some(c) = bad_char {
+        return Err(ConfigError::new(key, format!("{name:?} is not a valid index name (character {c:?})")));
+    }
+    if name.starts_with(['_', '-', '+']) || name == "." || name == ".." {
+        return Err(ConfigError::new(key, format!("{name:?} is not a valid index name")));
+    }
+    Ok(())
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+impl RawConfig {
+    fn validate(self, endpoint_from_env: bool) -> Result<Config, ConfigError> {
+        let endpoint_url = non_empty(self.aws.endpoint_url);
+        if let Some(url) = &endpoint_url {
+            check_url("aws.endpoint_url", url)?;
+        }
+        let aws = AwsConfig {
+            region: non_empty(self.aws.region),
+            s3_force_path_style: self.aws.s3_force_path_style.unwrap_or(endpoint_url.is_some() || endpoint_from_env),
+            endpoint_url,
+        };
+
+        let queue_url = non_empty(self.sqs.queue_url);
+        if let Some(url) = &queue_url {
+            check_url("sqs.queue_url", url)?;
+        }
+        let sqs = SqsConfig {
+            queue_url,
+            max_messages_in_flight: int_in("sqs.max_messages_in_flight", self.sqs.max_messages_in_flight, 8, 1, 1000)?
+                as usize,
+            visibility_timeout: secs(int_in(
+                "sqs.visibility_timeout_secs",
+                self.sqs.visibility_timeout_secs,
+                300,
+                10,
+                43_200,
+            )?),
+            wait_time: secs(int_in("sqs.wait_time_secs", self.sqs.wait_time_secs, 20, 0, 20)?),
+            shutdown_grace: secs(int_in("sqs.shutdown_grace_secs", self.sqs.shutdown_grace_secs, 30, 0, 3600)?),
+        };
+
+        let os = self.opensearch;
+        let url = non_empty(os.url).unwrap_or_else(|| "http://localhost:9200".to_owned());
+        check_url("opensearch.url", &url)?;
+        let index_prefix = os.index_prefix.unwrap_or_else(|| "cloudtrail".to_owned());
+        validate_index_name("opensearch.index_prefix", &index_prefix)?;
+        let deadletter_index = os.deadletter_index.unwrap_or_else(|| "trailship-deadletter".to_owned());
+        validate_index_name("opensearch.deadletter_index", &deadletter_index)?;
+        if deadletter_index.starts_with(&format!("{index_prefix}-")) {
+            return Err(ConfigError::new(
+                "opensearch.deadletter_index",
+                format!("{deadletter_index:?} would fall under the event indices {index_prefix}-*"),
+            ));
+        }
+        let username = non_empty(os.username);
+        let password = os.password;
+        if username.is_some() != password.is_some() {
+            return Err(ConfigError::new("opensearch.password", "username and password must be set together"));
+        }
+        let opensearch = OpenSearchConfig {
+            url,
+            username,
+            password,
+            index_prefix,
+            deadletter_index,
+            bulk_max_bytes: int_in("opensearch.bulk_max_bytes", os.bulk_max_bytes, 5 << 20, 1 << 10, 100 << 20)?
+                as usize,
+            bulk_max_actions: int_in("opensearch.bulk_max_actions", os.bulk_max_actions, 5000, 1, 100_000)? as usize,
+            max_concurrent_requests: int_in("opensearch.max_concurrent_requests", os.max_concurrent_requests, 4, 1, 64)?
+                as usize,
+            max_retries: int_in("opensearch.max_retries", os.max_retries, 10, 0, 100)? as usize,
+            request_timeout: secs(int_in("opensearch.request_timeout_secs", os.request_timeout_secs, 60, 1, 3600)?),
+            tls_insecure: os.tls_insecure.unwrap_or(false),
+        };
+
+        let log = match self.log.format.as_deref().unwrap_or("text") {
+            "text" => LogConfig { json: false },
+            "json" => LogConfig { json: true },
+            other => {
+                return Err(ConfigError::new("log.format", format!("must be \"text\" or \"json\", got {other:?}")));
+            }
+        };
+        Ok(Config { aws, sqs, opensearch, log })
+    }
+}
+
+impl SqsConfig {
+    /// The queue URL, which `trailship run` cannot do without.
+    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
+        self.queue_url.as_deref().ok_or_else(|| ConfigError::new("sqs.queue_url", "is required by trailship run"))
+    }
+}
+
+fn secs(v: i64) -> Duration {
+    Duration::from_secs(v as u64)
+}
+
+fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(ConfigError::new(key, format!("{url:?} is not an http(s) url"))),
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,82 @@
+//! Config loading and validation: defaults, file + environment layering, one error per key.
+
+use super::*;
+use std::io::Write;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn toml(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn defaults_when_nothing_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.toml");
+    assert!(Config::load_from(Some(&missing), &[]).is_err(), "an explicit missing file is an error");
+    let f = toml("");
+    let c = Config::load_from(Some(f.path()), &[]).unwrap();
+    assert_eq!(c.opensearch.index_prefix, "cloudtrail");
+    assert_eq!(c.opensearch.deadletter_index, "trailship-deadletter");
+    assert_eq!(c.opensearch.url, "http://localhost:9200");
+    assert_eq!(c.opensearch.bulk_max_bytes, 5 << 20);
+    assert_eq!(c.sqs.max_messages_in_flight, 8);
+    assert_eq!(c.sqs.visibility_timeout, Duration::from_secs(300));
+    assert!(c.sqs.queue_url.is_none());
+    assert!(c.sqs.require_queue_url().is_err());
+    assert!(!c.aws.s3_force_path_style);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f =
+        toml("[opensearch]\nurl = \"http://file:9200\"\nindex_prefix = \"ct\"\n[sqs]\nqueue_url = \"http://q/1/x\"\n");
+    let e = env(&[
+        ("TRAILSHIP__OPENSEARCH__URL", "http://env:9200"),
+        ("TRAILSHIP__SQS__MAX_MESSAGES_IN_FLIGHT", "3"),
+        ("TRAILSHIP__OPENSEARCH__PASSWORD", "12345"),
+        ("TRAILSHIP__OPENSEARCH__USERNAME", "admin"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+    ]);
+    let c = Config::load_from(Some(f.path()), &e).unwrap();
+    assert_eq!(c.opensearch.url, "http://env:9200");
+    assert_eq!(c.opensearch.index_prefix, "ct");
+    assert_eq!(c.sqs.max_messages_in_flight, 3);
+    assert_eq!(c.opensearch.password.as_deref(), Some("12345"), "numeric-looking secrets stay strings");
+    assert_eq!(c.sqs.require_queue_url().unwrap(), "http://q/1/x");
+    assert!(c.aws.s3_force_path_style, "an endpoint override implies path-style s3");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases: &[(&str, &str)] = &[
+        ("[sqs]\nmax_messages_in_flight = 0\n", "sqs.max_messages_in_flight"),
+        ("[sqs]\nwait_time_secs = 21\n", "sqs.wait_time_secs"),
+        ("[opensearch]\nindex_prefix = \"CloudTrail\"\n", "opensearch.index_prefix"),
+        ("[opensearch]\nurl = \"localhost:9200\"\n", "opensearch.url"),
+        ("[opensearch]\ndeadletter_index = \"cloudtrail-dead\"\n", "opensearch.deadletter_index"),
+        ("[opensearch]\nusername = \"admin\"\n", "opensearch.password"),
+        ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[sqs]\nvisibility_timeout_secs = \"soon\"\n", "sqs.visibility_timeout_secs"),
+    ];
+    for (text, key) in cases {
+        let f = toml(text);
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+        assert_eq!(err.key, *key, "{text} gave {err}");
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let f = toml("[opensearch]\nurll = \"http://x\"\n");
+    let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+    assert!(err.to_string().contains("urll"), "{err}");
+    let f = toml("");
+    let err = Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__SQS__QUEUE", "x")])).unwrap_err();
+    assert!(err.to_string().contains("queue"), "{err}");
+}

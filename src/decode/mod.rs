@@ -1,0 +1,204 @@
+//! Decoding a CloudTrail log file: gzip sniffed by magic bytes, records framed as a stream
+//! ([`framing`]), each record deserialized into a [`RawEvent`] that borrows every top-level field
+//! as raw JSON. Nothing here builds a `serde_json::Value` tree; pure apart from the `Read` given.
+
+pub mod framing;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+
+pub use framing::RecordReader;
+
+/// Why a log file could not be decoded. All of these fail the whole object (the message is left
+/// for redelivery): the file is corrupt or not a CloudTrail log.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Reading or decompressing failed (a corrupt gzip stream lands here).
+    #[error("read or decompress failed: {0}")]
+    Io(#[from] io::Error),
+    /// The file holds no bytes at all.
+    #[error("the file is empty")]
+    Empty,
+    /// The file ended inside a value.
+    #[error("the file ends inside a json value at byte {offset}")]
+    Truncated {
+        /// Offset in the decompressed stream.
+        offset: u64,
+    },
+    /// Not valid JSON, or not shaped like a log file.
+    #[error("invalid json at byte {offset}: {msg}")]
+    Syntax {
+        /// Offset in the decompressed stream.
+        offset: u64,
+        /// What was wrong.
+        msg: String,
+    },
+    /// A JSON object without a `Records` array.
+    #[error("no Records array: not a cloudtrail log file")]
+    NoRecords,
+    /// One record is larger than the framer accepts.
+    #[error("a record at byte {offset} is larger than {limit} bytes")]
+    RecordTooLarge {
+        /// Offset in the decompressed stream.
+        offset: u64,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Wraps `reader` in a gzip decoder when its first bytes are the gzip magic, else reads it as
+/// plain JSON. Multi-member gzip files are read to the end.
+pub fn maybe_gunzip<'a, R: Read + Send + 'a>(reader: R) -> io::Result<Box<dyn Read + Send + 'a>> {
+    let mut buffered = BufReader::with_capacity(64 * 1024, reader);
+    let head = buffered.fill_buf()?;
+    if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+/// One CloudTrail record with each top-level field kept as raw JSON, borrowed from the record's
+/// bytes (keys are borrowed unless they contain escapes). Field order is preserved.
+#[derive(Debug)]
+pub struct RawEvent<'a> {
+    /// `(key, raw value)` in document order.
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawEvent<'a> {
+    /// Parses one record's bytes. An error means the record is not a JSON object.
+    pub fn parse(record: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(record)
+    }
+
+    /// The raw value of a top-level field.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// A top-level string field, unescaped only when it holds escapes. `None` when absent, null
+    /// or not a string.
+    pub fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
+        let raw = self.get(key)?.get();
+        if !raw.starts_with('"') {
+            return None;
+        }
+        let inner = &raw[1..raw.len() - 1];
+        if !inner.contains('\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawEvent<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = RawEvent<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a cloudtrail record (json object)")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::with_capacity(24);
+                while let Some(KeyStr(key)) = map.next_key::<KeyStr<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    fields.push((key, value));
+                }
+                Ok(RawEvent { fields })
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A map key borrowed from the input when it has no escapes (serde's own `Cow<str>` always
+/// allocates).
+struct KeyStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for KeyStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = KeyStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(KeyStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(KeyStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read_all(bytes: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        maybe_gunzip(bytes)?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn gzip_is_sniffed_by_magic_not_name() {
+        let json = br#"{"Records":[]}"#;
+        assert_eq!(read_all(&gz(json)).unwrap(), json);
+        assert_eq!(read_all(json).unwrap(), json);
+        let mut two = gz(b"{\"Records\":");
+        two.extend(gz(b"[]}"));
+        assert_eq!(read_all(&two).unwrap(), json, "multi-member gzip");
+    }
+
+    #[test]
+    fn corrupt_gzip_is_an_io_error() {
+        let mut bad = gz(br#"{"Records":[{"a":1}]}"#);
+        let n = bad.len();
+        bad[n / 2] ^= 0xff;
+        bad.truncate(n - 4);
+        let mut reader = RecordReader::new(maybe_gunzip(&bad[..]).unwrap());
+        let err = loop {
+            match reader.next_record() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("a corrupt gzip decoded"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(err, DecodeError::Io(_) | DecodeError::Syntax { .. } | DecodeError::Truncated { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn raw_event_borrows_fields_in_order() {
+        let rec = br#"{"eventID":"e-1","eventTime":"2024-08-01T13:33:28Z","requestParameters":{"a":[1,2]},"k\u0065y":"v\"q","n":null}"#;
+        let ev = RawEvent::parse(rec).unwrap();
+        let keys: Vec<&str> = ev.fields.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["eventID", "eventTime", "requestParameters", "key", "n"]);
+        assert!(matches!(ev.fields[0].0, Cow::Borrowed(_)));
+        assert_eq!(ev.get("requestParameters").unwrap().get(), r#"{"a":[1,2]}"#);
+        assert_eq!(ev.get_str("eventID").as_deref(), Some("e-1"));
+        assert_eq!(ev.get_str("key").as_deref(), Some("v\"q"));
+        assert_eq!(ev.get_str("n"), None);
+        assert_eq!(ev.get_str("requestParameters"), None);
+        assert!(RawEvent::parse(b"[1]").is_err());
+        assert!(RawEvent::parse(br#"{"a":}"#).is_err());
+    }
+}

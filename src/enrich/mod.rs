@@ -1,0 +1,186 @@
+//! One CloudTrail record → one OpenSearch document. Pure.
+//!
+//! [`Enricher::target`] validates what indexing needs (the `eventID` for `_id`, the `eventTime`
+//! that picks the daily index and becomes `@timestamp`); [`Enricher::write_document`] then
+//! writes the document in one pass: `@timestamp` followed by every field of the record, copied
+//! as raw JSON. Records without a usable `eventID` or `eventTime` are not guessed at: the caller
+//! dead-letters them with the [`EventError`].
+
+pub mod time;
+
+use crate::decode::RawEvent;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// The `_id` length limit of OpenSearch.
+const MAX_ID_BYTES: usize = 512;
+
+/// Why a record cannot become a document. The record goes to the dead-letter index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// No `eventID`, or it is not a string.
+    #[error("record has no eventID string")]
+    MissingEventId,
+    /// An `eventID` longer than OpenSearch's `_id` limit.
+    #[error("eventID is longer than {MAX_ID_BYTES} bytes")]
+    EventIdTooLong,
+    /// No `eventTime`, or it is not a string.
+    #[error("record has no eventTime string")]
+    MissingEventTime,
+    /// An `eventTime` that is not an RFC 3339 timestamp.
+    #[error("eventTime {0:?} is not an rfc 3339 timestamp")]
+    InvalidEventTime(String),
+}
+
+impl EventError {
+    /// A stable machine-readable type for the dead-letter record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventError::MissingEventId => "missing_event_id",
+            EventError::EventIdTooLong => "event_id_too_long",
+            EventError::MissingEventTime => "missing_event_time",
+            EventError::InvalidEventTime(_) => "invalid_event_time",
+        }
+    }
+}
+
+/// Where a document goes and under which id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The `eventID` as a JSON string literal (quotes and escapes included), ready for `_id`.
+    pub id_json: &'a str,
+    /// `@timestamp`: the event time in UTC, RFC 3339.
+    pub timestamp: Cow<'a, str>,
+    /// The UTC date of the event as `YYYY.MM.DD`, the daily index suffix.
+    pub date: [u8; 10],
+}
+
+impl Target<'_> {
+    /// The daily index suffix as a string.
+    pub fn date_str(&self) -> &str {
+        // Built from ASCII digits and dots only.
+        std::str::from_utf8(&self.date).unwrap_or("0000.00.00")
+    }
+}
+
+/// Turns records into documents. Holds what enrichment needs; built once per process.
+#[derive(Debug, Clone, Default)]
+pub struct Enricher {}
+
+impl Enricher {
+    /// A new enricher.
+    pub fn new() -> Self {
+        Enricher {}
+    }
+
+    /// Validates the fields indexing depends on.
+    pub fn target<'a>(&self, ev: &RawEvent<'a>) -> Result<Target<'a>, EventError> {
+        let id = ev.get("eventID").filter(|v| is_string(v)).ok_or(EventError::MissingEventId)?;
+        let id_json = id.get();
+        if id_json.len() - 2 > MAX_ID_BYTES {
+            return Err(EventError::EventIdTooLong);
+        }
+        let time = ev.get_str("eventTime").ok_or(EventError::MissingEventTime)?;
+        let (timestamp, date) = time::normalise(time).map_err(EventError::InvalidEventTime)?;
+        Ok(Target { id_json, timestamp, date })
+    }
+
+    /// Writes the document for `ev` into `out`: `@timestamp` first, then every field of the
+    /// record as it came (a record's own `@timestamp`, as in Logstash exports, is replaced).
+    pub fn write_document(&self, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"@timestamp\":\"");
+        out.extend_from_slice(target.timestamp.as_bytes());
+        out.push(b'"');
+        for (key, value) in &ev.fields {
+            if key == "@timestamp" {
+                continue;
+            }
+            out.push(b',');
+            write_key(out, key);
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        }
+        out.push(b'}');
+    }
+}
+
+fn is_string(v: &RawValue) -> bool {
+    v.get().starts_with('"')
+}
+
+/// Writes `"key"`. Borrowed keys held no escapes in the input, so their bytes are written as
+/// they are; keys that had escapes are re-escaped.
+fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => {
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(k) => {
+            // Writing a str into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn build(record: &str) -> Result<(String, String, Value), EventError> {
+        let ev = RawEvent::parse(record.as_bytes()).unwrap();
+        let e = Enricher::new();
+        let t = e.target(&ev)?;
+        let mut out = Vec::new();
+        e.write_document(&ev, &t, &mut out);
+        Ok((t.id_json.to_owned(), t.date_str().to_owned(), serde_json::from_slice(&out).expect("valid json")))
+    }
+
+    #[test]
+    fn document_keeps_every_field_and_adds_timestamp() {
+        let rec = r#"{"eventVersion":"1.09","eventID":"083dc4ad","eventTime":"2024-08-01T13:33:28Z","requestParameters":{"x":{"y":[1,"2",null]}},"responseElements":null,"odd\"key":1,"readOnly":false}"#;
+        let (id, date, doc) = build(rec).unwrap();
+        assert_eq!(id, "\"083dc4ad\"");
+        assert_eq!(date, "2024.08.01");
+        assert_eq!(doc["@timestamp"], "2024-08-01T13:33:28Z");
+        let original: Value = serde_json::from_str(rec).unwrap();
+        for (k, v) in original.as_object().unwrap() {
+            assert_eq!(&doc[k], v, "field {k}");
+        }
+        assert_eq!(doc.as_object().unwrap().len(), original.as_object().unwrap().len() + 1);
+    }
+
+    #[test]
+    fn event_time_picks_the_utc_day() {
+        let (_, date, doc) = build(r#"{"eventID":"a","eventTime":"2024-12-31T23:30:00-02:00"}"#).unwrap();
+        assert_eq!(date, "2025.01.01");
+        assert_eq!(doc["@timestamp"], "2025-01-01T01:30:00.000Z");
+    }
+
+    #[test]
+    fn a_logstash_timestamp_is_replaced_not_duplicated() {
+        let (_, _, doc) =
+            build(r#"{"@timestamp":"2000-01-01T00:00:00.000Z","eventID":"a","eventTime":"2020-09-14T00:44:23Z"}"#)
+                .unwrap();
+        assert_eq!(doc["@timestamp"], "2020-09-14T00:44:23Z");
+    }
+
+    #[test]
+    fn records_without_id_or_time_are_rejected() {
+        assert_eq!(build(r#"{"eventTime":"2024-08-01T13:33:28Z"}"#).unwrap_err(), EventError::MissingEventId);
+        assert_eq!(
+            build(r#"{"eventID":7,"eventTime":"2024-08-01T13:33:28Z"}"#).unwrap_err(),
+            EventError::MissingEventId
+        );
+        assert_eq!(build(r#"{"eventID":"a"}"#).unwrap_err(), EventError::MissingEventTime);
+        assert_eq!(build(r#"{"eventID":"a","eventTime":null}"#).unwrap_err(), EventError::MissingEventTime);
+        assert!(matches!(
+            build(r#"{"eventID":"a","eventTime":"yesterday"}"#).unwrap_err(),
+            EventError::InvalidEventTime(_)
+        ));
+        let long = format!(r#"{{"eventID":"{}","eventTime":"2024-08-01T13:33:28Z"}}"#, "i".repeat(513));
+        assert_eq!(build(&long).unwrap_err(), EventError::EventIdTooLong);
+    }
+}

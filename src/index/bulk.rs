@@ -1,0 +1,273 @@
+//! Documents → `_bulk` NDJSON batches capped by bytes and action count. Pure.
+//!
+//! A [`Batch`] keeps, for every action, where its lines sit in the body and a copy of the
+//! original record, so that items the cluster refuses can be retried alone or dead-lettered
+//! with the raw event.
+
+use crate::source::Origin;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Caps on one `_bulk` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Body size at which a batch is cut (a single larger document still goes alone).
+    pub max_bytes: usize,
+    /// Number of actions at which a batch is cut.
+    pub max_actions: usize,
+}
+
+/// What an action in a batch is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A CloudTrail event headed for its daily index.
+    Event,
+    /// A record for the dead-letter index (it must not fail in turn).
+    DeadLetter,
+}
+
+/// One action of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The action line and the document line, newlines included, in [`Batch::body`].
+    pub lines: Range<usize>,
+    /// Where the document line starts.
+    pub doc_start: usize,
+    /// The original record in [`Batch::raw`].
+    pub raw: Range<usize>,
+    /// Event or dead-letter record.
+    pub kind: ItemKind,
+}
+
+/// A `_bulk` request body and what it holds.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// NDJSON: action line, document line, for every item.
+    pub body: Vec<u8>,
+    /// The items, in body order.
+    pub items: Vec<Item>,
+    /// The original records, concatenated.
+    pub raw: Vec<u8>,
+    /// The object the records came from.
+    pub origin: Arc<Origin>,
+}
+
+impl Batch {
+    /// An empty batch for records of `origin`.
+    pub fn new(origin: Arc<Origin>) -> Self {
+        Batch { body: Vec::new(), items: Vec::new(), raw: Vec::new(), origin }
+    }
+
+    /// Number of actions.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the batch holds no action.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The action line of an item (without its newline).
+    pub fn action(&self, item: &Item) -> &[u8] {
+        &self.body[item.lines.start..item.doc_start - 1]
+    }
+
+    /// The document line of an item (without its newline).
+    pub fn document(&self, item: &Item) -> &[u8] {
+        &self.body[item.doc_start..item.lines.end - 1]
+    }
+
+    /// The original record of an item.
+    pub fn raw_record(&self, item: &Item) -> &[u8] {
+        &self.raw[item.raw.clone()]
+    }
+
+    /// Appends one action: `write_action` and `write_doc` each write one line's JSON (no
+    /// newline) and `raw` is the original record.
+    pub fn push(
+        &mut self,
+        kind: ItemKind,
+        write_action: impl FnOnce(&mut Vec<u8>),
+        write_doc: impl FnOnce(&mut Vec<u8>),
+        raw: &[u8],
+    ) {
+        let start = self.body.len();
+        write_action(&mut self.body);
+        self.body.push(b'\n');
+        let doc_start = self.body.len();
+        write_doc(&mut self.body);
+        self.body.push(b'\n');
+        let raw_start = self.raw.len();
+        self.raw.extend_from_slice(raw);
+        self.items.push(Item { lines: start..self.body.len(), doc_start, raw: raw_start..self.raw.len(), kind });
+    }
+
+    /// A new batch holding only the chosen items (for retrying them alone).
+    pub fn subset(&self, chosen: &[usize]) -> Batch {
+        let mut out = Batch::new(self.origin.clone());
+        for &i in chosen {
+            let item = &self.items[i];
+            out.copy_item_from(self, item);
+        }
+        out
+    }
+
+    /// Moves every item of `other` to the end of this batch.
+    pub fn append(&mut self, other: Batch) {
+        for item in &other.items {
+            self.copy_item_from(&other, item);
+        }
+    }
+
+    fn copy_item_from(&mut self, from: &Batch, item: &Item) {
+        let start = self.body.len();
+        self.body.extend_from_slice(&from.body[item.lines.clone()]);
+        let raw_start = self.raw.len();
+        self.raw.extend_from_slice(&from.raw[item.raw.clone()]);
+        self.items.push(Item {
+            lines: start..self.body.len(),
+            doc_start: start + (item.doc_start - item.lines.start),
+            raw: raw_start..self.raw.len(),
+            kind: item.kind,
+        });
+    }
+
+    /// Removes the last item into a batch of its own.
+    fn split_last(&mut self) -> Batch {
+        let item = self.items.last().cloned().expect("split_last on an empty batch");
+        let mut tail = Batch::new(self.origin.clone());
+        tail.copy_item_from(self, &item);
+        self.items.pop();
+        self.body.truncate(item.lines.start);
+        self.raw.truncate(item.raw.start);
+        tail
+    }
+}
+
+/// Fills batches up to the limits and hands out each one as it is full.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    limits: BatchLimits,
+    current: Batch,
+}
+
+impl BatchBuilder {
+    /// A builder for records of `origin`.
+    pub fn new(limits: BatchLimits, origin: Arc<Origin>) -> Self {
+        BatchBuilder { limits, current: Batch::new(origin) }
+    }
+
+    /// Appends one action (see [`Batch::push`]); returns a batch when one is full. A batch never
+    /// exceeds `max_bytes` unless it holds a single action.
+    pub fn push(
+        &mut self,
+        kind: ItemKind,
+        write_action: impl FnOnce(&mut Vec<u8>),
+        write_doc: impl FnOnce(&mut Vec<u8>),
+        raw: &[u8],
+    ) -> Option<Batch> {
+        self.current.push(kind, write_action, write_doc, raw);
+        if self.current.body.len() > self.limits.max_bytes && self.current.len() > 1 {
+            let tail = self.current.split_last();
+            let full = std::mem::replace(&mut self.current, tail);
+            return Some(full);
+        }
+        if self.current.body.len() >= self.limits.max_bytes || self.current.len() >= self.limits.max_actions {
+            let origin = self.current.origin.clone();
+            return Some(std::mem::replace(&mut self.current, Batch::new(origin)));
+        }
+        None
+    }
+
+    /// The last, partly filled batch, if it holds anything.
+    pub fn finish(self) -> Option<Batch> {
+        (!self.current.is_empty()).then_some(self.current)
+    }
+}
+
+/// Writes `{"create":{"_index":"<prefix>-<date>","_id":<id_json>}}`. `id_json` is a JSON string
+/// literal; prefix and date are validated index-name characters needing no escape.
+pub fn write_create_action(out: &mut Vec<u8>, index_prefix: &str, date: &str, id_json: &str) {
+    out.extend_from_slice(b"{\"create\":{\"_index\":\"");
+    out.extend_from_slice(index_prefix.as_bytes());
+    out.push(b'-');
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\",\"_id\":");
+    out.extend_from_slice(id_json.as_bytes());
+    out.extend_from_slice(b"}}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Arc<Origin> {
+        Arc::new(Origin::S3 { bucket: "b".into(), key: "k".into() })
+    }
+
+    fn push(b: &mut BatchBuilder, id: &str, doc_len: usize) -> Option<Batch> {
+        let doc = format!(r#"{{"p":"{}"}}"#, "x".repeat(doc_len));
+        b.push(
+            ItemKind::Event,
+            |o| write_create_action(o, "cloudtrail", "2024.08.01", &format!("\"{id}\"")),
+            |o| o.extend_from_slice(doc.as_bytes()),
+            id.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn batches_are_cut_by_count() {
+        let mut b = BatchBuilder::new(BatchLimits { max_bytes: 1 << 20, max_actions: 2 }, origin());
+        assert!(push(&mut b, "a", 1).is_none());
+        let full = push(&mut b, "b", 1).expect("full at two actions");
+        assert_eq!(full.len(), 2);
+        assert!(push(&mut b, "c", 1).is_none());
+        assert_eq!(b.finish().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn batches_never_exceed_max_bytes_unless_alone() {
+        let mut b = BatchBuilder::new(BatchLimits { max_bytes: 300, max_actions: 100 }, origin());
+        let mut batches = Vec::new();
+        for (i, len) in [100, 100, 100, 500, 10].into_iter().enumerate() {
+            batches.extend(push(&mut b, &i.to_string(), len));
+        }
+        batches.extend(b.finish());
+        let sizes: Vec<(usize, usize)> = batches.iter().map(|b| (b.len(), b.body.len())).collect();
+        for (n, bytes) in &sizes {
+            assert!(*bytes <= 300 || *n == 1, "{sizes:?}");
+        }
+        assert_eq!(sizes.iter().map(|s| s.0).sum::<usize>(), 5);
+        // Every line is intact after splitting.
+        for batch in &batches {
+            for item in &batch.items {
+                let action: serde_json::Value = serde_json::from_slice(batch.action(item)).unwrap();
+                let id = action["create"]["_id"].as_str().unwrap();
+                assert_eq!(batch.raw_record(item), id.as_bytes());
+                serde_json::from_slice::<serde_json::Value>(batch.document(item)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn subset_keeps_only_the_chosen_items_intact() {
+        let mut b = BatchBuilder::new(BatchLimits { max_bytes: 1 << 20, max_actions: 100 }, origin());
+        for id in ["a", "b", "c"] {
+            push(&mut b, id, 5);
+        }
+        let batch = b.finish().unwrap();
+        let sub = batch.subset(&[0, 2]);
+        let text = String::from_utf8(sub.body.clone()).unwrap();
+        assert_eq!(text.lines().count(), 4);
+        assert!(text.contains("\"_id\":\"a\"") && text.contains("\"_id\":\"c\"") && !text.contains("\"_id\":\"b\""));
+        assert_eq!(sub.raw_record(&sub.items[1]), b"c");
+    }
+
+    #[test]
+    fn create_action_shape() {
+        let mut out = Vec::new();
+        write_create_action(&mut out, "cloudtrail", "2024.08.01", "\"id-1\"");
+        assert_eq!(out, br#"{"create":{"_index":"cloudtrail-2024.08.01","_id":"id-1"}}"#);
+    }
+}

@@ -1,0 +1,127 @@
+//! The OpenSearch connection: raw `_bulk` requests and template installation. One attempt per
+//! call; retrying is the [`super::Indexer`]'s decision, made from [`ClientError::is_transient`].
+
+use super::template::Template;
+use crate::config::OpenSearchConfig;
+use bytes::Bytes;
+use opensearch::auth::Credentials;
+use opensearch::cert::CertificateValidation;
+use opensearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
+use opensearch::http::{Method, StatusCode, Url};
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No HTTP response (connection refused, timeout, TLS).
+    #[error("opensearch request to {path} failed: {source}")]
+    Transport {
+        /// Request path.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: opensearch::Error,
+    },
+    /// An HTTP error status for the whole request.
+    #[error("opensearch answered {status} to {path}: {body}")]
+    Status {
+        /// Request path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Start of the response body.
+        body: String,
+    },
+}
+
+impl ClientError {
+    /// Worth retrying: no response, throttling, or a server-side error.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport { .. } => true,
+            ClientError::Status { status, .. } => *status == 429 || *status >= 500,
+        }
+    }
+}
+
+/// What [`Client::ensure_template`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateAction {
+    /// It was already there and left alone.
+    Present,
+    /// It was installed now.
+    Installed,
+    /// It was replaced with the shipped version.
+    Updated,
+}
+
+/// A connection to one OpenSearch cluster.
+#[derive(Clone)]
+pub struct Client {
+    transport: Transport,
+    url: String,
+}
+
+impl Client {
+    /// Builds the client (no request is made).
+    pub fn new(cfg: &OpenSearchConfig) -> anyhow::Result<Client> {
+        let url = Url::parse(&cfg.url).map_err(|e| anyhow::anyhow!("opensearch.url: {e}"))?;
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(cfg.request_timeout);
+        if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
+            builder = builder.auth(Credentials::Basic(user.clone(), password.clone()));
+        }
+        if cfg.tls_insecure {
+            builder = builder.cert_validation(CertificateValidation::None);
+        }
+        let transport = builder.build()?;
+        Ok(Client { transport, url: cfg.url.clone() })
+    }
+
+    /// The cluster URL, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends one `_bulk` request and returns the response body of a 200.
+    pub async fn bulk(&self, body: Bytes) -> Result<Bytes, ClientError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        self.request(Method::Post, "/_bulk", headers, Some(body)).await.map(|(_, b)| b)
+    }
+
+    /// Installs `template` if it is missing (or always, with `overwrite`).
+    pub async fn ensure_template(&self, template: &Template, overwrite: bool) -> Result<TemplateAction, ClientError> {
+        let path = format!("/_index_template/{}", template.name);
+        let exists = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
+            Ok(_) => true,
+            Err(ClientError::Status { status: 404, .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if exists && !overwrite {
+            return Ok(TemplateAction::Present);
+        }
+        let body = Bytes::from(serde_json::to_vec(&template.body).expect("a json value serializes"));
+        self.request(Method::Put, &path, HeaderMap::new(), Some(body)).await?;
+        Ok(if exists { TemplateAction::Updated } else { TemplateAction::Installed })
+    }
+
+    /// One request; a non-2xx status is an error carrying the start of the body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let transport_err = |source| ClientError::Transport { path: path.to_owned(), source };
+        let response =
+            self.transport.send(method, path, headers, None::<&()>, body, None).await.map_err(transport_err)?;
+        let status = response.status_code();
+        let bytes = response.bytes().await.map_err(|e| transport_err(e.into()))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
+            return Err(ClientError::Status { path: path.to_owned(), status: status.as_u16(), body: text });
+        }
+        Ok((status, bytes))
+    }
+}

@@ -1,0 +1,21 @@
+//! trailship ships AWS CloudTrail logs from S3 into OpenSearch.
+//!
+//! Data flows one way: an SQS message ([`queue`]) is parsed into the S3 objects it names
+//! ([`notification`]), each object is routed by key ([`route`]), streamed from S3 ([`fetch`]),
+//! decompressed and framed record by record ([`decode`]), turned into documents ([`enrich`]),
+//! cut into `_bulk` batches and written with retries and dead-lettering ([`index`]); the message
+//! is acknowledged once every event is settled. [`pipeline`] is the only module that spawns
+//! tasks and wires channels; [`commands`] builds clients from the validated [`config`] and runs
+//! a command.
+
+pub mod commands;
+pub mod config;
+pub mod decode;
+pub mod enrich;
+pub mod fetch;
+pub mod index;
+pub mod notification;
+pub mod pipeline;
+pub mod queue;
+pub mod route;
+pub mod source;

@@ -1,0 +1,73 @@
+//! The `trailship` binary: parses the command line, loads the configuration, sets up logging and
+//! runs the command. Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trailship::commands::{self, CommandError};
+use trailship::config::Config;
+
+#[derive(Parser)]
+#[command(name = "trailship", version, about = "Ships AWS CloudTrail logs from S3 into OpenSearch")]
+struct Cli {
+    /// Configuration file (TOML); default: trailship.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume S3 notifications from SQS and index the CloudTrail files they name.
+    Run {
+        /// Exit 0 once the queue stays empty for a full long-poll and nothing is in flight.
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Index local CloudTrail files or directories (.json.gz or .json, recursively).
+    Ingest {
+        /// Write the _bulk NDJSON to FILE ('-' for stdout) instead of sending it.
+        #[arg(long, value_name = "FILE|-")]
+        output: Option<PathBuf>,
+        /// Files or directories.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("trailship: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    commands::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("trailship: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run { drain } => commands::run(&config, drain).await,
+            Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CommandError::Config(e)) => {
+            eprintln!("trailship: invalid configuration: {e}");
+            ExitCode::from(2)
+        }
+        Err(CommandError::Failed(e)) => {
+            eprintln!("trailship: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! SQS: long-poll receive, delete on acknowledgement, visibility heartbeats and release.
+
+use super::{Message, QueueError};
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use std::time::Duration;
+
+/// One SQS queue.
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+    visibility_timeout: Duration,
+    wait_time: Duration,
+}
+
+fn err<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> QueueError {
+    move |e| QueueError { operation, message: DisplayErrorContext(&e).to_string() }
+}
+
+impl SqsQueue {
+    /// A queue at `url`; received messages stay invisible for `visibility_timeout`.
+    pub fn new(client: aws_sdk_sqs::Client, url: String, visibility_timeout: Duration, wait_time: Duration) -> Self {
+        SqsQueue { client, url, visibility_timeout, wait_time }
+    }
+
+    /// The visibility timeout applied on receive and on every extension.
+    pub fn visibility_timeout(&self) -> Duration {
+        self.visibility_timeout
+    }
+
+    /// Long-polls for up to `max` (1–10) messages; empty after a full wait with nothing there.
+    pub async fn receive(&self, max: usize) -> Result<Vec<Message>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(self.wait_time.as_secs() as i32)
+            .visibility_timeout(self.visibility_timeout.as_secs() as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(err("receive"))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receive_count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                Some(Message {
+                    id: m.message_id.unwrap_or_default(),
+                    receipt: m.receipt_handle?,
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes a fully processed message.
+    pub async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(err("delete"))?;
+        Ok(())
+    }
+
+    /// Keeps a message invisible for another visibility timeout while it is processed.
+    pub async fn extend(&self, receipt: &str) -> Result<(), QueueError> {
+        self.set_visibility(receipt, self.visibility_timeout.as_secs() as i32).await
+    }
+
+    /// Makes a message visible again at once (on shutdown), for another worker to take.
+    pub async fn release(&self, receipt: &str) -> Result<(), QueueError> {
+        self.set_visibility(receipt, 0).await
+    }
+
+    async fn set_visibility(&self, receipt: &str, secs: i32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(secs)
+            .send()
+            .await
+            .map_err(err("change visibility"))?;
+        Ok(())
+    }
+}

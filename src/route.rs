@@ -1,0 +1,128 @@
+//! Key routing: decides from an S3 key (or a local path) whether an object is a CloudTrail log
+//! to index, a digest file to skip, or something else to skip. Pure; no I/O.
+//!
+//! CloudTrail writes `[prefix/]AWSLogs/[org-id/]<account>/<kind>/<region>/<yyyy>/<mm>/<dd>/<file>`,
+//! where `<kind>` is `CloudTrail`, `CloudTrail-Insight` or `CloudTrail-Digest`. The routing looks
+//! for the first such segment after an `AWSLogs` segment, so custom prefixes and organization
+//! trails route the same way. File names are not trusted (gzip is sniffed by the decoder).
+
+/// What an object is, as far as trailship cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    /// A CloudTrail log file (`CloudTrail/`): indexed.
+    CloudTrail,
+    /// A CloudTrail Insights file (`CloudTrail-Insight/`): indexed; its records carry
+    /// `eventCategory: Insight`.
+    Insight,
+    /// A digest file (`CloudTrail-Digest/`): integrity proofs, not events; skipped.
+    Digest,
+    /// Anything else (folder markers, other services' logs, stray files): skipped.
+    Other,
+}
+
+impl LogKind {
+    /// Whether objects of this kind hold CloudTrail records to index.
+    pub fn is_indexed(self) -> bool {
+        matches!(self, LogKind::CloudTrail | LogKind::Insight)
+    }
+
+    /// A short lowercase name for logs and counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::CloudTrail => "cloudtrail",
+            LogKind::Insight => "insight",
+            LogKind::Digest => "digest",
+            LogKind::Other => "other",
+        }
+    }
+}
+
+/// Classifies an S3 key (already URL-decoded).
+pub fn classify_key(key: &str) -> LogKind {
+    if key.is_empty() || key.ends_with('/') {
+        return LogKind::Other;
+    }
+    let mut segments = key.split('/');
+    if !segments.any(|s| s == "AWSLogs") {
+        return LogKind::Other;
+    }
+    // The file name itself is never the kind segment.
+    let rest: Vec<&str> = segments.collect();
+    let dirs = &rest[..rest.len().saturating_sub(1)];
+    dirs.iter().map(|s| kind_of_segment(s)).find(|k| *k != LogKind::Other).unwrap_or(LogKind::Other)
+}
+
+/// Classifies a local file for `trailship ingest`: any file is a candidate (people ingest
+/// downloads with arbitrary names), but files under a `CloudTrail-Digest` directory are digest
+/// files and skipped, exactly as in the bucket.
+pub fn classify_local_path(path: &std::path::Path) -> LogKind {
+    let mut kind = LogKind::CloudTrail;
+    if let Some(parent) = path.parent() {
+        for component in parent.components() {
+            if let Some(s) = component.as_os_str().to_str() {
+                let k = kind_of_segment(s);
+                if k != LogKind::Other {
+                    kind = k;
+                }
+            }
+        }
+    }
+    kind
+}
+
+fn kind_of_segment(segment: &str) -> LogKind {
+    match segment {
+        "CloudTrail" => LogKind::CloudTrail,
+        "CloudTrail-Insight" => LogKind::Insight,
+        "CloudTrail-Digest" => LogKind::Digest,
+        _ => LogKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn routes_standard_trail_keys() {
+        let k = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_abc.json.gz";
+        assert_eq!(classify_key(k), LogKind::CloudTrail);
+        let k = "AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2024/08/01/x.json.gz";
+        assert_eq!(classify_key(k), LogKind::Insight);
+        let k = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_t_us-east-1_20240801T133500Z.json.gz";
+        assert_eq!(classify_key(k), LogKind::Digest);
+    }
+
+    #[test]
+    fn routes_prefixed_and_organization_trails() {
+        let k = "my prefix/AWSLogs/o-abc123/123456789012/CloudTrail/eu-west-1/2024/01/02/f.json.gz";
+        assert_eq!(classify_key(k), LogKind::CloudTrail);
+        let k = "logs/AWSLogs/o-abc123/123456789012/CloudTrail-Digest/eu-west-1/2024/01/02/f.json.gz";
+        assert_eq!(classify_key(k), LogKind::Digest);
+    }
+
+    #[test]
+    fn skips_everything_else() {
+        assert_eq!(classify_key(""), LogKind::Other);
+        assert_eq!(classify_key("AWSLogs/123/CloudTrail/"), LogKind::Other);
+        assert_eq!(classify_key("AWSLogs/123/Config/us-east-1/2024/01/01/x.json.gz"), LogKind::Other);
+        assert_eq!(classify_key("CloudTrail/us-east-1/x.json.gz"), LogKind::Other, "no AWSLogs segment");
+        assert_eq!(classify_key("AWSLogs/123/CloudTrail"), LogKind::Other, "the file name is not a kind");
+        assert_eq!(classify_key("AWSLogs/123/vpcflowlogs/CloudTrailx/f.gz"), LogKind::Other);
+    }
+
+    #[test]
+    fn local_paths_skip_only_digests() {
+        assert_eq!(classify_local_path(Path::new("/tmp/download.json")), LogKind::CloudTrail);
+        assert_eq!(
+            classify_local_path(Path::new("/m/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/d.json.gz")),
+            LogKind::Digest
+        );
+        assert_eq!(
+            classify_local_path(Path::new("/m/AWSLogs/1/CloudTrail-Insight/us-east-1/2024/01/01/i.json.gz")),
+            LogKind::Insight
+        );
+        assert!(LogKind::Insight.is_indexed() && !LogKind::Digest.is_indexed());
+    }
+}
