@@ -84,7 +84,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         None => {
             let (client, indexer) = indexer(cfg)?;
             install_templates(&client, cfg).await?;
-            Target::Index(indexer, cfg.opensearch.max_concurrent_requests)
+            Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests)
         }
     };
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -252,7 +252,7 @@ impl RawConfig {
                 "sqs.visibility_timeout_secs",
                 self.sqs.visibility_timeout_secs,
                 300,
-                10,
+                1,
                 43_200,
             )?),
             wait_time: secs(int_in("sqs.wait_time_secs", self.sqs.wait_time_secs, 20, 0, 20)?),

@@ -109,7 +109,8 @@ fn is_string(v: &RawValue) -> bool {
 }
 
 /// Writes `"key"`. Borrowed keys held no escapes in the input, so their bytes are written as
-/// they are; keys that had escapes are re-escaped.
+/// they are; keys that had escapes are re-escaped. (Which `Cow` variant it is matters.)
+#[allow(clippy::ptr_arg)]
 fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
     match key {
         Cow::Borrowed(k) => {

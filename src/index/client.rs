@@ -117,7 +117,7 @@ impl Client {
         let response =
             self.transport.send(method, path, headers, None::<&()>, body, None).await.map_err(transport_err)?;
         let status = response.status_code();
-        let bytes = response.bytes().await.map_err(|e| transport_err(e.into()))?;
+        let bytes = response.bytes().await.map_err(transport_err)?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
             return Err(ClientError::Status { path: path.to_owned(), status: status.as_u16(), body: text });

@@ -44,7 +44,7 @@ pub struct SourceRef<'a> {
 /// one, else a hash of the raw record, so a redelivery does not record the same failure twice.
 pub fn write_action(out: &mut Vec<u8>, deadletter_index: &str, event_id: Option<&str>, origin: &Origin, raw: &[u8]) {
     let id = match event_id {
-        Some(id) if id.len() <= 480 => format!("{id}"),
+        Some(id) if id.len() <= 480 => id.to_owned(),
         _ => format!("raw-{:016x}", fnv1a(&[origin.bucket().as_bytes(), origin.key().as_bytes(), raw])),
     };
     let action = serde_json::json!({"create": {"_index": deadletter_index, "_id": id}});

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 /// Where ingested events go.
 pub enum Target {
     /// Bulk-index into OpenSearch with this many concurrent requests.
-    Index(Indexer, usize),
+    Index(Box<Indexer>, usize),
     /// Write the `_bulk` NDJSON to this writer.
     Output(Box<dyn Write + Send>),
 }
@@ -81,7 +81,7 @@ pub async fn ingest(
 ) -> anyhow::Result<IngestSummary> {
     let (sink, finish): (Sink, Finish) = match target {
         Target::Index(indexer, concurrency) => {
-            let (tx, handles) = spawn_indexers(indexer, concurrency);
+            let (tx, handles) = spawn_indexers(*indexer, concurrency);
             (Sink::Index(tx), Finish::Indexers(handles))
         }
         Target::Output(out) => {

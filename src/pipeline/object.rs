@@ -147,7 +147,12 @@ mod tests {
         ]}"#;
         let mut batches = Vec::new();
         let origin = Arc::new(Origin::File("f.json".into()));
-        let stats = decoder(2).decode(&file[..], origin, &mut |b| Ok(batches.push(b))).unwrap();
+        let stats = decoder(2)
+            .decode(&file[..], origin, &mut |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2 });
         let l = lines(&batches);
         assert_eq!(l[0]["create"]["_index"], "cloudtrail-2024.08.01");

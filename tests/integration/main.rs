@@ -1,1 +1,7 @@
-//! Integration tests (placeholder until the harness lands).
+//! Integration tests: the `trailship` binary against real third-party servers (moto for S3 and
+//! SQS, osmem for OpenSearch) started on free loopback ports by [`harness`].
+
+mod fixtures;
+mod harness;
+mod ingest;
+mod worker;

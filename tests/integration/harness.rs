@@ -1,0 +1,200 @@
+//! Test harness: starts the real third-party servers (moto for S3 + SQS, osmem for OpenSearch)
+//! on free loopback ports, builds clients for them, and runs the `trailship` binary.
+//!
+//! The servers come from the Python venv that `scripts/test.sh` creates (`.venv`, or the one
+//! named by `TRAILSHIP_TEST_VENV`). A missing venv fails the test with a pointer to that script.
+
+use aws_sdk_s3::config::{Credentials, Region};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a server gets to come up, and a trailship run to finish.
+const STARTUP: Duration = Duration::from_secs(60);
+const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+fn venv() -> PathBuf {
+    let dir = std::env::var_os("TRAILSHIP_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    assert!(
+        dir.join("bin/moto_server").exists(),
+        "no test servers in {}: run scripts/test.sh (it creates the venv with moto[server] and osmem-server)",
+        dir.display()
+    );
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A moto server (S3 + SQS + SNS) on loopback; killed on drop.
+pub struct Moto {
+    /// Its endpoint URL.
+    pub url: String,
+    _child: Child,
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let venv = venv();
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(venv.join("bin/moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start moto_server");
+            let url = format!("http://127.0.0.1:{port}");
+            match wait_http(&format!("{url}/moto-api/data.json")).await {
+                Ok(()) => return Moto { url, _child: child },
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("moto_server did not come up: {last_err}");
+    }
+
+    fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "static",
+            )))
+            .build()
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk_config()).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config())
+    }
+}
+
+/// Polls `url` until it answers (a readiness condition, not a fixed sleep).
+async fn wait_http(url: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + STARTUP;
+    let client = reqwest::Client::new();
+    loop {
+        match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => return Err(format!("{url} answered {}", r.status())),
+            Err(e) if tokio::time::Instant::now() > deadline => return Err(e.to_string()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// An osmem (OpenSearch-compatible) server on loopback; killed on drop.
+pub struct Osmem {
+    /// Its URL.
+    pub url: String,
+    _child: Child,
+}
+
+impl Osmem {
+    pub async fn start() -> Osmem {
+        let venv = venv();
+        let out = std::process::Command::new(venv.join("bin/python"))
+            .args(["-c", "import osmem_server;print(osmem_server.resolve_binary())"])
+            .output()
+            .expect("run the venv's python");
+        let binary = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let mut child = Command::new(binary)
+            .args(["--addr", "127.0.0.1:0", "--no-ja", "--no-stdin-watch", "--parent-pid", &std::process::id().to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start osmem-server");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(STARTUP, lines.next_line()).await.expect("osmem-server start-up").unwrap().unwrap();
+        let ready: Value = serde_json::from_str(&first).expect("osmem-server's ready line");
+        Osmem { url: ready["url"].as_str().unwrap().to_owned(), _child: child }
+    }
+
+    /// GET a path, returning the JSON body and status.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = reqwest::get(format!("{}{path}", self.url)).await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Value {
+        let r = reqwest::Client::new().post(format!("{}{path}", self.url)).json(body).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// Number of documents matching an index pattern (0 when none exists).
+    pub async fn count(&self, index: &str) -> u64 {
+        let (status, body) = self.get(&format!("/{index}/_count?ignore_unavailable=true&allow_no_indices=true")).await;
+        if status == 404 {
+            return 0;
+        }
+        body["count"].as_u64().unwrap_or_else(|| panic!("count of {index}: {status} {body}"))
+    }
+
+    /// Every document of an index pattern (up to 10,000).
+    pub async fn all(&self, index: &str) -> Vec<Value> {
+        let body = self.post(&format!("/{index}/_search"), &serde_json::json!({"size": 10000, "query": {"match_all": {}}})).await;
+        body["hits"]["hits"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// What a trailship run printed and how it ended.
+pub struct RunOutput {
+    pub code: i32,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// The closing summary line.
+    pub fn summary(&self) -> &str {
+        self.stderr.lines().rev().find(|l| l.starts_with("trailship ")).unwrap_or("")
+    }
+}
+
+/// Runs the trailship binary with `args` and environment `env`, killing it after a time limit.
+pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailship"));
+    cmd.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
+    cmd.current_dir(std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let child = cmd.spawn().expect("start trailship");
+    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await.expect("trailship did not finish in time").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    RunOutput { code: out.status.code().unwrap_or(-1), stderr }
+}
+
+/// The environment pointing trailship at these servers.
+pub fn env_for(moto: &Moto, osmem: &Osmem, queue_url: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("TRAILSHIP__AWS__REGION", "us-east-1"),
+        ("TRAILSHIP__AWS__ENDPOINT_URL", moto.url.as_str()),
+        ("TRAILSHIP__SQS__QUEUE_URL", queue_url),
+        ("TRAILSHIP__SQS__WAIT_TIME_SECS", "1"),
+        ("TRAILSHIP__OPENSEARCH__URL", osmem.url.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}

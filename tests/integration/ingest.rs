@@ -1,0 +1,65 @@
+//! `trailship ingest`: local files → `_bulk` NDJSON (`--output`) and → osmem.
+
+use crate::fixtures;
+use crate::harness::{Osmem, trailship};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Writes the real events as a local mirror of a trail bucket, plus a digest file.
+fn local_mirror(dir: &std::path::Path) -> Vec<fixtures::LogFile> {
+    let files = fixtures::all_real_files();
+    for (i, f) in files.iter().enumerate() {
+        let path = dir.join(&f.key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Every other file plain JSON: gzip is sniffed, not guessed from the name.
+        std::fs::write(&path, if i % 2 == 0 { f.gzip() } else { f.json() }).unwrap();
+    }
+    let digest = dir.join("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/08/01/d.json.gz");
+    std::fs::create_dir_all(digest.parent().unwrap()).unwrap();
+    std::fs::write(digest, br#"{"Records":[{"eventID":"digest","eventTime":"2024-08-01T00:00:00Z"}]}"#).unwrap();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_is_the_exact_bulk_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_mirror(dir.path());
+    let out = dir.path().join("bulk.ndjson");
+    let run = trailship(&["ingest", "--output", out.to_str().unwrap(), dir.path().join("AWSLogs").to_str().unwrap()], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.summary().starts_with("trailship ingest: 36 files, 413 events"), "{}", run.summary());
+    assert!(run.summary().contains("1 digest files skipped"), "{}", run.summary());
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2 * 413);
+    let mut ids = BTreeSet::new();
+    for pair in lines.chunks(2) {
+        let (action, doc) = (&pair[0]["create"], &pair[1]);
+        let t = doc["eventTime"].as_str().unwrap();
+        assert_eq!(action["_index"], format!("cloudtrail-{}.{}.{}", &t[0..4], &t[5..7], &t[8..10]));
+        assert_eq!(action["_id"], doc["eventID"]);
+        assert_eq!(doc["@timestamp"], doc["eventTime"]);
+        ids.insert(action["_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids, fixtures::event_ids(&files));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_into_opensearch_and_report_broken_files() {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_mirror(dir.path());
+    std::fs::write(dir.path().join("broken.json.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    let env = vec![("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let run = trailship(&["ingest", dir.path().to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 1, "a broken file fails the command after the others are done: {}", run.stderr);
+    assert!(run.stderr.contains("broken.json.gz"), "{}", run.stderr);
+    assert!(run.summary().contains("413 indexed"), "{}", run.summary());
+    assert_eq!(osmem.count("cloudtrail-*").await, 413);
+    let (status, _) = osmem.get("/_index_template/trailship-cloudtrail").await;
+    assert_eq!(status, 200, "the template is installed");
+    for (index, count) in fixtures::expected_per_index("cloudtrail", &files) {
+        assert_eq!(osmem.count(&index).await, count, "{index}");
+    }
+}

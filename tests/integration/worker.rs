@@ -1,0 +1,233 @@
+//! `trailship run --drain` against moto (real S3 → SQS notifications) and osmem.
+
+use crate::fixtures::{self, LogFile};
+use crate::harness::{Moto, Osmem, env_for, trailship};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// A bucket whose object-created notifications go to a queue with a dead-letter queue.
+struct Trail {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    bucket: String,
+    queue_url: String,
+    dlq_url: String,
+}
+
+impl Trail {
+    async fn create(moto: &Moto, max_receive_count: u32, visibility_secs: u32) -> Trail {
+        let (s3, sqs) = (moto.s3(), moto.sqs());
+        let bucket = "org-cloudtrail-logs".to_owned();
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let dlq_url = sqs.create_queue().queue_name("trailship-dlq").send().await.unwrap().queue_url.unwrap();
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("trailship")
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = queue_arn(&sqs, &queue_url).await;
+        let config = aws_sdk_s3::types::NotificationConfiguration::builder()
+            .queue_configurations(
+                aws_sdk_s3::types::QueueConfiguration::builder()
+                    .queue_arn(arn)
+                    .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        // S3 (and moto) answer this with an s3:TestEvent on the queue.
+        s3.put_bucket_notification_configuration().bucket(&bucket).notification_configuration(config).send().await.unwrap();
+        Trail { s3, sqs, bucket, queue_url, dlq_url }
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3.put_object().bucket(&self.bucket).key(key).body(body.into()).send().await.unwrap();
+    }
+
+    async fn send_raw(&self, body: &str) {
+        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.unwrap();
+    }
+
+    /// (visible, in flight) messages of a queue.
+    async fn depth(&self, url: &str) -> (u64, u64) {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        let n = |a: QueueAttributeName| attrs.get(&a).unwrap().parse::<u64>().unwrap();
+        (n(QueueAttributeName::ApproximateNumberOfMessages), n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    async fn dlq_bodies(&self) -> Vec<String> {
+        let out = self.sqs.receive_message().queue_url(&self.dlq_url).max_number_of_messages(10).send().await.unwrap();
+        out.messages.unwrap_or_default().into_iter().map(|m| m.body.unwrap_or_default()).collect()
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    let attrs = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+    attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
+}
+
+fn ids(docs: &[Value]) -> BTreeSet<String> {
+    docs.iter().map(|d| d["_id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothing() {
+    let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
+    let trail = Trail::create(&moto, 3, 30).await;
+
+    let mut indexed_files = fixtures::all_real_files();
+    // OTRF's file goes up uncompressed under a .json.gz name: gzip is sniffed, not guessed.
+    let otrf = indexed_files.pop().unwrap();
+    trail.put(&otrf.key, otrf.json()).await;
+    // One file under a custom prefix with a space and a plus: keys arrive URL-encoded.
+    let mut stratus = indexed_files;
+    let first = stratus.remove(0);
+    let first = LogFile { key: format!("trail logs+x/{}", first.key), events: first.events };
+    trail.put(&first.key, first.gzip()).await;
+    for f in &stratus {
+        trail.put(&f.key, f.gzip()).await;
+    }
+    let insight = fixtures::insight_file();
+    trail.put(&insight.key, insight.gzip()).await;
+    let mut indexed = vec![first, otrf, insight];
+    indexed.extend(stratus);
+
+    // Files that must not be indexed although they hold records: a digest and another service's log.
+    let decoy = json!({"Records": [{"eventID": "decoy-digest", "eventTime": "2024-08-01T00:00:00Z"}]}).to_string();
+    trail.put("AWSLogs/229654561268/CloudTrail-Digest/us-east-1/2024/08/01/229654561268_CloudTrail-Digest_us-east-1_t_us-east-1_20240801T000000Z.json.gz", fixtures::gzip(decoy.as_bytes())).await;
+    let decoy = decoy.replace("decoy-digest", "decoy-config");
+    trail.put("AWSLogs/229654561268/Config/us-east-1/2024/8/1/ConfigHistory/x.json.gz", fixtures::gzip(decoy.as_bytes())).await;
+
+    let env = env_for(&moto, &osmem, &trail.queue_url);
+    let run = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let expected_ids = fixtures::event_ids(&indexed);
+    assert_eq!(expected_ids.len(), 414, "413 real events and one insight");
+    let docs = osmem.all("cloudtrail-*").await;
+    assert_eq!(ids(&docs), expected_ids, "the index holds exactly the delivered events");
+    assert_eq!(docs.len(), 414);
+    for (index, count) in fixtures::expected_per_index("cloudtrail", &indexed) {
+        assert_eq!(osmem.count(&index).await, count, "{index}");
+    }
+    for d in &docs {
+        let src = &d["_source"];
+        assert_eq!(src["@timestamp"], src["eventTime"], "{}", d["_id"]);
+        let t = src["eventTime"].as_str().unwrap();
+        assert_eq!(d["_index"], format!("cloudtrail-{}.{}.{}", &t[0..4], &t[5..7], &t[8..10]));
+    }
+    let insight_doc = docs.iter().find(|d| d["_id"] == "6f3b5d9e-insight-0001").unwrap();
+    assert_eq!(insight_doc["_source"]["insightDetails"]["insightType"], "ApiCallRateInsight");
+    assert_eq!(osmem.count("trailship-deadletter").await, 0);
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0), "every message deleted, the TestEvent included");
+    assert!(trail.dlq_bodies().await.is_empty());
+    assert!(run.summary().contains("414 events"), "{}", run.summary());
+    assert!(run.summary().contains("414 indexed, 0 already present, 0 dead-lettered"), "{}", run.summary());
+
+    // Every field of every event is kept: compare one real event field by field.
+    let original = &indexed[2].events[0];
+    let doc = docs.iter().find(|d| d["_id"] == original["eventID"]).unwrap();
+    for (k, v) in original.as_object().unwrap() {
+        assert_eq!(&doc["_source"][k], v, "field {k}");
+    }
+
+    // Redelivery: the same objects written again notify again; nothing new is indexed.
+    for f in &indexed {
+        trail.put(&f.key, f.gzip()).await;
+    }
+    let rerun = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert_eq!(osmem.count("cloudtrail-*").await, 414);
+    assert!(rerun.summary().contains("0 indexed, 414 already present"), "{}", rerun.summary());
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_stay_on_the_queue_until_redrive_and_bad_events_are_dead_lettered() {
+    let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
+    // One receive, then the redrive policy moves a message to the DLQ.
+    let trail = Trail::create(&moto, 1, 2).await;
+
+    // A file with two good events, one the mapping refuses, and one without eventTime.
+    let mut events: Vec<Value> = fixtures::stratus_files().remove(0).events.into_iter().take(4).collect();
+    events[2]["readOnly"] = json!("maybe");
+    events[3].as_object_mut().unwrap().remove("eventTime");
+    let mixed = LogFile { key: fixtures::trail_key("", "CloudTrail", &events[0], 1), events };
+    trail.put(&mixed.key, mixed.gzip()).await;
+
+    // A corrupt gzip, a notification for an object that does not exist, and a stray message.
+    let mut corrupt = fixtures::stratus_files().remove(1).gzip();
+    let n = corrupt.len();
+    corrupt.truncate(n / 2);
+    trail.put("AWSLogs/229654561268/CloudTrail/us-east-1/2024/08/01/corrupt.json.gz", corrupt).await;
+    let missing = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": trail.bucket}, "object": {"key": "AWSLogs/229654561268/CloudTrail/us-east-1/2024/08/01/gone.json.gz"}}}]});
+    trail.send_raw(&missing.to_string()).await;
+    trail.send_raw("hello, not a notification").await;
+
+    let env = env_for(&moto, &osmem, &trail.queue_url);
+    let mut env_short = env.clone();
+    env_short.push(("TRAILSHIP__SQS__VISIBILITY_TIMEOUT_SECS".into(), "2".into()));
+    let run = trailship(&["run", "--drain"], &env_short).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for needle in ["corrupt.json.gz", "gone.json.gz", "unrecognised message"] {
+        assert!(run.stderr.contains(needle), "the log names {needle}: {}", run.stderr);
+    }
+
+    // The good events are indexed, the bad ones dead-lettered with the reason and raw event.
+    assert_eq!(osmem.count("cloudtrail-*").await, 2);
+    let dead = osmem.all("trailship-deadletter").await;
+    let mut types: Vec<&str> = dead.iter().map(|d| d["_source"]["error_type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["mapper_parsing_exception", "missing_event_time"]);
+    for d in &dead {
+        let src = &d["_source"];
+        assert_eq!(src["source"]["key"], mixed.key.as_str());
+        let raw: Value = serde_json::from_str(src["event"].as_str().unwrap()).unwrap();
+        assert_eq!(raw["eventID"], src["event_id"]);
+    }
+    let refused = dead.iter().find(|d| d["_source"]["error_type"] == "mapper_parsing_exception").unwrap();
+    assert_eq!(refused["_source"]["status"], 400);
+    assert!(refused["_source"]["target_index"].as_str().unwrap().starts_with("cloudtrail-"));
+
+    // The three failing messages were not deleted. Once their visibility lapses, the next
+    // receive hands them to the redrive policy, which moves them to the DLQ.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (visible, in_flight) = trail.depth(&trail.queue_url).await;
+        let in_dlq = trail.depth(&trail.dlq_url).await.0;
+        if in_flight == 0 && visible + in_dlq == 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "failed messages never became visible again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let run = trailship(&["run", "--drain"], &env_short).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
+    let mut moved = trail.dlq_bodies().await;
+    moved.sort();
+    assert_eq!(moved.len(), 3, "{moved:?}");
+    assert!(moved.iter().any(|b| b.contains("corrupt.json.gz")));
+    assert!(moved.iter().any(|b| b.contains("gone.json.gz")));
+    assert!(moved.iter().any(|b| b == "hello, not a notification"));
+}
