@@ -44,7 +44,9 @@ pub fn trail_key(prefix: &str, kind: &str, first: &Value, n: usize) -> String {
     let time = first["eventTime"].as_str().unwrap();
     let (y, m, d) = (&time[0..4], &time[5..7], &time[8..10]);
     let stamp = format!("{y}{m}{d}T{}{}Z", &time[11..13], &time[14..16]);
-    format!("{prefix}AWSLogs/{account}/{kind}/{region}/{y}/{m}/{d}/{account}_{kind}_{region}_{stamp}_{n:04}trailshipfixture.json.gz")
+    format!(
+        "{prefix}AWSLogs/{account}/{kind}/{region}/{y}/{m}/{d}/{account}_{kind}_{region}_{stamp}_{n:04}trailshipfixture.json.gz"
+    )
 }
 
 /// One log file per Stratus Red Team detonation (310 real events, 35 files).
@@ -68,7 +70,8 @@ pub fn stratus_files() -> Vec<LogFile> {
 /// The OTRF events (103) as one log file. The upstream file is a Logstash export, so its
 /// `@timestamp` is turned back into CloudTrail's `eventTime` and Logstash's fields dropped.
 pub fn otrf_file() -> LogFile {
-    let text = std::fs::read_to_string(fixtures_dir().join("otrf/ec2_proxy_s3_exfiltration_2020-09-14011940.json")).unwrap();
+    let text =
+        std::fs::read_to_string(fixtures_dir().join("otrf/ec2_proxy_s3_exfiltration_2020-09-14011940.json")).unwrap();
     let events: Vec<Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())

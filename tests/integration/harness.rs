@@ -113,14 +113,22 @@ impl Osmem {
             .expect("run the venv's python");
         let binary = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let mut child = Command::new(binary)
-            .args(["--addr", "127.0.0.1:0", "--no-ja", "--no-stdin-watch", "--parent-pid", &std::process::id().to_string()])
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--no-ja",
+                "--no-stdin-watch",
+                "--parent-pid",
+                &std::process::id().to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("start osmem-server");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(STARTUP, lines.next_line()).await.expect("osmem-server start-up").unwrap().unwrap();
+        let first =
+            tokio::time::timeout(STARTUP, lines.next_line()).await.expect("osmem-server start-up").unwrap().unwrap();
         let ready: Value = serde_json::from_str(&first).expect("osmem-server's ready line");
         Osmem { url: ready["url"].as_str().unwrap().to_owned(), _child: child }
     }
@@ -149,7 +157,9 @@ impl Osmem {
 
     /// Every document of an index pattern (up to 10,000).
     pub async fn all(&self, index: &str) -> Vec<Value> {
-        let body = self.post(&format!("/{index}/_search"), &serde_json::json!({"size": 10000, "query": {"match_all": {}}})).await;
+        let body = self
+            .post(&format!("/{index}/_search"), &serde_json::json!({"size": 10000, "query": {"match_all": {}}}))
+            .await;
         body["hits"]["hits"].as_array().cloned().unwrap_or_default()
     }
 }
@@ -177,7 +187,10 @@ pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let child = cmd.spawn().expect("start trailship");
-    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await.expect("trailship did not finish in time").unwrap();
+    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .expect("trailship did not finish in time")
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     RunOutput { code: out.status.code().unwrap_or(-1), stderr }
 }

@@ -25,7 +25,9 @@ async fn output_is_the_exact_bulk_body() {
     let dir = tempfile::tempdir().unwrap();
     let files = local_mirror(dir.path());
     let out = dir.path().join("bulk.ndjson");
-    let run = trailship(&["ingest", "--output", out.to_str().unwrap(), dir.path().join("AWSLogs").to_str().unwrap()], &[]).await;
+    let run =
+        trailship(&["ingest", "--output", out.to_str().unwrap(), dir.path().join("AWSLogs").to_str().unwrap()], &[])
+            .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.summary().starts_with("trailship ingest: 36 files, 413 events"), "{}", run.summary());
     assert!(run.summary().contains("1 digest files skipped"), "{}", run.summary());

@@ -23,7 +23,8 @@ impl Trail {
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
         let dlq_url = sqs.create_queue().queue_name("trailship-dlq").send().await.unwrap().queue_url.unwrap();
         let dlq_arn = queue_arn(&sqs, &dlq_url).await;
-        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string();
+        let redrive =
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string();
         let queue_url = sqs
             .create_queue()
             .queue_name("trailship")
@@ -45,7 +46,12 @@ impl Trail {
             )
             .build();
         // S3 (and moto) answer this with an s3:TestEvent on the queue.
-        s3.put_bucket_notification_configuration().bucket(&bucket).notification_configuration(config).send().await.unwrap();
+        s3.put_bucket_notification_configuration()
+            .bucket(&bucket)
+            .notification_configuration(config)
+            .send()
+            .await
+            .unwrap();
         Trail { s3, sqs, bucket, queue_url, dlq_url }
     }
 
@@ -71,7 +77,10 @@ impl Trail {
             .attributes
             .unwrap();
         let n = |a: QueueAttributeName| attrs.get(&a).unwrap().parse::<u64>().unwrap();
-        (n(QueueAttributeName::ApproximateNumberOfMessages), n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        (
+            n(QueueAttributeName::ApproximateNumberOfMessages),
+            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
     }
 
     async fn dlq_bodies(&self) -> Vec<String> {
@@ -81,7 +90,8 @@ impl Trail {
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    let attrs = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+    let attrs =
+        sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
     attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
 }
 
@@ -115,7 +125,9 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     let decoy = json!({"Records": [{"eventID": "decoy-digest", "eventTime": "2024-08-01T00:00:00Z"}]}).to_string();
     trail.put("AWSLogs/229654561268/CloudTrail-Digest/us-east-1/2024/08/01/229654561268_CloudTrail-Digest_us-east-1_t_us-east-1_20240801T000000Z.json.gz", fixtures::gzip(decoy.as_bytes())).await;
     let decoy = decoy.replace("decoy-digest", "decoy-config");
-    trail.put("AWSLogs/229654561268/Config/us-east-1/2024/8/1/ConfigHistory/x.json.gz", fixtures::gzip(decoy.as_bytes())).await;
+    trail
+        .put("AWSLogs/229654561268/Config/us-east-1/2024/8/1/ConfigHistory/x.json.gz", fixtures::gzip(decoy.as_bytes()))
+        .await;
 
     let env = env_for(&moto, &osmem, &trail.queue_url);
     let run = trailship(&["run", "--drain"], &env).await;

@@ -1,0 +1,179 @@
+//! Throughput benchmark: decode + document building + bulk encoding on one core.
+//!
+//! Generates a synthetic corpus from the real public events in `tests/fixtures/cloudtrail/`
+//! (varied services, nested requestParameters), re-stamped with fresh ids and times, with IPv4,
+//! IPv6 and service-name sources, and a few events whose requestParameters exceed 100 KB. Then
+//! runs `trailship ingest --output /dev/null` pinned to one core (`taskset -c 0`) several times
+//! and reports events/s. Run with `cargo bench --bench ingest` (or `scripts/bench.sh`).
+//! Environment: `BENCH_EVENTS` (default 200000), `BENCH_RUNS` (default 5).
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A small deterministic generator (xorshift64*), so every run builds the same corpus.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn real_events(root: &Path) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(root.join("stratus-red-team")).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    for p in paths {
+        events.extend(serde_json::from_slice::<Vec<Value>>(&std::fs::read(p).unwrap()).unwrap());
+    }
+    let otrf = std::fs::read_to_string(root.join("otrf/ec2_proxy_s3_exfiltration_2020-09-14011940.json")).unwrap();
+    for line in otrf.lines().filter(|l| !l.trim().is_empty()) {
+        let mut e: Value = serde_json::from_str(line).unwrap();
+        let o = e.as_object_mut().unwrap();
+        let ts = o.remove("@timestamp").unwrap();
+        o.remove("@version");
+        o.insert("eventTime".into(), Value::from(format!("{}Z", &ts.as_str().unwrap()[..19])));
+        events.push(e);
+    }
+    events
+}
+
+fn source_ip(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0..=5 => format!("{}.{}.{}.{}", 1 + rng.below(222), rng.below(256), rng.below(256), 1 + rng.below(254)),
+        6 | 7 => format!("2600:1f18:{:x}:{:x}::{:x}", rng.below(65536), rng.below(65536), 1 + rng.below(65535)),
+        8 => "AWS Internal".into(),
+        _ => {
+            ["lambda.amazonaws.com", "ec2.amazonaws.com", "cloudformation.amazonaws.com"][rng.below(3) as usize].into()
+        }
+    }
+}
+
+fn mutate(mut e: Value, rng: &mut Rng, n: u64) -> Value {
+    let o = e.as_object_mut().unwrap();
+    let (a, b) = (rng.next(), rng.next());
+    o.insert(
+        "eventID".into(),
+        Value::from(format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            a >> 32,
+            a & 0xffff,
+            b & 0xfff,
+            (b >> 12) & 0xfff,
+            n
+        )),
+    );
+    let day = 1 + rng.below(28);
+    let (h, m, s) = (rng.below(24), rng.below(60), rng.below(60));
+    o.insert("eventTime".into(), Value::from(format!("2025-03-{day:02}T{h:02}:{m:02}:{s:02}Z")));
+    o.insert("sourceIPAddress".into(), Value::from(source_ip(rng)));
+    e
+}
+
+/// An event whose requestParameters exceed 100 KB (a big policy, as PutBucketPolicy carries).
+fn huge_event(rng: &mut Rng, n: u64) -> Value {
+    let statements: Vec<Value> = (0..600)
+        .map(|i| {
+            json!({"Sid": format!("Stmt{i}"), "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{:012}:root", rng.below(1_000_000_000_000))},
+                   "Action": ["s3:GetObject", "s3:PutObject"], "Resource": format!("arn:aws:s3:::bucket-{i}/*")})
+        })
+        .collect();
+    let e = json!({
+        "eventVersion": "1.09", "eventSource": "s3.amazonaws.com", "eventName": "PutBucketPolicy", "awsRegion": "us-east-1",
+        "userIdentity": {"type": "IAMUser", "userName": "admin", "arn": "arn:aws:iam::123456789012:user/admin", "accountId": "123456789012"},
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6", "eventType": "AwsApiCall", "readOnly": false, "managementEvent": true,
+        "recipientAccountId": "123456789012", "eventCategory": "Management", "requestID": "R",
+        "requestParameters": {"bucketName": "bucket", "policy": {"Version": "2012-10-17", "Statement": statements}},
+        "responseElements": null
+    });
+    mutate(e, rng, n)
+}
+
+fn write_gz(path: &Path, events: &[Value]) {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    serde_json::to_writer(&mut enc, &json!({ "Records": events })).unwrap();
+    std::fs::write(path, enc.finish().unwrap()).unwrap();
+}
+
+fn build_corpus(dir: &Path, total: u64) -> (u64, u64) {
+    let stamp = dir.join(format!(".complete-{total}"));
+    let files_per = 1000u64;
+    if stamp.exists() {
+        let bytes = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+        return (total, bytes);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let base = real_events(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudtrail")));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut n = 0;
+    let mut bytes = 0;
+    for f in 0..total.div_ceil(files_per) {
+        let count = files_per.min(total - n);
+        let events: Vec<Value> = (0..count)
+            .map(|i| {
+                n += 1;
+                // A few events of 100 KB+ (one in 20,000).
+                if (n + i) % 20_000 == 7 {
+                    huge_event(&mut rng, n)
+                } else {
+                    mutate(base[rng.below(base.len() as u64) as usize].clone(), &mut rng, n)
+                }
+            })
+            .collect();
+        let path = dir.join(format!("123456789012_CloudTrail_us-east-1_20250301T{f:04}Z_bench.json.gz"));
+        write_gz(&path, &events);
+        bytes += std::fs::metadata(&path).unwrap().len();
+    }
+    std::fs::File::create(stamp).unwrap().write_all(b"ok").unwrap();
+    (n, bytes)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a plain `cargo test --benches` passes nothing: skip the work there.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let total: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus");
+    let (events, bytes) = build_corpus(&dir, total);
+    eprintln!(
+        "corpus: {events} events in {} files, {:.1} MB gzip, at {}",
+        total.div_ceil(1000),
+        bytes as f64 / 1e6,
+        dir.display()
+    );
+
+    let bin = env!("CARGO_BIN_EXE_trailship");
+    let mut rates = Vec::new();
+    for run in 1..=runs {
+        let out = Command::new("taskset")
+            .args(["-c", "0", bin, "ingest", "--output", "/dev/null"])
+            .arg(&dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run trailship under taskset (util-linux)");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let summary = stderr.lines().rev().find(|l| l.starts_with("trailship ingest:")).unwrap().to_owned();
+        let rate: f64 = summary.split(" events/s").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+        eprintln!("run {run}: {summary}");
+        rates.push(rate);
+    }
+    rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "ingest --output /dev/null, one core: median {:.0} events/s, best {:.0} events/s over {runs} runs of {events} events",
+        rates[rates.len() / 2],
+        rates[rates.len() - 1]
+    );
+}

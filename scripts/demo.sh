@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The whole pipeline on bundled sample data, with no Docker and no AWS account:
+# starts moto (S3 + SQS) and osmem (an OpenSearch-compatible server) on loopback, creates a
+# bucket, a queue with a DLQ and the bucket notification, uploads the sample CloudTrail logs
+# (tests/fixtures/samples), runs `trailship run --drain`, prints what landed, and stops what it
+# started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/test-env.sh
+py="$TRAILSHIP_TEST_VENV/bin/python"
+
+echo "== building trailship (release)" >&2
+cargo build --release --locked --quiet
+bin="$PWD/target/release/trailship"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$("$py" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$TRAILSHIP_TEST_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+moto="http://127.0.0.1:$port"
+
+osmem_bin=$("$py" -c 'import osmem_server;print(osmem_server.resolve_binary())')
+"$osmem_bin" --addr 127.0.0.1:0 --no-ja --no-stdin-watch >"$work/osmem.out" 2>"$work/osmem.log" &
+pids+=($!)
+
+echo "== starting moto and osmem on loopback" >&2
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+queue_url=$("$py" - "$moto" "$work/osmem.out" <<'PY'
+import json, os, sys, time, urllib.request, boto3
+moto, osmem_out = sys.argv[1], sys.argv[2]
+deadline = time.time() + 60
+while True:  # wait until both servers answer
+    try:
+        urllib.request.urlopen(moto + "/moto-api/data.json", timeout=2)
+        open(osmem_out).readline() and json.loads(open(osmem_out).readline())
+        break
+    except Exception:
+        if time.time() > deadline:
+            sys.exit("servers did not start")
+        time.sleep(0.2)
+s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+sqs = boto3.client("sqs", endpoint_url=moto, region_name="us-east-1")
+s3.create_bucket(Bucket="demo-cloudtrail-logs")
+dlq = sqs.create_queue(QueueName="trailship-dlq")["QueueUrl"]
+dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+q = sqs.create_queue(QueueName="trailship", Attributes={
+    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+s3.put_bucket_notification_configuration(Bucket="demo-cloudtrail-logs", NotificationConfiguration={
+    "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+root = "tests/fixtures/samples"
+n = 0
+for dirpath, _, names in os.walk(root):
+    for name in sorted(names):
+        path = os.path.join(dirpath, name)
+        s3.upload_file(path, "demo-cloudtrail-logs", os.path.relpath(path, root))
+        n += 1
+print(f"uploaded {n} sample CloudTrail files to s3://demo-cloudtrail-logs", file=sys.stderr)
+print(q)
+PY
+)
+osmem=$("$py" -c 'import json,sys;print(json.load(open(sys.argv[1]))["url"])' "$work/osmem.out")
+
+echo "== trailship run --drain" >&2
+TRAILSHIP__AWS__ENDPOINT_URL="$moto" \
+TRAILSHIP__SQS__QUEUE_URL="$queue_url" \
+TRAILSHIP__SQS__WAIT_TIME_SECS=2 \
+TRAILSHIP__OPENSEARCH__URL="$osmem" \
+RUST_LOG="${RUST_LOG:-warn}" \
+  "$bin" run --drain
+
+echo "== what landed in OpenSearch" >&2
+"$py" - "$osmem" <<'PY'
+import json, sys, urllib.request
+url = sys.argv[1]
+def call(path, body=None):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+indices = sorted(call("/_cat/indices/cloudtrail-*?format=json"), key=lambda i: i["index"])
+print("events per daily index:")
+for i in indices:
+    print(f"  {i['index']:<24} {i['docs.count']:>5}")
+print(f"  {'total':<24} {sum(int(i['docs.count']) for i in indices):>5}")
+aggs = call("/cloudtrail-*/_search", {"size": 0, "aggs": {"names": {"terms": {"field": "eventName", "size": 10}}}})
+print("top eventNames:")
+for b in aggs["aggregations"]["names"]["buckets"]:
+    print(f"  {b['key']:<40} {b['doc_count']:>5}")
+PY
