@@ -211,3 +211,59 @@ pub fn env_for(moto: &Moto, osmem: &Osmem, queue_url: &str) -> Vec<(String, Stri
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+/// A trailship process running in the background, its stderr collected.
+pub struct Background {
+    child: Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    pub stderr: String,
+}
+
+impl Background {
+    /// Starts trailship with `args` and `env`.
+    pub fn start(args: &[&str], env: &[(String, String)]) -> Background {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailship"));
+        cmd.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
+        cmd.current_dir(std::env::temp_dir());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child =
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).spawn().expect("start trailship");
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        Background { child, lines, stderr: String::new() }
+    }
+
+    /// Reads stderr until a line contains `needle`.
+    pub async fn wait_for(&mut self, needle: &str) {
+        let found = tokio::time::timeout(STARTUP, async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                self.stderr.push_str(&line);
+                self.stderr.push('\n');
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(matches!(found, Ok(true)), "trailship never logged {needle:?}: {}", self.stderr);
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the exit code; the rest of stderr is kept.
+    pub async fn terminate(mut self, limit: Duration) -> RunOutput {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let code = tokio::time::timeout(limit, async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                self.stderr.push_str(&line);
+                self.stderr.push('\n');
+            }
+            self.child.wait().await.unwrap().code().unwrap_or(-1)
+        })
+        .await
+        .expect("trailship did not stop after SIGTERM");
+        RunOutput { code, stderr: self.stderr }
+    }
+}

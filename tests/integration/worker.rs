@@ -1,7 +1,7 @@
 //! `trailship run --drain` against moto (real S3 → SQS notifications) and osmem.
 
 use crate::fixtures::{self, LogFile};
-use crate::harness::{Moto, Osmem, env_for, trailship};
+use crate::harness::{Background, Moto, Osmem, env_for, trailship};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -242,4 +242,24 @@ async fn failures_stay_on_the_queue_until_redrive_and_bad_events_are_dead_letter
     assert!(moved.iter().any(|b| b.contains("corrupt.json.gz")));
     assert!(moved.iter().any(|b| b.contains("gone.json.gz")));
     assert!(moved.iter().any(|b| b == "hello, not a notification"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_interrupts_the_long_poll_and_exits_cleanly() {
+    let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
+    let trail = Trail::create(&moto, 3, 30).await;
+    let mut env = env_for(&moto, &osmem, &trail.queue_url);
+    // A full 20 s long-poll: the stop must not wait for it.
+    env.retain(|(k, _)| k != "TRAILSHIP__SQS__WAIT_TIME_SECS");
+    let mut worker = Background::start(&["run"], &env);
+    worker.wait_for("worker started").await;
+    let file = fixtures::stratus_files().remove(3);
+    trail.put(&file.key, file.gzip()).await;
+    worker.wait_for("file indexed").await;
+    let out = worker.terminate(Duration::from_secs(10)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("stop signal received"), "{}", out.stderr);
+    assert!(out.summary().contains(&format!("1 files, {} events", file.events.len())), "{}", out.summary());
+    assert_eq!(osmem.count("cloudtrail-*").await, file.events.len() as u64);
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
 }
