@@ -1,6 +1,6 @@
 //! Throughput benchmark: decode + document building + bulk encoding on one core.
 //!
-//! Generates a synthetic corpus from the real public events in `tests/fixtures/cloudtrail/`
+//! Generates a synthetic corpus from the real public events of `tests/fixtures/samples/`
 //! (varied services, nested requestParameters), re-stamped with fresh ids and times, with IPv4,
 //! IPv6 and service-name sources, and a few events whose requestParameters exceed 100 KB. Then
 //! runs `trailship ingest --output /dev/null` pinned to one core (`taskset -c 0`) several times
@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// A small deterministic generator (xorshift64*), so every run builds the same corpus.
@@ -27,22 +27,18 @@ impl Rng {
     }
 }
 
-fn real_events(root: &Path) -> Vec<Value> {
+/// The real events of the bundled samples (`tests/fixtures/samples/`).
+fn real_events(dir: &Path) -> Vec<Value> {
     let mut events = Vec::new();
-    let mut paths: Vec<PathBuf> =
-        std::fs::read_dir(root.join("stratus-red-team")).unwrap().map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    for p in paths {
-        events.extend(serde_json::from_slice::<Vec<Value>>(&std::fs::read(p).unwrap()).unwrap());
-    }
-    let otrf = std::fs::read_to_string(root.join("otrf/ec2_proxy_s3_exfiltration_2020-09-14011940.json")).unwrap();
-    for line in otrf.lines().filter(|l| !l.trim().is_empty()) {
-        let mut e: Value = serde_json::from_str(line).unwrap();
-        let o = e.as_object_mut().unwrap();
-        let ts = o.remove("@timestamp").unwrap();
-        o.remove("@version");
-        o.insert("eventTime".into(), Value::from(format!("{}Z", &ts.as_str().unwrap()[..19])));
-        events.push(e);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            events.extend(real_events(&path));
+        } else {
+            let mut file: Value =
+                serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
+            events.extend(file["Records"].take().as_array().unwrap().iter().cloned());
+        }
     }
     events
 }
@@ -105,7 +101,7 @@ fn write_gz(path: &Path, events: &[Value]) {
 }
 
 fn build_corpus(dir: &Path, total: u64) -> (u64, u64) {
-    let stamp = dir.join(format!(".complete-{total}"));
+    let stamp = dir.join(format!(".complete-v2-{total}"));
     let files_per = 1000u64;
     if stamp.exists() {
         let bytes = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
@@ -113,7 +109,7 @@ fn build_corpus(dir: &Path, total: u64) -> (u64, u64) {
     }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
-    let base = real_events(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudtrail")));
+    let base = real_events(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples")));
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut n = 0;
     let mut bytes = 0;

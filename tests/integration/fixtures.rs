@@ -1,15 +1,12 @@
-//! CloudTrail log files built from the real public events in `tests/fixtures/cloudtrail/`
-//! (see `tests/fixtures/README.md` for sources and licences), in the form CloudTrail delivers
-//! them: `{"Records":[…]}`, gzip, under `AWSLogs/<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/`.
+//! CloudTrail log files in the form CloudTrail delivers them (`{"Records":[…]}`, gzip, under
+//! `AWSLogs/<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/`): the bundled samples made from
+//! real public events (see `tests/fixtures/README.md` for sources and licences), and files the
+//! tests build themselves.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-
-fn fixtures_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudtrail"))
-}
 
 /// One log file to deliver.
 pub struct LogFile {
@@ -49,50 +46,33 @@ pub fn trail_key(prefix: &str, kind: &str, first: &Value, n: usize) -> String {
     )
 }
 
-/// One log file per Stratus Red Team detonation (310 real events, 35 files).
-pub fn stratus_files() -> Vec<LogFile> {
-    let mut paths: Vec<_> = std::fs::read_dir(fixtures_dir().join("stratus-red-team"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+/// The bundled sample logs (`tests/fixtures/samples/`, built by `scripts/make-samples.py` from
+/// the public events): 36 delivered files, 413 events, sorted by key.
+pub fn sample_files() -> Vec<LogFile> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { walk(&path, out) } else { out.push(path) }
+        }
+    }
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples"));
+    let mut paths = Vec::new();
+    walk(&root.join("AWSLogs"), &mut paths);
     paths.sort();
     paths
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let events: Vec<Value> = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-            LogFile { key: trail_key("", "CloudTrail", &events[0], i), events }
+        .map(|p| {
+            let mut file: Value =
+                serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap())).unwrap();
+            let events = file["Records"].take().as_array().unwrap().clone();
+            LogFile { key: p.strip_prefix(root).unwrap().to_str().unwrap().to_owned(), events }
         })
         .collect()
 }
 
-/// The OTRF events (103) as one log file. The upstream file is a Logstash export, so its
-/// `@timestamp` is turned back into CloudTrail's `eventTime` and Logstash's fields dropped.
-pub fn otrf_file() -> LogFile {
-    let text =
-        std::fs::read_to_string(fixtures_dir().join("otrf/ec2_proxy_s3_exfiltration_2020-09-14011940.json")).unwrap();
-    let events: Vec<Value> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut e: Value = serde_json::from_str(l).unwrap();
-            let obj = e.as_object_mut().unwrap();
-            let ts = obj.remove("@timestamp").unwrap();
-            obj.remove("@version");
-            let ts = ts.as_str().unwrap();
-            obj.insert("eventTime".into(), Value::from(format!("{}Z", &ts[..19])));
-            e
-        })
-        .collect();
-    LogFile { key: trail_key("", "CloudTrail", &events[0], 900), events }
-}
-
-/// Every real event, as delivered files.
-pub fn all_real_files() -> Vec<LogFile> {
-    let mut files = stratus_files();
-    files.push(otrf_file());
-    files
+/// The sample file holding the OTRF events (account 123456789123).
+pub fn is_otrf(f: &LogFile) -> bool {
+    f.key.starts_with("AWSLogs/123456789123/")
 }
 
 /// An Insights event, shaped as CloudTrail documents them.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 /// Writes the real events as a local mirror of a trail bucket, plus a digest file.
 fn local_mirror(dir: &std::path::Path) -> Vec<fixtures::LogFile> {
-    let files = fixtures::all_real_files();
+    let files = fixtures::sample_files();
     for (i, f) in files.iter().enumerate() {
         let path = dir.join(&f.key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

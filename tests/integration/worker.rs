@@ -104,12 +104,11 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
     let trail = Trail::create(&moto, 3, 30).await;
 
-    let mut indexed_files = fixtures::all_real_files();
+    let mut stratus = fixtures::sample_files();
     // OTRF's file goes up uncompressed under a .json.gz name: gzip is sniffed, not guessed.
-    let otrf = indexed_files.pop().unwrap();
+    let otrf = stratus.remove(stratus.iter().position(fixtures::is_otrf).unwrap());
     trail.put(&otrf.key, otrf.json()).await;
     // One file under a custom prefix with a space and a plus: keys arrive URL-encoded.
-    let mut stratus = indexed_files;
     let first = stratus.remove(0);
     let first = LogFile { key: format!("trail logs+x/{}", first.key), events: first.events };
     trail.put(&first.key, first.gzip()).await;
@@ -156,7 +155,7 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     assert!(run.summary().contains("414 indexed, 0 already present, 0 dead-lettered"), "{}", run.summary());
 
     // Every field of every event is kept: compare one real event field by field.
-    let original = &indexed[2].events[0];
+    let original = &indexed[0].events[0];
     let doc = docs.iter().find(|d| d["_id"] == original["eventID"]).unwrap();
     for (k, v) in original.as_object().unwrap() {
         assert_eq!(&doc["_source"][k], v, "field {k}");
@@ -180,14 +179,15 @@ async fn failures_stay_on_the_queue_until_redrive_and_bad_events_are_dead_letter
     let trail = Trail::create(&moto, 1, 2).await;
 
     // A file with two good events, one the mapping refuses, and one without eventTime.
-    let mut events: Vec<Value> = fixtures::stratus_files().remove(0).events.into_iter().take(4).collect();
+    let file = fixtures::sample_files().into_iter().find(|f| f.events.len() >= 4).unwrap();
+    let mut events: Vec<Value> = file.events.into_iter().take(4).collect();
     events[2]["readOnly"] = json!("maybe");
     events[3].as_object_mut().unwrap().remove("eventTime");
     let mixed = LogFile { key: fixtures::trail_key("", "CloudTrail", &events[0], 1), events };
     trail.put(&mixed.key, mixed.gzip()).await;
 
     // A corrupt gzip, a notification for an object that does not exist, and a stray message.
-    let mut corrupt = fixtures::stratus_files().remove(1).gzip();
+    let mut corrupt = fixtures::sample_files().remove(1).gzip();
     let n = corrupt.len();
     corrupt.truncate(n / 2);
     trail.put("AWSLogs/229654561268/CloudTrail/us-east-1/2024/08/01/corrupt.json.gz", corrupt).await;
@@ -253,7 +253,7 @@ async fn sigterm_interrupts_the_long_poll_and_exits_cleanly() {
     env.retain(|(k, _)| k != "TRAILSHIP__SQS__WAIT_TIME_SECS");
     let mut worker = Background::start(&["run"], &env);
     worker.wait_for("worker started").await;
-    let file = fixtures::stratus_files().remove(3);
+    let file = fixtures::sample_files().remove(3);
     trail.put(&file.key, file.gzip()).await;
     worker.wait_for("file indexed").await;
     let out = worker.terminate(Duration::from_secs(10)).await;
