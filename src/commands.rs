@@ -9,7 +9,7 @@ use crate::index::{Indexer, template};
 use crate::pipeline::ingest::{self, Target};
 use crate::pipeline::object::ObjectDecoder;
 use crate::pipeline::worker::Worker;
-use crate::pipeline::{Sink, rate, spawn_indexers};
+use crate::pipeline::{Sink, spawn_indexers};
 use crate::queue::sqs::SqsQueue;
 use backon::{ExponentialBuilder, Retryable};
 use std::path::PathBuf;
@@ -41,8 +41,8 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue_url = cfg.sqs.require_queue_url()?.to_owned();
     let (s3, sqs) = aws_clients(&cfg.aws).await?;
     let indexer = indexer(cfg)?;
-    install_templates(&indexer.0, cfg).await?;
-    let (jobs, indexers) = spawn_indexers(indexer.1, cfg.opensearch.max_concurrent_requests);
+    install_templates(indexer.client(), cfg).await?;
+    let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests);
     let worker = Arc::new(Worker {
         queue: SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time),
         s3,
@@ -83,8 +83,8 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     let target = match &output {
         Some(path) => Target::Output(open_output(path)?),
         None => {
-            let (client, indexer) = indexer(cfg)?;
-            install_templates(&client, cfg).await?;
+            let indexer = indexer(cfg)?;
+            install_templates(indexer.client(), cfg).await?;
             Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests)
         }
     };
@@ -114,6 +114,11 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     Ok(())
 }
 
+/// Events per second for the summary line.
+fn rate(events: usize, secs: f64) -> String {
+    if secs <= 0.0 { "n/a".into() } else { format!("{:.0}", events as f64 / secs) }
+}
+
 fn open_output(path: &PathBuf) -> Result<Box<dyn std::io::Write + Send>, CommandError> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(std::io::stdout()));
@@ -131,10 +136,9 @@ fn object_decoder(cfg: &Config) -> ObjectDecoder {
     }
 }
 
-fn indexer(cfg: &Config) -> Result<(Client, Indexer), CommandError> {
+fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     let client = Client::new(&cfg.opensearch)?;
-    let indexer = Indexer::new(client.clone(), cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries);
-    Ok((client, indexer))
+    Ok(Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries))
 }
 
 /// Installs the shipped templates where missing, retrying while the cluster is unreachable.

@@ -55,8 +55,9 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// The next record's raw JSON, or `None` once the file is fully and validly read.
-    pub fn next_record(&mut self) -> Result<Option<&[u8]>, DecodeError> {
+    /// The next record's offset in the decompressed stream and its raw JSON, or `None` once the
+    /// file is fully and validly read.
+    pub fn next_record(&mut self) -> Result<Option<(u64, &[u8])>, DecodeError> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
@@ -118,7 +119,7 @@ impl<R: Read> RecordReader<R> {
                     let s = self.start;
                     self.start += n;
                     self.state = State::Records { first: false, top_is_array };
-                    return Ok(Some(&self.buf[s..s + n]));
+                    return Ok(Some((self.dropped + s as u64, &self.buf[s..s + n])));
                 }
                 State::Trailer => {
                     if self.peek()?.is_some() {
@@ -306,7 +307,8 @@ mod tests {
     fn records(input: &[u8], step: usize) -> Result<Vec<String>, DecodeError> {
         let mut r = RecordReader::new(Trickle(input, step));
         let mut out = Vec::new();
-        while let Some(rec) = r.next_record()? {
+        while let Some((offset, rec)) = r.next_record()? {
+            assert_eq!(&input[offset as usize..offset as usize + rec.len()], rec, "offset points at the record");
             out.push(String::from_utf8(rec.to_vec()).unwrap());
         }
         Ok(out)
@@ -356,7 +358,7 @@ mod tests {
         input.extend_from_slice(b"]}");
         let mut r = RecordReader::new(&input[..]);
         let mut n = 0;
-        while let Some(got) = r.next_record().unwrap() {
+        while let Some((_, got)) = r.next_record().unwrap() {
             assert_eq!(got.len(), rec.len());
             n += 1;
         }

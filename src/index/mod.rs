@@ -87,6 +87,11 @@ impl Indexer {
         }
     }
 
+    /// The connection, for requests other than bulk writes (templates).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_jitter()

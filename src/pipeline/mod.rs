@@ -129,8 +129,3 @@ pub async fn process_reader<R: Read + Send + 'static>(
         None => Ok(report),
     }
 }
-
-/// Formats the closing summary line's rate.
-pub fn rate(events: usize, secs: f64) -> String {
-    if secs <= 0.0 { "n/a".into() } else { format!("{:.0}", events as f64 / secs) }
-}

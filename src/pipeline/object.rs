@@ -65,10 +65,10 @@ impl ObjectDecoder {
         let mut records = RecordReader::new(maybe_gunzip(reader).map_err(DecodeError::Io)?);
         let mut builder = BatchBuilder::new(self.limits, origin.clone());
         let mut stats = DecodeStats::default();
-        while let Some(record) = records.next_record()? {
+        while let Some((offset, record)) = records.next_record()? {
             stats.events += 1;
             let event = RawEvent::parse(record).map_err(|e| DecodeError::Syntax {
-                offset: 0,
+                offset,
                 msg: format!("record {} is not a valid json object: {e}", stats.events),
             })?;
             let full = match self.enricher.target(&event) {

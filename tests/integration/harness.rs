@@ -177,16 +177,20 @@ impl RunOutput {
     }
 }
 
-/// Runs the trailship binary with `args` and environment `env`, killing it after a time limit.
-pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
+/// The trailship binary with `args`, only the environment `env` (plus PATH and RUST_LOG), run
+/// from a directory holding no `trailship.toml`, its stderr piped.
+fn command(args: &[&str], env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailship"));
     cmd.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
     cmd.current_dir(std::env::temp_dir());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let child = cmd.spawn().expect("start trailship");
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.stderr(Stdio::piped()).kill_on_drop(true);
+    cmd
+}
+
+/// Runs the trailship binary with `args` and environment `env`, killing it after a time limit.
+pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
+    let child = command(args, env).stdout(Stdio::piped()).spawn().expect("start trailship");
     let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
         .await
         .expect("trailship did not finish in time")
@@ -222,14 +226,7 @@ pub struct Background {
 impl Background {
     /// Starts trailship with `args` and `env`.
     pub fn start(args: &[&str], env: &[(String, String)]) -> Background {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailship"));
-        cmd.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
-        cmd.current_dir(std::env::temp_dir());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child =
-            cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).spawn().expect("start trailship");
+        let mut child = command(args, env).stdout(Stdio::null()).spawn().expect("start trailship");
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         Background { child, lines, stderr: String::new() }
     }
