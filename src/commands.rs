@@ -3,6 +3,7 @@
 
 use crate::config::{AwsConfig, Config, ConfigError, LogConfig};
 use crate::enrich::Enricher;
+use crate::enrich::geo::GeoIp;
 use crate::index::bulk::BatchLimits;
 use crate::index::client::{Client, ClientError, TemplateAction};
 use crate::index::{Indexer, template};
@@ -39,6 +40,7 @@ pub fn init_logging(log: &LogConfig) {
 /// `trailship run`.
 pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue_url = cfg.sqs.require_queue_url()?.to_owned();
+    let decoder = Arc::new(object_decoder(cfg)?);
     let (s3, sqs) = aws_clients(&cfg.aws).await?;
     let indexer = indexer(cfg)?;
     install_templates(indexer.client(), cfg).await?;
@@ -46,7 +48,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let worker = Arc::new(Worker {
         queue: SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time),
         s3,
-        decoder: Arc::new(object_decoder(cfg)),
+        decoder,
         sink: Sink::Index(jobs),
         max_in_flight: cfg.sqs.max_messages_in_flight,
         shutdown_grace: cfg.sqs.shutdown_grace,
@@ -79,6 +81,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
 
 /// `trailship ingest`.
 pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
+    let decoder = Arc::new(object_decoder(cfg)?);
     let (files, skipped) = ingest::collect_files(&paths).map_err(anyhow::Error::from)?;
     let target = match &output {
         Some(path) => Target::Output(open_output(path)?),
@@ -90,7 +93,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     };
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
-    let s = ingest::ingest(Arc::new(object_decoder(cfg)), target, files, parallel).await?;
+    let s = ingest::ingest(decoder, target, files, parallel).await?;
     let secs = started.elapsed().as_secs_f64();
     let settled = if output.is_some() {
         format!("{} invalid records written as dead letters", s.invalid)
@@ -127,13 +130,23 @@ fn open_output(path: &PathBuf) -> Result<Box<dyn std::io::Write + Send>, Command
     Ok(Box::new(file))
 }
 
-fn object_decoder(cfg: &Config) -> ObjectDecoder {
-    ObjectDecoder {
-        enricher: Enricher::new(),
+/// The decoder, with the GeoIP databases opened: a configured database that cannot be read is
+/// a configuration error.
+fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
+    let (city, asn) = (cfg.geoip.city_db.as_deref(), cfg.geoip.asn_db.as_deref());
+    let geo = GeoIp::open(city, asn).map_err(|e| {
+        let key = if Some(e.path()) == city { "geoip.city_db" } else { "geoip.asn_db" };
+        ConfigError { key: key.into(), message: e.to_string() }
+    })?;
+    if let Some(geo) = &geo {
+        tracing::info!(databases = ?geo, "geoip enabled");
+    }
+    Ok(ObjectDecoder {
+        enricher: Enricher::with_geoip(geo),
         limits: BatchLimits { max_bytes: cfg.opensearch.bulk_max_bytes, max_actions: cfg.opensearch.bulk_max_actions },
         index_prefix: cfg.opensearch.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
-    }
+    })
 }
 
 fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {

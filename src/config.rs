@@ -3,7 +3,7 @@
 //! `trailship.example.toml` documents every key.
 
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A configuration problem, always about one key.
@@ -31,8 +31,19 @@ pub struct Config {
     pub sqs: SqsConfig,
     /// The OpenSearch cluster.
     pub opensearch: OpenSearchConfig,
+    /// GeoIP databases.
+    pub geoip: GeoIpConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// MaxMind-format databases for `source.geo.*` and `source.as.*`; both optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GeoIpConfig {
+    /// A GeoLite2/GeoIP2 City (or Country) or DB-IP City Lite `.mmdb` file.
+    pub city_db: Option<PathBuf>,
+    /// A GeoLite2/GeoIP2 ASN or DB-IP ASN Lite `.mmdb` file.
+    pub asn_db: Option<PathBuf>,
 }
 
 /// AWS client settings; credentials come from the standard AWS chain.
@@ -86,6 +97,8 @@ pub struct OpenSearchConfig {
     pub request_timeout: Duration,
     /// Skip TLS certificate verification (self-signed test clusters only).
     pub tls_insecure: bool,
+    /// Days an event index is kept before the ISM policy deletes it.
+    pub retention_days: u32,
 }
 
 /// Logging.
@@ -101,7 +114,15 @@ struct RawConfig {
     aws: RawAws,
     sqs: RawSqs,
     opensearch: RawOpenSearch,
+    geoip: RawGeoIp,
     log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawGeoIp {
+    city_db: Option<String>,
+    asn_db: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +157,7 @@ struct RawOpenSearch {
     max_retries: Option<i64>,
     request_timeout_secs: Option<i64>,
     tls_insecure: Option<bool>,
+    retention_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +313,11 @@ impl RawConfig {
             max_retries: int_in("opensearch.max_retries", os.max_retries, 10, 0, 100)? as usize,
             request_timeout: secs(int_in("opensearch.request_timeout_secs", os.request_timeout_secs, 60, 1, 3600)?),
             tls_insecure: os.tls_insecure.unwrap_or(false),
+            retention_days: int_in("opensearch.retention_days", os.retention_days, 400, 1, 36_500)? as u32,
+        };
+        let geoip = GeoIpConfig {
+            city_db: non_empty(self.geoip.city_db).map(PathBuf::from),
+            asn_db: non_empty(self.geoip.asn_db).map(PathBuf::from),
         };
 
         let log = match self.log.format.as_deref().unwrap_or("text") {
@@ -300,7 +327,7 @@ impl RawConfig {
                 return Err(ConfigError::new("log.format", format!("must be \"text\" or \"json\", got {other:?}")));
             }
         };
-        Ok(Config { aws, sqs, opensearch, log })
+        Ok(Config { aws, sqs, opensearch, geoip, log })
     }
 }
 

@@ -80,3 +80,29 @@ fn unknown_keys_are_refused() {
     let err = Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__SQS__QUEUE", "x")])).unwrap_err();
     assert!(err.to_string().contains("queue"), "{err}");
 }
+
+#[test]
+fn geoip_and_retention() {
+    let f = toml("[geoip]\ncity_db = \"/data/GeoLite2-City.mmdb\"\n[opensearch]\nretention_days = 30\n");
+    let c = Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__GEOIP__ASN_DB", "/data/asn.mmdb")])).unwrap();
+    assert_eq!(c.geoip.city_db.as_deref(), Some(Path::new("/data/GeoLite2-City.mmdb")));
+    assert_eq!(c.geoip.asn_db.as_deref(), Some(Path::new("/data/asn.mmdb")));
+    assert_eq!(c.opensearch.retention_days, 30);
+    let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.geoip, GeoIpConfig::default());
+    assert_eq!(c.opensearch.retention_days, 400);
+    let err = Config::load_from(Some(toml("[opensearch]\nretention_days = 0\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "opensearch.retention_days");
+    let err = Config::load_from(Some(toml("[geoip]\ncity = \"x\"\n").path()), &[]).unwrap_err();
+    assert!(err.key == "geoip" && err.message.contains("unknown field `city`"), "{err:?}");
+}
+
+#[test]
+fn the_example_file_is_valid_and_says_the_defaults() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("trailship.example.toml");
+    let c = Config::load_from(Some(&example), &[]).unwrap();
+    let d = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.opensearch.retention_days, d.opensearch.retention_days);
+    assert_eq!(c.opensearch.bulk_max_bytes, d.opensearch.bulk_max_bytes);
+    assert_eq!(c.sqs.visibility_timeout, d.sqs.visibility_timeout);
+}

@@ -2,15 +2,27 @@
 //!
 //! [`Enricher::target`] validates what indexing needs (the `eventID` for `_id`, the `eventTime`
 //! that picks the daily index and becomes `@timestamp`); [`Enricher::write_document`] then
-//! writes the document in one pass: `@timestamp` followed by every field of the record, copied
-//! as raw JSON. Records without a usable `eventID` or `eventTime` are not guessed at: the caller
-//! dead-letters them with the [`EventError`].
+//! writes the document in one pass over the record (see [`document`] for the layout): the
+//! record's fields made to fit the template, then `cloud`, `source` (with GeoIP), `user_agent`,
+//! `user`, `event.outcome`, `tags` and `search_text`. Records without a usable `eventID` or
+//! `eventTime` are not guessed at: the caller dead-letters them with the [`EventError`].
 
+pub mod addr;
+pub mod agent;
+mod document;
+pub mod facts;
+pub mod flat;
+pub mod geo;
+mod scan;
+pub mod shape;
+pub mod tags;
 pub mod time;
 
 use crate::decode::RawEvent;
+use geo::GeoIp;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The `_id` length limit of OpenSearch.
 const MAX_ID_BYTES: usize = 512;
@@ -63,14 +75,25 @@ impl Target<'_> {
     }
 }
 
-/// Turns records into documents. Holds what enrichment needs; built once per process.
+/// Turns records into documents. Built once per process (the GeoIP databases are read then);
+/// clones share everything.
 #[derive(Debug, Clone, Default)]
-pub struct Enricher {}
+pub struct Enricher {
+    /// GeoIP databases, when configured.
+    geo: Option<Arc<GeoIp>>,
+}
 
 impl Enricher {
-    /// A new enricher.
+    /// An enricher without GeoIP.
     pub fn new() -> Self {
-        Enricher {}
+        Enricher { geo: None }
+    }
+
+    /// An enricher that adds `source.geo.*` and `source.as.*` from `geo`.
+    /// Also compiles the embedded rules and parsers now, so the first event does not wait.
+    pub fn with_geoip(geo: Option<GeoIp>) -> Self {
+        document::warm_up();
+        Enricher { geo: geo.map(Arc::new) }
     }
 
     /// Validates the fields indexing depends on.
@@ -85,44 +108,16 @@ impl Enricher {
         Ok(Target { id_json, timestamp, date })
     }
 
-    /// Writes the document for `ev` into `out`: `@timestamp` first, then every field of the
-    /// record as it came (a record's own `@timestamp`, as in Logstash exports, is replaced).
+    /// Writes the document for `ev` into `out`, in one pass over the record: `@timestamp`,
+    /// every field of the record (free-form ones made fit for `flat_object`, misfits kept
+    /// aside in `trailship.unmapped`), then the enrichment fields. See [`document`].
     pub fn write_document(&self, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"@timestamp\":\"");
-        out.extend_from_slice(target.timestamp.as_bytes());
-        out.push(b'"');
-        for (key, value) in &ev.fields {
-            if key == "@timestamp" {
-                continue;
-            }
-            out.push(b',');
-            write_key(out, key);
-            out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
-        }
-        out.push(b'}');
+        document::write(self.geo.as_deref(), ev, target, out);
     }
 }
 
 fn is_string(v: &RawValue) -> bool {
     v.get().starts_with('"')
-}
-
-/// Writes `"key"`. Borrowed keys held no escapes in the input, so their bytes are written as
-/// they are; keys that had escapes are re-escaped. (Which `Cow` variant it is matters.)
-#[allow(clippy::ptr_arg)]
-fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
-    match key {
-        Cow::Borrowed(k) => {
-            out.push(b'"');
-            out.extend_from_slice(k.as_bytes());
-            out.push(b'"');
-        }
-        Cow::Owned(k) => {
-            // Writing a str into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, k);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -150,7 +145,8 @@ mod tests {
         for (k, v) in original.as_object().unwrap() {
             assert_eq!(&doc[k], v, "field {k}");
         }
-        assert_eq!(doc.as_object().unwrap().len(), original.as_object().unwrap().len() + 1);
+        let added: Vec<_> = doc.as_object().unwrap().keys().filter(|k| original.get(k.as_str()).is_none()).collect();
+        assert_eq!(added, ["@timestamp", "event", "search_text"]);
     }
 
     #[test]

@@ -146,6 +146,12 @@ impl Osmem {
         r.json().await.unwrap()
     }
 
+    /// PUT a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Value {
+        let r = reqwest::Client::new().put(format!("{}{path}", self.url)).json(body).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
     /// Number of documents matching an index pattern (0 when none exists).
     pub async fn count(&self, index: &str) -> u64 {
         let (status, body) = self.get(&format!("/{index}/_count?ignore_unavailable=true&allow_no_indices=true")).await;

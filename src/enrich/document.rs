@@ -1,0 +1,240 @@
+//! The one pass that turns a record into the document body. Pure.
+//!
+//! Layout of a document:
+//! - `@timestamp`, then every record field in record order, as raw JSON, except that
+//!   free-form fields go through [`flat`] (wrapped, long leaves cut) and fields that do not fit
+//!   the template's mapping ([`shape`]), that use a name enrichment owns, or whose name
+//!   OpenSearch refuses (empty, stray dots) are moved to `trailship.unmapped`;
+//! - `cloud`, `source`, `user_agent`, `user`, `event`, `tags` (see the crate README);
+//! - `search_text`: the free-form leaves, for searches without a field name (indexed, not
+//!   stored in `_source`);
+//! - `trailship`: `truncated` (paths of cut leaves), `original` (their full values) and
+//!   `unmapped`, only when there is something to say.
+
+use super::agent::Agents;
+use super::facts::{Facts, string_of};
+use super::flat::{self, Sinks};
+use super::geo::GeoIp;
+use super::shape::{Shape, is_field_name};
+use super::tags::{Subject, Tagger};
+use super::{Target, addr};
+use crate::decode::RawEvent;
+use crate::index::template::EVENT_TEMPLATE;
+use rustc_hash::FxHashMap;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::LazyLock;
+
+/// Top-level names enrichment writes; a record field with one of them goes to `unmapped`.
+pub const RESERVED: [&str; 9] =
+    ["@timestamp", "cloud", "source", "user_agent", "user", "event", "tags", "search_text", "trailship"];
+
+/// What the writer does with a top-level record field it knows by name.
+#[derive(Debug)]
+enum Role {
+    /// A name enrichment writes: the record's value goes to `unmapped`.
+    Reserved,
+    /// A field the template maps, with the shape its value must have.
+    Mapped(Shape),
+}
+
+/// Every top-level name with a role, looked up once per record field (hence the fast hasher).
+static FIELDS: LazyLock<FxHashMap<String, Role>> = LazyLock::new(|| {
+    let template = serde_json::from_str(EVENT_TEMPLATE).expect("embedded template is valid json");
+    let mut fields: FxHashMap<String, Role> =
+        Shape::top_level(&template).into_iter().map(|(k, shape)| (k, Role::Mapped(shape))).collect();
+    fields.extend(RESERVED.iter().map(|k| (k.to_string(), Role::Reserved)));
+    fields
+});
+static TAGGER: LazyLock<Tagger> = LazyLock::new(Tagger::shipped);
+static AGENTS: LazyLock<Agents> = LazyLock::new(Agents::new);
+
+thread_local! {
+    static SINKS: RefCell<Sinks> = RefCell::new(Sinks::default());
+}
+
+/// Compiles the embedded schema, rules and user agent parsers now rather than on the first
+/// event (so start-up pays for it, not the first file's latency).
+pub fn warm_up() {
+    LazyLock::force(&FIELDS);
+    LazyLock::force(&TAGGER);
+    LazyLock::force(&AGENTS);
+}
+
+/// Writes the document for `ev` into `out`.
+pub fn write(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>) {
+    SINKS.with_borrow_mut(|sinks| {
+        sinks.clear();
+        write_with(geo, ev, target, out, sinks);
+    });
+}
+
+fn write_with(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>, sinks: &mut Sinks) {
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    out.extend_from_slice(target.timestamp.as_bytes());
+    out.push(b'"');
+    let mut facts = Facts::default();
+    let mut unmapped: Vec<(&Cow<'_, str>, &RawValue)> = Vec::new();
+    for (key, value) in &ev.fields {
+        facts.observe(key, value);
+        match FIELDS.get(key.as_ref()) {
+            Some(Role::Mapped(Shape::Flat)) => {
+                field(out, key);
+                flat::write(key, value.get().as_bytes(), out, sinks);
+            }
+            Some(Role::Reserved) => unmapped.push((key, value)),
+            Some(Role::Mapped(shape)) if !shape.fits(value.get()) => unmapped.push((key, value)),
+            None if !is_field_name(key) => unmapped.push((key, value)),
+            _ => {
+                field(out, key);
+                out.extend_from_slice(value.get().as_bytes());
+            }
+        }
+    }
+    write_cloud(out, &facts);
+    write_source(out, &facts, geo);
+    if let Some(ua) = &facts.user_agent {
+        out.extend_from_slice(b",\"user_agent\":");
+        out.extend_from_slice(&AGENTS.json(ua));
+    }
+    let identity = facts.identity().unwrap_or_default();
+    if let Some(kind) = identity.kind.as_deref().filter(|k| !k.is_empty()) {
+        out.extend_from_slice(b",\"user\":{\"type\":");
+        write_str(out, kind);
+        if let Some(name) = identity.user_name() {
+            out.extend_from_slice(b",\"name\":");
+            write_str(out, &name);
+        }
+        out.push(b'}');
+    } else if let Some(name) = facts.identity.and(identity.user_name()) {
+        out.extend_from_slice(b",\"user\":{\"name\":");
+        write_str(out, &name);
+        out.push(b'}');
+    }
+    let failed = facts.failed();
+    out.extend_from_slice(if failed {
+        b",\"event\":{\"outcome\":\"failure\"}"
+    } else {
+        b",\"event\":{\"outcome\":\"success\"}"
+    });
+    let subject = Subject {
+        facts: &facts,
+        user_type: identity.kind.as_deref(),
+        invoked_by: identity.invoked_by.is_some(),
+        failed,
+    };
+    let mut tags = TAGGER.tags(&subject).peekable();
+    if tags.peek().is_some() {
+        out.extend_from_slice(b",\"tags\":[");
+        for (i, tag) in tags.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, tag);
+        }
+        out.push(b']');
+    }
+    if !sinks.text.is_empty() {
+        out.extend_from_slice(b",\"search_text\":\"");
+        out.extend_from_slice(&sinks.text);
+        out.push(b'"');
+    }
+    write_trailship(out, sinks, &unmapped);
+    out.push(b'}');
+}
+
+/// `,"key":`
+#[allow(clippy::ptr_arg)] // which `Cow` variant it is matters, see `write_key`
+fn field(out: &mut Vec<u8>, key: &Cow<'_, str>) {
+    out.push(b',');
+    write_key(out, key);
+    out.push(b':');
+}
+
+fn write_cloud(out: &mut Vec<u8>, facts: &Facts<'_>) {
+    if facts.account.is_none() && facts.region.is_none() {
+        return;
+    }
+    out.extend_from_slice(b",\"cloud\":{");
+    if let Some(account) = facts.account {
+        out.extend_from_slice(b"\"account\":{\"id\":");
+        out.extend_from_slice(account.get().as_bytes());
+        out.push(b'}');
+    }
+    if let Some(region) = facts.region {
+        if facts.account.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"region\":");
+        out.extend_from_slice(region.get().as_bytes());
+    }
+    out.push(b'}');
+}
+
+fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) {
+    let Some(raw) = facts.source_ip else { return };
+    out.extend_from_slice(b",\"source\":{\"address\":");
+    out.extend_from_slice(raw.get().as_bytes());
+    if let Some(ip) = string_of(raw).and_then(|s| addr::parse(&s)) {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, ",\"ip\":\"{ip}\"");
+        if let Some(geo) = geo {
+            out.extend_from_slice(&geo.json(ip));
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_trailship(out: &mut Vec<u8>, sinks: &Sinks, unmapped: &[(&Cow<'_, str>, &RawValue)]) {
+    if sinks.truncated.is_empty() && unmapped.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"trailship\":{");
+    let mut first = true;
+    if !sinks.truncated.is_empty() {
+        out.extend_from_slice(b"\"truncated\":[");
+        out.extend_from_slice(&sinks.truncated);
+        out.extend_from_slice(b"],\"original\":[");
+        out.extend_from_slice(&sinks.original);
+        out.push(b']');
+        first = false;
+    }
+    if !unmapped.is_empty() {
+        out.extend_from_slice(if first { b"\"unmapped\":{" } else { b",\"unmapped\":{" });
+        for (i, (key, value)) in unmapped.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_key(out, key);
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Writes `"key"`. Borrowed keys held no escapes in the input, so their bytes are written as
+/// they are; keys that had escapes are re-escaped. (Which `Cow` variant it is matters.)
+#[allow(clippy::ptr_arg)]
+fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => {
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(k) => write_str(out, k),
+    }
+}
+
+#[cfg(test)]
+#[path = "document_tests.rs"]
+mod tests;

@@ -1,0 +1,192 @@
+//! What the event template expects each record field to look like, and whether a value fits.
+//! Pure.
+//!
+//! The schema is read from the shipped template itself (`mappings/cloudtrail-template.json`),
+//! so the mapping stays the one source of truth. A record field whose value would make
+//! OpenSearch refuse the whole document ("tried to parse field as object, but found a concrete
+//! value", a boolean that is not one) is detected here before it is sent; the document writer
+//! then keeps it in `trailship.unmapped` instead, and the event is indexed.
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+
+/// The expected shape of one mapped field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// An `object` mapping: an object (or an array of them) whose known keys have shapes.
+    Object(HashMap<String, Shape>),
+    /// `flat_object`: any object.
+    Flat,
+    /// `boolean`: `true`, `false`, or their string forms.
+    Bool,
+    /// A scalar leaf (`keyword`, `text`, a date with `ignore_malformed`, …) or an array of them.
+    Leaf,
+    /// Anything goes (`enabled: false`).
+    Any,
+}
+
+impl Shape {
+    /// The shapes of the top-level fields of a template's mapping.
+    pub fn top_level(template: &Value) -> HashMap<String, Shape> {
+        properties(&template["template"]["mappings"]["properties"])
+    }
+
+    fn from_mapping(m: &Value) -> Shape {
+        if m.get("properties").is_some() {
+            return Shape::Object(properties(&m["properties"]));
+        }
+        if m.get("enabled") == Some(&Value::Bool(false)) {
+            return Shape::Any;
+        }
+        match m["type"].as_str() {
+            Some("flat_object") => Shape::Flat,
+            Some("boolean") => Shape::Bool,
+            Some("object") => Shape::Object(HashMap::new()),
+            _ => Shape::Leaf,
+        }
+    }
+
+    /// Whether `raw` (valid JSON) fits this shape.
+    pub fn fits(&self, raw: &str) -> bool {
+        // Fast paths for the common cases: a scalar where a scalar is expected.
+        let first = raw.as_bytes().first().copied().unwrap_or(b'n');
+        match self {
+            Shape::Any => return true,
+            Shape::Leaf if first != b'{' && first != b'[' => return true,
+            Shape::Bool if matches!(raw, "true" | "false" | "null" | "\"true\"" | "\"false\"") => return true,
+            _ => {}
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
+        Fits(self).deserialize(&mut de).unwrap_or(false)
+    }
+}
+
+/// Whether OpenSearch accepts `name` as an object field name: not empty, and no dot at either
+/// end or twice in a row ("makes object resolution ambiguous").
+pub fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.ends_with('.') && !name.contains("..")
+}
+
+fn properties(props: &Value) -> HashMap<String, Shape> {
+    props.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), Shape::from_mapping(v))).collect()).unwrap_or_default()
+}
+
+/// Walks a value against a shape without building it.
+struct Fits<'s>(&'s Shape);
+
+impl<'de> DeserializeSeed<'de> for Fits<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fits<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a json value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(matches!(self.0, Shape::Leaf | Shape::Bool | Shape::Any))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(matches!(self.0, Shape::Leaf | Shape::Any))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(matches!(self.0, Shape::Leaf | Shape::Any))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(matches!(self.0, Shape::Leaf | Shape::Any))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+        Ok(match self.0 {
+            Shape::Leaf | Shape::Any => true,
+            Shape::Bool => matches!(s, "true" | "false" | ""),
+            Shape::Object(_) | Shape::Flat => false,
+        })
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut ok = !matches!(self.0, Shape::Flat);
+        while let Some(fits) = seq.next_element_seed(Fits(self.0))? {
+            ok &= fits;
+        }
+        Ok(ok)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut ok = matches!(self.0, Shape::Object(_) | Shape::Flat | Shape::Any);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            ok &= is_field_name(&key) || matches!(self.0, Shape::Flat | Shape::Any);
+            match self.0 {
+                Shape::Object(children) if ok => match children.get(key.as_ref()) {
+                    Some(child) => ok &= map.next_value_seed(Fits(child))?,
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::template::EVENT_TEMPLATE;
+
+    fn shapes() -> HashMap<String, Shape> {
+        Shape::top_level(&serde_json::from_str(EVENT_TEMPLATE).unwrap())
+    }
+
+    #[test]
+    fn the_template_gives_the_shapes() {
+        let s = shapes();
+        assert_eq!(s["requestParameters"], Shape::Flat);
+        assert_eq!(s["readOnly"], Shape::Bool);
+        assert_eq!(s["eventName"], Shape::Leaf);
+        let Shape::Object(user) = &s["userIdentity"] else { panic!("userIdentity is an object") };
+        assert!(matches!(user["sessionContext"], Shape::Object(_)));
+    }
+
+    #[test]
+    fn real_shapes_fit() {
+        let s = shapes();
+        let identity = r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","sessionContext":{"sessionIssuer":{"type":"Role","userName":"r"},"attributes":{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"},"webIdFederationData":{}},"somethingNew":{"x":[1]}}"#;
+        assert!(s["userIdentity"].fits(identity));
+        assert!(s["resources"].fits(r#"[{"ARN":"arn:aws:s3:::b","type":"AWS::S3::Bucket"},{"accountId":"1"}]"#));
+        assert!(s["readOnly"].fits("true") && s["readOnly"].fits("\"false\"") && s["readOnly"].fits("null"));
+        assert!(s["eventName"].fits("\"RunInstances\"") && s["eventName"].fits("[\"a\",\"b\"]"));
+    }
+
+    #[test]
+    fn misfits_are_found_at_any_depth() {
+        let s = shapes();
+        assert!(!s["userIdentity"].fits("\"AWS Internal\""));
+        assert!(!s["userIdentity"].fits(r#"{"type":"Root","sessionContext":"none"}"#));
+        assert!(!s["userIdentity"].fits(r#"{"sessionContext":{"sessionIssuer":{"userName":{"first":"a"}}}}"#));
+        assert!(!s["readOnly"].fits("\"maybe\"") && !s["readOnly"].fits("1"));
+        assert!(!s["eventName"].fits(r#"{"name":"x"}"#) && !s["eventName"].fits(r#"["a",{"b":1}]"#));
+        assert!(!s["tlsDetails"].fits("[\"TLSv1.2\"]"));
+        assert!(!s["userIdentity"].fits(r#"{"type":"IAMUser","":1}"#));
+        assert!(!s["userIdentity"].fits(r#"{"sessionContext":{"a..b":1}}"#));
+        assert!(s["requestParameters"].fits(r#"{"":1,"a..b":2}"#), "flat_object takes any key");
+    }
+}
