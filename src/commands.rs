@@ -1,11 +1,12 @@
 //! The commands behind the binary: build the AWS and OpenSearch clients from the validated
-//! configuration, install the index templates, run the pipeline, print the summary line.
+//! configuration, install the index templates and ISM policy, run the pipeline, print the
+//! summary line.
 
 use crate::config::{AwsConfig, Config, ConfigError, LogConfig};
 use crate::enrich::Enricher;
 use crate::enrich::geo::GeoIp;
 use crate::index::bulk::BatchLimits;
-use crate::index::client::{Client, ClientError, TemplateAction};
+use crate::index::client::{Client, ClientError, SetupAction};
 use crate::index::{Indexer, template};
 use crate::pipeline::ingest::{self, Target};
 use crate::pipeline::object::ObjectDecoder;
@@ -154,20 +155,75 @@ fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     Ok(Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries))
 }
 
-/// Installs the shipped templates where missing, retrying while the cluster is unreachable.
-async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandError> {
+/// `trailship setup`: installs or updates the index templates and the ISM retention policy,
+/// printing one line per object.
+pub async fn setup(cfg: &Config) -> Result<(), CommandError> {
+    let client = Client::new(&cfg.opensearch)?;
+    for (name, action) in ensure_templates(&client, cfg, true).await? {
+        println!("index template {name}: {}", action.as_str());
+    }
+    let policy = template::ism_policy(&cfg.opensearch.index_prefix, cfg.opensearch.retention_days);
+    let action = with_retries(|| client.ensure_policy(&policy))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot install ism policy {}: {e}", policy.id))?;
+    match action {
+        SetupAction::Unsupported => {
+            tracing::warn!(
+                policy = %policy.id,
+                "the cluster has no index state management (ism) plugin: retention policy not installed, \
+                 old indices must be deleted another way"
+            );
+            println!("ism policy {}: skipped (no ISM plugin on this cluster)", policy.id);
+        }
+        action => println!(
+            "ism policy {}: {} (indices {}-* deleted {} days after creation)",
+            policy.id,
+            action.as_str(),
+            cfg.opensearch.index_prefix,
+            cfg.opensearch.retention_days
+        ),
+    }
+    Ok(())
+}
+
+/// Retries `op` while the cluster is unreachable or overloaded (start-up races).
+async fn with_retries<T, F, Fut>(op: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    op.retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(6))
+        .when(ClientError::is_transient)
+        .notify(|e, delay| tracing::warn!(error = %e, ?delay, "opensearch not ready, retrying"))
+        .await
+}
+
+/// Installs each shipped template where missing (replacing ones that differ with `overwrite`).
+async fn ensure_templates(
+    client: &Client,
+    cfg: &Config,
+    overwrite: bool,
+) -> Result<Vec<(String, SetupAction)>, CommandError> {
+    let mut done = Vec::new();
     for t in template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index) {
-        let action = (|| client.ensure_template(&t, false))
-            .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(6))
-            .when(ClientError::is_transient)
-            .notify(|e, delay| tracing::warn!(error = %e, ?delay, "opensearch not ready, retrying"))
+        let action = with_retries(|| client.ensure_template(&t, overwrite))
             .await
             .map_err(|e| anyhow::anyhow!("cannot install index template {}: {e}", t.name))?;
+        done.push((t.name, action));
+    }
+    Ok(done)
+}
+
+/// What `run` and `ingest` do before indexing: install missing templates, warn about old ones.
+async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandError> {
+    for (name, action) in ensure_templates(client, cfg, false).await? {
         match action {
-            TemplateAction::Present => tracing::debug!(template = %t.name, "index template present"),
-            TemplateAction::Installed | TemplateAction::Updated => {
-                tracing::info!(template = %t.name, "index template installed")
-            }
+            SetupAction::Installed => tracing::info!(template = %name, "index template installed"),
+            SetupAction::Outdated => tracing::warn!(
+                template = %name,
+                "index template differs from this version of trailship; run `trailship setup` to update it"
+            ),
+            _ => tracing::debug!(template = %name, action = action.as_str(), "index template"),
         }
     }
     Ok(())

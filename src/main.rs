@@ -25,6 +25,8 @@ enum Command {
         #[arg(long)]
         drain: bool,
     },
+    /// Install or update the index templates and the ISM retention policy, and say what was done.
+    Setup,
     /// Index local CloudTrail files or directories (.json.gz or .json, recursively).
     Ingest {
         /// Write the _bulk NDJSON to FILE ('-' for stdout) instead of sending it.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { drain } => commands::run(&config, drain).await,
+            Command::Setup => commands::setup(&config).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
         }
     });

@@ -1,7 +1,7 @@
-//! The OpenSearch connection: raw `_bulk` requests and template installation. One attempt per
+//! The OpenSearch connection: raw `_bulk` requests, template and ISM policy installation. One attempt per
 //! call; retrying is the [`super::Indexer`]'s decision, made from [`ClientError::is_transient`].
 
-use super::template::Template;
+use super::template::{Policy, Template, installed_digest, policy_matches};
 use crate::config::OpenSearchConfig;
 use bytes::Bytes;
 use opensearch::auth::Credentials;
@@ -9,6 +9,7 @@ use opensearch::cert::CertificateValidation;
 use opensearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use opensearch::http::{Method, StatusCode, Url};
+use serde_json::Value;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -44,15 +45,32 @@ impl ClientError {
     }
 }
 
-/// What [`Client::ensure_template`] did.
+/// What [`Client::ensure_template`] or [`Client::ensure_policy`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TemplateAction {
-    /// It was already there and left alone.
-    Present,
-    /// It was installed now.
+pub enum SetupAction {
+    /// It was missing and is installed now.
     Installed,
-    /// It was replaced with the shipped version.
+    /// It differed and was replaced with the shipped version.
     Updated,
+    /// The installed one is the shipped one.
+    Unchanged,
+    /// It differs from the shipped one and was left alone (no overwrite asked).
+    Outdated,
+    /// The cluster lacks the plugin this needs (ISM); nothing was done.
+    Unsupported,
+}
+
+impl SetupAction {
+    /// How `trailship setup` reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetupAction::Installed => "installed",
+            SetupAction::Updated => "updated",
+            SetupAction::Unchanged => "unchanged",
+            SetupAction::Outdated => "differs from this version, left as is",
+            SetupAction::Unsupported => "skipped",
+        }
+    }
 }
 
 /// A connection to one OpenSearch cluster.
@@ -89,20 +107,56 @@ impl Client {
         self.request(Method::Post, "/_bulk", headers, Some(body)).await.map(|(_, b)| b)
     }
 
-    /// Installs `template` if it is missing (or always, with `overwrite`).
-    pub async fn ensure_template(&self, template: &Template, overwrite: bool) -> Result<TemplateAction, ClientError> {
+    /// Installs `template` if it is missing; replaces it when it differs and `overwrite`.
+    pub async fn ensure_template(&self, template: &Template, overwrite: bool) -> Result<SetupAction, ClientError> {
         let path = format!("/_index_template/{}", template.name);
-        let exists = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
-            Ok(_) => true,
-            Err(ClientError::Status { status: 404, .. }) => false,
+        let installed = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
+            Ok((_, body)) => Some(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)),
+            Err(ClientError::Status { status: 404, .. }) => None,
             Err(e) => return Err(e),
         };
-        if exists && !overwrite {
-            return Ok(TemplateAction::Present);
+        if let Some(found) = &installed {
+            let current = &found["index_templates"][0]["index_template"];
+            if installed_digest(current).is_some() && installed_digest(current) == installed_digest(&template.body) {
+                return Ok(SetupAction::Unchanged);
+            }
+            if !overwrite {
+                return Ok(SetupAction::Outdated);
+            }
         }
         let body = Bytes::from(serde_json::to_vec(&template.body).expect("a json value serializes"));
         self.request(Method::Put, &path, HeaderMap::new(), Some(body)).await?;
-        Ok(if exists { TemplateAction::Updated } else { TemplateAction::Installed })
+        Ok(if installed.is_some() { SetupAction::Updated } else { SetupAction::Installed })
+    }
+
+    /// Installs or updates an ISM policy; [`SetupAction::Unsupported`] when the cluster has no
+    /// ISM plugin (OpenSearch answers "no handler found" for its API).
+    pub async fn ensure_policy(&self, policy: &Policy) -> Result<SetupAction, ClientError> {
+        let path = format!("/_plugins/_ism/policies/{}", policy.id);
+        let installed = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
+            Ok((_, body)) => Some(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)),
+            Err(ClientError::Status { body, .. }) if body.contains("no handler found") => {
+                return Ok(SetupAction::Unsupported);
+            }
+            Err(ClientError::Status { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let body = Bytes::from(serde_json::to_vec(&policy.body).expect("a json value serializes"));
+        let Some(found) = installed else {
+            self.request(Method::Put, &path, HeaderMap::new(), Some(body)).await?;
+            return Ok(SetupAction::Installed);
+        };
+        if policy_matches(&found["policy"], policy) {
+            return Ok(SetupAction::Unchanged);
+        }
+        // An update names the version it replaces.
+        let update = format!(
+            "{path}?if_seq_no={}&if_primary_term={}",
+            found["_seq_no"].as_i64().unwrap_or(0),
+            found["_primary_term"].as_i64().unwrap_or(0)
+        );
+        self.request(Method::Put, &update, HeaderMap::new(), Some(body)).await?;
+        Ok(SetupAction::Updated)
     }
 
     /// One request; a non-2xx status is an error carrying the start of the body.

@@ -62,8 +62,8 @@ pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// FNV-1a, 64 bits: a stable, dependency-free content hash for ids.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+/// FNV-1a, 64 bits: a stable, dependency-free content hash for ids and digests.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for &b in *part {

@@ -2,14 +2,19 @@
 //! configured index names. Pure; installing them is [`super::client`]'s job.
 //!
 //! Loading is generic: a template file is any OpenSearch composable index template; trailship
-//! only replaces its `index_patterns` with the configured names.
+//! only replaces its `index_patterns` with the configured names. Every rendered object carries
+//! a digest of its content (`_meta.trailship_digest` for templates, the end of the description
+//! for the ISM policy), so `trailship setup` can tell "unchanged" from "differs".
 
+use super::deadletter::fnv1a;
 use serde_json::Value;
 
 /// The CloudTrail event template (`mappings/cloudtrail-template.json`).
 pub const EVENT_TEMPLATE: &str = include_str!("../../mappings/cloudtrail-template.json");
 /// The dead-letter template (`mappings/deadletter-template.json`).
 pub const DEADLETTER_TEMPLATE: &str = include_str!("../../mappings/deadletter-template.json");
+/// The ISM retention policy (`mappings/ism-policy.json`).
+pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
 
 /// A template ready to install.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +31,58 @@ pub fn render(source: &str, name: String, patterns: &[String]) -> Result<Templat
     if let Some(obj) = body.as_object_mut() {
         obj.insert("index_patterns".into(), Value::from(patterns.to_vec()));
     }
+    let digest = digest(&body);
+    if let Some(meta) = body.as_object_mut().map(|o| o.entry("_meta").or_insert_with(|| serde_json::json!({}))) {
+        meta["trailship_digest"] = Value::from(digest);
+    }
     Ok(Template { name, body })
+}
+
+/// A short stable hash of a JSON value (serde_json's map keeps keys sorted).
+pub fn digest(v: &Value) -> String {
+    format!("{:016x}", fnv1a(&[v.to_string().as_bytes()]))
+}
+
+/// The digest a template installed by trailship carries, if any.
+pub fn installed_digest(body: &Value) -> Option<&str> {
+    body["_meta"]["trailship_digest"].as_str()
+}
+
+/// An ISM policy ready to install.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Name under `_plugins/_ism/policies/`.
+    pub id: String,
+    /// The body (`{"policy": …}`).
+    pub body: Value,
+    /// Its digest, also written at the end of the description.
+    pub digest: String,
+}
+
+/// The retention policy for `{index_prefix}-*`: delete after `retention_days`.
+pub fn ism_policy(index_prefix: &str, retention_days: u32) -> Policy {
+    let mut body: Value = serde_json::from_str(ISM_POLICY).expect("embedded ism policy is valid json");
+    let policy = &mut body["policy"];
+    for state in policy["states"].as_array_mut().into_iter().flatten() {
+        for t in state["transitions"].as_array_mut().into_iter().flatten() {
+            if t["conditions"].get("min_index_age").is_some() {
+                t["conditions"]["min_index_age"] = Value::from(format!("{retention_days}d"));
+            }
+        }
+    }
+    for t in policy["ism_template"].as_array_mut().into_iter().flatten() {
+        t["index_patterns"] = serde_json::json!([format!("{index_prefix}-*")]);
+    }
+    let digest = digest(&body);
+    let policy = &mut body["policy"];
+    let description = policy["description"].as_str().unwrap_or("trailship").to_owned();
+    policy["description"] = Value::from(format!("{description} [trailship {digest}]"));
+    Policy { id: format!("trailship-{index_prefix}"), body, digest }
+}
+
+/// Whether an installed policy (the `policy` object a GET returns) is this one.
+pub fn policy_matches(installed: &Value, wanted: &Policy) -> bool {
+    installed["description"].as_str().is_some_and(|d| d.ends_with(&format!("[trailship {}]", wanted.digest)))
 }
 
 /// The templates trailship needs for this index prefix and dead-letter index.
@@ -54,6 +110,31 @@ mod tests {
             t[1].body["priority"].as_u64() > t[0].body["priority"].as_u64(),
             "dead-letter wins if patterns overlap"
         );
+    }
+
+    #[test]
+    fn digests_follow_the_content() {
+        let a = templates("ct", "dead");
+        let b = templates("other", "dead");
+        let d = |t: &Template| installed_digest(&t.body).unwrap().to_owned();
+        assert_eq!(d(&a[0]), d(&templates("ct", "dead")[0]), "stable");
+        assert_ne!(d(&a[0]), d(&b[0]), "the pattern is part of the content");
+        assert_eq!(d(&a[0]).len(), 16);
+    }
+
+    #[test]
+    fn the_ism_policy_follows_the_retention_and_prefix() {
+        let p = ism_policy("ct", 30);
+        assert_eq!(p.id, "trailship-ct");
+        let policy = &p.body["policy"];
+        assert_eq!(policy["default_state"], "hot");
+        assert_eq!(policy["states"][0]["transitions"][0]["conditions"]["min_index_age"], "30d");
+        assert_eq!(policy["states"][1]["actions"][0], serde_json::json!({"delete": {}}));
+        assert_eq!(policy["ism_template"][0]["index_patterns"], serde_json::json!(["ct-*"]));
+        assert!(policy_matches(policy, &p));
+        assert!(!policy_matches(policy, &ism_policy("ct", 400)));
+        let default = ism_policy("cloudtrail", 400);
+        assert_eq!(default.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"], "400d");
     }
 
     #[test]

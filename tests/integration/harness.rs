@@ -173,6 +173,7 @@ impl Osmem {
 /// What a trailship run printed and how it ended.
 pub struct RunOutput {
     pub code: i32,
+    pub stdout: String,
     pub stderr: String,
 }
 
@@ -202,7 +203,17 @@ pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
         .expect("trailship did not finish in time")
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    RunOutput { code: out.status.code().unwrap_or(-1), stderr }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    RunOutput { code: out.status.code().unwrap_or(-1), stdout, stderr }
+}
+
+/// Writes the test GeoIP databases (`scripts/make-mmdb.py`, PyPI mmdb-writer from the venv)
+/// into `dir`; returns the city and ASN database paths.
+pub fn geoip_databases(dir: &Path) -> (PathBuf, PathBuf) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-mmdb.py");
+    let status = std::process::Command::new(venv().join("bin/python")).arg(script).arg(dir).status().unwrap();
+    assert!(status.success(), "make-mmdb.py failed");
+    (dir.join("city.mmdb"), dir.join("asn.mmdb"))
 }
 
 /// The environment pointing trailship at these servers.
@@ -267,6 +278,6 @@ impl Background {
         })
         .await
         .expect("trailship did not stop after SIGTERM");
-        RunOutput { code, stderr: self.stderr }
+        RunOutput { code, stdout: String::new(), stderr: self.stderr }
     }
 }

@@ -1,7 +1,9 @@
 //! Integration tests: the `trailship` binary against real third-party servers (moto for S3 and
 //! SQS, osmem for OpenSearch) started on free loopback ports by [`harness`].
 
+mod fieldmodel;
 mod fixtures;
 mod harness;
 mod ingest;
+mod setup;
 mod worker;
