@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Writes small MaxMind-format GeoIP databases for tests and the benchmark.
 
-Usage: make-mmdb.py OUTDIR   ->  OUTDIR/city.mmdb (GeoLite2-City schema)
-                                 OUTDIR/asn.mmdb  (GeoLite2-ASN schema)
+Usage: make-mmdb.py [--dense] OUTDIR  ->  OUTDIR/city.mmdb (GeoLite2-City schema)
+                                         OUTDIR/asn.mmdb  (GeoLite2-ASN schema)
+
+--dense (the benchmark) also fills every IPv4 /16 from 1.0.0.0 to 222.255.0.0 and the IPv6
+2600::/12 range in /32 blocks with one of 64 places, so that any public address finds a record
+and lookups cost what they cost on a full database.
 
 Built with PyPI mmdb-writer (in the test venv, see scripts/requirements-test.txt), as IPv6
 trees holding IPv4 too, like the real GeoLite2 files. The networks and places are invented for
@@ -25,13 +29,31 @@ NETWORKS = {
 }
 
 
-def main(out):
+def dense_networks():
+    places = [(f"C{i % 26}", f"Country {i}", f"Region {i}", f"City {i}", (i * 2.5) % 90, (i * 5.0) % 180,
+               64512 + i, f"Example Networks {i}") for i in range(64)]
+    taken = {"1.2.0.0/16", "18.0.0.0/8", "35.0.0.0/8", "81.2.0.0/16", "88.0.0.0/8"}
+    for a in range(1, 223):
+        if a in (10, 18, 35, 88, 127):
+            continue
+        for b in range(256):
+            net = f"{a}.{b}.0.0/16"
+            if net not in taken and not (a == 172 and 16 <= b < 32) and not (a == 192 and b == 168) \
+                    and not (a == 100 and 64 <= b < 128) and not (a == 169 and b == 254):
+                yield net, places[(a * 256 + b) % 64]
+    for block in range(0x2600, 0x2610):
+        for sub in range(0, 65536, 4096):
+            yield f"{block:x}:{sub:x}::/32", places[(block + sub) % 64]
+
+
+def main(out, dense=False):
     os.makedirs(out, exist_ok=True)
     city = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-City", languages=["en"],
                       description="trailship test city database")
     asn = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-ASN", languages=["en"],
                      description="trailship test asn database")
-    for net, (iso, country, region, town, lat, lon, number, org) in NETWORKS.items():
+    networks = list(NETWORKS.items()) + (list(dense_networks()) if dense else [])
+    for net, (iso, country, region, town, lat, lon, number, org) in networks:
         city.insert_network(IPSet([net]), {
             "country": {"iso_code": iso, "names": {"en": country}},
             "subdivisions": [{"names": {"en": region}}],
@@ -47,4 +69,5 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    args = sys.argv[1:]
+    main(args[-1], dense="--dense" in args)

@@ -6,7 +6,6 @@ use super::addr;
 use maxminddb::Reader;
 use quick_cache::sync::Cache;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,12 +63,19 @@ struct Place<'a> {
     #[serde(borrow)]
     iso_code: Option<&'a str>,
     #[serde(borrow)]
-    names: Option<BTreeMap<&'a str, &'a str>>,
+    names: Option<Names<'a>>,
+}
+
+/// Only the English name is decoded; the other languages are skipped without allocating.
+#[derive(Deserialize)]
+struct Names<'a> {
+    #[serde(borrow)]
+    en: Option<&'a str>,
 }
 
 impl<'a> Place<'a> {
     fn name(&self) -> Option<&'a str> {
-        self.names.as_ref()?.get("en").copied()
+        self.names.as_ref()?.en
     }
 }
 
