@@ -83,16 +83,19 @@ impl<'a> RawEvent<'a> {
     /// A top-level string field, unescaped only when it holds escapes. `None` when absent, null
     /// or not a string.
     pub fn get_str(&self, key: &str) -> Option<Cow<'a, str>> {
-        let raw = self.get(key)?.get();
-        if !raw.starts_with('"') {
-            return None;
-        }
-        let inner = &raw[1..raw.len() - 1];
-        if !inner.contains('\\') {
-            return Some(Cow::Borrowed(inner));
-        }
-        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+        json_string(self.get(key)?)
     }
+}
+
+/// A raw JSON string value as text: borrowed when it has no escapes, unescaped otherwise.
+/// `None` for anything but a string.
+pub fn json_string(value: &RawValue) -> Option<Cow<'_, str>> {
+    let raw = value.get();
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawEvent<'a> {

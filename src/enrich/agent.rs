@@ -4,6 +4,7 @@
 //! `console.amazonaws.com`, service principals). Results are cached per agent string, as a
 //! ready-to-write JSON object: a trail repeats a few hundred agents millions of times.
 
+use super::write_str;
 use quick_cache::sync::Cache;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -120,11 +121,6 @@ impl Default for Agents {
     fn default() -> Self {
         Agents::new()
     }
-}
-
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Agents CloudTrail writes itself, which no general parser knows.

@@ -12,13 +12,13 @@
 //!   `unmapped`, only when there is something to say.
 
 use super::agent::Agents;
-use super::facts::{Facts, string_of};
+use super::facts::Facts;
 use super::flat::{self, Sinks};
 use super::geo::GeoIp;
 use super::shape::{Shape, is_field_name};
 use super::tags::{Subject, Tagger};
-use super::{Target, addr};
-use crate::decode::RawEvent;
+use super::{Target, addr, write_str};
+use crate::decode::{RawEvent, json_string};
 use crate::index::template::EVENT_TEMPLATE;
 use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
@@ -177,7 +177,7 @@ fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) {
     let Some(raw) = facts.source_ip else { return };
     out.extend_from_slice(b",\"source\":{\"address\":");
     out.extend_from_slice(raw.get().as_bytes());
-    if let Some(ip) = string_of(raw).and_then(|s| addr::parse(&s)) {
+    if let Some(ip) = json_string(raw).and_then(|s| addr::parse(&s)) {
         // Writing to a Vec cannot fail.
         let _ = write!(out, ",\"ip\":\"{ip}\"");
         if let Some(geo) = geo {
@@ -214,11 +214,6 @@ fn write_trailship(out: &mut Vec<u8>, sinks: &Sinks, unmapped: &[(&Cow<'_, str>,
         out.push(b'}');
     }
     out.push(b'}');
-}
-
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Writes `"key"`. Borrowed keys held no escapes in the input, so their bytes are written as

@@ -2,6 +2,7 @@
 //! record, and what follows from them: the actor (`user.*`) and the outcome (`event.outcome`).
 //! Pure; strings borrow from the record unless they held escapes.
 
+use crate::decode::json_string;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -36,7 +37,7 @@ pub struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// Takes note of one top-level field.
     pub fn observe(&mut self, key: &str, value: &'a RawValue) {
-        let string = || string_of(value);
+        let string = || json_string(value);
         let raw_string = || Some(value).filter(|v| v.get().starts_with('"'));
         match key {
             "eventName" => self.event_name = string(),
@@ -91,16 +92,6 @@ impl<'a> Facts<'a> {
     pub fn identity(&self) -> Option<Identity<'a>> {
         serde_json::from_str(self.identity?.get()).ok()
     }
-}
-
-/// A JSON string value, borrowed when it has no escapes.
-pub fn string_of(value: &RawValue) -> Option<Cow<'_, str>> {
-    let raw = value.get();
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
 }
 
 /// The parts of `userIdentity` that name the actor.

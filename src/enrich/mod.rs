@@ -116,6 +116,12 @@ impl Enricher {
     }
 }
 
+/// Writes `s` as a JSON string literal.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
 fn is_string(v: &RawValue) -> bool {
     v.get().starts_with('"')
 }

@@ -41,7 +41,9 @@ impl Pattern {
 #[serde(deny_unknown_fields)]
 struct RawRule {
     tag: String,
+    /// The CIS control a rule follows: documentation in the table, not used when matching.
     #[serde(default)]
+    #[allow(dead_code)]
     cis: Option<String>,
     #[serde(default)]
     event_source: Vec<String>,
@@ -134,19 +136,16 @@ impl Tagger {
         let rules = table
             .rule
             .iter()
-            .map(|r| {
-                let _documented = &r.cis;
-                Rule {
-                    tag: r.tag.clone(),
-                    event_source: compile(&r.event_source),
-                    event_name: compile(&r.event_name),
-                    user_type: compile(&r.user_type),
-                    error_code: compile(&r.error_code),
-                    event_type_not: compile(&r.event_type_not),
-                    outcome: r.outcome,
-                    invoked_by: r.invoked_by,
-                    mfa_used: r.mfa_used,
-                }
+            .map(|r| Rule {
+                tag: r.tag.clone(),
+                event_source: compile(&r.event_source),
+                event_name: compile(&r.event_name),
+                user_type: compile(&r.user_type),
+                error_code: compile(&r.error_code),
+                event_type_not: compile(&r.event_type_not),
+                outcome: r.outcome,
+                invoked_by: r.invoked_by,
+                mfa_used: r.mfa_used,
             })
             .collect();
         Ok(Tagger { rules })
