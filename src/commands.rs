@@ -1,8 +1,9 @@
 //! The commands behind the binary: build the AWS and OpenSearch clients from the validated
-//! configuration, install the index templates and ISM policy, run the pipeline, print the
-//! summary line.
+//! configuration, install the index templates, ISM policy and Dashboards saved objects, run the
+//! pipeline, print the summary line.
 
-use crate::config::{AwsConfig, Config, ConfigError, LogConfig};
+use crate::config::{AwsConfig, Config, ConfigError, DashboardsConfig, LogConfig};
+use crate::dashboards::{self, Dashboards, DashboardsError, ImportOutcome, ObjectStatus};
 use crate::enrich::Enricher;
 use crate::enrich::geo::GeoIp;
 use crate::index::bulk::BatchLimits;
@@ -155,9 +156,10 @@ fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     Ok(Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries))
 }
 
-/// `trailship setup`: installs or updates the index templates and the ISM retention policy,
-/// printing one line per object.
-pub async fn setup(cfg: &Config) -> Result<(), CommandError> {
+/// `trailship setup`: installs or updates the index templates, the ISM retention policy and the
+/// Dashboards saved objects, printing one line per object.
+pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), CommandError> {
+    let dashboards = cfg.dashboards.clone().with_url(dashboards_url)?;
     let client = Client::new(&cfg.opensearch)?;
     for (name, action) in ensure_templates(&client, cfg, true).await? {
         println!("index template {name}: {}", action.as_str());
@@ -183,6 +185,40 @@ pub async fn setup(cfg: &Config) -> Result<(), CommandError> {
             cfg.opensearch.retention_days
         ),
     }
+    import_dashboards(cfg, &dashboards).await
+}
+
+/// Imports the shipped saved objects into Dashboards (overwriting), one line per object.
+async fn import_dashboards(cfg: &Config, dashboards: &DashboardsConfig) -> Result<(), CommandError> {
+    let Some(url) = &dashboards.url else {
+        println!("dashboards: skipped (no dashboards.url configured; pass --dashboards-url to import them)");
+        return Ok(());
+    };
+    let client = Dashboards::new(dashboards, url, cfg.opensearch.request_timeout).map_err(anyhow::Error::from)?;
+    let objects = dashboards::render(&cfg.opensearch.index_prefix);
+    let outcome = retrying(|| client.import(objects.clone()), DashboardsError::is_transient, "opensearch dashboards")
+        .await
+        .map_err(anyhow::Error::from)?;
+    let results = match outcome {
+        ImportOutcome::NoApi { status } => {
+            tracing::warn!(
+                url = %url,
+                status,
+                "no saved-objects api at this url (is it OpenSearch Dashboards?): dashboards not imported"
+            );
+            println!("dashboards: skipped (no saved-objects API at {url})");
+            return Ok(());
+        }
+        ImportOutcome::Done(results) => results,
+    };
+    let mut failed = 0;
+    for r in &results {
+        println!("dashboards {} {} {:?}: {}", r.kind, r.id, r.title, r.status.describe());
+        failed += usize::from(matches!(r.status, ObjectStatus::Failed(_)));
+    }
+    if failed > 0 {
+        return Err(anyhow::anyhow!("{failed} of {} saved objects were not imported into {url}", results.len()).into());
+    }
     Ok(())
 }
 
@@ -192,9 +228,19 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ClientError>>,
 {
+    retrying(op, ClientError::is_transient, "opensearch").await
+}
+
+/// Retries `op` with backoff (about a minute in all) while `transient` says the error is.
+async fn retrying<T, E, F, Fut>(op: F, transient: fn(&E) -> bool, service: &'static str) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     op.retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(6))
-        .when(ClientError::is_transient)
-        .notify(|e, delay| tracing::warn!(error = %e, ?delay, "opensearch not ready, retrying"))
+        .when(transient)
+        .notify(|e, delay| tracing::warn!(error = %e, ?delay, service, "not ready, retrying"))
         .await
 }
 

@@ -33,6 +33,8 @@ pub struct Config {
     pub opensearch: OpenSearchConfig,
     /// GeoIP databases.
     pub geoip: GeoIpConfig,
+    /// OpenSearch Dashboards, where `trailship setup` imports the saved objects.
+    pub dashboards: DashboardsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -44,6 +46,17 @@ pub struct GeoIpConfig {
     pub city_db: Option<PathBuf>,
     /// A GeoLite2/GeoIP2 ASN or DB-IP ASN Lite `.mmdb` file.
     pub asn_db: Option<PathBuf>,
+}
+
+/// OpenSearch Dashboards; without a URL `trailship setup` does not import the saved objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardsConfig {
+    /// Base URL, e.g. `http://localhost:5601`.
+    pub url: Option<String>,
+    /// Basic-auth user.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
 }
 
 /// AWS client settings; credentials come from the standard AWS chain.
@@ -115,7 +128,16 @@ struct RawConfig {
     sqs: RawSqs,
     opensearch: RawOpenSearch,
     geoip: RawGeoIp,
+    dashboards: RawDashboards,
     log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDashboards {
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,6 +342,18 @@ impl RawConfig {
             asn_db: non_empty(self.geoip.asn_db).map(PathBuf::from),
         };
 
+        let dashboards = DashboardsConfig {
+            url: non_empty(self.dashboards.url).map(|u| u.trim_end_matches('/').to_owned()),
+            username: non_empty(self.dashboards.username),
+            password: self.dashboards.password,
+        };
+        if let Some(url) = &dashboards.url {
+            check_url("dashboards.url", url)?;
+        }
+        if dashboards.username.is_some() != dashboards.password.is_some() {
+            return Err(ConfigError::new("dashboards.password", "username and password must be set together"));
+        }
+
         let log = match self.log.format.as_deref().unwrap_or("text") {
             "text" => LogConfig { json: false },
             "json" => LogConfig { json: true },
@@ -327,7 +361,7 @@ impl RawConfig {
                 return Err(ConfigError::new("log.format", format!("must be \"text\" or \"json\", got {other:?}")));
             }
         };
-        Ok(Config { aws, sqs, opensearch, geoip, log })
+        Ok(Config { aws, sqs, opensearch, geoip, dashboards, log })
     }
 }
 
@@ -340,6 +374,17 @@ impl SqsConfig {
 
 fn secs(v: i64) -> Duration {
     Duration::from_secs(v as u64)
+}
+
+impl DashboardsConfig {
+    /// `--dashboards-url` on the command line wins over the configuration.
+    pub fn with_url(mut self, url: Option<String>) -> Result<Self, ConfigError> {
+        if let Some(url) = non_empty(url) {
+            check_url("--dashboards-url", &url)?;
+            self.url = Some(url.trim_end_matches('/').to_owned());
+        }
+        Ok(self)
+    }
 }
 
 fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {

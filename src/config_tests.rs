@@ -61,6 +61,8 @@ fn bad_values_name_their_key() {
         ("[opensearch]\ndeadletter_index = \"cloudtrail-dead\"\n", "opensearch.deadletter_index"),
         ("[opensearch]\nusername = \"admin\"\n", "opensearch.password"),
         ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[dashboards]\nurl = \"localhost:5601\"\n", "dashboards.url"),
+        ("[dashboards]\nurl = \"http://d:5601\"\nusername = \"admin\"\n", "dashboards.password"),
         ("[sqs]\nvisibility_timeout_secs = \"soon\"\n", "sqs.visibility_timeout_secs"),
     ];
     for (text, key) in cases {
@@ -95,6 +97,20 @@ fn geoip_and_retention() {
     assert_eq!(err.key, "opensearch.retention_days");
     let err = Config::load_from(Some(toml("[geoip]\ncity = \"x\"\n").path()), &[]).unwrap_err();
     assert!(err.key == "geoip" && err.message.contains("unknown field `city`"), "{err:?}");
+}
+
+#[test]
+fn dashboards_from_file_env_and_command_line() {
+    let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.dashboards, DashboardsConfig::default());
+    let f = toml("[dashboards]\nurl = \"http://dashboards:5601/\"\nusername = \"admin\"\n");
+    let c = Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__DASHBOARDS__PASSWORD", "s3cret")])).unwrap();
+    assert_eq!(c.dashboards.url.as_deref(), Some("http://dashboards:5601"));
+    assert_eq!((c.dashboards.username.as_deref(), c.dashboards.password.as_deref()), (Some("admin"), Some("s3cret")));
+    let flag = c.dashboards.clone().with_url(Some("https://osd.example.com/".into())).unwrap();
+    assert_eq!(flag.url.as_deref(), Some("https://osd.example.com"));
+    assert_eq!(c.dashboards.clone().with_url(None).unwrap().url, c.dashboards.url);
+    assert_eq!(c.dashboards.with_url(Some("osd:5601".into())).unwrap_err().key, "--dashboards-url");
 }
 
 #[test]

@@ -6,10 +6,11 @@
 //! cut into `_bulk` batches and written with retries and dead-lettering ([`index`]); the message
 //! is acknowledged once every event is settled. [`pipeline`] is the only module that spawns
 //! tasks and wires channels; [`commands`] builds clients from the validated [`config`] and runs
-//! a command.
+//! a command; [`dashboards`] holds the saved objects `trailship setup` imports.
 
 pub mod commands;
 pub mod config;
+pub mod dashboards;
 pub mod decode;
 pub mod enrich;
 pub mod fetch;

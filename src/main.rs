@@ -25,8 +25,13 @@ enum Command {
         #[arg(long)]
         drain: bool,
     },
-    /// Install or update the index templates and the ISM retention policy, and say what was done.
-    Setup,
+    /// Install or update the index templates, the ISM retention policy and the Dashboards saved
+    /// objects, and say what was done.
+    Setup {
+        /// OpenSearch Dashboards URL to import the dashboards into (overrides dashboards.url).
+        #[arg(long, value_name = "URL")]
+        dashboards_url: Option<String>,
+    },
     /// Index local CloudTrail files or directories (.json.gz or .json, recursively).
     Ingest {
         /// Write the _bulk NDJSON to FILE ('-' for stdout) instead of sending it.
@@ -58,7 +63,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { drain } => commands::run(&config, drain).await,
-            Command::Setup => commands::setup(&config).await,
+            Command::Setup { dashboards_url } => commands::setup(&config, dashboards_url).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
         }
     });
