@@ -2,30 +2,10 @@
 //! dead letter, GeoIP comes from mmdb files, and the questions CloudTrail users ask are answered
 //! by OpenSearch queries over the indexed events.
 
-use crate::fixtures::{self, LogFile};
+use crate::fixtures::{self, LogFile, event, iam_user};
 use crate::harness::{Osmem, geoip_databases, trailship};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-
-/// A generated event with the documented CloudTrail envelope.
-fn event(id: &str, time: &str, name: &str, source: &str, ip: &str, identity: Value, extra: Value) -> Value {
-    let mut e = json!({
-        "eventVersion": "1.09", "eventID": id, "eventTime": time, "eventName": name, "eventSource": source,
-        "awsRegion": "eu-central-1", "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0",
-        "requestID": format!("req-{id}"), "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false,
-        "recipientAccountId": "111122223333", "eventCategory": "Management", "userIdentity": identity,
-    });
-    e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    if e["userIdentity"].is_null() {
-        e.as_object_mut().unwrap().remove("userIdentity");
-    }
-    e
-}
-
-fn iam_user(name: &str, key: &str) -> Value {
-    json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::111122223333:user/{name}"),
-        "accountId": "111122223333", "accessKeyId": key, "userName": name})
-}
 
 fn nested(depth: usize) -> Value {
     (0..depth).fold(json!("bottom"), |inner, i| json!({ format!("level{i}"): inner }))

@@ -113,3 +113,24 @@ pub fn expected_per_index(prefix: &str, files: &[LogFile]) -> BTreeMap<String, u
 pub fn event_ids(files: &[LogFile]) -> std::collections::BTreeSet<String> {
     files.iter().flat_map(|f| f.events.iter().map(|e| e["eventID"].as_str().unwrap().to_owned())).collect()
 }
+
+/// A generated event with the documented CloudTrail envelope.
+pub fn event(id: &str, time: &str, name: &str, source: &str, ip: &str, identity: Value, extra: Value) -> Value {
+    let mut e = json!({
+        "eventVersion": "1.09", "eventID": id, "eventTime": time, "eventName": name, "eventSource": source,
+        "awsRegion": "eu-central-1", "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0",
+        "requestID": format!("req-{id}"), "eventType": "AwsApiCall", "managementEvent": true, "readOnly": false,
+        "recipientAccountId": "111122223333", "eventCategory": "Management", "userIdentity": identity,
+    });
+    e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    if e["userIdentity"].is_null() {
+        e.as_object_mut().unwrap().remove("userIdentity");
+    }
+    e
+}
+
+/// An IAM user identity in account 111122223333.
+pub fn iam_user(name: &str, key: &str) -> Value {
+    json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::111122223333:user/{name}"),
+        "accountId": "111122223333", "accessKeyId": key, "userName": name})
+}
