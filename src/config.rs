@@ -316,11 +316,7 @@ impl RawConfig {
                 format!("{deadletter_index:?} would fall under the event indices {index_prefix}-*"),
             ));
         }
-        let username = non_empty(os.username);
-        let password = os.password;
-        if username.is_some() != password.is_some() {
-            return Err(ConfigError::new("opensearch.password", "username and password must be set together"));
-        }
+        let (username, password) = basic_auth("opensearch", os.username, os.password)?;
         let opensearch = OpenSearchConfig {
             url,
             username,
@@ -342,17 +338,8 @@ impl RawConfig {
             asn_db: non_empty(self.geoip.asn_db).map(PathBuf::from),
         };
 
-        let dashboards = DashboardsConfig {
-            url: non_empty(self.dashboards.url).map(|u| u.trim_end_matches('/').to_owned()),
-            username: non_empty(self.dashboards.username),
-            password: self.dashboards.password,
-        };
-        if let Some(url) = &dashboards.url {
-            check_url("dashboards.url", url)?;
-        }
-        if dashboards.username.is_some() != dashboards.password.is_some() {
-            return Err(ConfigError::new("dashboards.password", "username and password must be set together"));
-        }
+        let (username, password) = basic_auth("dashboards", self.dashboards.username, self.dashboards.password)?;
+        let dashboards = DashboardsConfig { url: base_url("dashboards.url", self.dashboards.url)?, username, password };
 
         let log = match self.log.format.as_deref().unwrap_or("text") {
             "text" => LogConfig { json: false },
@@ -379,12 +366,31 @@ fn secs(v: i64) -> Duration {
 impl DashboardsConfig {
     /// `--dashboards-url` on the command line wins over the configuration.
     pub fn with_url(mut self, url: Option<String>) -> Result<Self, ConfigError> {
-        if let Some(url) = non_empty(url) {
-            check_url("--dashboards-url", &url)?;
-            self.url = Some(url.trim_end_matches('/').to_owned());
+        if let Some(url) = base_url("--dashboards-url", url)? {
+            self.url = Some(url);
         }
         Ok(self)
     }
+}
+
+/// An optional http(s) base URL, without a trailing `/`.
+fn base_url(key: &str, url: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = non_empty(url) else { return Ok(None) };
+    check_url(key, &url)?;
+    Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+/// Basic-auth credentials of `section`: both or neither.
+fn basic_auth(
+    section: &str,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    let username = non_empty(username);
+    if username.is_some() != password.is_some() {
+        return Err(ConfigError::new(&format!("{section}.password"), "username and password must be set together"));
+    }
+    Ok((username, password))
 }
 
 fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {

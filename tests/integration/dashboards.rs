@@ -4,8 +4,8 @@
 //! the public samples lack (CIS items, throttling), and the answer is compared with a direct
 //! scan of the indexed documents. `trailship setup` is run against a URL without Dashboards.
 
-use crate::fixtures::{self, LogFile, event, iam_user};
-use crate::harness::{Osmem, geoip_databases, trailship};
+use crate::fixtures::{LogFile, event, iam_user};
+use crate::harness::{Osmem, osmem_with_samples, trailship};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use trailship::dashboards::SAVED_OBJECTS;
@@ -220,26 +220,11 @@ fn bucket_key(bucket: &Value, agg_type: &str) -> String {
 /// Indexes the samples and the supplement into a fresh osmem with GeoIP; returns the documents
 /// as indexed.
 async fn indexed() -> (Osmem, Vec<Value>, tempfile::TempDir) {
-    let osmem = Osmem::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (city, asn) = geoip_databases(&dir.path().join("geoip"));
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).unwrap();
-    for (n, f) in fixtures::sample_files().into_iter().enumerate() {
-        std::fs::write(logs.join(format!("sample{n}.json.gz")), f.gzip()).unwrap();
-    }
     let extra =
         LogFile { key: "supplement.json.gz".into(), events: supplement().into_iter().map(|(e, _)| e).collect() };
-    std::fs::write(logs.join("supplement.json.gz"), extra.gzip()).unwrap();
-    let env = vec![
-        ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
-        ("TRAILSHIP__GEOIP__CITY_DB".to_owned(), city.display().to_string()),
-        ("TRAILSHIP__GEOIP__ASN_DB".to_owned(), asn.display().to_string()),
-    ];
-    let run = trailship(&["ingest", logs.to_str().unwrap()], &env).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (osmem, events, dir) = osmem_with_samples(extra).await;
     let docs: Vec<Value> = osmem.all("cloudtrail-*").await.into_iter().map(|h| h["_source"].clone()).collect();
-    assert_eq!(docs.len(), 413 + extra.events.len());
+    assert_eq!(docs.len(), events.len());
     (osmem, docs, dir)
 }
 

@@ -2,8 +2,8 @@
 //! dead letter, GeoIP comes from mmdb files, and the questions CloudTrail users ask are answered
 //! by OpenSearch queries over the indexed events.
 
-use crate::fixtures::{self, LogFile, event, iam_user};
-use crate::harness::{Osmem, geoip_databases, trailship};
+use crate::fixtures::{LogFile, event, iam_user};
+use crate::harness::{Osmem, osmem_with_samples};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -156,32 +156,7 @@ fn hard_cases() -> Vec<Value> {
 
 /// Indexes every bundled sample event and the hard cases into a fresh osmem with GeoIP on.
 async fn indexed() -> (Osmem, Vec<Value>, tempfile::TempDir) {
-    let osmem = Osmem::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (city, asn) = geoip_databases(&dir.path().join("geoip"));
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).unwrap();
-    let mut events: Vec<Value> = Vec::new();
-    for (n, f) in fixtures::sample_files().into_iter().enumerate() {
-        std::fs::write(logs.join(format!("sample{n}.json.gz")), f.gzip()).unwrap();
-        events.extend(f.events);
-    }
-    let hard = LogFile { key: "hard.json.gz".into(), events: hard_cases() };
-    std::fs::write(logs.join("hard.json.gz"), hard.gzip()).unwrap();
-    events.extend(hard.events);
-    let env = vec![
-        ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
-        ("TRAILSHIP__GEOIP__CITY_DB".to_owned(), city.display().to_string()),
-        ("TRAILSHIP__GEOIP__ASN_DB".to_owned(), asn.display().to_string()),
-    ];
-    let run = trailship(&["ingest", logs.to_str().unwrap()], &env).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.summary().contains(&format!("{} indexed, 0 already present, 0 dead-lettered", events.len())),
-        "{}",
-        run.summary()
-    );
-    (osmem, events, dir)
+    osmem_with_samples(LogFile { key: "hard.json.gz".into(), events: hard_cases() }).await
 }
 
 async fn search(osmem: &Osmem, query: Value) -> Vec<Value> {

@@ -281,3 +281,29 @@ impl Background {
         RunOutput { code, stdout: String::new(), stderr: self.stderr }
     }
 }
+
+/// A fresh osmem holding every bundled sample event plus `extra`, indexed by `trailship
+/// ingest` with the test GeoIP databases (none dead-lettered); returns the server, every event
+/// sent, and the directory holding the files (keep it alive while the server is used).
+pub async fn osmem_with_samples(extra: crate::fixtures::LogFile) -> (Osmem, Vec<Value>, tempfile::TempDir) {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (city, asn) = geoip_databases(&dir.path().join("geoip"));
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut events: Vec<Value> = Vec::new();
+    for (n, f) in crate::fixtures::sample_files().into_iter().chain([extra]).enumerate() {
+        std::fs::write(logs.join(format!("file{n}.json.gz")), f.gzip()).unwrap();
+        events.extend(f.events);
+    }
+    let env = vec![
+        ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
+        ("TRAILSHIP__GEOIP__CITY_DB".to_owned(), city.display().to_string()),
+        ("TRAILSHIP__GEOIP__ASN_DB".to_owned(), asn.display().to_string()),
+    ];
+    let run = trailship(&["ingest", logs.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let settled = format!("{} indexed, 0 already present, 0 dead-lettered", events.len());
+    assert!(run.summary().contains(&settled), "{}", run.summary());
+    (osmem, events, dir)
+}
