@@ -229,7 +229,7 @@ def overview():
 def security(s):
     p = "trailship-security-"
     rules = tomllib.load(open(os.path.join(ROOT, "src", "enrich", "data", "tags.toml"), "rb"))["rule"]
-    panels = [(timeline(p + "cis-over-time", "CIS monitoring events over time", "tags", 20,
+    panels = [(timeline(p + "tags-over-time", "Security events over time by tag", "tags", 20,
                         query="_exists_:tags"), 48, 10)]
     for rule in rules:
         if "cis" not in rule:

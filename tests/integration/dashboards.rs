@@ -128,7 +128,7 @@ fn meaning(id: &str, query: &str) -> Filter {
         | "trailship-operations-errors-by-service"
         | "trailship-operations-top-failing-apis"
         | "trailship-operations-failing-callers" => Box::new(|d| has(d, "errorCode")),
-        "trailship-security-cis-over-time" => Box::new(|d| has(d, "tags")),
+        "trailship-security-tags-over-time" => Box::new(|d| has(d, "tags")),
         "trailship-security-source-map" => Box::new(|d| has(d, "source.geo.location")),
         "trailship-security-new-access-keys" | "trailship-search-new-access-keys" => {
             Box::new(|d| is(d, "eventName", &["CreateAccessKey"]))
