@@ -327,10 +327,6 @@ async fn setup_warns_when_the_url_has_no_dashboards_api() {
     );
     assert!(run.stderr.contains("no saved-objects api at this url"), "{}", run.stderr);
 
-    let run = trailship(&["setup"], &env).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("dashboards: skipped (no dashboards.url configured"), "{}", run.stdout);
-
     let run = trailship(&["setup", "--dashboards-url", "localhost:5601"], &env).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--dashboards-url"), "{}", run.stderr);

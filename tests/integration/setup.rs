@@ -19,6 +19,7 @@ async fn setup_is_idempotent_and_reports_each_action() {
             "index template trailship-ct: installed",
             "index template trailship-trailship-deadletter: installed",
             "ism policy trailship-ct: skipped (no ISM plugin on this cluster)",
+            "dashboards: skipped (no dashboards.url configured; pass --dashboards-url to import them)",
         ]
     );
     assert!(first.stderr.contains("no index state management (ism) plugin"), "{}", first.stderr);
