@@ -194,7 +194,8 @@ async fn import_dashboards(cfg: &Config, dashboards: &DashboardsConfig) -> Resul
         println!("dashboards: skipped (no dashboards.url configured; pass --dashboards-url to import them)");
         return Ok(());
     };
-    let client = Dashboards::new(dashboards, url, cfg.opensearch.request_timeout).map_err(anyhow::Error::from)?;
+    let client = Dashboards::new(dashboards, url, cfg.opensearch.request_timeout)
+        .map_err(|e| anyhow::anyhow!("cannot build the http client for {url}: {e}"))?;
     let objects = dashboards::render(&cfg.opensearch.index_prefix);
     let outcome = retrying(|| client.import(objects.clone()), DashboardsError::is_transient, "opensearch dashboards")
         .await
@@ -231,7 +232,7 @@ where
     retrying(op, ClientError::is_transient, "opensearch").await
 }
 
-/// Retries `op` with backoff (about a minute in all) while `transient` says the error is.
+/// Retries `op` with backoff (6 retries, 0.5 s doubling: about 30 s in all) while `transient` says so.
 async fn retrying<T, E, F, Fut>(op: F, transient: fn(&E) -> bool, service: &'static str) -> Result<T, E>
 where
     E: std::fmt::Display,
@@ -240,7 +241,7 @@ where
 {
     op.retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(6))
         .when(transient)
-        .notify(|e, delay| tracing::warn!(error = %e, ?delay, service, "not ready, retrying"))
+        .notify(|e, delay| tracing::warn!(error = %e, ?delay, "{service} not ready, retrying"))
         .await
 }
 

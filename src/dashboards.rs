@@ -111,12 +111,10 @@ pub struct Dashboards {
 }
 
 impl Dashboards {
-    /// A client for `cfg.url` (which the caller has checked is set).
-    pub fn new(cfg: &DashboardsConfig, url: &str, timeout: Duration) -> Result<Self, DashboardsError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| DashboardsError::Unreachable { url: url.to_owned(), source: e })?;
+    /// A client for `url` (from `cfg.url` or the command line) with `cfg`'s credentials; fails
+    /// only when the HTTP client cannot be built (no TLS backend).
+    pub fn new(cfg: &DashboardsConfig, url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
         let auth = cfg.username.clone().zip(cfg.password.clone());
         Ok(Dashboards { http, url: url.to_owned(), auth })
     }
