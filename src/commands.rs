@@ -4,20 +4,22 @@
 
 use crate::config::{AwsConfig, Config, ConfigError, DashboardsConfig, LogConfig};
 use crate::dashboards::{self, Dashboards, DashboardsError, ImportOutcome, ObjectStatus};
+use crate::decode::FrameLimits;
 use crate::enrich::Enricher;
 use crate::enrich::geo::GeoIp;
 use crate::index::bulk::BatchLimits;
 use crate::index::client::{Client, ClientError, SetupAction};
 use crate::index::{Indexer, template};
-use crate::pipeline::ingest::{self, Target};
+use crate::pipeline::ingest::{self, IngestLimits, Target};
 use crate::pipeline::object::ObjectDecoder;
 use crate::pipeline::worker::Worker;
-use crate::pipeline::{Sink, spawn_indexers};
+use crate::pipeline::{Budget, spawn_indexers};
 use crate::queue::sqs::SqsQueue;
 use backon::{ExponentialBuilder, Retryable};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How a command failed: bad configuration (exit 2) or anything else (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -43,19 +45,28 @@ pub fn init_logging(log: &LogConfig) {
 pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue_url = cfg.sqs.require_queue_url()?.to_owned();
     let decoder = Arc::new(object_decoder(cfg)?);
-    let (s3, sqs) = aws_clients(&cfg.aws).await?;
-    let indexer = indexer(cfg)?;
+    let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
+    // The worker holds a batch the cluster refuses for its own reasons (permissions, blocks)
+    // until it is fixed, instead of failing the file and spending the message's receives.
+    let indexer = indexer(cfg)?.holding_when_blocked(true);
     install_templates(indexer.client(), cfg).await?;
-    let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests);
+    let cancel = CancellationToken::new();
+    let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
+    let budget = budget(cfg);
     let worker = Arc::new(Worker {
         queue: SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time),
-        s3,
+        store: s3,
         decoder,
-        sink: Sink::Index(jobs),
+        sink: jobs,
+        budget,
         max_in_flight: cfg.sqs.max_messages_in_flight,
         shutdown_grace: cfg.sqs.shutdown_grace,
+        max_object_time: cfg.limits.max_object_time,
+        cancel,
+        receive_delays: (Duration::from_secs(1), Duration::from_secs(30)),
     });
-    tracing::info!(queue = %queue_url, opensearch = %cfg.opensearch.url, drain, "worker started");
+    tracing::info!(queue = %queue_url, opensearch = %cfg.opensearch.url, drain,
+        memory_mb = cfg.limits.memory_bytes >> 20, objects_at_once = worker.budget.objects(), "worker started");
     let started = Instant::now();
     let result = worker.clone().run(drain, shutdown_signal()).await;
     drop(worker);
@@ -65,7 +76,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let s = result?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released; {} objects skipped)",
+        "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released; {} objects skipped){}",
         s.files,
         s.events,
         rate(s.events, secs),
@@ -76,9 +87,25 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
         s.acked,
         s.failed,
         s.released,
-        s.skipped
+        s.skipped,
+        peak_memory()
     );
     Ok(())
+}
+
+/// The memory budget objects reserve from: `limits.memory_mb` less what the process keeps.
+fn budget(cfg: &Config) -> Budget {
+    Budget::new(cfg.limits.memory_bytes - Config::BASE_MEMORY_BYTES, cfg.object_reserve_bytes())
+}
+
+/// `"; peak memory N MiB"` from the kernel's high-water mark, where the system says it.
+fn peak_memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    kib.map(|k| format!("; peak memory {} MiB", k.div_ceil(1024))).unwrap_or_default()
 }
 
 /// `trailship ingest`.
@@ -93,9 +120,13 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
             Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests)
         }
     };
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let limits = IngestLimits {
+        parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        budget: budget(cfg),
+        max_file_time: cfg.limits.max_object_time,
+    };
     let started = Instant::now();
-    let s = ingest::ingest(decoder, target, files, parallel).await?;
+    let s = ingest::ingest(decoder, target, files, limits).await?;
     let secs = started.elapsed().as_secs_f64();
     let settled = if output.is_some() {
         format!("{} invalid records written as dead letters", s.invalid)
@@ -106,12 +137,13 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         )
     };
     eprintln!(
-        "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} files failed)",
+        "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} files failed){}",
         s.files,
         s.events,
         rate(s.events, secs),
         skipped,
-        s.failed
+        s.failed,
+        peak_memory()
     );
     if s.failed > 0 {
         return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed).into());
@@ -146,6 +178,10 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
     Ok(ObjectDecoder {
         enricher: Enricher::with_geoip(geo),
         limits: BatchLimits { max_bytes: cfg.opensearch.bulk_max_bytes, max_actions: cfg.opensearch.bulk_max_actions },
+        frame: FrameLimits {
+            max_record_bytes: cfg.limits.max_record_bytes,
+            max_total_bytes: cfg.limits.max_decompressed_bytes,
+        },
         index_prefix: cfg.opensearch.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
     })
@@ -276,8 +312,19 @@ async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandE
     Ok(())
 }
 
-async fn aws_clients(cfg: &AwsConfig) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs::Client), CommandError> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+/// The S3 and SQS clients. Every call has an attempt timeout: a receive may take its long-poll
+/// wait plus a margin, anything else (deletes, visibility changes, opening an object) 30 s;
+/// a body being streamed is watched by the worker itself (`limits.max_object_seconds`).
+async fn aws_clients(
+    cfg: &AwsConfig,
+    wait_time: Duration,
+) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs::Client), CommandError> {
+    use aws_config::timeout::TimeoutConfig;
+    let timeouts = |attempt: Duration| {
+        TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(attempt).build()
+    };
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts(Duration::from_secs(30)));
     if let Some(region) = &cfg.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
@@ -293,7 +340,10 @@ async fn aws_clients(cfg: &AwsConfig) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs
         .into());
     }
     let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.s3_force_path_style).build();
-    Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::new(&shared)))
+    let sqs_config = aws_sdk_sqs::config::Builder::from(&shared)
+        .timeout_config(timeouts(wait_time + Duration::from_secs(10)))
+        .build();
+    Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::from_conf(sqs_config)))
 }
 
 /// Completes on SIGINT or SIGTERM.

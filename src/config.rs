@@ -37,6 +37,21 @@ pub struct Config {
     pub dashboards: DashboardsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Memory, size and time limits.
+    pub limits: LimitsConfig,
+}
+
+/// What one worker may use, whatever arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// The process's memory budget: record and batch buffers are reserved from it.
+    pub memory_bytes: usize,
+    /// A record larger than this is dead-lettered (with a truncated copy) and skipped.
+    pub max_record_bytes: usize,
+    /// An object that inflates to more than this fails (a gzip bomb stops here).
+    pub max_decompressed_bytes: u64,
+    /// An object that takes longer than this to fetch, decode and index fails.
+    pub max_object_time: Duration,
 }
 
 /// MaxMind-format databases for `source.geo.*` and `source.as.*`; both optional.
@@ -130,6 +145,16 @@ struct RawConfig {
     geoip: RawGeoIp,
     dashboards: RawDashboards,
     log: RawLog,
+    limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    memory_mb: Option<i64>,
+    max_record_bytes: Option<i64>,
+    max_decompressed_bytes: Option<i64>,
+    max_object_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -348,7 +373,57 @@ impl RawConfig {
                 return Err(ConfigError::new("log.format", format!("must be \"text\" or \"json\", got {other:?}")));
             }
         };
-        Ok(Config { aws, sqs, opensearch, geoip, dashboards, log })
+        let l = self.limits;
+        let limits = LimitsConfig {
+            memory_bytes: int_in("limits.memory_mb", l.memory_mb, 256, 64, 1 << 20)? as usize * MIB,
+            max_record_bytes: int_in("limits.max_record_bytes", l.max_record_bytes, 4 << 20, 64 << 10, 256 << 20)?
+                as usize,
+            max_decompressed_bytes: int_in(
+                "limits.max_decompressed_bytes",
+                l.max_decompressed_bytes,
+                2 << 30,
+                1 << 20,
+                1 << 50,
+            )? as u64,
+            max_object_time: secs(int_in("limits.max_object_seconds", l.max_object_seconds, 900, 1, 86_400)?),
+        };
+        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits };
+        cfg.check_memory_budget()?;
+        Ok(cfg)
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+impl Config {
+    /// The memory one object being decoded reserves from `limits.memory_mb`: the framing buffer
+    /// (one record at most), plus two batches (one being filled, one being indexed), each as
+    /// large as `bulk_max_bytes` of body with the raw records beside it, or one record's
+    /// document, whichever is larger; doubled for the growth slack of their buffers.
+    pub fn object_reserve_bytes(&self) -> usize {
+        let record = self.limits.max_record_bytes;
+        let framer = record + crate::decode::framing::CHUNK * 2;
+        let batch = (2 * self.opensearch.bulk_max_bytes).max(4 * record) * 2;
+        framer + 2 * batch
+    }
+
+    /// Memory the budget keeps for the process itself (runtime, clients, caches, responses).
+    pub const BASE_MEMORY_BYTES: usize = 48 * MIB;
+
+    fn check_memory_budget(&self) -> Result<(), ConfigError> {
+        let need = Self::BASE_MEMORY_BYTES + self.object_reserve_bytes();
+        if self.limits.memory_bytes < need {
+            return Err(ConfigError::new(
+                "limits.memory_mb",
+                format!(
+                    "{} MiB cannot hold one object with these limits (needs at least {} MiB: lower \
+                     opensearch.bulk_max_bytes or limits.max_record_bytes, or raise this)",
+                    self.limits.memory_bytes / MIB,
+                    need.div_ceil(MIB)
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

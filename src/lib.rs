@@ -18,5 +18,8 @@ pub mod index;
 pub mod notification;
 pub mod pipeline;
 pub mod queue;
+pub mod retry;
 pub mod route;
 pub mod source;
+#[cfg(test)]
+pub mod testing;

@@ -67,6 +67,9 @@ fn main() -> ExitCode {
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
         }
     });
+    // Blocking work still running (a read stuck in the kernel) must not hold the exit: the
+    // commands have settled or released everything by now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CommandError::Config(e)) => {

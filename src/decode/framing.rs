@@ -1,15 +1,17 @@
 //! Streaming framing of a CloudTrail log file: reads `{"Records":[…]}` (or a bare `[…]` of
 //! events) from any `Read` and hands out one record's bytes at a time. Only the current record
-//! and one read-ahead chunk are held, so memory does not grow with the file. The framer tracks
-//! strings and nesting only; each record's JSON is validated when it is deserialized.
+//! and one read-ahead chunk are held, so memory does not grow with the file; a record over the
+//! record limit is scanned through without being kept (only its first bytes are), and the buffer
+//! shrinks back after a large record. The framer tracks strings and nesting only; each record's
+//! JSON is validated when it is deserialized.
 
 use super::DecodeError;
 use std::io::{self, Read};
 
 /// Bytes read from the source at a time.
-const CHUNK: usize = 128 * 1024;
-/// A single record larger than this is refused (CloudTrail records are at most a few MB).
-pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+pub const CHUNK: usize = 128 * 1024;
+/// How much of a record over the limit is kept for its dead letter.
+pub const HEAD_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -25,10 +27,61 @@ enum State {
     Done,
 }
 
-/// Yields the records of one CloudTrail log file as byte slices.
+/// One framed record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Framed<'a> {
+    /// A record within the limit: its raw JSON.
+    Record {
+        /// Offset in the decompressed stream.
+        offset: u64,
+        /// The record's bytes.
+        bytes: &'a [u8],
+    },
+    /// A record over the limit, skipped: its size and first [`HEAD_BYTES`] bytes.
+    TooLarge {
+        /// Offset in the decompressed stream.
+        offset: u64,
+        /// Its full size in bytes.
+        size: u64,
+        /// Its first bytes.
+        head: &'a [u8],
+    },
+}
+
+/// Limits on what one file may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// A record larger than this is skipped ([`Framed::TooLarge`]).
+    pub max_record_bytes: usize,
+    /// Decompressed bytes after which the file fails ([`DecodeError::TooMuchData`]).
+    pub max_total_bytes: u64,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        FrameLimits { max_record_bytes: 4 << 20, max_total_bytes: 2 << 30 }
+    }
+}
+
+/// Where a value scan is: resumable across refills, and across discards of a record over the
+/// limit.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Bytes of the value scanned so far, from `start`.
+    i: usize,
+    /// Bytes of the value already discarded (over the limit only).
+    skipped: u64,
+    /// Whether the value is over the record limit.
+    over: bool,
+}
+
+/// Yields the records of one CloudTrail log file.
 pub struct RecordReader<R> {
     inner: R,
+    limits: FrameLimits,
     buf: Vec<u8>,
+    /// First bytes of the last record over the limit.
+    head: Vec<u8>,
     /// Start of unconsumed data in `buf`.
     start: usize,
     /// End of valid data in `buf`.
@@ -41,11 +94,18 @@ pub struct RecordReader<R> {
 }
 
 impl<R: Read> RecordReader<R> {
-    /// Wraps a reader of decompressed JSON.
+    /// Wraps a reader of decompressed JSON, with the default limits.
     pub fn new(inner: R) -> Self {
+        Self::with_limits(inner, FrameLimits::default())
+    }
+
+    /// Wraps a reader of decompressed JSON.
+    pub fn with_limits(inner: R, limits: FrameLimits) -> Self {
         RecordReader {
             inner,
+            limits,
             buf: vec![0; CHUNK * 2],
+            head: Vec::new(),
             start: 0,
             end: 0,
             dropped: 0,
@@ -55,9 +115,8 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// The next record's offset in the decompressed stream and its raw JSON, or `None` once the
-    /// file is fully and validly read.
-    pub fn next_record(&mut self) -> Result<Option<(u64, &[u8])>, DecodeError> {
+    /// The next record, or `None` once the file is fully and validly read.
+    pub fn next_record(&mut self) -> Result<Option<Framed<'_>>, DecodeError> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
@@ -87,9 +146,9 @@ impl<R: Read> RecordReader<R> {
                     if self.peek_some()? != b'"' {
                         return Err(self.syntax("expected an object key"));
                     }
-                    let n = self.scan_value()?;
-                    let is_records = &self.buf[self.start..self.start + n] == b"\"Records\"";
-                    self.start += n;
+                    let scan = self.scan_value()?;
+                    let is_records = !scan.over && &self.buf[self.start..self.start + scan.i] == b"\"Records\"";
+                    self.start += scan.i;
                     self.expect(b':')?;
                     let v = self.peek_some()?;
                     if is_records {
@@ -100,8 +159,8 @@ impl<R: Read> RecordReader<R> {
                         self.saw_records = true;
                         self.state = State::Records { first: true, top_is_array: false };
                     } else {
-                        let n = self.scan_value()?;
-                        self.start += n;
+                        let scan = self.scan_value()?;
+                        self.start += scan.i;
                         self.state = State::TopObject { first: false };
                     }
                 }
@@ -115,11 +174,22 @@ impl<R: Read> RecordReader<R> {
                         self.expect(b',')?;
                         self.peek_some()?;
                     }
-                    let n = self.scan_value()?;
+                    let offset = self.offset();
+                    let scan = self.scan_value()?;
                     let s = self.start;
-                    self.start += n;
+                    self.start += scan.i;
                     self.state = State::Records { first: false, top_is_array };
-                    return Ok(Some((self.dropped + s as u64, &self.buf[s..s + n])));
+                    if !scan.over && scan.i > self.limits.max_record_bytes {
+                        // Over the limit, but read in one go: keep its head the same way.
+                        self.head.clear();
+                        self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
+                        return Ok(Some(Framed::TooLarge { offset, size: scan.i as u64, head: &self.head }));
+                    }
+                    if scan.over {
+                        let size = scan.skipped + scan.i as u64;
+                        return Ok(Some(Framed::TooLarge { offset, size, head: &self.head }));
+                    }
+                    return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + scan.i] }));
                 }
                 State::Trailer => {
                     if self.peek()?.is_some() {
@@ -143,7 +213,8 @@ impl<R: Read> RecordReader<R> {
         DecodeError::Syntax { offset: self.offset(), msg: msg.into() }
     }
 
-    /// Reads more data, keeping `buf[start..end]`. Returns false at end of input.
+    /// Reads more data, keeping `buf[start..end]`; shrinks the buffer back once a large record
+    /// is gone. Returns false at end of input.
     fn fill(&mut self) -> Result<bool, DecodeError> {
         if self.eof {
             return Ok(false);
@@ -154,11 +225,13 @@ impl<R: Read> RecordReader<R> {
             self.end -= self.start;
             self.start = 0;
         }
+        if self.buf.len() > CHUNK * 2 && self.end <= CHUNK {
+            self.buf.truncate(CHUNK * 2);
+            self.buf.shrink_to_fit();
+        }
         if self.buf.len() - self.end < CHUNK {
-            if self.buf.len() >= MAX_RECORD_BYTES + CHUNK {
-                return Err(DecodeError::RecordTooLarge { offset: self.offset(), limit: MAX_RECORD_BYTES });
-            }
-            let grown = (self.buf.len() * 2).min(MAX_RECORD_BYTES + 2 * CHUNK);
+            let cap = self.limits.max_record_bytes + 2 * CHUNK;
+            let grown = (self.buf.len() * 2).min(cap).max(self.end + CHUNK);
             self.buf.resize(grown, 0);
         }
         loop {
@@ -169,12 +242,37 @@ impl<R: Read> RecordReader<R> {
                 }
                 Ok(n) => {
                     self.end += n;
+                    if self.dropped + self.end as u64 > self.limits.max_total_bytes {
+                        return Err(DecodeError::TooMuchData { limit: self.limits.max_total_bytes });
+                    }
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(DecodeError::Io(e)),
             }
         }
+    }
+
+    /// Makes `buf[start + scan.i]` readable: refills, and once the value is over the record
+    /// limit, keeps its head and discards what was scanned. False at end of input.
+    fn more(&mut self, scan: &mut Scan) -> Result<bool, DecodeError> {
+        while self.start + scan.i >= self.end {
+            if !scan.over && scan.i > self.limits.max_record_bytes {
+                scan.over = true;
+                self.head.clear();
+                self.head.extend_from_slice(&self.buf[self.start..self.start + HEAD_BYTES.min(scan.i)]);
+            }
+            if scan.over {
+                let drop = scan.i.min(self.end - self.start);
+                self.start += drop;
+                scan.i -= drop;
+                scan.skipped += drop as u64;
+            }
+            if !self.fill()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Skips whitespace and returns the next byte without consuming it.
@@ -205,84 +303,77 @@ impl<R: Read> RecordReader<R> {
         Ok(())
     }
 
-    /// Length of the complete JSON value starting at `start` (which is not whitespace), reading
-    /// more input as needed. Does not consume it.
-    fn scan_value(&mut self) -> Result<usize, DecodeError> {
+    /// Scans the complete JSON value starting at `start` (which is not whitespace), reading
+    /// more input as needed. Does not consume it: `start + i` is its end.
+    fn scan_value(&mut self) -> Result<Scan, DecodeError> {
         let first = self.buf[self.start];
-        let mut i = 1;
+        let mut scan = Scan { i: 1, ..Scan::default() };
+        let truncated = |s: &Self| DecodeError::Truncated { offset: s.offset() };
         match first {
             b'{' | b'[' => {
                 let mut depth = 1usize;
                 let mut in_string = false;
                 loop {
-                    while self.start + i >= self.end {
-                        if !self.fill()? {
-                            return Err(DecodeError::Truncated { offset: self.offset() });
-                        }
+                    if !self.more(&mut scan)? {
+                        return Err(truncated(self));
                     }
+                    let hay = &self.buf[self.start + scan.i..self.end];
                     if in_string {
-                        let hay = &self.buf[self.start + i..self.end];
                         match memchr::memchr2(b'"', b'\\', hay) {
-                            None => i += hay.len(),
+                            None => scan.i += hay.len(),
+                            Some(p) if hay[p] == b'\\' => scan.i += p + 2,
                             Some(p) => {
-                                i += p;
-                                if self.buf[self.start + i] == b'\\' {
-                                    i += 2;
-                                } else {
-                                    in_string = false;
-                                    i += 1;
-                                }
+                                in_string = false;
+                                scan.i += p + 1;
                             }
                         }
                         continue;
                     }
-                    let hay = &self.buf[self.start + i..self.end];
+                    let mut advanced = hay.len();
                     for (p, &b) in hay.iter().enumerate() {
                         match b {
                             b'"' => {
                                 in_string = true;
-                                i += p + 1;
+                                advanced = p + 1;
                                 break;
                             }
                             b'{' | b'[' => depth += 1,
                             b'}' | b']' => {
                                 depth -= 1;
                                 if depth == 0 {
-                                    return Ok(i + p + 1);
+                                    scan.i += p + 1;
+                                    return Ok(scan);
                                 }
                             }
                             _ => {}
                         }
-                        if p + 1 == hay.len() {
-                            i += hay.len();
-                        }
                     }
+                    scan.i += advanced;
                 }
             }
             b'"' => loop {
-                while self.start + i >= self.end {
-                    if !self.fill()? {
-                        return Err(DecodeError::Truncated { offset: self.offset() });
-                    }
+                if !self.more(&mut scan)? {
+                    return Err(truncated(self));
                 }
-                let hay = &self.buf[self.start + i..self.end];
+                let hay = &self.buf[self.start + scan.i..self.end];
                 match memchr::memchr2(b'"', b'\\', hay) {
-                    None => i += hay.len(),
-                    Some(p) if hay[p] == b'\\' => i += p + 2,
-                    Some(p) => return Ok(i + p + 1),
+                    None => scan.i += hay.len(),
+                    Some(p) if hay[p] == b'\\' => scan.i += p + 2,
+                    Some(p) => {
+                        scan.i += p + 1;
+                        return Ok(scan);
+                    }
                 }
             },
             b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => loop {
-                while self.start + i >= self.end {
-                    if !self.fill()? {
-                        return Ok(i);
-                    }
+                if !self.more(&mut scan)? {
+                    return Ok(scan);
                 }
-                let b = self.buf[self.start + i];
+                let b = self.buf[self.start + scan.i];
                 if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
-                    return Ok(i);
+                    return Ok(scan);
                 }
-                i += 1;
+                scan.i += 1;
             },
             _ => Err(self.syntax("expected a json value")),
         }
@@ -304,14 +395,28 @@ mod tests {
         }
     }
 
-    fn records(input: &[u8], step: usize) -> Result<Vec<String>, DecodeError> {
-        let mut r = RecordReader::new(Trickle(input, step));
+    fn records_with(input: &[u8], step: usize, limits: FrameLimits) -> Result<Vec<String>, DecodeError> {
+        let mut r = RecordReader::with_limits(Trickle(input, step), limits);
         let mut out = Vec::new();
-        while let Some((offset, rec)) = r.next_record()? {
-            assert_eq!(&input[offset as usize..offset as usize + rec.len()], rec, "offset points at the record");
-            out.push(String::from_utf8(rec.to_vec()).unwrap());
+        while let Some(framed) = r.next_record()? {
+            match framed {
+                Framed::Record { offset, bytes } => {
+                    assert_eq!(&input[offset as usize..offset as usize + bytes.len()], bytes, "offset points at it");
+                    out.push(String::from_utf8(bytes.to_vec()).unwrap());
+                }
+                Framed::TooLarge { offset, size, head } => {
+                    let at = &input[offset as usize..];
+                    assert_eq!(&at[..head.len()], head, "the head is the record's start");
+                    assert!(at[size as usize - 1] == b'}' || at[size as usize - 1] == b'"', "size ends the record");
+                    out.push(format!("too large: {size}"));
+                }
+            }
         }
         Ok(out)
+    }
+
+    fn records(input: &[u8], step: usize) -> Result<Vec<String>, DecodeError> {
+        records_with(input, step, FrameLimits::default())
     }
 
     #[test]
@@ -358,8 +463,8 @@ mod tests {
         input.extend_from_slice(b"]}");
         let mut r = RecordReader::new(&input[..]);
         let mut n = 0;
-        while let Some((_, got)) = r.next_record().unwrap() {
-            assert_eq!(got.len(), rec.len());
+        while let Some(Framed::Record { bytes, .. }) = r.next_record().unwrap() {
+            assert_eq!(bytes.len(), rec.len());
             n += 1;
         }
         assert_eq!(n, 20_000);
@@ -371,5 +476,50 @@ mod tests {
         let big = format!(r#"{{"Records":[{{"p":"{}"}}]}}"#, "z".repeat(3 * CHUNK));
         let got = records(big.as_bytes(), 70_000).unwrap();
         assert_eq!(got[0].len(), 3 * CHUNK + 8);
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_skipped_and_the_next_one_read() {
+        let limits = FrameLimits { max_record_bytes: 64 << 10, max_total_bytes: 1 << 30 };
+        // Over the limit by far, with escapes and brackets inside strings, then a normal record.
+        let big =
+            format!(r#"{{"eventID":"big","p":"{}\"]}}","q":[{}]}}"#, "x".repeat(300 << 10), "1,".repeat(50_000) + "1");
+        let input = format!(r#"{{"Records":[{{"a":1}},{big},{{"b":2}}],"x":"{}"}}"#, "y".repeat(200 << 10));
+        for step in [1000, 70_000, 1 << 20] {
+            let got = records_with(input.as_bytes(), step, limits).unwrap();
+            assert_eq!(
+                got,
+                vec![r#"{"a":1}"#.to_owned(), format!("too large: {}", big.len()), r#"{"b":2}"#.to_owned()]
+            );
+        }
+        // A top-level string record over the limit is skipped the same way.
+        let input = format!(r#"["{}",{{"c":3}}]"#, "z".repeat(100 << 10));
+        let got = records_with(input.as_bytes(), 4096, limits).unwrap();
+        assert_eq!(got, vec![format!("too large: {}", (100 << 10) + 2), r#"{"c":3}"#.to_owned()]);
+    }
+
+    #[test]
+    fn the_buffer_shrinks_back_after_a_large_record_and_never_outgrows_the_limit() {
+        let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 1 << 30 };
+        let input = format!(r#"[{{"p":"{}"}},{{"q":"{}"}},{{"r":1}}]"#, "a".repeat(900 << 10), "b".repeat(10 << 20));
+        let mut r = RecordReader::with_limits(input.as_bytes(), limits);
+        assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { .. })));
+        assert!(r.buf.len() > 900 << 10);
+        assert!(matches!(r.next_record().unwrap(), Some(Framed::TooLarge { .. })));
+        assert!(r.buf.len() <= (1 << 20) + 3 * CHUNK, "grew to {}", r.buf.len());
+        assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { .. })));
+        assert_eq!(r.buf.len(), CHUNK * 2, "the buffer did not shrink back");
+        assert!(r.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn decompressed_bytes_are_capped() {
+        // Whitespace is what a gzip bomb inflates to; it must not be read without end.
+        let input = format!("{{\"Records\":[{}{{\"a\":1}}]}}", " ".repeat(3 << 20));
+        let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 1 << 20 };
+        let err = records_with(input.as_bytes(), 1 << 16, limits).unwrap_err();
+        assert!(matches!(err, DecodeError::TooMuchData { limit } if limit == 1 << 20), "{err}");
+        let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 4 << 20 };
+        assert_eq!(records_with(input.as_bytes(), 1 << 16, limits).unwrap().len(), 1);
     }
 }

@@ -10,10 +10,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 
-pub use framing::RecordReader;
+pub use framing::{FrameLimits, Framed, RecordReader};
 
 /// Why a log file could not be decoded. All of these fail the whole object (the message is left
-/// for redelivery): the file is corrupt or not a CloudTrail log.
+/// for redelivery): the container is corrupt, truncated, too large, or not a CloudTrail log. A
+/// bad record inside a sound file is not one of these: it is dead-lettered on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// Reading or decompressing failed (a corrupt gzip stream lands here).
@@ -39,13 +40,11 @@ pub enum DecodeError {
     /// A JSON object without a `Records` array.
     #[error("no Records array: not a cloudtrail log file")]
     NoRecords,
-    /// One record is larger than the framer accepts.
-    #[error("a record at byte {offset} is larger than {limit} bytes")]
-    RecordTooLarge {
-        /// Offset in the decompressed stream.
-        offset: u64,
+    /// The file inflates to more than `limits.max_decompressed_bytes` (a gzip bomb).
+    #[error("the file inflates to more than {limit} bytes (limits.max_decompressed_bytes)")]
+    TooMuchData {
         /// The limit.
-        limit: usize,
+        limit: u64,
     },
 }
 
@@ -177,9 +176,9 @@ mod tests {
         bad.truncate(n - 4);
         let mut reader = RecordReader::new(maybe_gunzip(&bad[..]).unwrap());
         let err = loop {
-            match reader.next_record() {
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("a corrupt gzip decoded"),
+            match reader.next_record().map(|r| r.is_some()) {
+                Ok(true) => continue,
+                Ok(false) => panic!("a corrupt gzip decoded"),
                 Err(e) => break e,
             }
         };

@@ -39,6 +39,14 @@ pub struct Item {
     pub kind: ItemKind,
 }
 
+#[derive(serde::Deserialize)]
+struct ActionMeta<'a> {
+    #[serde(rename = "_index", borrow)]
+    index: std::borrow::Cow<'a, str>,
+    #[serde(rename = "_id", borrow, default)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// A `_bulk` request body and what it holds.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -76,6 +84,25 @@ impl Batch {
     /// The document line of an item (without its newline).
     pub fn document(&self, item: &Item) -> &[u8] {
         &self.body[item.doc_start..item.lines.end - 1]
+    }
+
+    /// The `_id` of an item's action, when it has one.
+    pub fn action_id(&self, item: &Item) -> Option<String> {
+        self.action_meta(item).and_then(|m| m.id.map(|c| c.into_owned()))
+    }
+
+    /// The `_index` of an item's action.
+    pub fn action_index(&self, item: &Item) -> Option<String> {
+        self.action_meta(item).map(|m| m.index.into_owned())
+    }
+
+    fn action_meta(&self, item: &Item) -> Option<ActionMeta<'_>> {
+        #[derive(serde::Deserialize)]
+        struct Action<'a> {
+            #[serde(borrow)]
+            create: ActionMeta<'a>,
+        }
+        serde_json::from_slice::<Action>(self.action(item)).ok().map(|a| a.create)
     }
 
     /// The original record of an item.
@@ -178,6 +205,11 @@ impl BatchBuilder {
             return Some(std::mem::replace(&mut self.current, Batch::new(origin)));
         }
         None
+    }
+
+    /// The object the records come from.
+    pub fn origin(&self) -> &Arc<Origin> {
+        &self.current.origin
     }
 
     /// The last, partly filled batch, if it holds anything.

@@ -14,14 +14,14 @@ use serde_json::Value;
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// No HTTP response (connection refused, timeout, TLS).
+    /// No HTTP response (connection refused, reset, timeout, TLS).
     #[error("opensearch request to {path} failed: {source}")]
     Transport {
         /// Request path.
         path: String,
         /// The underlying error.
         #[source]
-        source: opensearch::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An HTTP error status for the whole request.
     #[error("opensearch answered {status} to {path}: {body}")]
@@ -40,8 +40,20 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Transport { .. } => true,
-            ClientError::Status { status, .. } => *status == 429 || *status >= 500,
+            ClientError::Status { status, .. } => matches!(status, 408 | 429 | 500..),
         }
+    }
+
+    /// The cluster refuses the request for a reason of its own that an operator must fix
+    /// (credentials, permissions, a missing index or endpoint): worth retrying later, never a
+    /// fault of the events.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self, ClientError::Status { status: 401 | 403 | 404, .. })
+    }
+
+    /// The request body is over the cluster's `http.max_content_length`.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, ClientError::Status { status: 413, .. })
     }
 }
 
@@ -73,6 +85,22 @@ impl SetupAction {
     }
 }
 
+/// What the [`super::Indexer`] needs from OpenSearch: one `_bulk` request, one attempt. The
+/// real [`Client`] and the in-memory twin in the indexer's tests implement it.
+pub trait BulkClient: Clone + Send + Sync + 'static {
+    /// Sends one `_bulk` request (the body is handed over, not copied) and returns the body of
+    /// a 2xx response.
+    fn bulk(&self, body: Bytes) -> impl std::future::Future<Output = Result<Bytes, ClientError>> + Send;
+}
+
+impl BulkClient for Client {
+    async fn bulk(&self, body: Bytes) -> Result<Bytes, ClientError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        self.request(Method::Post, "/_bulk", headers, Some(body)).await.map(|(_, b)| b)
+    }
+}
+
 /// A connection to one OpenSearch cluster.
 #[derive(Clone)]
 pub struct Client {
@@ -98,13 +126,6 @@ impl Client {
     /// The cluster URL, for messages.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Sends one `_bulk` request and returns the response body of a 200.
-    pub async fn bulk(&self, body: Bytes) -> Result<Bytes, ClientError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-        self.request(Method::Post, "/_bulk", headers, Some(body)).await.map(|(_, b)| b)
     }
 
     /// Installs `template` if it is missing; replaces it when it differs and `overwrite`.
@@ -167,7 +188,8 @@ impl Client {
         headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let transport_err = |source| ClientError::Transport { path: path.to_owned(), source };
+        let transport_err =
+            |source: opensearch::Error| ClientError::Transport { path: path.to_owned(), source: source.into() };
         let response =
             self.transport.send(method, path, headers, None::<&()>, body, None).await.map_err(transport_err)?;
         let status = response.status_code();

@@ -27,8 +27,11 @@ pub struct DeadLetter<'a> {
     pub event_id: Option<&'a str>,
     /// Where the event came from.
     pub source: SourceRef<'a>,
-    /// The original record, as it was in the log file.
+    /// The original record, as it was in the log file (only its start when `event_size` is set).
     pub event: &'a str,
+    /// The full size in bytes of a record too large to keep whole: `event` is its start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_size: Option<u64>,
 }
 
 /// The object an event came from.
@@ -102,6 +105,7 @@ mod tests {
             event_id: Some("e1"),
             source: SourceRef { bucket: origin.bucket(), key: &origin.key() },
             event: raw_str,
+            event_size: None,
         };
         write_document(&mut doc, &rec);
         let doc: Value = serde_json::from_slice(&doc).unwrap();

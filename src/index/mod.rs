@@ -1,6 +1,8 @@
 //! Writing batches to OpenSearch: send, classify every item, retry throttled items alone with
-//! jittered backoff, dead-letter refused ones, and report. A batch's result is only `Ok` when
-//! every item is indexed, already present, or recorded in the dead-letter index.
+//! jittered backoff, hold the batch while the cluster refuses writes (permissions, blocks,
+//! missing index), split a batch the cluster finds too large, dead-letter refused events, and
+//! report. A batch's result is only `Ok` when every item is indexed, already present, or
+//! recorded in the dead-letter index. Every wait ends at once when the pipeline is cancelled.
 
 pub mod bulk;
 pub mod client;
@@ -8,12 +10,13 @@ pub mod deadletter;
 pub mod response;
 pub mod template;
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use crate::decode::framing::HEAD_BYTES;
 use bulk::{Batch, ItemKind};
 use bytes::Bytes;
-use client::{Client, ClientError};
+use client::{BulkClient, Client, ClientError};
 use response::{ItemOutcome, ResponseError};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// What happened to a batch.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -63,156 +66,259 @@ pub enum IndexError {
         /// Reason.
         reason: String,
     },
+    /// The pipeline was cancelled (shutdown grace over) before the batch settled.
+    #[error("cancelled at shutdown")]
+    Cancelled,
 }
 
 /// Sends batches and settles every item.
 #[derive(Clone)]
-pub struct Indexer {
-    client: Client,
+pub struct Indexer<B = Client> {
+    client: B,
     deadletter_index: String,
     max_retries: usize,
+    /// Whether a batch the cluster refuses for its own reasons waits without end (the worker)
+    /// or fails after `max_retries` (a one-shot command).
+    hold_when_blocked: bool,
     min_delay: Duration,
     max_delay: Duration,
 }
 
-impl Indexer {
+impl Indexer<Client> {
+    /// The connection, for requests other than bulk writes (templates).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Why the current attempt did not settle everything, and how long to wait.
+enum Wait {
+    Throttled(String),
+    Blocked(String),
+}
+
+impl<B: BulkClient> Indexer<B> {
     /// An indexer over `client`.
-    pub fn new(client: Client, deadletter_index: String, max_retries: usize) -> Self {
+    pub fn new(client: B, deadletter_index: String, max_retries: usize) -> Self {
         Indexer {
             client,
             deadletter_index,
             max_retries,
+            hold_when_blocked: false,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(30),
         }
     }
 
-    /// The connection, for requests other than bulk writes (templates).
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Makes batches that the cluster refuses for reasons of its own wait until it accepts them
+    /// (or the pipeline is cancelled) instead of failing after `max_retries`.
+    pub fn holding_when_blocked(mut self, hold: bool) -> Self {
+        self.hold_when_blocked = hold;
+        self
     }
 
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_retries)
+    /// Sets the retry delays (tests use short ones).
+    pub fn with_delays(mut self, min: Duration, max: Duration) -> Self {
+        (self.min_delay, self.max_delay) = (min, max);
+        self
     }
 
     /// Writes `batch`; `Ok` only when every item is settled.
-    pub async fn index(&self, batch: &Batch) -> Result<BatchReport, IndexError> {
+    pub async fn index(&self, batch: Batch, cancel: &CancellationToken) -> Result<BatchReport, IndexError> {
+        use backon::BackoffBuilder;
         let mut report = BatchReport::default();
-        let mut item_backoff = self.backoff().build();
-        let mut owned: Option<Batch> = None;
-        loop {
-            let current = owned.as_ref().unwrap_or(batch);
-            let body = self.send(Bytes::copy_from_slice(&current.body)).await?;
-            let outcomes = response::classify(&body, current.len())?;
-
-            let mut retry = Vec::new();
-            let mut last_reason = String::new();
-            let mut dead = Batch::new(current.origin.clone());
-            for (i, outcome) in outcomes.into_iter().enumerate() {
-                let item = &current.items[i];
-                match outcome {
-                    ItemOutcome::Created | ItemOutcome::Duplicate if item.kind == ItemKind::DeadLetter => {
-                        report.dead_lettered += 1
+        let mut throttled = crate::retry::backoff(self.min_delay, self.max_delay, Some(self.max_retries)).build();
+        let hold_times = (!self.hold_when_blocked).then_some(self.max_retries);
+        let mut blocked = crate::retry::backoff(self.min_delay, self.max_delay, hold_times).build();
+        // Batches still to send: a 413 splits one into halves.
+        let mut work = vec![batch];
+        while let Some(mut current) = work.pop() {
+            if cancel.is_cancelled() {
+                return Err(IndexError::Cancelled);
+            }
+            let body = Bytes::from(std::mem::take(&mut current.body));
+            let sent = tokio::select! {
+                r = self.client.bulk(body.clone()) => r,
+                _ = cancel.cancelled() => return Err(IndexError::Cancelled),
+            };
+            // Handed back without a copy once the request has let go of it.
+            current.body = Vec::from(body);
+            let wait = match sent {
+                Ok(response) => match self.settle(current, &response, &mut report)? {
+                    Some((next, Some(wait))) => {
+                        work.push(next);
+                        wait
                     }
-                    ItemOutcome::Created => report.created += 1,
-                    ItemOutcome::Duplicate => report.duplicates += 1,
-                    ItemOutcome::Retry { reason, .. } => {
-                        retry.push(i);
-                        last_reason = reason;
+                    Some((next, None)) => {
+                        work.push(next);
+                        continue;
                     }
-                    ItemOutcome::Rejected { status, error_type, reason } => {
-                        if item.kind == ItemKind::DeadLetter {
-                            return Err(IndexError::DeadLetterRefused { status, error_type, reason });
-                        }
-                        tracing::warn!(origin = %current.origin, status, error_type, reason, "event refused, dead-lettering it");
-                        dead_letter_refused(
-                            &mut dead,
-                            current,
-                            item,
-                            &self.deadletter_index,
-                            status,
-                            &error_type,
-                            &reason,
-                        );
-                    }
+                    None => continue,
+                },
+                Err(e) if e.is_too_large() && current.len() > 1 => {
+                    tracing::warn!(origin = %current.origin, actions = current.len(), bytes = current.body.len(),
+                        "bulk request too large for the cluster, splitting it in halves");
+                    let mid = current.len() / 2;
+                    work.push(current.subset(&(mid..current.len()).collect::<Vec<_>>()));
+                    work.push(current.subset(&(0..mid).collect::<Vec<_>>()));
+                    continue;
                 }
+                Err(e) if e.is_too_large() => {
+                    let item = &current.items[0];
+                    if item.kind == ItemKind::DeadLetter {
+                        return Err(IndexError::DeadLetterRefused {
+                            status: 413,
+                            error_type: "request_too_large".into(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    let reason = format!(
+                        "the document alone ({} bytes) is over the cluster's request size limit (http.max_content_length)",
+                        current.body.len()
+                    );
+                    tracing::warn!(origin = %current.origin, reason, "event too large for the cluster, dead-lettering it");
+                    let mut dead = Batch::new(current.origin.clone());
+                    let refusal = Refusal { status: 413, error_type: "request_too_large", reason: &reason };
+                    dead_letter_refused(&mut dead, &current, item, &self.deadletter_index, &refusal, true);
+                    work.push(dead);
+                    continue;
+                }
+                Err(e) if e.is_blocked() => {
+                    work.push(current);
+                    Wait::Blocked(e.to_string())
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(origin = %current.origin, error = %e, "bulk request failed, retrying");
+                    work.push(current);
+                    Wait::Throttled(e.to_string())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let remaining = work.last().map_or(0, Batch::len);
+            let (delay, reason) = match wait {
+                Wait::Throttled(reason) => match throttled.next() {
+                    Some(d) => (d, reason),
+                    None => {
+                        return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
+                    }
+                },
+                Wait::Blocked(reason) => match blocked.next() {
+                    Some(d) => {
+                        tracing::warn!(
+                            items = remaining,
+                            ?d,
+                            reason,
+                            "the cluster refuses writes (permissions, read-only block or missing index): holding the batch until it accepts them"
+                        );
+                        (d, reason)
+                    }
+                    None => {
+                        return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
+                    }
+                },
+            };
+            tracing::debug!(items = remaining, ?delay, reason, "retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.cancelled() => return Err(IndexError::Cancelled),
             }
-            if retry.is_empty() && dead.is_empty() {
-                return Ok(report);
-            }
-            if !retry.is_empty() {
-                let Some(delay) = item_backoff.next() else {
-                    return Err(IndexError::RetriesExhausted {
-                        remaining: retry.len(),
-                        retries: self.max_retries,
-                        reason: last_reason,
-                    });
-                };
-                tracing::debug!(items = retry.len(), ?delay, reason = last_reason, "retrying throttled items");
-                tokio::time::sleep(delay).await;
-            }
-            let mut next = current.subset(&retry);
-            next.append(dead);
-            owned = Some(next);
         }
+        Ok(report)
     }
 
-    /// One `_bulk` request, retried with jittered backoff while the failure is transient.
-    async fn send(&self, body: Bytes) -> Result<Bytes, ClientError> {
-        (|| self.client.bulk(body.clone()))
-            .retry(self.backoff())
-            .when(ClientError::is_transient)
-            .notify(|e, delay| tracing::warn!(error = %e, ?delay, "bulk request failed, retrying"))
-            .await
+    /// Counts what `response` settled; returns what must be sent again (items to retry and new
+    /// dead letters) and why, or `None` when everything is settled.
+    fn settle(
+        &self,
+        current: Batch,
+        response: &[u8],
+        report: &mut BatchReport,
+    ) -> Result<Option<(Batch, Option<Wait>)>, IndexError> {
+        let ids: Vec<Option<String>> = current.items.iter().map(|i| current.action_id(i)).collect();
+        let ids: Vec<Option<&str>> = ids.iter().map(Option::as_deref).collect();
+        let outcomes = response::classify(response, &ids)?;
+        let mut again = Vec::new();
+        let (mut throttle_reason, mut block_reason) = (None, None);
+        let mut dead = Batch::new(current.origin.clone());
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let item = &current.items[i];
+            match outcome {
+                ItemOutcome::Created | ItemOutcome::Duplicate if item.kind == ItemKind::DeadLetter => {
+                    report.dead_lettered += 1
+                }
+                ItemOutcome::Created => report.created += 1,
+                ItemOutcome::Duplicate => report.duplicates += 1,
+                ItemOutcome::Retry { status, reason } => {
+                    again.push(i);
+                    throttle_reason = Some(format!("{status}: {reason}"));
+                }
+                ItemOutcome::Blocked { status, error_type, reason } => {
+                    again.push(i);
+                    block_reason = Some(format!("{status} {error_type}: {reason}"));
+                }
+                ItemOutcome::Rejected { status, error_type, reason } => {
+                    if item.kind == ItemKind::DeadLetter {
+                        return Err(IndexError::DeadLetterRefused { status, error_type, reason });
+                    }
+                    tracing::warn!(origin = %current.origin, status, error_type, reason, "event refused, dead-lettering it");
+                    let refusal = Refusal { status, error_type: &error_type, reason: &reason };
+                    let too_large = status == 413;
+                    dead_letter_refused(&mut dead, &current, item, &self.deadletter_index, &refusal, too_large);
+                }
+            }
+        }
+        if again.is_empty() && dead.is_empty() {
+            return Ok(None);
+        }
+        let mut next = current.subset(&again);
+        drop(current);
+        next.append(dead);
+        // Only new dead letters: they go at once.
+        let wait = match (block_reason, throttle_reason) {
+            (Some(reason), _) => Some(Wait::Blocked(reason)),
+            (None, Some(reason)) => Some(Wait::Throttled(reason)),
+            (None, None) => None,
+        };
+        Ok(Some((next, wait)))
     }
 }
 
-/// Adds the dead-letter record for a refused item of `from` to `dead`.
-fn dead_letter_refused(
-    dead: &mut Batch,
-    from: &Batch,
-    item: &bulk::Item,
-    index: &str,
+/// Why OpenSearch refused an event.
+struct Refusal<'a> {
     status: u16,
-    error_type: &str,
-    reason: &str,
-) {
-    #[derive(serde::Deserialize)]
-    struct Action<'a> {
-        #[serde(borrow)]
-        create: Meta<'a>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta<'a> {
-        #[serde(rename = "_index", borrow)]
-        index: std::borrow::Cow<'a, str>,
-        #[serde(rename = "_id", borrow, default)]
-        id: Option<std::borrow::Cow<'a, str>>,
-    }
-    let action: Option<Action> = serde_json::from_slice(from.action(item)).ok();
-    let raw = from.raw_record(item);
+    error_type: &'a str,
+    reason: &'a str,
+}
+
+/// Adds the dead-letter record for a refused item of `from` to `dead`; with `truncate`, only
+/// the start of the raw event is kept (the whole of it is what the cluster found too large).
+fn dead_letter_refused(dead: &mut Batch, from: &Batch, item: &bulk::Item, index: &str, why: &Refusal, truncate: bool) {
+    let full = from.raw_record(item);
+    let raw = if truncate && full.len() > HEAD_BYTES { &full[..HEAD_BYTES] } else { full };
     let raw_text = String::from_utf8_lossy(raw);
+    let target_index = from.action_index(item);
+    let event_id = from.action_id(item);
     let origin = from.origin.clone();
     let key = origin.key();
     let record = deadletter::DeadLetter {
         timestamp: &deadletter::now(),
-        error_type,
-        reason,
-        status: Some(status),
-        target_index: action.as_ref().map(|a| a.create.index.as_ref()),
-        event_id: action.as_ref().and_then(|a| a.create.id.as_deref()),
+        error_type: why.error_type,
+        reason: why.reason,
+        status: Some(why.status),
+        target_index: target_index.as_deref(),
+        event_id: event_id.as_deref(),
         source: deadletter::SourceRef { bucket: origin.bucket(), key: &key },
         event: &raw_text,
+        event_size: (raw.len() < full.len()).then_some(full.len() as u64),
     };
     dead.push(
         ItemKind::DeadLetter,
-        |o| deadletter::write_action(o, index, record.event_id, &origin, raw),
+        |o| deadletter::write_action(o, index, record.event_id, &origin, full),
         |o| deadletter::write_document(o, &record),
         raw,
     );
 }
+
+#[cfg(test)]
+#[path = "indexer_tests.rs"]
+mod tests;

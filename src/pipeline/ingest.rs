@@ -2,16 +2,18 @@
 //! `_bulk` NDJSON on a file or stdout (`--output`). Files are decoded in parallel on blocking
 //! threads; a file that fails is reported and the others go on.
 
-use super::{Sink, process_reader, spawn_indexers};
-use crate::index::{BatchReport, Indexer, bulk::Batch};
-use crate::pipeline::object::ObjectDecoder;
+use super::{Budget, process_reader, spawn_indexers, spawn_writer};
+use crate::index::{BatchReport, Indexer};
+use crate::pipeline::object::{ObjectDecoder, Watch};
 use crate::route::{self, LogKind};
 use crate::source::Origin;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Where ingested events go.
 pub enum Target {
@@ -72,34 +74,49 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Ingests `files` with up to `parallel` files decoded at once.
+/// How ingest runs: files decoded at once, the memory budget, and the time one file may take.
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// Files decoded at once.
+    pub parallel: usize,
+    /// The memory budget shared by the files being decoded.
+    pub budget: Budget,
+    /// The time one file may take to decode.
+    pub max_file_time: Duration,
+}
+
+/// Ingests `files`.
 pub async fn ingest(
     decoder: Arc<ObjectDecoder>,
     target: Target,
     files: Vec<PathBuf>,
-    parallel: usize,
+    limits: IngestLimits,
 ) -> anyhow::Result<IngestSummary> {
-    let (sink, finish): (Sink, Finish) = match target {
+    let parallel = limits.parallel.max(1);
+    // Nothing cancels an ingest: an interrupt ends the process, and nothing is acknowledged.
+    let cancel = CancellationToken::new();
+    let (sink, finish) = match target {
         Target::Index(indexer, concurrency) => {
-            let (tx, handles) = spawn_indexers(*indexer, concurrency);
-            (Sink::Index(tx), Finish::Indexers(handles))
+            let (tx, handles) = spawn_indexers(*indexer, concurrency, cancel.clone());
+            (tx, Finish::Indexers(handles))
         }
         Target::Output(out) => {
-            let (tx, rx) = mpsc::channel::<Batch>(parallel * 2);
-            (Sink::Write(tx), Finish::Writer(tokio::task::spawn_blocking(move || write_all(rx, out))))
+            let (tx, handle) = spawn_writer(out, parallel * 2);
+            (tx, Finish::Writer(handle))
         }
     };
 
     let mut summary = IngestSummary::default();
-    let slots = Arc::new(Semaphore::new(parallel.max(1)));
+    let slots = Arc::new(Semaphore::new(parallel));
     let mut tasks = JoinSet::new();
     for path in files {
         let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let (decoder, sink) = (decoder.clone(), sink.clone());
+        let (decoder, sink, budget) = (decoder.clone(), sink.clone(), limits.budget.clone());
+        let watch = Arc::new(Watch::new(cancel.clone(), limits.max_file_time));
         tasks.spawn(async move {
             let _permit = permit;
             let result = match std::fs::File::open(&path) {
-                Ok(file) => process_reader(file, Arc::new(Origin::File(path.clone())), decoder, sink)
+                Ok(file) => process_reader(file, Arc::new(Origin::File(path.clone())), decoder, sink, watch, &budget)
                     .await
                     .map_err(anyhow::Error::from),
                 Err(e) => Err(e.into()),
@@ -143,12 +160,4 @@ fn tally((path, result): (PathBuf, anyhow::Result<super::ObjectReport>), summary
             tracing::error!(path = %path.display(), error = %e, "file failed");
         }
     }
-}
-
-fn write_all(mut rx: mpsc::Receiver<Batch>, out: Box<dyn Write + Send>) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    while let Some(batch) = rx.blocking_recv() {
-        out.write_all(&batch.body)?;
-    }
-    out.flush()
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! run:    SQS receive ─► message task ─► fetch (S3 stream) ─► decode+build (blocking thread)
-//!                                                                  │ bounded channel of batches
+//!                                                                  │ bounded channel of jobs
 //! ingest: local files ─► decode+build (blocking thread) ───────────┤
 //!                                                                  ▼
 //!                                              indexer tasks (N concurrent _bulk) ─► oneshot per batch
@@ -10,20 +10,32 @@
 //! ```
 //! A message task awaits the result of every batch its objects produced before it acknowledges
 //! the message, so a message is deleted only once all its events are indexed or dead-lettered.
+//!
+//! Memory: every object being decoded first reserves its worst case from the [`Budget`] (one
+//! record in the framer, one batch being filled, one batch being indexed), and an object never
+//! has more than one batch out at a time, so what all objects hold together stays within
+//! `limits.memory_mb` whatever they contain. Objects wait for room instead of overrunning it.
+//!
+//! Cancellation: one token, cancelled when the shutdown grace is over, reaches the decode loop
+//! (between records and in every read of the body), the indexers' requests and their retry
+//! sleeps.
 
 pub mod ingest;
 pub mod object;
 pub mod worker;
 
+use crate::index::client::BulkClient;
 use crate::index::{BatchReport, IndexError, Indexer, bulk::Batch};
 use crate::source::Origin;
-use object::{Closed, DecodeStats, ObjectDecoder, ObjectError};
-use std::io::Read;
+use object::{Closed, DecodeStats, ObjectDecoder, ObjectError, Watch};
+use std::io::{Read, Write};
 use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::time::Instant;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-/// A batch for the indexer tasks and where to send its result.
+/// A batch for the indexer tasks (or the writer) and where to send its result.
 pub struct Job {
     /// The batch.
     pub batch: Batch,
@@ -31,13 +43,36 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<BatchReport, IndexError>>,
 }
 
-/// Where decoded batches go.
-#[derive(Clone)]
-pub enum Sink {
-    /// To the indexer tasks.
-    Index(mpsc::Sender<Job>),
-    /// To the `--output` writer, as NDJSON.
-    Write(mpsc::Sender<Batch>),
+/// Where decoded batches go: the indexer tasks, or the `--output` writer.
+pub type Sink = mpsc::Sender<Job>;
+
+/// The memory budget for object buffers, reserved per object being decoded.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    units: Arc<Semaphore>,
+    per_object: u32,
+}
+
+/// The budget is counted in KiB.
+const UNIT: usize = 1024;
+
+impl Budget {
+    /// A budget of `total` bytes, of which every object being decoded reserves `per_object`.
+    pub fn new(total: usize, per_object: usize) -> Self {
+        let per_object = per_object.div_ceil(UNIT).max(1);
+        let units = (total / UNIT).max(per_object);
+        Budget { units: Arc::new(Semaphore::new(units)), per_object: per_object as u32 }
+    }
+
+    /// How many objects can be decoded at once.
+    pub fn objects(&self) -> usize {
+        self.units.available_permits() / self.per_object as usize
+    }
+
+    /// Waits for room for one more object.
+    async fn reserve(&self) -> OwnedSemaphorePermit {
+        self.units.clone().acquire_many_owned(self.per_object).await.expect("the budget is never closed")
+    }
 }
 
 /// The result of one object: how it decoded and how its batches settled.
@@ -66,19 +101,30 @@ pub enum ProcessError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Starts `n` indexer tasks fed by the returned channel. They stop when every sender is dropped.
-pub fn spawn_indexers(indexer: Indexer, n: usize) -> (mpsc::Sender<Job>, Vec<JoinHandle<()>>) {
+impl ProcessError {
+    /// Whether the work stopped because the pipeline was cancelled (not a fault of the object).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ProcessError::Object(ObjectError::Cancelled) | ProcessError::Index(IndexError::Cancelled))
+    }
+}
+
+/// Starts `n` indexer tasks fed by the returned channel. They stop when every sender is dropped;
+/// once `cancel` fires, every job still queued or in flight answers [`IndexError::Cancelled`].
+pub fn spawn_indexers<B: BulkClient>(
+    indexer: Indexer<B>,
+    n: usize,
+    cancel: CancellationToken,
+) -> (Sink, Vec<JoinHandle<()>>) {
     let (tx, rx) = mpsc::channel::<Job>(n * 2);
     let rx = Arc::new(Mutex::new(rx));
     let handles = (0..n)
         .map(|_| {
-            let rx = rx.clone();
-            let indexer = indexer.clone();
+            let (rx, indexer, cancel) = (rx.clone(), indexer.clone(), cancel.clone());
             tokio::spawn(async move {
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some(job) = job else { break };
-                    let result = indexer.index(&job.batch).await;
+                    let result = indexer.index(job.batch, &cancel).await;
                     // The requester may have given up (shutdown); nothing to do then.
                     let _ = job.reply.send(result);
                 }
@@ -88,44 +134,78 @@ pub fn spawn_indexers(indexer: Indexer, n: usize) -> (mpsc::Sender<Job>, Vec<Joi
     (tx, handles)
 }
 
-/// Decodes `reader` on a blocking thread, sends its batches to `sink`, and waits until every
-/// batch is settled.
+/// Starts the `--output` writer thread: writes each batch's NDJSON to `out`, then answers it.
+pub fn spawn_writer(out: Box<dyn Write + Send>, capacity: usize) -> (Sink, JoinHandle<std::io::Result<()>>) {
+    let (tx, mut rx) = mpsc::channel::<Job>(capacity);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+        while let Some(job) = rx.blocking_recv() {
+            out.write_all(&job.batch.body)?;
+            let _ = job.reply.send(Ok(BatchReport::default()));
+        }
+        out.flush()
+    });
+    (tx, handle)
+}
+
+/// Decodes `reader` on a blocking thread once the budget has room for it, sends its batches to
+/// `sink` one at a time, and returns when every batch is settled.
 pub async fn process_reader<R: Read + Send + 'static>(
     reader: R,
     origin: Arc<Origin>,
     decoder: Arc<ObjectDecoder>,
     sink: Sink,
+    watch: Arc<Watch>,
+    budget: &Budget,
 ) -> Result<ObjectReport, ProcessError> {
-    let (decoded, pending) = tokio::task::spawn_blocking(move || {
-        let mut pending = Vec::new();
-        let mut emit = |batch: Batch| -> Result<(), Closed> {
-            match &sink {
-                Sink::Index(tx) => {
-                    let (reply, rx) = oneshot::channel();
-                    tx.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
-                    pending.push(rx);
-                }
-                Sink::Write(tx) => tx.blocking_send(batch).map_err(|_| Closed)?,
+    let waiting = Instant::now();
+    let reserved = tokio::select! {
+        r = budget.reserve() => r,
+        _ = watch.cancel.cancelled() => return Err(ObjectError::Cancelled.into()),
+    };
+    watch.waited(waiting.elapsed());
+    let (decoded, indexed, failed) = tokio::task::spawn_blocking(move || {
+        let _reserved = reserved;
+        let mut indexed = BatchReport::default();
+        let mut failed: Option<ProcessError> = None;
+        let mut out: Option<oneshot::Receiver<Result<BatchReport, IndexError>>> = None;
+        let mut settle = |rx: oneshot::Receiver<_>, failed: &mut Option<ProcessError>| {
+            let waiting = Instant::now();
+            match rx.blocking_recv() {
+                Ok(Ok(r)) => indexed += r,
+                Ok(Err(e)) => *failed = failed.take().or(Some(ProcessError::Index(e))),
+                Err(_) => *failed = failed.take().or(Some(ProcessError::IndexerGone)),
             }
+            watch.waited(waiting.elapsed());
+        };
+        let mut emit = |batch: Batch| -> Result<(), Closed> {
+            // One batch out at a time: wait for the previous one before handing over the next.
+            if let Some(rx) = out.take() {
+                settle(rx, &mut failed);
+            }
+            if failed.is_some() {
+                return Err(Closed);
+            }
+            let (reply, rx) = oneshot::channel();
+            sink.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
+            out = Some(rx);
             Ok(())
         };
-        let decoded = decoder.decode(reader, origin, &mut emit);
-        (decoded, pending)
+        let decoded = decoder.decode(reader, origin, &watch, &mut emit);
+        // Settle what was sent even when decoding failed part-way, so nothing is left in flight.
+        if let Some(rx) = out.take() {
+            settle(rx, &mut failed);
+        }
+        let decoded = match decoded {
+            // A read that failed because of the cancellation is the cancellation.
+            Err(_) if watch.cancel.is_cancelled() => Err(ObjectError::Cancelled),
+            other => other,
+        };
+        (decoded, indexed, failed)
     })
     .await?;
-    let mut report = ObjectReport::default();
-    // Settle what was sent even when decoding failed part-way, so nothing is left in flight.
-    let mut first_error = None;
-    for rx in pending {
-        match rx.await {
-            Ok(Ok(r)) => report.indexed += r,
-            Ok(Err(e)) => first_error = first_error.or(Some(ProcessError::Index(e))),
-            Err(_) => first_error = first_error.or(Some(ProcessError::IndexerGone)),
-        }
+    if let Some(e) = failed {
+        return Err(e);
     }
-    report.decoded = decoded?;
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
+    Ok(ObjectReport { decoded: decoded?, indexed })
 }

@@ -1,13 +1,19 @@
 //! One log file → batches: gunzip, frame, parse, build documents, cut batches. Synchronous and
-//! free of I/O beyond the reader it is given; the pipeline runs it on a blocking thread.
+//! free of I/O beyond the reader it is given; the pipeline runs it on a blocking thread. A bad
+//! record (not a JSON object, over the record limit, no usable id or time) is dead-lettered and
+//! the file goes on; only a broken container fails it. Cancellation and the object's deadline
+//! are checked between records.
 
-use crate::decode::{DecodeError, RawEvent, RecordReader, maybe_gunzip};
+use crate::decode::{DecodeError, FrameLimits, Framed, RawEvent, RecordReader, maybe_gunzip};
 use crate::enrich::Enricher;
 use crate::index::bulk::{Batch, BatchBuilder, BatchLimits, ItemKind, write_create_action};
 use crate::index::deadletter;
 use crate::source::Origin;
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Counts for one decoded object.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +33,66 @@ pub struct Closed;
 /// Why decoding an object stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
-    /// The file is corrupt or not a CloudTrail log.
+    /// The file is corrupt, too large, or not a CloudTrail log.
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// The batch receiver is gone.
     #[error("pipeline is shutting down")]
     Closed,
+    /// The shutdown grace period is over.
+    #[error("cancelled at shutdown")]
+    Cancelled,
+    /// The object took longer than `limits.max_object_seconds`.
+    #[error("not done after {} s (limits.max_object_seconds)", .0.as_secs())]
+    TimedOut(Duration),
 }
 
 impl From<Closed> for ObjectError {
     fn from(_: Closed) -> Self {
         ObjectError::Closed
+    }
+}
+
+/// When the work on one object must stop: at shutdown, or once fetching and decoding it took
+/// longer than its limit. Time spent waiting for the indexers (a slow or blocked cluster) does
+/// not count: it pushes the deadline back.
+#[derive(Debug)]
+pub struct Watch {
+    /// Cancelled when the shutdown grace period is over.
+    pub cancel: CancellationToken,
+    /// When the work started.
+    pub started: Instant,
+    /// The time the work may take (`limits.max_object_seconds`).
+    pub limit: Duration,
+    /// Nanoseconds spent waiting for the indexers so far.
+    waited: AtomicU64,
+}
+
+impl Watch {
+    /// A watch with `limit` from now.
+    pub fn new(cancel: CancellationToken, limit: Duration) -> Self {
+        Watch { cancel, started: Instant::now(), limit, waited: AtomicU64::new(0) }
+    }
+
+    /// The deadline now.
+    pub fn deadline(&self) -> Instant {
+        self.started + self.limit + Duration::from_nanos(self.waited.load(Ordering::Relaxed))
+    }
+
+    /// Pushes the deadline back by `waited`, spent waiting for the indexers.
+    pub fn waited(&self, waited: Duration) {
+        self.waited.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// `Err` once cancelled or past the deadline.
+    pub fn check(&self) -> Result<(), ObjectError> {
+        if self.cancel.is_cancelled() {
+            return Err(ObjectError::Cancelled);
+        }
+        if Instant::now() >= self.deadline() {
+            return Err(ObjectError::TimedOut(self.limit));
+        }
+        Ok(())
     }
 }
 
@@ -48,10 +103,22 @@ pub struct ObjectDecoder {
     pub enricher: Enricher,
     /// Batch caps.
     pub limits: BatchLimits,
+    /// Record and decompressed-size caps.
+    pub frame: FrameLimits,
     /// Daily index prefix.
     pub index_prefix: String,
     /// Dead-letter index.
     pub deadletter_index: String,
+}
+
+/// A record that cannot become a document.
+struct Invalid<'a> {
+    error_type: &'a str,
+    reason: String,
+    event_id: Option<&'a str>,
+    raw: &'a [u8],
+    /// Set when `raw` is only the start of the record.
+    size: Option<u64>,
 }
 
 impl ObjectDecoder {
@@ -60,47 +127,66 @@ impl ObjectDecoder {
         &self,
         reader: R,
         origin: Arc<Origin>,
+        watch: &Watch,
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<DecodeStats, ObjectError> {
-        let mut records = RecordReader::new(maybe_gunzip(reader).map_err(DecodeError::Io)?);
+        let mut records = RecordReader::with_limits(maybe_gunzip(reader).map_err(DecodeError::Io)?, self.frame);
         let mut builder = BatchBuilder::new(self.limits, origin.clone());
         let mut stats = DecodeStats::default();
-        while let Some((offset, record)) = records.next_record()? {
+        while let Some(framed) = records.next_record()? {
+            watch.check()?;
             stats.events += 1;
-            let event = RawEvent::parse(record).map_err(|e| DecodeError::Syntax {
-                offset,
-                msg: format!("record {} is not a valid json object: {e}", stats.events),
-            })?;
-            let full = match self.enricher.target(&event) {
-                Ok(target) => builder.push(
-                    ItemKind::Event,
-                    |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
-                    |o| self.enricher.write_document(&event, &target, o),
-                    record,
+            let n = stats.events;
+            let full = match framed {
+                Framed::TooLarge { offset, size, head } => self.dead_letter(
+                    &mut builder,
+                    &mut stats,
+                    Invalid {
+                        error_type: "record_too_large",
+                        reason: format!(
+                            "record {n} at byte {offset} is {size} bytes, over limits.max_record_bytes ({})",
+                            self.frame.max_record_bytes
+                        ),
+                        event_id: None,
+                        raw: head,
+                        size: Some(size),
+                    },
                 ),
-                Err(e) => {
-                    stats.invalid += 1;
-                    tracing::warn!(%origin, record = stats.events, error = %e, "invalid record, dead-lettering it");
-                    let event_id = event.get_str("eventID");
-                    let raw_text = String::from_utf8_lossy(record);
-                    let key = origin.key();
-                    let dead = deadletter::DeadLetter {
-                        timestamp: &deadletter::now(),
-                        error_type: e.kind(),
-                        reason: &e.to_string(),
-                        status: None,
-                        target_index: None,
-                        event_id: event_id.as_deref(),
-                        source: deadletter::SourceRef { bucket: origin.bucket(), key: &key },
-                        event: &raw_text,
-                    };
-                    builder.push(
-                        ItemKind::DeadLetter,
-                        |o| deadletter::write_action(o, &self.deadletter_index, dead.event_id, &origin, record),
-                        |o| deadletter::write_document(o, &dead),
-                        record,
-                    )
-                }
+                Framed::Record { offset, bytes } => match RawEvent::parse(bytes) {
+                    Err(e) => self.dead_letter(
+                        &mut builder,
+                        &mut stats,
+                        Invalid {
+                            error_type: "invalid_record",
+                            reason: format!("record {n} at byte {offset} is not a valid json object: {e}"),
+                            event_id: None,
+                            raw: bytes,
+                            size: None,
+                        },
+                    ),
+                    Ok(event) => match self.enricher.target(&event) {
+                        Ok(target) => builder.push(
+                            ItemKind::Event,
+                            |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
+                            |o| self.enricher.write_document(&event, &target, o),
+                            bytes,
+                        ),
+                        Err(e) => {
+                            let event_id = event.get_str("eventID");
+                            self.dead_letter(
+                                &mut builder,
+                                &mut stats,
+                                Invalid {
+                                    error_type: e.kind(),
+                                    reason: e.to_string(),
+                                    event_id: event_id.as_deref(),
+                                    raw: bytes,
+                                    size: None,
+                                },
+                            )
+                        }
+                    },
+                },
             };
             if let Some(batch) = full {
                 stats.batches += 1;
@@ -113,6 +199,32 @@ impl ObjectDecoder {
         }
         Ok(stats)
     }
+
+    /// Adds the dead-letter record of a record that cannot become a document.
+    fn dead_letter(&self, builder: &mut BatchBuilder, stats: &mut DecodeStats, bad: Invalid) -> Option<Batch> {
+        stats.invalid += 1;
+        let origin = builder.origin().clone();
+        tracing::warn!(%origin, record = stats.events, error_type = bad.error_type, reason = %bad.reason, "invalid record, dead-lettering it");
+        let raw_text = String::from_utf8_lossy(bad.raw);
+        let key = origin.key();
+        let dead = deadletter::DeadLetter {
+            timestamp: &deadletter::now(),
+            error_type: bad.error_type,
+            reason: &bad.reason,
+            status: None,
+            target_index: None,
+            event_id: bad.event_id,
+            source: deadletter::SourceRef { bucket: origin.bucket(), key: &key },
+            event: &raw_text,
+            event_size: bad.size,
+        };
+        builder.push(
+            ItemKind::DeadLetter,
+            |o| deadletter::write_action(o, &self.deadletter_index, dead.event_id, &origin, bad.raw),
+            |o| deadletter::write_document(o, &dead),
+            bad.raw,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -124,9 +236,14 @@ mod tests {
         ObjectDecoder {
             enricher: Enricher::new(),
             limits: BatchLimits { max_bytes: 1 << 20, max_actions },
+            frame: FrameLimits { max_record_bytes: 64 << 10, max_total_bytes: 1 << 30 },
             index_prefix: "cloudtrail".into(),
             deadletter_index: "trailship-deadletter".into(),
         }
+    }
+
+    fn watch() -> Watch {
+        Watch::new(CancellationToken::new(), Duration::from_secs(60))
     }
 
     fn lines(batches: &[Batch]) -> Vec<Value> {
@@ -148,7 +265,7 @@ mod tests {
         let mut batches = Vec::new();
         let origin = Arc::new(Origin::File("f.json".into()));
         let stats = decoder(2)
-            .decode(&file[..], origin, &mut |b| {
+            .decode(&file[..], origin, &watch(), &mut |b| {
                 batches.push(b);
                 Ok(())
             })
@@ -167,20 +284,67 @@ mod tests {
     }
 
     #[test]
-    fn invalid_json_fails_the_object() {
+    fn bad_records_are_dead_lettered_and_the_file_goes_on() {
+        let big = format!(r#"{{"eventID":"big","p":"{}"}}"#, "x".repeat(100 << 10));
+        let file = format!(
+            r#"{{"Records":[{{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}},{{"eventID":}},"text",[1],{big},{{"eventID":"b","eventTime":"2024-08-01T00:00:01Z"}}]}}"#
+        );
+        let mut batches = Vec::new();
         let origin = Arc::new(Origin::File("f.json".into()));
-        let err =
-            decoder(10).decode(&br#"{"Records":[{"eventID":}]}"#[..], origin.clone(), &mut |_| Ok(())).unwrap_err();
+        let stats = decoder(100)
+            .decode(file.as_bytes(), origin, &watch(), &mut |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1 });
+        let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();
+        assert_eq!(docs[0]["eventID"], "a");
+        assert_eq!(docs[5]["eventID"], "b");
+        for d in &docs[1..4] {
+            assert_eq!(d["error_type"], "invalid_record", "{d}");
+        }
+        assert_eq!(docs[1]["event"], r#"{"eventID":}"#);
+        assert_eq!(docs[2]["event"], r#""text""#);
+        assert_eq!(docs[4]["error_type"], "record_too_large");
+        assert_eq!(docs[4]["event_size"], big.len());
+        assert_eq!(docs[4]["event"].as_str().unwrap().len(), crate::decode::framing::HEAD_BYTES);
+        assert!(big.starts_with(docs[4]["event"].as_str().unwrap()));
+    }
+
+    #[test]
+    fn broken_containers_fail_the_object() {
+        let origin = Arc::new(Origin::File("f.json".into()));
+        let err = decoder(10)
+            .decode(&br#"{"Records":[{"eventID":"a"} {"eventID":"b"}]}"#[..], origin.clone(), &watch(), &mut |_| Ok(()))
+            .unwrap_err();
         assert!(matches!(err, ObjectError::Decode(DecodeError::Syntax { .. })), "{err}");
-        let err = decoder(10).decode(&b"\x1f\x8bnot really gzip"[..], origin, &mut |_| Ok(())).unwrap_err();
+        let err =
+            decoder(10).decode(&b"\x1f\x8bnot really gzip"[..], origin.clone(), &watch(), &mut |_| Ok(())).unwrap_err();
         assert!(matches!(err, ObjectError::Decode(DecodeError::Io(_))), "{err}");
+        let err =
+            decoder(10).decode(&br#"{"Records":[{"eventID":"a"}"#[..], origin, &watch(), &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(err, ObjectError::Decode(DecodeError::Truncated { .. })), "{err}");
+    }
+
+    #[test]
+    fn cancellation_and_the_deadline_stop_decoding_between_records() {
+        let origin = Arc::new(Origin::File("f.json".into()));
+        let file = br#"[{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}]"#;
+        let cancelled = watch();
+        cancelled.cancel.cancel();
+        let err = decoder(1).decode(&file[..], origin.clone(), &cancelled, &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(err, ObjectError::Cancelled), "{err}");
+        let late = Watch::new(CancellationToken::new(), Duration::ZERO);
+        let err = decoder(1).decode(&file[..], origin, &late, &mut |_| Ok(())).unwrap_err();
+        assert!(matches!(err, ObjectError::TimedOut(_)), "{err}");
     }
 
     #[test]
     fn a_closed_receiver_stops_decoding() {
         let origin = Arc::new(Origin::File("f.json".into()));
         let file = br#"[{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"},{"eventID":"b","eventTime":"2024-08-01T00:00:00Z"}]"#;
-        let err = decoder(1).decode(&file[..], origin, &mut |_| Err(Closed)).unwrap_err();
+        let err = decoder(1).decode(&file[..], origin, &watch(), &mut |_| Err(Closed)).unwrap_err();
         assert!(matches!(err, ObjectError::Closed));
     }
 }

@@ -1,16 +1,19 @@
-//! `trailship run`: the SQS worker loop. Receives notifications while there is room, processes
+//! `trailship run`: the worker loop. Receives notifications while there is room, processes
 //! each message in its own task with a visibility heartbeat, acknowledges a message only after
 //! every event it points to is settled, and on shutdown lets in-flight work finish for a grace
-//! period before releasing what is left.
+//! period, then cancels what is left (decoding, requests, retry sleeps) and releases those
+//! messages. A message that finishes within the grace is acknowledged, not released: a release
+//! counts toward the queue's `maxReceiveCount`.
 
-use super::{ObjectReport, ProcessError, Sink, process_reader};
-use crate::fetch::{self, FetchError};
+use super::object::{ObjectDecoder, Watch};
+use super::{Budget, ObjectReport, ProcessError, Sink, process_reader};
+use crate::fetch::{FetchError, ObjectStore, Watched};
 use crate::index::BatchReport;
 use crate::notification::{self, Notification};
-use crate::pipeline::object::ObjectDecoder;
-use crate::queue::{Message, sqs::SqsQueue};
+use crate::queue::{Message, Queue};
 use crate::route;
 use crate::source::{ObjectRef, Origin};
+use backon::BackoffBuilder;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -18,21 +21,30 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
 
 /// What the worker needs to process messages.
-pub struct Worker {
+pub struct Worker<Q, S> {
     /// The notification queue.
-    pub queue: SqsQueue,
-    /// S3, to fetch objects.
-    pub s3: aws_sdk_s3::Client,
+    pub queue: Q,
+    /// Where the objects are.
+    pub store: S,
     /// Turns files into batches.
     pub decoder: Arc<ObjectDecoder>,
     /// The indexer tasks' input.
     pub sink: Sink,
+    /// The memory budget objects reserve from.
+    pub budget: Budget,
     /// Messages processed at once.
     pub max_in_flight: usize,
     /// How long in-flight messages may finish after a stop signal.
     pub shutdown_grace: Duration,
+    /// How long fetching and decoding one object may take.
+    pub max_object_time: Duration,
+    /// Cancelled when the grace period is over; the indexer tasks hold it too.
+    pub cancel: CancellationToken,
+    /// The first and the largest wait after a failed receive.
+    pub receive_delays: (Duration, Duration),
 }
 
 /// Totals over a run.
@@ -44,7 +56,7 @@ pub struct RunSummary {
     pub acked: usize,
     /// Messages left for redelivery after a failure.
     pub failed: usize,
-    /// Messages made visible again at shutdown.
+    /// Messages made visible again (at shutdown, or received beyond the room asked for).
     pub released: usize,
     /// CloudTrail files processed.
     pub files: usize,
@@ -54,6 +66,17 @@ pub struct RunSummary {
     pub events: usize,
     /// How events were settled.
     pub indexed: BatchReport,
+}
+
+/// How a message task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Processed and deleted.
+    Acked,
+    /// Failed: left for redelivery after its visibility timeout.
+    Failed,
+    /// Stopped by the cancellation: to be released.
+    Cancelled,
 }
 
 #[derive(Debug, Default)]
@@ -73,17 +96,25 @@ enum ObjectFailure {
 }
 
 /// Consecutive receive failures after which `--drain` gives up.
-const DRAIN_RECEIVE_ATTEMPTS: u32 = 5;
+const DRAIN_RECEIVE_ATTEMPTS: usize = 5;
+/// How long cancelled tasks get to wind down before they are aborted.
+const CANCEL_WIND_DOWN: Duration = Duration::from_secs(3);
 
-impl Worker {
+type Tasks = JoinSet<(Settled, MessageStats)>;
+
+impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
     /// Runs until `shutdown` completes or, with `drain`, until the queue stays empty for a full
-    /// long-poll with nothing in flight.
+    /// long-poll with nothing in flight. In-flight messages are finished or released either way,
+    /// also when `--drain` gives up on a failing queue.
     pub async fn run(self: Arc<Self>, drain: bool, shutdown: impl Future<Output = ()>) -> anyhow::Result<RunSummary> {
         let semaphore = Arc::new(Semaphore::new(self.max_in_flight));
-        let mut tasks: JoinSet<(bool, MessageStats)> = JoinSet::new();
+        let mut tasks: Tasks = JoinSet::new();
         let mut receipts: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut summary = RunSummary::default();
-        let mut receive_failures = 0u32;
+        let receive_backoff = || crate::retry::backoff(self.receive_delays.0, self.receive_delays.1, None).build();
+        let mut receive_retry = receive_backoff();
+        let mut receive_failures = 0;
+        let mut failure = None;
         tokio::pin!(shutdown);
 
         loop {
@@ -102,14 +133,16 @@ impl Worker {
             let messages = match received {
                 Ok(m) => {
                     receive_failures = 0;
+                    receive_retry = receive_backoff();
                     m
                 }
                 Err(e) => {
                     receive_failures += 1;
                     if drain && receive_failures >= DRAIN_RECEIVE_ATTEMPTS {
-                        return Err(anyhow::anyhow!("{e} ({receive_failures} attempts)"));
+                        failure = Some(anyhow::anyhow!("{e} ({receive_failures} attempts)"));
+                        break;
                     }
-                    let delay = Duration::from_secs(1 << receive_failures.min(5));
+                    let delay = receive_retry.next().unwrap_or(self.receive_delays.1);
                     tracing::warn!(error = %e, ?delay, "receive failed, retrying");
                     tokio::select! { _ = tokio::time::sleep(delay) => continue, _ = &mut shutdown => break }
                 }
@@ -123,10 +156,13 @@ impl Worker {
             }
             let mut first = Some(permit);
             for msg in messages {
-                let permit = first
-                    .take()
-                    .or_else(|| semaphore.clone().try_acquire_owned().ok())
-                    .expect("received no more messages than free slots");
+                let Some(permit) = first.take().or_else(|| semaphore.clone().try_acquire_owned().ok()) else {
+                    // More than asked for: give it back for another receive (or worker).
+                    tracing::warn!(message_id = %msg.id, "received more messages than asked for, releasing the extra one");
+                    summary.messages += 1;
+                    self.release(&msg.receipt, &mut summary).await;
+                    continue;
+                };
                 summary.messages += 1;
                 let receipt = msg.receipt.clone();
                 let this = self.clone();
@@ -139,21 +175,21 @@ impl Worker {
         }
 
         self.stop(tasks, receipts, &mut summary).await;
-        Ok(summary)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
     }
 
-    /// Lets in-flight messages finish for the grace period, then releases the rest.
-    async fn stop(
-        &self,
-        mut tasks: JoinSet<(bool, MessageStats)>,
-        mut receipts: HashMap<tokio::task::Id, String>,
-        summary: &mut RunSummary,
-    ) {
+    /// Lets in-flight messages finish for the grace period, then cancels the rest and releases
+    /// their messages.
+    async fn stop(&self, mut tasks: Tasks, mut receipts: HashMap<tokio::task::Id, String>, summary: &mut RunSummary) {
         if !tasks.is_empty() {
             tracing::info!(in_flight = tasks.len(), grace = ?self.shutdown_grace, "stopping: finishing in-flight messages");
         }
-        let deadline = tokio::time::sleep(self.shutdown_grace);
-        tokio::pin!(deadline);
+        let grace_over = tokio::time::Instant::now() + self.shutdown_grace;
+        // Set once the grace is over: when the cancelled tasks must have stopped.
+        let mut abort_at: Option<tokio::time::Instant> = None;
         let mut aborted = false;
         loop {
             tokio::select! {
@@ -161,93 +197,109 @@ impl Worker {
                     Some(done) => self.record(done, &mut receipts, summary).await,
                     None => break,
                 },
-                _ = &mut deadline, if !aborted => {
-                    aborted = true;
-                    tracing::warn!(in_flight = tasks.len(), "grace period over, releasing in-flight messages");
+                _ = tokio::time::sleep_until(grace_over), if abort_at.is_none() => {
+                    tracing::warn!(in_flight = tasks.len(), "grace period over, cancelling in-flight messages and releasing them");
+                    self.cancel.cancel();
+                    abort_at = Some(tokio::time::Instant::now() + CANCEL_WIND_DOWN);
+                }
+                _ = tokio::time::sleep_until(abort_at.unwrap_or(grace_over)), if abort_at.is_some() && !aborted => {
+                    tracing::warn!(in_flight = tasks.len(), "in-flight messages did not stop, aborting them");
                     tasks.abort_all();
+                    aborted = true;
                 }
             }
+        }
+        // Whatever is still queued for the indexers is cancelled too.
+        self.cancel.cancel();
+    }
+
+    async fn release(&self, receipt: &str, summary: &mut RunSummary) {
+        summary.released += 1;
+        if let Err(err) = self.queue.release(receipt).await {
+            tracing::warn!(error = %err, "could not release message; it returns after its visibility timeout");
         }
     }
 
     async fn record(
         &self,
-        done: Result<(tokio::task::Id, (bool, MessageStats)), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (Settled, MessageStats)), tokio::task::JoinError>,
         receipts: &mut HashMap<tokio::task::Id, String>,
         summary: &mut RunSummary,
     ) {
-        match done {
-            Ok((id, (acked, stats))) => {
-                receipts.remove(&id);
-                if acked {
-                    summary.acked += 1
-                } else {
-                    summary.failed += 1
-                }
+        let receipt = match done {
+            Ok((id, (settled, stats))) => {
+                let receipt = receipts.remove(&id);
                 summary.files += stats.files;
                 summary.skipped += stats.skipped;
                 summary.events += stats.events;
                 summary.indexed += stats.indexed;
+                match settled {
+                    Settled::Acked => summary.acked += 1,
+                    Settled::Failed => summary.failed += 1,
+                    Settled::Cancelled => {}
+                }
+                if settled != Settled::Cancelled {
+                    return;
+                }
+                receipt
             }
             Err(e) => {
-                // Cancelled at shutdown, or panicked: make the message visible again at once.
+                // Aborted at shutdown, or panicked: make the message visible again at once.
                 if e.is_panic() {
                     tracing::error!(error = %e, "message task panicked");
                 }
-                if let Some(receipt) = receipts.remove(&e.id()) {
-                    summary.released += 1;
-                    if let Err(err) = self.queue.release(&receipt).await {
-                        tracing::warn!(error = %err, "could not release message; it returns after its visibility timeout");
-                    }
-                }
+                receipts.remove(&e.id())
             }
+        };
+        if let Some(receipt) = receipt {
+            self.release(&receipt, summary).await;
         }
     }
 
     /// Processes one message with a visibility heartbeat; acknowledges it on success.
-    async fn handle_message(&self, msg: Message) -> (bool, MessageStats) {
+    async fn handle_message(&self, msg: Message) -> (Settled, MessageStats) {
         let period = (self.queue.visibility_timeout() / 3).max(Duration::from_secs(1));
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let work = self.process_message(&msg);
         tokio::pin!(work);
-        let result = loop {
+        let (settled, stats) = loop {
             tokio::select! {
                 r = &mut work => break r,
                 _ = heartbeat.tick() => {
                     tracing::debug!(message_id = %msg.id, "extending visibility");
                     if let Err(e) = self.queue.extend(&msg.receipt).await {
-                        tracing::warn!(message_id = %msg.id, error = %e, "could not extend visibility");
+                        tracing::warn!(message_id = %msg.id, error = %e, "could not extend visibility; another worker may get the message too (its events are not duplicated)");
                     }
                 }
             }
         };
-        match result {
-            Ok(stats) => match self.queue.ack(&msg.receipt).await {
-                Ok(()) => (true, stats),
-                Err(e) => {
-                    tracing::error!(message_id = %msg.id, error = %e, "could not delete processed message; it will be redelivered (harmless)");
-                    (false, stats)
-                }
-            },
-            Err(stats) => (false, stats),
+        if settled != Settled::Acked {
+            return (settled, stats);
+        }
+        match self.queue.ack(&msg.receipt).await {
+            Ok(()) => (Settled::Acked, stats),
+            Err(e) => {
+                tracing::error!(message_id = %msg.id, error = %e, "could not delete processed message; it will be redelivered (harmless)");
+                (Settled::Failed, stats)
+            }
         }
     }
 
-    async fn process_message(&self, msg: &Message) -> Result<MessageStats, MessageStats> {
+    async fn process_message(&self, msg: &Message) -> (Settled, MessageStats) {
         let mut stats = MessageStats::default();
         let objects = match notification::parse(&msg.body) {
             Ok(Notification::Objects(objects)) => objects,
             Ok(Notification::TestEvent) => {
                 tracing::debug!(message_id = %msg.id, "s3:TestEvent, deleting it");
-                return Ok(stats);
+                return (Settled::Acked, stats);
             }
             Ok(Notification::Ignored(events)) => {
                 tracing::debug!(message_id = %msg.id, ?events, "not an object-created notification, deleting it");
-                return Ok(stats);
+                return (Settled::Acked, stats);
             }
             Err(e) => {
                 tracing::error!(message_id = %msg.id, receive_count = msg.receive_count, error = %e, "unrecognised message, leaving it for the queue's redrive policy");
-                return Err(stats);
+                return (Settled::Failed, stats);
             }
         };
         for obj in objects {
@@ -265,19 +317,32 @@ impl Worker {
                     stats.events += r.decoded.events;
                     stats.indexed += r.indexed;
                 }
+                Err(ObjectFailure::Process(e)) if e.is_cancelled() => {
+                    tracing::info!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, "file not finished within the shutdown grace period, releasing its message");
+                    return (Settled::Cancelled, stats);
+                }
                 Err(e) => {
                     tracing::error!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, receive_count = msg.receive_count,
                         error = %e, "file failed, leaving the message for redelivery");
-                    return Err(stats);
+                    return (Settled::Failed, stats);
                 }
             }
         }
-        Ok(stats)
+        (Settled::Acked, stats)
     }
 
     async fn process_object(&self, obj: &ObjectRef) -> Result<ObjectReport, ObjectFailure> {
-        let stream = fetch::open(&self.s3, obj).await?;
-        let reader = SyncIoBridge::new(stream);
-        Ok(process_reader(reader, Arc::new(Origin::from(obj)), self.decoder.clone(), self.sink.clone()).await?)
+        let watch = Arc::new(Watch::new(self.cancel.clone(), self.max_object_time));
+        let body = tokio::select! {
+            b = self.store.open(obj) => b?,
+            _ = self.cancel.cancelled() => return Err(ProcessError::Object(super::object::ObjectError::Cancelled).into()),
+        };
+        let reader = SyncIoBridge::new(Watched::new(body, watch.clone()));
+        let origin = Arc::new(Origin::from(obj));
+        Ok(process_reader(reader, origin, self.decoder.clone(), self.sink.clone(), watch, &self.budget).await?)
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

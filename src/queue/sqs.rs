@@ -1,6 +1,6 @@
 //! SQS: long-poll receive, delete on acknowledgement, visibility heartbeats and release.
 
-use super::{Message, QueueError};
+use super::{Message, Queue, QueueError};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use std::time::Duration;
@@ -24,13 +24,25 @@ impl SqsQueue {
         SqsQueue { client, url, visibility_timeout, wait_time }
     }
 
-    /// The visibility timeout applied on receive and on every extension.
-    pub fn visibility_timeout(&self) -> Duration {
+    async fn set_visibility(&self, receipt: &str, secs: i32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(secs)
+            .send()
+            .await
+            .map_err(err("change visibility"))?;
+        Ok(())
+    }
+}
+
+impl Queue for SqsQueue {
+    fn visibility_timeout(&self) -> Duration {
         self.visibility_timeout
     }
 
-    /// Long-polls for up to `max` (1–10) messages; empty after a full wait with nothing there.
-    pub async fn receive(&self, max: usize) -> Result<Vec<Message>, QueueError> {
+    async fn receive(&self, max: usize) -> Result<Vec<Message>, QueueError> {
         let out = self
             .client
             .receive_message()
@@ -63,8 +75,7 @@ impl SqsQueue {
             .collect())
     }
 
-    /// Deletes a fully processed message.
-    pub async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
         self.client
             .delete_message()
             .queue_url(&self.url)
@@ -75,25 +86,11 @@ impl SqsQueue {
         Ok(())
     }
 
-    /// Keeps a message invisible for another visibility timeout while it is processed.
-    pub async fn extend(&self, receipt: &str) -> Result<(), QueueError> {
+    async fn extend(&self, receipt: &str) -> Result<(), QueueError> {
         self.set_visibility(receipt, self.visibility_timeout.as_secs() as i32).await
     }
 
-    /// Makes a message visible again at once (on shutdown), for another worker to take.
-    pub async fn release(&self, receipt: &str) -> Result<(), QueueError> {
+    async fn release(&self, receipt: &str) -> Result<(), QueueError> {
         self.set_visibility(receipt, 0).await
-    }
-
-    async fn set_visibility(&self, receipt: &str, secs: i32) -> Result<(), QueueError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .visibility_timeout(secs)
-            .send()
-            .await
-            .map_err(err("change visibility"))?;
-        Ok(())
     }
 }

@@ -7,4 +7,5 @@ mod fixtures;
 mod harness;
 mod ingest;
 mod setup;
+mod trail;
 mod worker;

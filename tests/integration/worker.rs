@@ -2,98 +2,10 @@
 
 use crate::fixtures::{self, LogFile};
 use crate::harness::{Background, Moto, Osmem, env_for, trailship};
-use aws_sdk_sqs::types::QueueAttributeName;
+use crate::trail::Trail;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// A bucket whose object-created notifications go to a queue with a dead-letter queue.
-struct Trail {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    bucket: String,
-    queue_url: String,
-    dlq_url: String,
-}
-
-impl Trail {
-    async fn create(moto: &Moto, max_receive_count: u32, visibility_secs: u32) -> Trail {
-        let (s3, sqs) = (moto.s3(), moto.sqs());
-        let bucket = "org-cloudtrail-logs".to_owned();
-        s3.create_bucket().bucket(&bucket).send().await.unwrap();
-        let dlq_url = sqs.create_queue().queue_name("trailship-dlq").send().await.unwrap().queue_url.unwrap();
-        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
-        let redrive =
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name("trailship")
-            .attributes(QueueAttributeName::RedrivePolicy, redrive)
-            .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let arn = queue_arn(&sqs, &queue_url).await;
-        let config = aws_sdk_s3::types::NotificationConfiguration::builder()
-            .queue_configurations(
-                aws_sdk_s3::types::QueueConfiguration::builder()
-                    .queue_arn(arn)
-                    .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-                    .build()
-                    .unwrap(),
-            )
-            .build();
-        // S3 (and moto) answer this with an s3:TestEvent on the queue.
-        s3.put_bucket_notification_configuration()
-            .bucket(&bucket)
-            .notification_configuration(config)
-            .send()
-            .await
-            .unwrap();
-        Trail { s3, sqs, bucket, queue_url, dlq_url }
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>) {
-        self.s3.put_object().bucket(&self.bucket).key(key).body(body.into()).send().await.unwrap();
-    }
-
-    async fn send_raw(&self, body: &str) {
-        self.sqs.send_message().queue_url(&self.queue_url).message_body(body).send().await.unwrap();
-    }
-
-    /// (visible, in flight) messages of a queue.
-    async fn depth(&self, url: &str) -> (u64, u64) {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap();
-        let n = |a: QueueAttributeName| attrs.get(&a).unwrap().parse::<u64>().unwrap();
-        (
-            n(QueueAttributeName::ApproximateNumberOfMessages),
-            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
-    }
-
-    async fn dlq_bodies(&self) -> Vec<String> {
-        let out = self.sqs.receive_message().queue_url(&self.dlq_url).max_number_of_messages(10).send().await.unwrap();
-        out.messages.unwrap_or_default().into_iter().map(|m| m.body.unwrap_or_default()).collect()
-    }
-}
-
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    let attrs =
-        sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
-    attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
-}
 
 fn ids(docs: &[Value]) -> BTreeSet<String> {
     docs.iter().map(|d| d["_id"].as_str().unwrap().to_owned()).collect()
