@@ -97,6 +97,8 @@ enum ObjectFailure {
 
 /// Consecutive receive failures after which `--drain` gives up.
 const DRAIN_RECEIVE_ATTEMPTS: usize = 5;
+/// How long a receive under way at a stop signal may still answer.
+const RECEIVE_WIND_DOWN: Duration = Duration::from_secs(2);
 /// How long cancelled tasks get to wind down before they are aborted.
 const CANCEL_WIND_DOWN: Duration = Duration::from_secs(3);
 
@@ -126,9 +128,22 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 _ = &mut shutdown => break,
             };
             let room = (semaphore.available_permits() + 1).min(10);
+            let receive = self.queue.receive(room);
+            tokio::pin!(receive);
             let received = tokio::select! {
-                r = self.queue.receive(room) => r,
-                _ = &mut shutdown => break,
+                r = &mut receive => r,
+                _ = &mut shutdown => {
+                    // The queue may already have handed messages to this request: give it a
+                    // moment to answer and release what it brings, rather than leaving them
+                    // invisible until their visibility timeout. An empty long-poll is dropped.
+                    if let Ok(Ok(messages)) = tokio::time::timeout(RECEIVE_WIND_DOWN, &mut receive).await {
+                        for msg in messages {
+                            summary.messages += 1;
+                            self.release(&msg.receipt, &mut summary).await;
+                        }
+                    }
+                    break;
+                }
             };
             let messages = match received {
                 Ok(m) => {
