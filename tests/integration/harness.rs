@@ -170,6 +170,44 @@ impl Osmem {
     }
 }
 
+/// The fault-injecting proxy (`tests/servers/faultproxy.py`) in front of `upstream`; killed on
+/// drop. It forwards everything until told otherwise with [`FaultProxy::set`].
+pub struct FaultProxy {
+    /// Its URL: point trailship here instead of at the upstream.
+    pub url: String,
+    _child: Child,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/faultproxy.py");
+        let mut child = Command::new(venv().join("bin/python"))
+            .arg(script)
+            .arg(upstream)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the fault proxy");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first =
+            tokio::time::timeout(STARTUP, lines.next_line()).await.expect("fault proxy start-up").unwrap().unwrap();
+        let ready: Value = serde_json::from_str(&first).expect("the fault proxy's ready line");
+        FaultProxy { url: ready["url"].as_str().unwrap().to_owned(), _child: child }
+    }
+
+    /// Replaces the fault rules (see the script's doc); `json!([])` clears them.
+    pub async fn set(&self, rules: Value) -> Value {
+        let r = reqwest::Client::new().post(format!("{}/_fault", self.url)).json(&serde_json::json!({"rules": rules}));
+        r.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Requests seen per path and faults injected per kind.
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_fault", self.url)).await.unwrap().json().await.unwrap()
+    }
+}
+
 /// What a trailship run printed and how it ended.
 pub struct RunOutput {
     pub code: i32,

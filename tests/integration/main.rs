@@ -7,5 +7,6 @@ mod fixtures;
 mod harness;
 mod ingest;
 mod setup;
+mod stress;
 mod trail;
 mod worker;

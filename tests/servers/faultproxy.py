@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy for trailship's integration tests.
+
+Sits in front of a real OpenSearch-compatible server (osmem) and forwards every request to it,
+except where the test has asked for faults. Started by the test harness on a free loopback
+port; prints one JSON line {"url": ...} when ready. Exits when its parent process goes away.
+
+Control (not forwarded):
+  POST /_fault  {"rules": [RULE, ...]}  replaces the rules; an empty list clears them.
+  GET  /_fault                          {"requests": {path: count}, "faults": {kind: count}}
+A RULE applies to requests whose path starts with "path" (default "/_bulk"), for the next
+"count" matching requests (default: without end), and is one of:
+  {"kind": "status", "status": 503}                      answer the whole request with it
+  {"kind": "items", "status": 429, "error_type": "...",  answer every item with that status
+   "errors_flag": false}                                 (and this top-level "errors")
+  {"kind": "max_bytes", "limit": 65536}                  413 for a body over the limit
+  {"kind": "reset"}                                      close the connection, no answer
+  {"kind": "delay", "seconds": 1.5}                      wait, then forward
+The first rule that applies (in order) decides; a rule whose count is spent is dropped.
+"""
+import http.client
+import http.server
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+upstream = urllib.parse.urlsplit(sys.argv[1])
+lock = threading.Lock()
+rules = []
+stats = {"requests": {}, "faults": {}}
+
+
+def pick(path, length):
+    with lock:
+        stats["requests"][path] = stats["requests"].get(path, 0) + 1
+        for rule in list(rules):
+            if not path.startswith(rule.get("path", "/_bulk")):
+                continue
+            if rule["kind"] == "max_bytes" and length <= rule["limit"]:
+                continue
+            if "count" in rule:
+                rule["count"] -= 1
+                if rule["count"] <= 0:
+                    rules.remove(rule)
+            stats["faults"][rule["kind"]] = stats["faults"].get(rule["kind"], 0) + 1
+            return dict(rule)
+    return None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, content_type="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/_fault":
+            global rules
+            if self.command == "POST":
+                with lock:
+                    rules = json.loads(body or b"{}").get("rules", [])
+            with lock:
+                return self.reply(200, stats)
+        rule = pick(path, len(body))
+        if rule is not None:
+            kind = rule["kind"]
+            if kind == "status":
+                return self.reply(rule["status"], {"error": {"type": "injected", "reason": "fault proxy"}, "status": rule["status"]})
+            if kind == "max_bytes":
+                return self.reply(413, b"", "text/plain")
+            if kind == "reset":
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.close()
+                return
+            if kind == "items":
+                items = []
+                lines = [l for l in body.split(b"\n") if l.strip()]
+                for action in lines[0::2]:
+                    meta = next(iter(json.loads(action).values()))
+                    item = {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": rule["status"]}
+                    if rule.get("error_type"):
+                        item["error"] = {"type": rule["error_type"], "reason": "fault proxy"}
+                    items.append({"create": item})
+                return self.reply(200, {"took": 1, "errors": rule.get("errors_flag", True), "items": items})
+            if kind == "delay":
+                time.sleep(rule["seconds"])
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        conn.request(self.command, self.path, body=body if body else None, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.reply(resp.status, data, resp.getheader("Content-Type") or "application/json")
+        conn.close()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def watch_parent(pid):
+    while True:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            os._exit(0)
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
+    print(json.dumps({"url": f"http://127.0.0.1:{server.server_address[1]}"}), flush=True)
+    server.serve_forever()
