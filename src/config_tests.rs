@@ -121,4 +121,25 @@ fn the_example_file_is_valid_and_says_the_defaults() {
     assert_eq!(c.opensearch.retention_days, d.opensearch.retention_days);
     assert_eq!(c.opensearch.bulk_max_bytes, d.opensearch.bulk_max_bytes);
     assert_eq!(c.sqs.visibility_timeout, d.sqs.visibility_timeout);
+    assert_eq!(c.limits, d.limits);
+}
+
+#[test]
+fn limits_defaults_and_the_memory_budget_check() {
+    let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.limits.memory_bytes, 256 << 20);
+    assert_eq!(c.limits.max_record_bytes, 4 << 20);
+    assert_eq!(c.limits.max_decompressed_bytes, 2 << 30);
+    assert_eq!(c.limits.max_object_time, Duration::from_secs(900));
+    assert!(Config::BASE_MEMORY_BYTES + c.object_reserve_bytes() <= c.limits.memory_bytes);
+    let e = env(&[("TRAILSHIP__LIMITS__MAX_DECOMPRESSED_BYTES", "104857600"), ("TRAILSHIP__LIMITS__MEMORY_MB", "512")]);
+    let c = Config::load_from(Some(toml("").path()), &e).unwrap();
+    assert_eq!((c.limits.max_decompressed_bytes, c.limits.memory_bytes), (100 << 20, 512 << 20));
+    // A budget that cannot hold one object with these batch and record sizes is refused.
+    let f = toml("[limits]\nmemory_mb = 100\n[opensearch]\nbulk_max_bytes = 20971520\n");
+    let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+    assert_eq!(err.key, "limits.memory_mb", "{err}");
+    assert!(err.message.contains("needs at least"), "{err}");
+    let err = Config::load_from(Some(toml("[limits]\nmax_record_bytes = 10\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "limits.max_record_bytes");
 }

@@ -255,7 +255,17 @@ impl<R: Read> RecordReader<R> {
 
     /// Makes `buf[start + scan.i]` readable: refills, and once the value is over the record
     /// limit, keeps its head and discards what was scanned. False at end of input.
+    #[inline(always)]
     fn more(&mut self, scan: &mut Scan) -> Result<bool, DecodeError> {
+        if self.start + scan.i < self.end {
+            return Ok(true);
+        }
+        self.refill(scan)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, scan: &mut Scan) -> Result<bool, DecodeError> {
         while self.start + scan.i >= self.end {
             if !scan.over && scan.i > self.limits.max_record_bytes {
                 scan.over = true;

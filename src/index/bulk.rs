@@ -86,6 +86,11 @@ impl Batch {
         &self.body[item.doc_start..item.lines.end - 1]
     }
 
+    /// The memory the batch holds, in bytes.
+    pub fn footprint(&self) -> usize {
+        self.body.capacity() + self.raw.capacity() + self.items.capacity() * std::mem::size_of::<Item>()
+    }
+
     /// The `_id` of an item's action, when it has one.
     pub fn action_id(&self, item: &Item) -> Option<String> {
         self.action_meta(item).and_then(|m| m.id.map(|c| c.into_owned()))

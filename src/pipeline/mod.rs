@@ -15,6 +15,7 @@
 //! record in the framer, one batch being filled, one batch being indexed), and an object never
 //! has more than one batch out at a time, so what all objects hold together stays within
 //! `limits.memory_mb` whatever they contain. Objects wait for room instead of overrunning it.
+//! Once decoded, an object keeps only the size of its last batch until that settles.
 //!
 //! Cancellation: one token, cancelled when the shutdown grace is over, reaches the decode loop
 //! (between records and in every read of the body), the indexers' requests and their retry
@@ -72,6 +73,13 @@ impl Budget {
     /// Waits for room for one more object.
     async fn reserve(&self) -> OwnedSemaphorePermit {
         self.units.clone().acquire_many_owned(self.per_object).await.expect("the budget is never closed")
+    }
+
+    /// Gives back all of `reserved` but `keep` bytes (an object done decoding keeps only its
+    /// last batch while that is indexed).
+    fn shrink(reserved: &mut OwnedSemaphorePermit, keep: usize) {
+        let excess = reserved.num_permits().saturating_sub(keep.div_ceil(UNIT));
+        drop(reserved.split(excess));
     }
 }
 
@@ -165,7 +173,8 @@ pub async fn process_reader<R: Read + Send + 'static>(
     };
     watch.waited(waiting.elapsed());
     let (decoded, indexed, failed) = tokio::task::spawn_blocking(move || {
-        let _reserved = reserved;
+        let mut reserved = reserved;
+        let mut out_bytes = 0;
         let mut indexed = BatchReport::default();
         let mut failed: Option<ProcessError> = None;
         let mut out: Option<oneshot::Receiver<Result<BatchReport, IndexError>>> = None;
@@ -187,11 +196,14 @@ pub async fn process_reader<R: Read + Send + 'static>(
                 return Err(Closed);
             }
             let (reply, rx) = oneshot::channel();
+            out_bytes = batch.footprint();
             sink.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
             out = Some(rx);
             Ok(())
         };
         let decoded = decoder.decode(reader, origin, &watch, &mut emit);
+        // The framer and the batch being filled are gone: room for other objects.
+        Budget::shrink(&mut reserved, out_bytes);
         // Settle what was sent even when decoding failed part-way, so nothing is left in flight.
         if let Some(rx) = out.take() {
             settle(rx, &mut failed);

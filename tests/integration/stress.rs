@@ -83,6 +83,7 @@ async fn sigterm_during_an_outage_exits_within_the_grace_and_a_later_drain_index
     let took = stopped.elapsed();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(took < Duration::from_secs(5 + 5), "exited {took:?} after SIGTERM with a 5 s grace: {}", out.stderr);
+    eprintln!("exited {took:?} after SIGTERM, 5 s grace, during a 503 outage");
     assert!(out.summary().contains("released"), "{}", out.summary());
     assert!(!out.summary().contains(" 0 released"), "in-flight messages were released: {}", out.summary());
     assert_eq!(osmem.count("cloudtrail-*").await, 0);
