@@ -12,6 +12,7 @@ use crate::index::client::{Client, ClientError, SetupAction};
 use crate::index::{Indexer, template};
 use crate::pipeline::ingest::{self, IngestLimits, Target};
 use crate::pipeline::object::ObjectDecoder;
+use crate::pipeline::replay;
 use crate::pipeline::worker::Worker;
 use crate::pipeline::{Budget, spawn_indexers};
 use crate::queue::sqs::SqsQueue;
@@ -147,6 +148,39 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     );
     if s.failed > 0 {
         return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed).into());
+    }
+    Ok(())
+}
+
+/// `trailship replay-deadletters`.
+pub async fn replay_deadletters(
+    cfg: &Config,
+    since: Option<String>,
+    reason: Option<String>,
+) -> Result<(), CommandError> {
+    let since = since
+        .map(|s| replay::parse_since(&s, chrono::Utc::now()))
+        .transpose()
+        .map_err(|message| ConfigError { key: "--since".into(), message })?;
+    let filter = replay::ReplayFilter { since, reason };
+    let decoder = object_decoder(cfg)?;
+    let indexer = indexer(cfg)?;
+    install_templates(indexer.client(), cfg).await?;
+    let started = Instant::now();
+    let client = indexer.client().clone();
+    let s = replay::replay(&client, &indexer, &decoder, &cfg.opensearch.deadletter_index, &filter).await?;
+    eprintln!(
+        "trailship replay-deadletters: {} dead letters in {:.2} s ({} replayed and deleted, {} still failing, {} not replayable: only their start was kept)",
+        s.found,
+        started.elapsed().as_secs_f64(),
+        s.replayed,
+        s.still_failing,
+        s.not_replayable
+    );
+    if s.still_failing > 0 {
+        return Err(
+            anyhow::anyhow!("{} dead letters still fail (see the dead-letter index for why)", s.still_failing).into()
+        );
     }
     Ok(())
 }

@@ -32,6 +32,16 @@ enum Command {
         #[arg(long, value_name = "URL")]
         dashboards_url: Option<String>,
     },
+    /// Send dead-lettered events again once their cause is fixed; delete each dead letter once
+    /// its event is indexed.
+    ReplayDeadletters {
+        /// Only dead letters recorded since: an RFC 3339 time, a date, or an age (90m, 36h, 7d).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only dead letters whose error_type is this, or whose reason holds this phrase.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Index local CloudTrail files or directories (.json.gz or .json, recursively).
     Ingest {
         /// Write the _bulk NDJSON to FILE ('-' for stdout) instead of sending it.
@@ -65,6 +75,7 @@ fn main() -> ExitCode {
             Command::Run { drain } => commands::run(&config, drain).await,
             Command::Setup { dashboards_url } => commands::setup(&config, dashboards_url).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
+            Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,
         }
     });
     // Blocking work still running (a read stuck in the kernel) must not hold the exit: the

@@ -85,6 +85,12 @@ impl SetupAction {
     }
 }
 
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers
+}
+
 /// What the [`super::Indexer`] needs from OpenSearch: one `_bulk` request, one attempt. The
 /// real [`Client`] and the in-memory twin in the indexer's tests implement it.
 pub trait BulkClient: Clone + Send + Sync + 'static {
@@ -178,6 +184,66 @@ impl Client {
         );
         self.request(Method::Put, &update, HeaderMap::new(), Some(body)).await?;
         Ok(SetupAction::Updated)
+    }
+
+    /// `POST /{index}/_search` with `body`; the parsed answer.
+    pub async fn search(&self, index: &str, body: &Value) -> Result<Value, ClientError> {
+        let path = format!("/{index}/_search");
+        let body = Bytes::from(serde_json::to_vec(body).expect("a json value serializes"));
+        let (_, answer) = self.request(Method::Post, &path, json_headers(), Some(body)).await?;
+        Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
+    }
+
+    /// Whether each `(index, id)` document exists now (`_mget` reads in real time).
+    pub async fn exists(&self, docs: &[(String, String)]) -> Result<Vec<bool>, ClientError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<Value> =
+            docs.iter().map(|(i, id)| serde_json::json!({"_index": i, "_id": id, "_source": false})).collect();
+        let body =
+            Bytes::from(serde_json::to_vec(&serde_json::json!({"docs": docs})).expect("a json value serializes"));
+        let (_, answer) = self.request(Method::Post, "/_mget", json_headers(), Some(body)).await?;
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        let found: Vec<bool> = answer["docs"]
+            .as_array()
+            .map(|d| d.iter().map(|d| d["found"].as_bool() == Some(true)).collect())
+            .unwrap_or_default();
+        if found.len() != docs.len() {
+            return Err(ClientError::Status {
+                path: "/_mget".into(),
+                status: 200,
+                body: format!("{} docs answered for {}", found.len(), docs.len()),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Deletes documents of `index` by id; an id already gone counts as deleted.
+    pub async fn delete_ids(&self, index: &str, ids: &[String]) -> Result<(), ClientError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::new();
+        for id in ids {
+            serde_json::to_writer(&mut body, &serde_json::json!({"delete": {"_index": index, "_id": id}}))
+                .expect("a json value serializes");
+            body.push(b'\n');
+        }
+        let answer = self.bulk(Bytes::from(body)).await?;
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let ok =
+            items.len() == ids.len() && items.iter().all(|i| matches!(i["delete"]["status"].as_u64(), Some(200 | 404)));
+        if !ok {
+            let text: String = answer.to_string().chars().take(512).collect();
+            return Err(ClientError::Status {
+                path: "/_bulk".into(),
+                status: 200,
+                body: format!("delete not confirmed: {text}"),
+            });
+        }
+        Ok(())
     }
 
     /// One request; a non-2xx status is an error carrying the start of the body.

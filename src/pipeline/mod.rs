@@ -23,6 +23,7 @@
 
 pub mod ingest;
 pub mod object;
+pub mod replay;
 pub mod worker;
 
 use crate::index::client::BulkClient;

@@ -6,6 +6,7 @@ mod fieldmodel;
 mod fixtures;
 mod harness;
 mod ingest;
+mod replay;
 mod setup;
 mod stress;
 mod trail;
