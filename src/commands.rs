@@ -16,7 +16,7 @@ use crate::pipeline::replay;
 use crate::pipeline::worker::Worker;
 use crate::pipeline::{Budget, spawn_indexers};
 use crate::queue::sqs::SqsQueue;
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     install_templates(indexer.client(), cfg).await?;
     let cancel = CancellationToken::new();
     let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
-    let budget = budget(cfg);
+    let budget = budget(cfg)?;
     let worker = Arc::new(Worker {
         queue: SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time),
         store: s3,
@@ -94,9 +94,29 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The memory budget objects reserve from: `limits.memory_mb` less what the process keeps.
-fn budget(cfg: &Config) -> Budget {
-    Budget::new(cfg.limits.memory_bytes - Config::BASE_MEMORY_BYTES, cfg.object_reserve_bytes())
+/// The memory budget objects reserve from: `limits.memory_mb` less what the process keeps,
+/// the GeoIP databases (read into memory) included. It must hold one object at least.
+fn budget(cfg: &Config) -> Result<Budget, ConfigError> {
+    let geoip: u64 = [&cfg.geoip.city_db, &cfg.geoip.asn_db]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let kept = Config::BASE_MEMORY_BYTES + geoip as usize;
+    let left = cfg.limits.memory_bytes.saturating_sub(kept);
+    if left < cfg.object_reserve_bytes() {
+        return Err(ConfigError {
+            key: "limits.memory_mb".into(),
+            message: format!(
+                "{} MiB cannot hold the GeoIP databases ({} MiB), the process and one object ({} MiB)",
+                cfg.limits.memory_bytes >> 20,
+                geoip >> 20,
+                (Config::BASE_MEMORY_BYTES + cfg.object_reserve_bytes()) >> 20
+            ),
+        });
+    }
+    Ok(Budget::new(left, cfg.object_reserve_bytes()))
 }
 
 /// `"; peak memory N MiB"` from the kernel's high-water mark, where the system says it.
@@ -123,7 +143,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     };
     let limits = IngestLimits {
         parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        budget: budget(cfg),
+        budget: budget(cfg)?,
         max_file_time: cfg.limits.max_object_time,
     };
     let started = Instant::now();
@@ -302,14 +322,15 @@ where
     retrying(op, ClientError::is_transient, "opensearch").await
 }
 
-/// Retries `op` with backoff (6 retries, 0.5 s doubling: about 30 s in all) while `transient` says so.
+/// Retries `op` with backoff (6 retries from 0.4 s doubling, jittered inside 16 s: 20 to 40 s in
+/// all) while `transient` says so.
 async fn retrying<T, E, F, Fut>(op: F, transient: fn(&E) -> bool, service: &'static str) -> Result<T, E>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    op.retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(500)).with_max_times(6))
+    op.retry(crate::retry::backoff(Duration::from_millis(400), Duration::from_secs(16), Some(6)))
         .when(transient)
         .notify(|e, delay| tracing::warn!(error = %e, ?delay, "{service} not ready, retrying"))
         .await
@@ -346,9 +367,10 @@ async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandE
     Ok(())
 }
 
-/// The S3 and SQS clients. Every call has an attempt timeout: a receive may take its long-poll
-/// wait plus a margin, anything else (deletes, visibility changes, opening an object) 30 s;
-/// a body being streamed is watched by the worker itself (`limits.max_object_seconds`).
+/// The S3 and SQS clients. Every call has an attempt timeout: an SQS call may take the
+/// long-poll wait plus 30 s (generous: a receive that times out after the queue answered leaves
+/// its messages invisible until their visibility timeout), opening an object 30 s; a body being
+/// streamed is watched by the worker itself (`limits.max_object_seconds`).
 async fn aws_clients(
     cfg: &AwsConfig,
     wait_time: Duration,
@@ -375,7 +397,7 @@ async fn aws_clients(
     }
     let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.s3_force_path_style).build();
     let sqs_config = aws_sdk_sqs::config::Builder::from(&shared)
-        .timeout_config(timeouts(wait_time + Duration::from_secs(10)))
+        .timeout_config(timeouts(wait_time + Duration::from_secs(30)))
         .build();
     Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::from_conf(sqs_config)))
 }

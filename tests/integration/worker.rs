@@ -81,7 +81,7 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     assert_eq!(osmem.count("cloudtrail-*").await, 414);
     assert!(rerun.summary().contains("0 indexed, 414 already present"), "{}", rerun.summary());
-    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0), "{}", rerun.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
