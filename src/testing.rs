@@ -1,9 +1,14 @@
 //! In-memory twins of the pipeline's I/O, for unit tests: a queue ([`MemoryQueue`]), an object
-//! store ([`MemoryStore`]) and OpenSearch's `_bulk` endpoint ([`BulkTwin`]). Each records what
+//! store ([`MemoryStore`]) and OpenSearch's `_bulk` endpoint ([`BulkTwin`]); and the decoder
+//! the tests share. Each records what
 //! it was asked, so tests can check the delivery guarantee without SQS, S3 or a cluster.
 
+use crate::decode::FrameLimits;
+use crate::enrich::Enricher;
 use crate::fetch::{Body, FetchError, ObjectStore};
+use crate::index::bulk::BatchLimits;
 use crate::index::client::{BulkClient, ClientError};
+use crate::pipeline::object::ObjectDecoder;
 use crate::queue::{Message, Queue, QueueError};
 use crate::source::ObjectRef;
 use bytes::Bytes;
@@ -14,6 +19,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// A decoder into `cloudtrail-*` and `trailship-deadletter`, with batches of at most
+/// `max_actions` (1 MiB) and records of at most `max_record_bytes`.
+pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
+    ObjectDecoder {
+        enricher: Enricher::new(),
+        limits: BatchLimits { max_bytes: 1 << 20, max_actions },
+        frame: FrameLimits { max_record_bytes, max_total_bytes: 1 << 30 },
+        index_prefix: "cloudtrail".into(),
+        deadletter_index: "trailship-deadletter".into(),
+    }
+}
 
 /// What happened to the messages of a [`MemoryQueue`].
 #[derive(Debug, Default)]

@@ -233,13 +233,7 @@ mod tests {
     use serde_json::Value;
 
     fn decoder(max_actions: usize) -> ObjectDecoder {
-        ObjectDecoder {
-            enricher: Enricher::new(),
-            limits: BatchLimits { max_bytes: 1 << 20, max_actions },
-            frame: FrameLimits { max_record_bytes: 64 << 10, max_total_bytes: 1 << 30 },
-            index_prefix: "cloudtrail".into(),
-            deadletter_index: "trailship-deadletter".into(),
-        }
+        crate::testing::decoder(max_actions, 64 << 10)
     }
 
     fn watch() -> Watch {

@@ -192,9 +192,6 @@ fn event_actions(decoder: &ObjectDecoder, raw: &str, origin: Arc<Origin>) -> (Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::FrameLimits;
-    use crate::enrich::Enricher;
-    use crate::index::bulk::BatchLimits;
 
     #[test]
     fn since_takes_times_dates_and_ages() {
@@ -225,13 +222,7 @@ mod tests {
 
     #[test]
     fn a_dead_letter_becomes_its_event_action_again() {
-        let decoder = ObjectDecoder {
-            enricher: Enricher::new(),
-            limits: BatchLimits { max_bytes: 1 << 20, max_actions: 10 },
-            frame: FrameLimits::default(),
-            index_prefix: "cloudtrail".into(),
-            deadletter_index: "trailship-deadletter".into(),
-        };
+        let decoder = crate::testing::decoder(10, 4 << 20);
         let origin = Arc::new(Origin::S3 { bucket: "b".into(), key: "k".into() });
         let raw = r#"{"eventID":"e-1","eventTime":"2024-08-01T10:00:00Z","eventName":"PutObject"}"#;
         let (batch, target) = event_actions(&decoder, raw, origin.clone());

@@ -4,10 +4,7 @@
 //! a surplus of messages, or `--drain` giving up.
 
 use super::*;
-use crate::decode::FrameLimits;
-use crate::enrich::Enricher;
 use crate::index::Indexer;
-use crate::index::bulk::BatchLimits;
 use crate::pipeline::spawn_indexers;
 use crate::testing::{BulkTwin, MemoryQueue, MemoryStore, answer, created, failed, status};
 use serde_json::json;
@@ -58,13 +55,7 @@ impl Setup {
             .with_delays(Duration::from_millis(1), Duration::from_millis(10))
             .holding_when_blocked(true);
         let (sink, handles) = spawn_indexers(indexer, 2, cancel.clone());
-        let decoder = ObjectDecoder {
-            enricher: Enricher::new(),
-            limits: BatchLimits { max_bytes: 1 << 20, max_actions: 50 },
-            frame: FrameLimits::default(),
-            index_prefix: "cloudtrail".into(),
-            deadletter_index: "trailship-deadletter".into(),
-        };
+        let decoder = crate::testing::decoder(50, 4 << 20);
         let worker = Worker {
             queue: self.queue.clone(),
             store: self.store.clone(),

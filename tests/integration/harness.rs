@@ -97,6 +97,21 @@ async fn wait_http(url: &str) -> Result<(), String> {
     }
 }
 
+/// Starts a server that prints `{"url": …}` on its first stdout line once it listens; returns
+/// that URL and the process (killed on drop).
+async fn start_with_ready_line(mut cmd: Command, what: &str) -> (String, Child) {
+    let mut child =
+        cmd.stdout(Stdio::piped()).kill_on_drop(true).spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(STARTUP, lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not start"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("{what} exited at start-up"));
+    let ready: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{what}'s ready line {first:?}: {e}"));
+    (ready["url"].as_str().unwrap().to_owned(), child)
+}
+
 /// An osmem (OpenSearch-compatible) server on loopback; killed on drop.
 pub struct Osmem {
     /// Its URL.
@@ -112,25 +127,12 @@ impl Osmem {
             .output()
             .expect("run the venv's python");
         let binary = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let mut child = Command::new(binary)
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--no-ja",
-                "--no-stdin-watch",
-                "--parent-pid",
-                &std::process::id().to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start osmem-server");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first =
-            tokio::time::timeout(STARTUP, lines.next_line()).await.expect("osmem-server start-up").unwrap().unwrap();
-        let ready: Value = serde_json::from_str(&first).expect("osmem-server's ready line");
-        Osmem { url: ready["url"].as_str().unwrap().to_owned(), _child: child }
+        let mut cmd = Command::new(binary);
+        let parent = std::process::id().to_string();
+        cmd.args(["--addr", "127.0.0.1:0", "--no-ja", "--no-stdin-watch", "--parent-pid", &parent])
+            .stderr(Stdio::null());
+        let (url, child) = start_with_ready_line(cmd, "osmem-server").await;
+        Osmem { url, _child: child }
     }
 
     /// GET a path, returning the JSON body and status.
@@ -181,19 +183,10 @@ pub struct FaultProxy {
 impl FaultProxy {
     pub async fn start(upstream: &str) -> FaultProxy {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/faultproxy.py");
-        let mut child = Command::new(venv().join("bin/python"))
-            .arg(script)
-            .arg(upstream)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the fault proxy");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first =
-            tokio::time::timeout(STARTUP, lines.next_line()).await.expect("fault proxy start-up").unwrap().unwrap();
-        let ready: Value = serde_json::from_str(&first).expect("the fault proxy's ready line");
-        FaultProxy { url: ready["url"].as_str().unwrap().to_owned(), _child: child }
+        let mut cmd = Command::new(venv().join("bin/python"));
+        cmd.arg(script).arg(upstream).stderr(Stdio::inherit());
+        let (url, child) = start_with_ready_line(cmd, "the fault proxy").await;
+        FaultProxy { url, _child: child }
     }
 
     /// Replaces the fault rules (see the script's doc); `json!([])` clears them.
