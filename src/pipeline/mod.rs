@@ -222,3 +222,33 @@ pub async fn process_reader<R: Read + Send + 'static>(
     }
     Ok(ObjectReport { decoded: decoded?, indexed })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_budget_admits_objects_while_their_worst_case_fits_and_takes_back_what_they_shrink() {
+        let budget = Budget::new(100 * UNIT, 40 * UNIT);
+        assert_eq!(budget.objects(), 2);
+        let mut first = budget.reserve().await;
+        let _second = budget.reserve().await;
+        assert_eq!(budget.objects(), 0);
+        let third = budget.reserve();
+        tokio::pin!(third);
+        assert!(futures_now(&mut third).is_none(), "a third object waits for room");
+        // The first is done decoding and keeps 5 KiB for its last batch: room for the third.
+        Budget::shrink(&mut first, 5 * UNIT);
+        assert_eq!(first.num_permits(), 5);
+        assert!(futures_now(&mut third).is_some());
+    }
+
+    /// Polls a future once.
+    fn futures_now<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        match std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+}
