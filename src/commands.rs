@@ -14,8 +14,9 @@ use crate::pipeline::ingest::{self, IngestLimits, Target};
 use crate::pipeline::object::ObjectDecoder;
 use crate::pipeline::replay;
 use crate::pipeline::worker::Worker;
-use crate::pipeline::{Budget, spawn_indexers};
+use crate::pipeline::{Budget, spawn_indexers, spawn_telemetry};
 use crate::queue::sqs::SqsQueue;
+use crate::telemetry;
 use backon::Retryable;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,10 +53,13 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let indexer = indexer(cfg)?.holding_when_blocked(true);
     install_templates(indexer.client(), cfg).await?;
     let cancel = CancellationToken::new();
+    let cluster = indexer.client().clone();
     let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
     let budget = budget(cfg)?;
+    let queue = SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
+    let telemetry_stop = start_telemetry(cfg, cluster, queue.clone()).await?;
     let worker = Arc::new(Worker {
-        queue: SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time),
+        queue,
         store: s3,
         decoder,
         sink: jobs,
@@ -74,6 +78,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     for h in indexers {
         h.await.map_err(anyhow::Error::from)?;
     }
+    telemetry_stop.cancel();
     let s = result?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -92,6 +97,36 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
         peak_memory()
     );
     Ok(())
+}
+
+/// Starts `/metrics`, `/healthz` and `/readyz` when `metrics.listen` is set; cancelling the
+/// token stops them.
+async fn start_telemetry(cfg: &Config, cluster: Client, queue: SqsQueue) -> Result<CancellationToken, CommandError> {
+    let telemetry_stop = CancellationToken::new();
+    if let Some(addr) = cfg.metrics.listen {
+        let listener = telemetry::bind(addr).await?;
+        let handle = telemetry::install()?;
+        let (os, q) = (cluster, queue);
+        let checks: Vec<telemetry::Dependency> = vec![
+            (
+                "opensearch",
+                Box::new(move || {
+                    let os = os.clone();
+                    Box::pin(async move { os.check().await })
+                }),
+            ),
+            (
+                "sqs",
+                Box::new(move || {
+                    let q = q.clone();
+                    Box::pin(async move { q.check().await })
+                }),
+            ),
+        ];
+        spawn_telemetry(listener, handle, checks, telemetry_stop.clone());
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    }
+    Ok(telemetry_stop)
 }
 
 /// The memory budget objects reserve from: `limits.memory_mb` less what the process keeps,

@@ -39,6 +39,15 @@ pub struct Config {
     pub log: LogConfig,
     /// Memory, size and time limits.
     pub limits: LimitsConfig,
+    /// The metrics and health listener.
+    pub metrics: MetricsConfig,
+}
+
+/// The `/metrics` `/healthz` `/readyz` listener of `trailship run`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Where it listens; off when unset.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// What one worker may use, whatever arrives.
@@ -146,6 +155,13 @@ struct RawConfig {
     dashboards: RawDashboards,
     log: RawLog,
     limits: RawLimits,
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,7 +403,14 @@ impl RawConfig {
             )? as u64,
             max_object_time: secs(int_in("limits.max_object_seconds", l.max_object_seconds, 900, 1, 86_400)?),
         };
-        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits };
+        let listen = match non_empty(self.metrics.listen) {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                ConfigError::new("metrics.listen", format!("{text:?} is not an address:port, e.g. \"127.0.0.1:9464\""))
+            })?),
+        };
+        let metrics = MetricsConfig { listen };
+        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics };
         cfg.check_memory_budget()?;
         Ok(cfg)
     }

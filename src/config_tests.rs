@@ -143,3 +143,13 @@ fn limits_defaults_and_the_memory_budget_check() {
     let err = Config::load_from(Some(toml("[limits]\nmax_record_bytes = 10\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "limits.max_record_bytes");
 }
+
+#[test]
+fn metrics_listen_is_an_address_or_off() {
+    let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.metrics.listen, None);
+    let c = Config::load_from(Some(toml("[metrics]\nlisten = \"127.0.0.1:9464\"\n").path()), &[]).unwrap();
+    assert_eq!(c.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let err = Config::load_from(Some(toml("[metrics]\nlisten = \"localhost\"\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "metrics.listen");
+}

@@ -79,7 +79,9 @@ impl AsyncRead for Watched {
         if this.cancelled.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(io::Error::other("cancelled at shutdown")));
         }
+        let before = buf.filled().len();
         if let Poll::Ready(r) = Pin::new(&mut this.inner).poll_read(cx, buf) {
+            metrics::counter!(crate::telemetry::S3_BYTES).increment((buf.filled().len() - before) as u64);
             return Poll::Ready(r);
         }
         // The deadline moves while the object waits for the indexers: follow it.

@@ -21,5 +21,6 @@ pub mod queue;
 pub mod retry;
 pub mod route;
 pub mod source;
+pub mod telemetry;
 #[cfg(test)]
 pub mod testing;

@@ -186,6 +186,11 @@ impl Client {
         Ok(SetupAction::Updated)
     }
 
+    /// Whether the cluster answers `GET /` (for `/readyz`).
+    pub async fn check(&self) -> Result<(), String> {
+        self.request(Method::Get, "/", HeaderMap::new(), None).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     /// `POST /{index}/_search` with `body`; the parsed answer.
     pub async fn search(&self, index: &str, body: &Value) -> Result<Value, ClientError> {
         let path = format!("/{index}/_search");

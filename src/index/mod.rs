@@ -11,6 +11,7 @@ pub mod response;
 pub mod template;
 
 use crate::decode::framing::HEAD_BYTES;
+use crate::telemetry;
 use bulk::{Batch, ItemKind};
 use bytes::Bytes;
 use client::{BulkClient, Client, ClientError};
@@ -91,10 +92,25 @@ impl Indexer<Client> {
     }
 }
 
-/// Why the current attempt did not settle everything, and how long to wait.
+/// Why the current attempt did not settle everything: what decides how long to wait.
 enum Wait {
+    /// Items answered 429/5xx.
     Throttled(String),
+    /// The request failed: no answer, or 429/5xx for all of it.
+    Unavailable(String),
+    /// The cluster refuses writes for a reason of its own.
     Blocked(String),
+}
+
+impl Wait {
+    /// The `reason` label of the retry metric.
+    fn label(&self) -> &'static str {
+        match self {
+            Wait::Throttled(_) => "throttled",
+            Wait::Unavailable(_) => "unavailable",
+            Wait::Blocked(_) => "blocked",
+        }
+    }
 }
 
 impl<B: BulkClient> Indexer<B> {
@@ -137,10 +153,12 @@ impl<B: BulkClient> Indexer<B> {
                 return Err(IndexError::Cancelled);
             }
             let body = Bytes::from(std::mem::take(&mut current.body));
+            let started = std::time::Instant::now();
             let sent = tokio::select! {
                 r = self.client.bulk(body.clone()) => r,
                 _ = cancel.cancelled() => return Err(IndexError::Cancelled),
             };
+            metrics::histogram!(telemetry::BULK_DURATION).record(started.elapsed().as_secs_f64());
             // Handed back without a copy once the request has let go of it.
             current.body = Vec::from(body);
             let wait = match sent {
@@ -158,6 +176,7 @@ impl<B: BulkClient> Indexer<B> {
                 Err(e) if e.is_too_large() && current.len() > 1 => {
                     tracing::warn!(origin = %current.origin, actions = current.len(), bytes = current.body.len(),
                         "bulk request too large for the cluster, splitting it in halves");
+                    metrics::counter!(telemetry::BULK_RETRIES, "reason" => "too_large").increment(1);
                     let mid = current.len() / 2;
                     work.push(current.subset(&(mid..current.len()).collect::<Vec<_>>()));
                     work.push(current.subset(&(0..mid).collect::<Vec<_>>()));
@@ -190,13 +209,14 @@ impl<B: BulkClient> Indexer<B> {
                 Err(e) if e.is_transient() => {
                     tracing::warn!(origin = %current.origin, error = %e, "bulk request failed, retrying");
                     work.push(current);
-                    Wait::Throttled(e.to_string())
+                    Wait::Unavailable(e.to_string())
                 }
                 Err(e) => return Err(e.into()),
             };
             let remaining = work.last().map_or(0, Batch::len);
+            metrics::counter!(telemetry::BULK_RETRIES, "reason" => wait.label()).increment(1);
             let (delay, reason) = match wait {
-                Wait::Throttled(reason) => match throttled.next() {
+                Wait::Throttled(reason) | Wait::Unavailable(reason) => match throttled.next() {
                     Some(d) => (d, reason),
                     None => {
                         return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });

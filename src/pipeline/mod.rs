@@ -143,6 +143,20 @@ pub fn spawn_indexers<B: BulkClient>(
     (tx, handles)
 }
 
+/// Starts the metrics listener and the dependency checks behind `/readyz`; both stop with `stop`.
+pub fn spawn_telemetry(
+    listener: tokio::net::TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    checks: Vec<crate::telemetry::Dependency>,
+    stop: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let readiness = crate::telemetry::Readiness::default();
+    vec![
+        tokio::spawn(crate::telemetry::check_dependencies(readiness.clone(), checks, handle.clone(), stop.clone())),
+        tokio::spawn(crate::telemetry::serve(listener, handle, readiness, stop)),
+    ]
+}
+
 /// Starts the `--output` writer thread: writes each batch's NDJSON to `out`, then answers it.
 pub fn spawn_writer(out: Box<dyn Write + Send>, capacity: usize) -> (Sink, JoinHandle<std::io::Result<()>>) {
     let (tx, mut rx) = mpsc::channel::<Job>(capacity);

@@ -24,6 +24,8 @@ pub struct DecodeStats {
     pub invalid: usize,
     /// Batches emitted.
     pub batches: usize,
+    /// The newest `eventTime` among the events, as Unix seconds.
+    pub newest_event: Option<i64>,
 }
 
 /// The receiver of batches went away (shutdown): stop decoding.
@@ -133,6 +135,9 @@ impl ObjectDecoder {
         let mut records = RecordReader::with_limits(maybe_gunzip(reader).map_err(DecodeError::Io)?, self.frame);
         let mut builder = BatchBuilder::new(self.limits, origin.clone());
         let mut stats = DecodeStats::default();
+        // The newest @timestamp so far: canonical UTC RFC 3339, so the string order is the time
+        // order (to the second).
+        let mut newest = String::new();
         while let Some(framed) = records.next_record()? {
             watch.check()?;
             stats.events += 1;
@@ -165,12 +170,18 @@ impl ObjectDecoder {
                         },
                     ),
                     Ok(event) => match self.enricher.target(&event) {
-                        Ok(target) => builder.push(
-                            ItemKind::Event,
-                            |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
-                            |o| self.enricher.write_document(&event, &target, o),
-                            bytes,
-                        ),
+                        Ok(target) => {
+                            if *target.timestamp > *newest {
+                                newest.clear();
+                                newest.push_str(&target.timestamp);
+                            }
+                            builder.push(
+                                ItemKind::Event,
+                                |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
+                                |o| self.enricher.write_document(&event, &target, o),
+                                bytes,
+                            )
+                        }
                         Err(e) => {
                             let event_id = event.get_str("eventID");
                             self.dead_letter(
@@ -197,6 +208,7 @@ impl ObjectDecoder {
             stats.batches += 1;
             emit(batch)?;
         }
+        stats.newest_event = chrono::DateTime::parse_from_rfc3339(&newest).ok().map(|t| t.timestamp());
         Ok(stats)
     }
 
@@ -264,7 +276,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2 });
+        assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2, newest_event: Some(1_722_556_800) });
         let l = lines(&batches);
         assert_eq!(l[0]["create"]["_index"], "cloudtrail-2024.08.01");
         assert_eq!(l[0]["create"]["_id"], "a");
@@ -291,7 +303,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1 });
+        assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1, newest_event: Some(1_722_470_401) });
         let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();
         assert_eq!(docs[0]["eventID"], "a");
         assert_eq!(docs[5]["eventID"], "b");

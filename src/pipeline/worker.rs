@@ -13,6 +13,7 @@ use crate::notification::{self, Notification};
 use crate::queue::{Message, Queue};
 use crate::route;
 use crate::source::{ObjectRef, Origin};
+use crate::telemetry;
 use backon::BackoffBuilder;
 use std::collections::HashMap;
 use std::future::Future;
@@ -179,6 +180,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                     continue;
                 };
                 summary.messages += 1;
+                metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
                 let receipt = msg.receipt.clone();
                 let this = self.clone();
                 let handle = tasks.spawn(async move {
@@ -230,6 +232,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
 
     async fn release(&self, receipt: &str, summary: &mut RunSummary) {
         summary.released += 1;
+        metrics::counter!(telemetry::MESSAGES, "outcome" => "released").increment(1);
         if let Err(err) = self.queue.release(receipt).await {
             tracing::warn!(error = %err, "could not release message; it returns after its visibility timeout");
         }
@@ -241,6 +244,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
         receipts: &mut HashMap<tokio::task::Id, String>,
         summary: &mut RunSummary,
     ) {
+        metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
         let receipt = match done {
             Ok((id, (settled, stats))) => {
                 let receipt = receipts.remove(&id);
@@ -252,6 +256,14 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                     Settled::Acked => summary.acked += 1,
                     Settled::Failed => summary.failed += 1,
                     Settled::Cancelled => {}
+                }
+                let outcome = match settled {
+                    Settled::Acked => Some("deleted"),
+                    Settled::Failed => Some("failed"),
+                    Settled::Cancelled => None,
+                };
+                if let Some(outcome) = outcome {
+                    metrics::counter!(telemetry::MESSAGES, "outcome" => outcome).increment(1);
                 }
                 if settled != Settled::Cancelled {
                     return;
@@ -321,6 +333,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
             let kind = route::classify_key(&obj.key);
             if !kind.is_indexed() {
                 tracing::debug!(bucket = %obj.bucket, key = %obj.key, kind = kind.as_str(), "not a cloudtrail log, skipping");
+                metrics::counter!(telemetry::OBJECTS, "outcome" => "skipped").increment(1);
                 stats.skipped += 1;
                 continue;
             }
@@ -331,12 +344,24 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                     stats.files += 1;
                     stats.events += r.decoded.events;
                     stats.indexed += r.indexed;
+                    metrics::counter!(telemetry::OBJECTS, "outcome" => "indexed").increment(1);
+                    for (outcome, n) in [
+                        ("indexed", r.indexed.created),
+                        ("duplicate", r.indexed.duplicates),
+                        ("dead_lettered", r.indexed.dead_lettered),
+                    ] {
+                        metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(n as u64);
+                    }
+                    if let Some(newest) = r.decoded.newest_event {
+                        telemetry::newest_event(newest);
+                    }
                 }
                 Err(ObjectFailure::Process(e)) if e.is_cancelled() => {
                     tracing::info!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, "file not finished within the shutdown grace period, releasing its message");
                     return (Settled::Cancelled, stats);
                 }
                 Err(e) => {
+                    metrics::counter!(telemetry::OBJECTS, "outcome" => "failed").increment(1);
                     tracing::error!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, receive_count = msg.receive_count,
                         error = %e, "file failed, leaving the message for redelivery");
                     return (Settled::Failed, stats);

@@ -24,6 +24,18 @@ impl SqsQueue {
         SqsQueue { client, url, visibility_timeout, wait_time }
     }
 
+    /// Whether the queue answers (for `/readyz`).
+    pub async fn check(&self) -> Result<(), String> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DisplayErrorContext(&e).to_string())
+    }
+
     async fn set_visibility(&self, receipt: &str, secs: i32) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()

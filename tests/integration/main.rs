@@ -6,6 +6,7 @@ mod fieldmodel;
 mod fixtures;
 mod harness;
 mod ingest;
+mod metrics;
 mod replay;
 mod setup;
 mod stress;
