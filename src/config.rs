@@ -258,7 +258,7 @@ impl Config {
             config::Environment::with_prefix("TRAILSHIP")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true)
+                .try_parsing(false)
                 .source(Some(env_map)),
         );
         let raw: RawConfig = builder
@@ -491,7 +491,18 @@ fn basic_auth(
     Ok((username, password))
 }
 
+/// An http(s) URL without credentials in it (they would end up in logs and errors; the message
+/// does not repeat the URL for the same reason).
 fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        let section = key.split('.').next().unwrap_or(key);
+        let hint = match section {
+            "opensearch" | "dashboards" => format!("set {section}.username and {section}.password instead"),
+            _ => "credentials come from the AWS chain".to_owned(),
+        };
+        return Err(ConfigError::new(key, format!("credentials in the url are not accepted: {hint}")));
+    }
     match url.split_once("://") {
         Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
         _ => Err(ConfigError::new(key, format!("{url:?} is not an http(s) url"))),

@@ -153,3 +153,48 @@ fn metrics_listen_is_an_address_or_off() {
     let err = Config::load_from(Some(toml("[metrics]\nlisten = \"localhost\"\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "metrics.listen");
 }
+
+#[test]
+fn environment_values_are_not_type_guessed() {
+    // Regression: with the config crate's type guessing, a password 007123 became 7123 and an
+    // index prefix 1e3 became 1000.
+    let e = env(&[
+        ("TRAILSHIP__OPENSEARCH__USERNAME", "admin"),
+        ("TRAILSHIP__OPENSEARCH__PASSWORD", "007123"),
+        ("TRAILSHIP__OPENSEARCH__INDEX_PREFIX", "1e3"),
+        ("TRAILSHIP__DASHBOARDS__URL", "http://d:5601"),
+        ("TRAILSHIP__DASHBOARDS__USERNAME", "true"),
+        ("TRAILSHIP__DASHBOARDS__PASSWORD", "0x10"),
+        ("TRAILSHIP__SQS__MAX_MESSAGES_IN_FLIGHT", "3"),
+        ("TRAILSHIP__OPENSEARCH__TLS_INSECURE", "true"),
+    ]);
+    let c = Config::load_from(Some(toml("").path()), &e).unwrap();
+    assert_eq!(c.opensearch.password.as_deref(), Some("007123"));
+    assert_eq!(c.opensearch.index_prefix, "1e3");
+    assert_eq!((c.dashboards.username.as_deref(), c.dashboards.password.as_deref()), (Some("true"), Some("0x10")));
+    assert_eq!(c.sqs.max_messages_in_flight, 3, "numbers still parse where a number is expected");
+    assert!(c.opensearch.tls_insecure);
+    let err = Config::load_from(Some(toml("").path()), &env(&[("TRAILSHIP__SQS__MAX_MESSAGES_IN_FLIGHT", "many")]))
+        .unwrap_err();
+    assert_eq!(err.key, "sqs.max_messages_in_flight", "{err}");
+}
+
+#[test]
+fn credentials_in_a_url_are_refused_without_repeating_them() {
+    for (key, var) in [
+        ("opensearch.url", "TRAILSHIP__OPENSEARCH__URL"),
+        ("dashboards.url", "TRAILSHIP__DASHBOARDS__URL"),
+        ("aws.endpoint_url", "TRAILSHIP__AWS__ENDPOINT_URL"),
+    ] {
+        let e = env(&[(var, "https://admin:s3cr3t-pw@search.example.com:9200/")]);
+        let err = Config::load_from(Some(toml("").path()), &e).unwrap_err();
+        assert_eq!(err.key, key);
+        assert!(!err.to_string().contains("s3cr3t-pw"), "{err}");
+        assert!(err.message.contains("credentials in the url"), "{err}");
+    }
+    let e = env(&[("TRAILSHIP__OPENSEARCH__URL", "https://a:b@x:9200")]);
+    assert!(Config::load_from(Some(toml("").path()), &e).unwrap_err().message.contains("opensearch.username"));
+    // An @ further on (a path or query) is not a credential.
+    let e = env(&[("TRAILSHIP__OPENSEARCH__URL", "https://search.example.com/proxy@1")]);
+    assert!(Config::load_from(Some(toml("").path()), &e).is_ok());
+}
