@@ -166,3 +166,14 @@ async fn cancellation_ends_the_retries_at_once() {
     assert!(matches!(err, IndexError::Cancelled), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn retry_warnings_are_rate_limited_per_kind_and_count_what_they_skip() {
+    let limit = RateLimit::new();
+    assert_eq!(limit.due_at("throttled", 1), Some(0));
+    assert_eq!(limit.due_at("throttled", 500), None);
+    assert_eq!(limit.due_at("throttled", 9_000), None);
+    assert_eq!(limit.due_at("unavailable", 9_000), Some(0), "each kind has its own limit");
+    assert_eq!(limit.due_at("throttled", 10_001), Some(2), "two retries went unlogged");
+    assert_eq!(limit.due_at("throttled", 10_002), None);
+}

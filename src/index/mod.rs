@@ -92,6 +92,41 @@ impl Indexer<Client> {
     }
 }
 
+/// Retries warn at most once per [`WARN_EVERY`] and kind, saying how many went unlogged.
+static RETRY_WARNINGS: RateLimit = RateLimit::new();
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// A warning rate limit for the two retry kinds (`throttled`, `unavailable`).
+struct RateLimit {
+    /// Per kind: when it last warned (ms since the first call, 0 = never) and retries since.
+    state: std::sync::Mutex<[(u64, u64); 2]>,
+    start: std::sync::OnceLock<std::time::Instant>,
+}
+
+impl RateLimit {
+    const fn new() -> Self {
+        RateLimit { state: std::sync::Mutex::new([(0, 0); 2]), start: std::sync::OnceLock::new() }
+    }
+
+    /// `Some(retries not logged since the last warning)` when `kind` may warn now.
+    fn due(&self, kind: &str) -> Option<u64> {
+        let now = self.start.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1;
+        self.due_at(kind, now)
+    }
+
+    fn due_at(&self, kind: &str, now_ms: u64) -> Option<u64> {
+        let slot = usize::from(kind != "throttled");
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, since) = &mut state[slot];
+        if *last != 0 && now_ms.saturating_sub(*last) < WARN_EVERY.as_millis() as u64 {
+            *since += 1;
+            return None;
+        }
+        *last = now_ms;
+        Some(std::mem::take(since))
+    }
+}
+
 /// Why the current attempt did not settle everything: what decides how long to wait.
 enum Wait {
     /// Items answered 429/5xx.
@@ -207,7 +242,6 @@ impl<B: BulkClient> Indexer<B> {
                     Wait::Blocked(e.to_string())
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(origin = %current.origin, error = %e, "bulk request failed, retrying");
                     work.push(current);
                     Wait::Unavailable(e.to_string())
                 }
@@ -215,9 +249,23 @@ impl<B: BulkClient> Indexer<B> {
             };
             let remaining = work.last().map_or(0, Batch::len);
             metrics::counter!(telemetry::BULK_RETRIES, "reason" => wait.label()).increment(1);
+            let label = wait.label();
             let (delay, reason) = match wait {
                 Wait::Throttled(reason) | Wait::Unavailable(reason) => match throttled.next() {
-                    Some(d) => (d, reason),
+                    Some(d) => {
+                        if let Some(since) = RETRY_WARNINGS.due(label) {
+                            let what =
+                                if label == "throttled" { "items refused for now" } else { "bulk request failed" };
+                            tracing::warn!(
+                                items = remaining,
+                                ?d,
+                                reason,
+                                retries_not_logged = since,
+                                "{what}, retrying"
+                            );
+                        }
+                        (d, reason)
+                    }
                     None => {
                         return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
                     }
