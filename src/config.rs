@@ -261,10 +261,15 @@ impl Config {
                 .try_parsing(false)
                 .source(Some(env_map)),
         );
-        let raw: RawConfig = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::new(&error_key(&e), clean_message(&e)))?;
+        let raw: RawConfig = builder.build().and_then(|c| c.try_deserialize()).map_err(|e| {
+            // A file that is not valid TOML: the error names the file as given.
+            let key = match (&e, file) {
+                (config::ConfigError::FileParse { .. }, Some(path)) => path.display().to_string(),
+                (config::ConfigError::FileParse { .. }, None) => "trailship.toml".to_owned(),
+                _ => error_key(&e),
+            };
+            ConfigError::new(&key, clean_message(&e))
+        })?;
         let endpoint_from_env = env.iter().any(|(k, v)| k == "AWS_ENDPOINT_URL" && !v.is_empty());
         raw.validate(endpoint_from_env)
     }
@@ -283,6 +288,14 @@ fn error_key(e: &config::ConfigError) -> String {
 }
 
 fn clean_message(e: &config::ConfigError) -> String {
+    if let config::ConfigError::FileParse { cause, .. } = e {
+        // toml's message: a location line, a snippet of the file (lines with `|`), the reason.
+        let text = cause.to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('|'));
+        let location = lines.next().unwrap_or_default().trim_start_matches("TOML parse error at ");
+        let reason: Vec<&str> = lines.collect();
+        return format!("invalid toml at {location}: {}", reason.join(", "));
+    }
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 

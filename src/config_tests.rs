@@ -198,3 +198,14 @@ fn credentials_in_a_url_are_refused_without_repeating_them() {
     let e = env(&[("TRAILSHIP__OPENSEARCH__URL", "https://search.example.com/proxy@1")]);
     assert!(Config::load_from(Some(toml("").path()), &e).is_ok());
 }
+
+#[test]
+fn a_toml_syntax_error_names_the_file_and_the_reason() {
+    let f = toml("[sqs]\nmax_messages_in_flight = = 3\n");
+    let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&f.path().display().to_string()), "{text}");
+    assert!(text.contains("line 2, column 26"), "{text}");
+    assert!(text.contains("invalid string") || text.contains("expected"), "the reason: {text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+}
