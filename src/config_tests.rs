@@ -209,3 +209,57 @@ fn a_toml_syntax_error_names_the_file_and_the_reason() {
     assert!(text.contains("invalid string") || text.contains("expected"), "the reason: {text}");
     assert!(!text.contains('\n'), "one line: {text}");
 }
+
+/// `section.key` names in backticks in a README table's first cell, or set (possibly commented
+/// out) under a `[section]` of the example file.
+fn documented_keys() -> (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme.find("## Configuration").unwrap();
+    let end = readme[start..].find("### Pointing it at").unwrap() + start;
+    let is_key = |k: &str| {
+        k.split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c))
+        })
+    };
+    let mut in_readme = std::collections::BTreeSet::new();
+    for line in readme[start..end].lines().filter(|l| l.starts_with("| `")) {
+        let cell = line.split('|').nth(1).unwrap();
+        in_readme.extend(cell.split('`').skip(1).step_by(2).filter(|k| is_key(k)).map(str::to_owned));
+    }
+    let example = std::fs::read_to_string(root.join("trailship.example.toml")).unwrap();
+    let mut in_example = std::collections::BTreeSet::new();
+    let mut section = "";
+    for line in example.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name;
+            continue;
+        }
+        let text = line.trim_start_matches('#').trim_start();
+        if let Some((key, _)) = text.split_once(" = ") {
+            let full = format!("{section}.{key}");
+            if is_key(&full) {
+                in_example.insert(full);
+            }
+        }
+    }
+    (in_readme, in_example)
+}
+
+#[test]
+fn the_readme_table_and_the_example_file_list_the_same_keys() {
+    let (in_readme, in_example) = documented_keys();
+    assert!(in_example.len() > 30, "{in_example:?}");
+    let missing_in_readme: Vec<_> = in_example.difference(&in_readme).collect();
+    let missing_in_example: Vec<_> = in_readme.difference(&in_example).collect();
+    assert!(missing_in_readme.is_empty(), "keys of trailship.example.toml missing from README: {missing_in_readme:?}");
+    assert!(missing_in_example.is_empty(), "README keys missing from trailship.example.toml: {missing_in_example:?}");
+    // And every one of them is a key the configuration accepts.
+    for key in &in_example {
+        let (section, name) = key.split_once('.').unwrap();
+        let err = Config::load_from(Some(toml(&format!("[{section}]\n{name} = []\n")).path()), &[]).unwrap_err();
+        assert!(!err.to_string().contains("unknown"), "{key}: {err}");
+    }
+}
