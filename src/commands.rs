@@ -36,11 +36,26 @@ pub enum CommandError {
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging(log: &LogConfig) {
+    JSON_LOGS.store(log.json, std::sync::atomic::Ordering::Relaxed);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if log.json { builder.json().init() } else { builder.init() }
+}
+
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a summary or final error line on stderr whatever `RUST_LOG` says: as it is, or with
+/// `log.format = "json"` as a JSON line shaped like the other log lines.
+pub fn say(level: tracing::Level, line: &str) {
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let record = serde_json::json!({"timestamp": now, "level": level.as_str(), "fields": {"message": line}, "target": "trailship"});
+        eprintln!("{record}");
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 /// `trailship run`.
@@ -81,20 +96,23 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     telemetry_stop.cancel();
     let s = result?;
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released; {} objects skipped){}",
-        s.files,
-        s.events,
-        rate(s.events, secs),
-        s.indexed.created,
-        s.indexed.duplicates,
-        s.indexed.dead_lettered,
-        s.messages,
-        s.acked,
-        s.failed,
-        s.released,
-        s.skipped,
-        peak_memory()
+    say(
+        tracing::Level::INFO,
+        &format!(
+            "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released; {} objects skipped){}",
+            s.files,
+            s.events,
+            rate(s.events, secs),
+            s.indexed.created,
+            s.indexed.duplicates,
+            s.indexed.dead_lettered,
+            s.messages,
+            s.acked,
+            s.failed,
+            s.released,
+            s.skipped,
+            peak_memory()
+        ),
     );
     Ok(())
 }
@@ -192,14 +210,17 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
             s.indexed.created, s.indexed.duplicates, s.indexed.dead_lettered
         )
     };
-    eprintln!(
-        "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} files failed){}",
-        s.files,
-        s.events,
-        rate(s.events, secs),
-        skipped,
-        s.failed,
-        peak_memory()
+    say(
+        tracing::Level::INFO,
+        &format!(
+            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} files failed){}",
+            s.files,
+            s.events,
+            rate(s.events, secs),
+            skipped,
+            s.failed,
+            peak_memory()
+        ),
     );
     if s.failed > 0 {
         return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed).into());
@@ -224,13 +245,16 @@ pub async fn replay_deadletters(
     let started = Instant::now();
     let client = indexer.client().clone();
     let s = replay::replay(&client, &indexer, &decoder, &cfg.opensearch.deadletter_index, &filter).await?;
-    eprintln!(
-        "trailship replay-deadletters: {} dead letters in {:.2} s ({} replayed and deleted, {} still failing, {} not replayable: only their start was kept)",
-        s.found,
-        started.elapsed().as_secs_f64(),
-        s.replayed,
-        s.still_failing,
-        s.not_replayable
+    say(
+        tracing::Level::INFO,
+        &format!(
+            "trailship replay-deadletters: {} dead letters in {:.2} s ({} replayed and deleted, {} still failing, {} not replayable: only their start was kept)",
+            s.found,
+            started.elapsed().as_secs_f64(),
+            s.replayed,
+            s.still_failing,
+            s.not_replayable
+        ),
     );
     if s.still_failing > 0 {
         return Err(

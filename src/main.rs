@@ -84,11 +84,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CommandError::Config(e)) => {
-            eprintln!("trailship: invalid configuration: {e}");
+            commands::say(tracing::Level::ERROR, &format!("trailship: invalid configuration: {e}"));
             ExitCode::from(2)
         }
         Err(CommandError::Failed(e)) => {
-            eprintln!("trailship: {e:#}");
+            commands::say(tracing::Level::ERROR, &format!("trailship: {e:#}"));
             ExitCode::FAILURE
         }
     }

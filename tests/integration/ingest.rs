@@ -65,3 +65,27 @@ async fn ingest_into_opensearch_and_report_broken_files() {
         assert_eq!(osmem.count(&index).await, count, "{index}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_make_every_line_json_the_summary_and_the_final_error_included() {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    local_mirror(dir.path());
+    std::fs::write(dir.path().join("broken.json.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    let env = vec![
+        ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
+        ("TRAILSHIP__LOG__FORMAT".to_owned(), "json".to_owned()),
+    ];
+    let run = trailship(&["ingest", dir.path().to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not json ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert!(messages.iter().any(|m| m.starts_with("trailship ingest: 36 files")), "{messages:?}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR");
+    assert!(last["fields"]["message"].as_str().unwrap().contains("1 files failed"), "{last}");
+}
