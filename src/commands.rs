@@ -11,7 +11,7 @@ use crate::index::bulk::BatchLimits;
 use crate::index::client::{Client, ClientError, SetupAction};
 use crate::index::{Indexer, template};
 use crate::pipeline::ingest::{self, IngestLimits, Target};
-use crate::pipeline::object::ObjectDecoder;
+use crate::pipeline::object::{EventWindow, ObjectDecoder};
 use crate::pipeline::replay;
 use crate::pipeline::worker::Worker;
 use crate::pipeline::{Budget, spawn_indexers, spawn_telemetry};
@@ -295,6 +295,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
             max_record_bytes: cfg.limits.max_record_bytes,
             max_total_bytes: cfg.limits.max_decompressed_bytes,
         },
+        window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead },
         index_prefix: cfg.opensearch.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
     })

@@ -61,6 +61,10 @@ pub struct LimitsConfig {
     pub max_decompressed_bytes: u64,
     /// An object that takes longer than this to fetch, decode and index fails.
     pub max_object_time: Duration,
+    /// Events before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
+    pub oldest_event_day: [u8; 10],
+    /// Events more than this many days after today are dead-lettered.
+    pub event_days_ahead: u32,
 }
 
 /// MaxMind-format databases for `source.geo.*` and `source.as.*`; both optional.
@@ -171,6 +175,8 @@ struct RawLimits {
     max_record_bytes: Option<i64>,
     max_decompressed_bytes: Option<i64>,
     max_object_seconds: Option<i64>,
+    oldest_event_date: Option<String>,
+    event_days_ahead: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -415,6 +421,16 @@ impl RawConfig {
                 1 << 50,
             )? as u64,
             max_object_time: secs(int_in("limits.max_object_seconds", l.max_object_seconds, 900, 1, 86_400)?),
+            oldest_event_day: match non_empty(l.oldest_event_date) {
+                None => *b"2013.01.01",
+                Some(text) => chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.format("%Y.%m.%d").to_string().into_bytes().try_into().ok())
+                    .ok_or_else(|| {
+                        ConfigError::new("limits.oldest_event_date", format!("{text:?} is not a date like 2013-01-01"))
+                    })?,
+            },
+            event_days_ahead: int_in("limits.event_days_ahead", l.event_days_ahead, 1, 0, 3650)? as u32,
         };
         let listen = match non_empty(self.metrics.listen) {
             None => None,

@@ -142,6 +142,12 @@ fn limits_defaults_and_the_memory_budget_check() {
     assert!(err.message.contains("needs at least"), "{err}");
     let err = Config::load_from(Some(toml("[limits]\nmax_record_bytes = 10\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "limits.max_record_bytes");
+    assert_eq!((&c.limits.oldest_event_day, c.limits.event_days_ahead), (b"2013.01.01", 1));
+    let f = toml("[limits]\noldest_event_date = \"2019-06-01\"\nevent_days_ahead = 0\n");
+    let c = Config::load_from(Some(f.path()), &[]).unwrap();
+    assert_eq!((&c.limits.oldest_event_day, c.limits.event_days_ahead), (b"2019.06.01", 0));
+    let err = Config::load_from(Some(toml("[limits]\noldest_event_date = \"June\"\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "limits.oldest_event_date");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::enrich::Enricher;
 use crate::fetch::{Body, FetchError, ObjectStore};
 use crate::index::bulk::BatchLimits;
 use crate::index::client::{BulkClient, ClientError};
-use crate::pipeline::object::ObjectDecoder;
+use crate::pipeline::object::{EventWindow, ObjectDecoder};
 use crate::queue::{Message, Queue, QueueError};
 use crate::source::ObjectRef;
 use bytes::Bytes;
@@ -27,6 +27,7 @@ pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
         enricher: Enricher::new(),
         limits: BatchLimits { max_bytes: 1 << 20, max_actions },
         frame: FrameLimits { max_record_bytes, max_total_bytes: 1 << 30 },
+        window: EventWindow::default(),
         index_prefix: "cloudtrail".into(),
         deadletter_index: "trailship-deadletter".into(),
     }

@@ -107,10 +107,38 @@ pub struct ObjectDecoder {
     pub limits: BatchLimits,
     /// Record and decompressed-size caps.
     pub frame: FrameLimits,
+    /// The event times that may become daily indices.
+    pub window: EventWindow,
     /// Daily index prefix.
     pub index_prefix: String,
     /// Dead-letter index.
     pub deadletter_index: String,
+}
+
+/// The plausible event times: a forged or broken file must not create an index per day of the
+/// calendar. Days are compared as the daily index suffix `YYYY.MM.DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventWindow {
+    /// The oldest day accepted.
+    pub oldest: [u8; 10],
+    /// How many days after today (UTC) are accepted.
+    pub days_ahead: u32,
+}
+
+impl Default for EventWindow {
+    /// From 2013-01-01 (CloudTrail was launched in November 2013) to one day ahead.
+    fn default() -> Self {
+        EventWindow { oldest: *b"2013.01.01", days_ahead: 1 }
+    }
+}
+
+impl EventWindow {
+    /// The newest day accepted now.
+    fn newest(&self) -> [u8; 10] {
+        let day = chrono::Utc::now() + chrono::Duration::days(i64::from(self.days_ahead));
+        let text = day.format("%Y.%m.%d").to_string();
+        text.as_bytes().try_into().unwrap_or(*b"9999.12.31")
+    }
 }
 
 /// A record that cannot become a document.
@@ -138,6 +166,7 @@ impl ObjectDecoder {
         // The newest @timestamp so far: canonical UTC RFC 3339, so the string order is the time
         // order (to the second).
         let mut newest = String::new();
+        let (oldest_day, newest_day) = (self.window.oldest, self.window.newest());
         while let Some(framed) = records.next_record()? {
             watch.check()?;
             stats.events += 1;
@@ -170,6 +199,26 @@ impl ObjectDecoder {
                         },
                     ),
                     Ok(event) => match self.enricher.target(&event) {
+                        Ok(target) if target.date < oldest_day || target.date > newest_day => {
+                            let event_id = event.get_str("eventID");
+                            let day = |d: &[u8; 10]| String::from_utf8_lossy(d).replace('.', "-");
+                            self.dead_letter(
+                                &mut builder,
+                                &mut stats,
+                                Invalid {
+                                    error_type: "implausible_event_time",
+                                    reason: format!(
+                                        "eventTime {} is outside {} to {} (limits.oldest_event_date, limits.event_days_ahead)",
+                                        target.timestamp,
+                                        day(&oldest_day),
+                                        day(&newest_day)
+                                    ),
+                                    event_id: event_id.as_deref(),
+                                    raw: bytes,
+                                    size: None,
+                                },
+                            )
+                        }
                         Ok(target) => {
                             if *target.timestamp > *newest {
                                 newest.clear();
@@ -316,6 +365,44 @@ mod tests {
         assert_eq!(docs[4]["event_size"], big.len());
         assert_eq!(docs[4]["event"].as_str().unwrap().len(), crate::decode::framing::HEAD_BYTES);
         assert!(big.starts_with(docs[4]["event"].as_str().unwrap()));
+    }
+
+    #[test]
+    fn events_outside_the_plausible_window_are_dead_lettered_not_given_an_index() {
+        let day = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT12:00:00Z").to_string();
+        let now = chrono::Utc::now();
+        let times = [
+            "2012-12-31T23:59:59Z".to_owned(),
+            "2013-01-01T00:00:00Z".to_owned(),
+            day(now),
+            day(now + chrono::Duration::days(1)),
+            day(now + chrono::Duration::days(2)),
+            "9999-01-01T00:00:00Z".to_owned(),
+        ];
+        let records: Vec<String> =
+            times.iter().enumerate().map(|(i, t)| format!(r#"{{"eventID":"e{i}","eventTime":"{t}"}}"#)).collect();
+        let file = format!("[{}]", records.join(","));
+        let mut batches = Vec::new();
+        let origin = Arc::new(Origin::File("f.json".into()));
+        let stats = decoder(100)
+            .decode(file.as_bytes(), origin, &watch(), &mut |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(stats.invalid, 3);
+        let l = lines(&batches);
+        let dead: Vec<&str> = l
+            .chunks(2)
+            .filter(|p| p[0]["create"]["_index"] == "trailship-deadletter")
+            .map(|p| p[1]["event_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(dead, ["e0", "e4", "e5"]);
+        assert!(l.iter().any(|d| d["error_type"] == "implausible_event_time"));
+        let days: Vec<&str> =
+            l.iter().filter_map(|a| a["create"]["_index"].as_str()).filter(|i| i.starts_with("cloudtrail-")).collect();
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[0], "cloudtrail-2013.01.01");
     }
 
     #[test]

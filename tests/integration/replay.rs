@@ -16,7 +16,7 @@ fn error_types(dead: &[Value]) -> Vec<String> {
 async fn dead_letters_are_replayed_once_the_cause_is_fixed_and_deleted_only_when_indexed() {
     let osmem = Osmem::start().await;
     // The cause: a daily index created by hand with eventName as a number.
-    osmem.put("/cloudtrail-2001.01.01", &json!({"mappings": {"properties": {"eventName": {"type": "long"}}}})).await;
+    osmem.put("/cloudtrail-2015.01.01", &json!({"mappings": {"properties": {"eventName": {"type": "long"}}}})).await;
     let ev = |id: &str, time: &str, extra: Value| {
         fixtures::event(
             id,
@@ -31,7 +31,7 @@ async fn dead_letters_are_replayed_once_the_cause_is_fixed_and_deleted_only_when
     let mut no_time = ev("no-time", "2024-08-01T10:00:00Z", json!({}));
     no_time.as_object_mut().unwrap().remove("eventTime");
     let events = vec![
-        ev("conflicting", "2001-01-01T10:00:00Z", json!({})),
+        ev("conflicting", "2015-01-01T10:00:00Z", json!({})),
         no_time,
         ev("too-big", "2024-08-01T10:00:00Z", json!({"requestParameters": {"userData": "u".repeat(100_000)}})),
         ev("fine", "2024-08-01T10:00:00Z", json!({})),
@@ -58,12 +58,12 @@ async fn dead_letters_are_replayed_once_the_cause_is_fixed_and_deleted_only_when
     assert_eq!(osmem.all("trailship-deadletter").await.len(), 3);
 
     // The fix: drop the hand-made index, so the template's mapping applies again.
-    let r = reqwest::Client::new().delete(format!("{}/cloudtrail-2001.01.01", osmem.url)).send().await.unwrap();
+    let r = reqwest::Client::new().delete(format!("{}/cloudtrail-2015.01.01", osmem.url)).send().await.unwrap();
     assert!(r.status().is_success());
     let run = trailship(&["replay-deadletters", "--since", "1h", "--reason", "mapper_parsing_exception"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.summary().contains("1 replayed and deleted"), "{}", run.summary());
-    let (status, doc) = osmem.get("/cloudtrail-2001.01.01/_doc/conflicting").await;
+    let (status, doc) = osmem.get("/cloudtrail-2015.01.01/_doc/conflicting").await;
     assert_eq!(status, 200, "{doc}");
     assert_eq!(doc["_source"]["eventName"], "RunInstances");
     assert_eq!(doc["_source"]["user"]["name"], "alice", "enriched like any event");

@@ -94,12 +94,12 @@ async fn failures_stay_on_the_queue_until_redrive_and_bad_events_are_dead_letter
     // makes every CloudTrail event fit its own template, so the refusal comes from an index
     // someone created by hand with a conflicting mapping.
     let created = osmem
-        .put("/cloudtrail-2001.01.01", &json!({"mappings": {"properties": {"eventName": {"type": "long"}}}}))
+        .put("/cloudtrail-2015.01.01", &json!({"mappings": {"properties": {"eventName": {"type": "long"}}}}))
         .await;
     assert_eq!(created["acknowledged"], true, "{created}");
     let file = fixtures::sample_files().into_iter().find(|f| f.events.len() >= 4).unwrap();
     let mut events: Vec<Value> = file.events.into_iter().take(4).collect();
-    events[2]["eventTime"] = json!("2001-01-01T00:00:00Z");
+    events[2]["eventTime"] = json!("2015-01-01T00:00:00Z");
     events[3].as_object_mut().unwrap().remove("eventTime");
     let mixed = LogFile { key: fixtures::trail_key("", "CloudTrail", &events[0], 1), events };
     trail.put(&mixed.key, mixed.gzip()).await;
