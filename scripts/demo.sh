@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 source scripts/test-env.sh
 py="$TRAILSHIP_TEST_VENV/bin/python"
 
-echo "== building trailship (release)" >&2
-cargo build --release --locked --quiet
-bin="$PWD/target/release/trailship"
+echo "== building trailship (release; the first build takes a few minutes)" >&2
+cargo build --release --locked
+# Ask cargo where it builds: CARGO_TARGET_DIR or a build.target-dir setting may move it.
+target_dir="$(cargo metadata --format-version 1 --no-deps --locked | "$py" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+bin="$target_dir/release/trailship"
 
 work="$(mktemp -d)"
 pids=()
