@@ -7,6 +7,7 @@ use crate::dashboards::{self, Dashboards, DashboardsError, ImportOutcome, Object
 use crate::decode::FrameLimits;
 use crate::enrich::Enricher;
 use crate::enrich::geo::GeoIp;
+use crate::fetch::S3Store;
 use crate::index::bulk::BatchLimits;
 use crate::index::client::{Client, ClientError, SetupAction};
 use crate::index::{Indexer, template};
@@ -75,7 +76,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let telemetry_stop = start_telemetry(cfg, cluster, queue.clone()).await?;
     let worker = Arc::new(Worker {
         queue,
-        store: s3,
+        store: S3Store { client: s3, expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone() },
         decoder,
         sink: jobs,
         budget,
@@ -84,6 +85,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
         max_object_time: cfg.limits.max_object_time,
         cancel,
         receive_delays: (Duration::from_secs(1), Duration::from_secs(30)),
+        allowlist: cfg.sqs.allowlist.clone(),
     });
     tracing::info!(queue = %queue_url, opensearch = %cfg.opensearch.url, drain,
         memory_mb = cfg.limits.memory_bytes >> 20, objects_at_once = worker.budget.objects(), "worker started");
@@ -99,7 +101,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released; {} objects skipped){}",
+            "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
             s.files,
             s.events,
             rate(s.events, secs),
@@ -110,6 +112,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
             s.acked,
             s.failed,
             s.released,
+            s.refused,
             s.skipped,
             peak_memory()
         ),

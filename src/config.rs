@@ -111,6 +111,10 @@ pub struct SqsConfig {
     pub wait_time: Duration,
     /// How long a stopping worker lets in-flight messages finish before releasing them.
     pub shutdown_grace: Duration,
+    /// The buckets and key prefixes notifications may name.
+    pub allowlist: crate::route::Allowlist,
+    /// The account that must own the bucket of every object read (S3 `ExpectedBucketOwner`).
+    pub expected_bucket_owner: Option<String>,
 }
 
 /// The OpenSearch cluster and how documents are written to it.
@@ -210,6 +214,27 @@ struct RawSqs {
     visibility_timeout_secs: Option<i64>,
     wait_time_secs: Option<i64>,
     shutdown_grace_secs: Option<i64>,
+    allowed_buckets: Option<StringList>,
+    allowed_prefixes: Option<StringList>,
+    expected_bucket_owner: Option<String>,
+}
+
+/// A list of strings: a TOML array, or (from the environment) comma-separated text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl StringList {
+    fn into_vec(self) -> Vec<String> {
+        let items = match self {
+            StringList::List(v) => v,
+            StringList::Text(t) => t.split(',').map(str::to_owned).collect(),
+        };
+        items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -361,6 +386,20 @@ impl RawConfig {
             )?),
             wait_time: secs(int_in("sqs.wait_time_secs", self.sqs.wait_time_secs, 20, 0, 20)?),
             shutdown_grace: secs(int_in("sqs.shutdown_grace_secs", self.sqs.shutdown_grace_secs, 30, 0, 3600)?),
+            allowlist: crate::route::Allowlist {
+                buckets: self.sqs.allowed_buckets.map(StringList::into_vec).unwrap_or_default(),
+                prefixes: self.sqs.allowed_prefixes.map(StringList::into_vec).unwrap_or_default(),
+            },
+            expected_bucket_owner: match non_empty(self.sqs.expected_bucket_owner) {
+                Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => Some(id),
+                Some(id) => {
+                    return Err(ConfigError::new(
+                        "sqs.expected_bucket_owner",
+                        format!("{id:?} is not a 12-digit account id"),
+                    ));
+                }
+                None => None,
+            },
         };
 
         let os = self.opensearch;

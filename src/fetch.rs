@@ -45,9 +45,24 @@ pub trait ObjectStore: Send + Sync + 'static {
 /// How long opening an object (until its response starts) may take.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl ObjectStore for aws_sdk_s3::Client {
+/// S3, as the worker reads it.
+#[derive(Clone)]
+pub struct S3Store {
+    /// The client.
+    pub client: aws_sdk_s3::Client,
+    /// Passed as `ExpectedBucketOwner` on every GetObject (`sqs.expected_bucket_owner`).
+    pub expected_bucket_owner: Option<String>,
+}
+
+impl ObjectStore for S3Store {
     async fn open(&self, obj: &ObjectRef) -> Result<Body, FetchError> {
-        let request = self.get_object().bucket(&obj.bucket).key(&obj.key).send();
+        let request = self
+            .client
+            .get_object()
+            .bucket(&obj.bucket)
+            .key(&obj.key)
+            .set_expected_bucket_owner(self.expected_bucket_owner.clone())
+            .send();
         let out = tokio::time::timeout(OPEN_TIMEOUT, request)
             .await
             .map_err(|_| FetchError::new(obj, format!("no response in {} s", OPEN_TIMEOUT.as_secs())))?

@@ -11,7 +11,7 @@ use crate::fetch::{FetchError, ObjectStore, Watched};
 use crate::index::BatchReport;
 use crate::notification::{self, Notification};
 use crate::queue::{Message, Queue};
-use crate::route;
+use crate::route::{self, Allowlist};
 use crate::source::{ObjectRef, Origin};
 use crate::telemetry;
 use backon::BackoffBuilder;
@@ -46,6 +46,8 @@ pub struct Worker<Q, S> {
     pub cancel: CancellationToken,
     /// The first and the largest wait after a failed receive.
     pub receive_delays: (Duration, Duration),
+    /// The buckets and prefixes notifications may name.
+    pub allowlist: Allowlist,
 }
 
 /// Totals over a run.
@@ -57,6 +59,8 @@ pub struct RunSummary {
     pub acked: usize,
     /// Messages left for redelivery after a failure.
     pub failed: usize,
+    /// Messages left for the redrive policy because they name objects outside the allowlist.
+    pub refused: usize,
     /// Messages made visible again (at shutdown, or received beyond the room asked for).
     pub released: usize,
     /// CloudTrail files processed.
@@ -78,6 +82,8 @@ enum Settled {
     Failed,
     /// Stopped by the cancellation: to be released.
     Cancelled,
+    /// Names an object outside the allowlist: left, unread, for the redrive policy.
+    Refused,
 }
 
 #[derive(Debug, Default)]
@@ -255,11 +261,13 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 match settled {
                     Settled::Acked => summary.acked += 1,
                     Settled::Failed => summary.failed += 1,
+                    Settled::Refused => summary.refused += 1,
                     Settled::Cancelled => {}
                 }
                 let outcome = match settled {
                     Settled::Acked => Some("deleted"),
                     Settled::Failed => Some("failed"),
+                    Settled::Refused => Some("refused"),
                     Settled::Cancelled => None,
                 };
                 if let Some(outcome) = outcome {
@@ -329,6 +337,11 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 return (Settled::Failed, stats);
             }
         };
+        if let Some(obj) = objects.iter().find(|o| !self.allowlist.allows(&o.bucket, &o.key)) {
+            tracing::warn!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, receive_count = msg.receive_count,
+                "notification names an object outside sqs.allowed_buckets/allowed_prefixes: not fetched, leaving the message for the queue's redrive policy");
+            return (Settled::Refused, stats);
+        }
         for obj in objects {
             let kind = route::classify_key(&obj.key);
             if !kind.is_indexed() {

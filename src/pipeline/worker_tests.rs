@@ -34,6 +34,7 @@ struct Setup {
     twin: BulkTwin,
     grace: Duration,
     max_retries: usize,
+    allowlist: crate::route::Allowlist,
 }
 
 impl Setup {
@@ -46,6 +47,7 @@ impl Setup {
             twin,
             grace: Duration::from_secs(5),
             max_retries: 3,
+            allowlist: crate::route::Allowlist::default(),
         }
     }
 
@@ -67,6 +69,7 @@ impl Setup {
             max_object_time: Duration::from_secs(60),
             cancel,
             receive_delays: (Duration::from_millis(1), Duration::from_millis(5)),
+            allowlist: self.allowlist.clone(),
         };
         (Arc::new(worker), handles)
     }

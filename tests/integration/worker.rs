@@ -181,3 +181,46 @@ async fn sigterm_interrupts_the_long_poll_and_exits_cleanly() {
     assert_eq!(osmem.count("cloudtrail-*").await, file.events.len() as u64);
     assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notification_for_a_bucket_outside_the_allowlist_is_never_fetched_and_ends_in_the_dlq() {
+    let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
+    // Every S3 and SQS request of trailship goes through the proxy, which counts them by path.
+    let proxy = crate::harness::FaultProxy::start(&moto.url).await;
+    let trail = Trail::create(&moto, 1, 2).await;
+    let good = fixtures::sample_files().remove(0);
+    trail.put(&good.key, good.gzip()).await;
+    // A readable CloudTrail file in somebody else's bucket, and a forged notification for it.
+    let forged = fixtures::sample_files().remove(1);
+    trail.s3.create_bucket().bucket("attacker-bucket").send().await.unwrap();
+    trail.s3.put_object().bucket("attacker-bucket").key(&forged.key).body(forged.gzip().into()).send().await.unwrap();
+    let notice = json!({"s3Bucket": "attacker-bucket", "s3ObjectKey": [forged.key]}).to_string();
+    trail.send_raw(&notice).await;
+
+    let mut env = env_for(&moto, &osmem, &trail.queue_url);
+    env.retain(|(k, _)| k != "TRAILSHIP__AWS__ENDPOINT_URL");
+    env.push(("TRAILSHIP__AWS__ENDPOINT_URL".into(), proxy.url.clone()));
+    env.push(("TRAILSHIP__SQS__ALLOWED_BUCKETS".into(), trail.bucket.clone()));
+    env.push(("TRAILSHIP__SQS__VISIBILITY_TIMEOUT_SECS".into(), "2".into()));
+    let run = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.summary().contains("1 refused"), "{}", run.summary());
+    let warning = run.stderr.lines().find(|l| l.contains("outside sqs.allowed_buckets")).unwrap_or_default();
+    assert!(warning.contains("attacker-bucket") && warning.contains(&forged.key), "{}", run.stderr);
+    let requests = proxy.stats().await["requests"].clone();
+    let paths: Vec<&String> = requests.as_object().unwrap().keys().collect();
+    assert!(paths.iter().any(|p| p.starts_with(&format!("/{}/", trail.bucket))), "the good file was read: {paths:?}");
+    assert!(!paths.iter().any(|p| p.contains("attacker-bucket")), "no request for the forged object: {paths:?}");
+    assert_eq!(ids(&osmem.all("cloudtrail-*").await), fixtures::event_ids(&[good]));
+
+    // Once visible again, the next receive hands it to the redrive policy (maxReceiveCount 1).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while trail.depth(&trail.queue_url).await != (1, 0) {
+        assert!(tokio::time::Instant::now() < deadline, "the refused message never became visible again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let run = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(trail.dlq_bodies().await, [notice]);
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
+}
