@@ -78,11 +78,8 @@ async fn json_logs_make_every_line_json_the_summary_and_the_final_error_included
     ];
     let run = trailship(&["ingest", dir.path().to_str().unwrap()], &env).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let lines: Vec<Value> = run
-        .stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not json ({e}): {l}")))
-        .collect();
+    let lines: Vec<Value> =
+        run.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not json ({e}): {l}"))).collect();
     let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
     assert!(messages.iter().any(|m| m.starts_with("trailship ingest: 36 files")), "{messages:?}");
     let last = lines.last().unwrap();
