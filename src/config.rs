@@ -84,7 +84,7 @@ pub struct DashboardsConfig {
     /// Basic-auth user.
     pub username: Option<String>,
     /// Basic-auth password.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// AWS client settings; credentials come from the standard AWS chain.
@@ -125,7 +125,7 @@ pub struct OpenSearchConfig {
     /// Basic-auth user.
     pub username: Option<String>,
     /// Basic-auth password.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
     pub index_prefix: String,
     /// Index for events that cannot be indexed.
@@ -551,13 +551,44 @@ fn basic_auth(
     section: &str,
     username: Option<String>,
     password: Option<String>,
-) -> Result<(Option<String>, Option<String>), ConfigError> {
+) -> Result<(Option<String>, Option<Secret>), ConfigError> {
     let username = non_empty(username);
     if username.is_some() != password.is_some() {
         return Err(ConfigError::new(&format!("{section}.password"), "username and password must be set together"));
     }
-    Ok((username, password))
+    Ok((username, password.map(Secret::new)))
 }
+
+/// A secret (password): never shown by `Debug` or in any message; [`Secret::expose`] is the
+/// one way to read it, where a request needs it.
+#[derive(Clone)]
+pub struct Secret(secrecy::SecretString);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: String) -> Self {
+        Secret(secrecy::SecretString::from(value))
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
 
 /// An http(s) URL without credentials in it (they would end up in logs and errors; the message
 /// does not repeat the URL for the same reason).

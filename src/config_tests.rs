@@ -46,7 +46,11 @@ fn environment_overrides_the_file() {
     assert_eq!(c.opensearch.url, "http://env:9200");
     assert_eq!(c.opensearch.index_prefix, "ct");
     assert_eq!(c.sqs.max_messages_in_flight, 3);
-    assert_eq!(c.opensearch.password.as_deref(), Some("12345"), "numeric-looking secrets stay strings");
+    assert_eq!(
+        c.opensearch.password.as_ref().map(Secret::expose),
+        Some("12345"),
+        "numeric-looking secrets stay strings"
+    );
     assert_eq!(c.sqs.require_queue_url().unwrap(), "http://q/1/x");
     assert!(c.aws.s3_force_path_style, "an endpoint override implies path-style s3");
 }
@@ -106,7 +110,10 @@ fn dashboards_from_file_env_and_command_line() {
     let f = toml("[dashboards]\nurl = \"http://dashboards:5601/\"\nusername = \"admin\"\n");
     let c = Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__DASHBOARDS__PASSWORD", "s3cret")])).unwrap();
     assert_eq!(c.dashboards.url.as_deref(), Some("http://dashboards:5601"));
-    assert_eq!((c.dashboards.username.as_deref(), c.dashboards.password.as_deref()), (Some("admin"), Some("s3cret")));
+    assert_eq!(
+        (c.dashboards.username.as_deref(), c.dashboards.password.as_ref().map(Secret::expose)),
+        (Some("admin"), Some("s3cret"))
+    );
     let flag = c.dashboards.clone().with_url(Some("https://osd.example.com/".into())).unwrap();
     assert_eq!(flag.url.as_deref(), Some("https://osd.example.com"));
     assert_eq!(c.dashboards.clone().with_url(None).unwrap().url, c.dashboards.url);
@@ -175,9 +182,12 @@ fn environment_values_are_not_type_guessed() {
         ("TRAILSHIP__OPENSEARCH__TLS_INSECURE", "true"),
     ]);
     let c = Config::load_from(Some(toml("").path()), &e).unwrap();
-    assert_eq!(c.opensearch.password.as_deref(), Some("007123"));
+    assert_eq!(c.opensearch.password.as_ref().map(Secret::expose), Some("007123"));
     assert_eq!(c.opensearch.index_prefix, "1e3");
-    assert_eq!((c.dashboards.username.as_deref(), c.dashboards.password.as_deref()), (Some("true"), Some("0x10")));
+    assert_eq!(
+        (c.dashboards.username.as_deref(), c.dashboards.password.as_ref().map(Secret::expose)),
+        (Some("true"), Some("0x10"))
+    );
     assert_eq!(c.sqs.max_messages_in_flight, 3, "numbers still parse where a number is expected");
     assert!(c.opensearch.tls_insecure);
     let err = Config::load_from(Some(toml("").path()), &env(&[("TRAILSHIP__SQS__MAX_MESSAGES_IN_FLIGHT", "many")]))
@@ -286,4 +296,19 @@ fn allowlists_from_the_file_or_comma_separated_from_the_environment() {
     assert_eq!(Config::load_from(Some(toml("").path()), &e).unwrap().sqs.allowlist.buckets, ["trail-a", "trail-b"]);
     let err = Config::load_from(Some(toml("[sqs]\nexpected_bucket_owner = \"me\"\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "sqs.expected_bucket_owner");
+}
+
+#[test]
+fn passwords_never_show_in_debug_output() {
+    let e = env(&[
+        ("TRAILSHIP__OPENSEARCH__USERNAME", "admin"),
+        ("TRAILSHIP__OPENSEARCH__PASSWORD", "hunter2-opensearch"),
+        ("TRAILSHIP__DASHBOARDS__USERNAME", "admin"),
+        ("TRAILSHIP__DASHBOARDS__PASSWORD", "hunter2-dashboards"),
+    ]);
+    let c = Config::load_from(Some(toml("").path()), &e).unwrap();
+    let shown = format!("{c:?} {c:#?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("[redacted]"));
+    assert_eq!(c.opensearch.password.as_ref().map(Secret::expose), Some("hunter2-opensearch"));
 }

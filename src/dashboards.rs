@@ -107,7 +107,7 @@ impl ObjectStatus {
 pub struct Dashboards {
     http: reqwest::Client,
     url: String,
-    auth: Option<(String, String)>,
+    auth: Option<(String, crate::config::Secret)>,
 }
 
 impl Dashboards {
@@ -132,7 +132,7 @@ impl Dashboards {
             .header("osd-xsrf", "true")
             .multipart(reqwest::multipart::Form::new().part("file", part));
         if let Some((user, password)) = &self.auth {
-            request = request.basic_auth(user, Some(password));
+            request = request.basic_auth(user, Some(password.expose()));
         }
         let unreachable = |e| DashboardsError::Unreachable { url: self.url.clone(), source: e };
         let response = request.send().await.map_err(unreachable)?;

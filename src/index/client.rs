@@ -120,7 +120,7 @@ impl Client {
         let url = Url::parse(&cfg.url).map_err(|e| anyhow::anyhow!("opensearch.url: {e}"))?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(cfg.request_timeout);
         if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
-            builder = builder.auth(Credentials::Basic(user.clone(), password.clone()));
+            builder = builder.auth(Credentials::Basic(user.clone(), password.expose().to_owned()));
         }
         if cfg.tls_insecure {
             builder = builder.cert_validation(CertificateValidation::None);
