@@ -1,0 +1,109 @@
+//! The value types and checks the configuration is built from: secrets that never print,
+//! string lists, integers in range, URLs without credentials, basic-auth pairs.
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// A list of strings: a TOML array, or (from the environment) comma-separated text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum StringList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl StringList {
+    pub(super) fn into_vec(self) -> Vec<String> {
+        let items = match self {
+            StringList::List(v) => v,
+            StringList::Text(t) => t.split(',').map(str::to_owned).collect(),
+        };
+        items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    }
+}
+
+pub(super) fn int_in(key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError::new(key, format!("must be between {min} and {max}, got {v}")));
+    }
+    Ok(v)
+}
+
+pub(super) fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+pub(super) fn secs(v: i64) -> Duration {
+    Duration::from_secs(v as u64)
+}
+
+/// An optional http(s) base URL, without a trailing `/`.
+pub(super) fn base_url(key: &str, url: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = non_empty(url) else { return Ok(None) };
+    check_url(key, &url)?;
+    Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+/// Basic-auth credentials of `section`: both or neither.
+pub(super) fn basic_auth(
+    section: &str,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<(Option<String>, Option<Secret>), ConfigError> {
+    let username = non_empty(username);
+    if username.is_some() != password.is_some() {
+        return Err(ConfigError::new(&format!("{section}.password"), "username and password must be set together"));
+    }
+    Ok((username, password.map(Secret::new)))
+}
+
+/// A secret (password): never shown by `Debug` or in any message; [`Secret::expose`] is the
+/// one way to read it, where a request needs it.
+#[derive(Clone)]
+pub struct Secret(secrecy::SecretString);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: String) -> Self {
+        Secret(secrecy::SecretString::from(value))
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
+
+/// An http(s) URL without credentials in it (they would end up in logs and errors; the message
+/// does not repeat the URL for the same reason).
+pub(super) fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        let section = key.split('.').next().unwrap_or(key);
+        let hint = match section {
+            "opensearch" | "dashboards" => format!("set {section}.username and {section}.password instead"),
+            _ => "credentials come from the AWS chain".to_owned(),
+        };
+        return Err(ConfigError::new(key, format!("credentials in the url are not accepted: {hint}")));
+    }
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(ConfigError::new(key, format!("{url:?} is not an http(s) url"))),
+    }
+}
