@@ -297,6 +297,19 @@ mod tests {
         crate::testing::decoder(max_actions, 64 << 10)
     }
 
+    /// Decodes `file` as `f.json` with batches of `max_actions`; the stats and every batch.
+    fn decode_all(max_actions: usize, file: &[u8]) -> (DecodeStats, Vec<Batch>) {
+        let mut batches = Vec::new();
+        let origin = Arc::new(Origin::File("f.json".into()));
+        let stats = decoder(max_actions)
+            .decode(file, origin, &watch(), &mut |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .unwrap();
+        (stats, batches)
+    }
+
     fn watch() -> Watch {
         Watch::new(CancellationToken::new(), Duration::from_secs(60))
     }
@@ -317,14 +330,7 @@ mod tests {
             {"eventID":"b","eventTime":"2024-08-02T00:00:00Z","eventName":"StopInstances"},
             {"eventTime":"2024-08-02T00:00:01Z","eventName":"NoId"}
         ]}"#;
-        let mut batches = Vec::new();
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let stats = decoder(2)
-            .decode(&file[..], origin, &watch(), &mut |b| {
-                batches.push(b);
-                Ok(())
-            })
-            .unwrap();
+        let (stats, batches) = decode_all(2, &file[..]);
         assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2, newest_event: Some(1_722_556_800) });
         let l = lines(&batches);
         assert_eq!(l[0]["create"]["_index"], "cloudtrail-2024.08.01");
@@ -344,14 +350,7 @@ mod tests {
         let file = format!(
             r#"{{"Records":[{{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}},{{"eventID":}},"text",[1],{big},{{"eventID":"b","eventTime":"2024-08-01T00:00:01Z"}}]}}"#
         );
-        let mut batches = Vec::new();
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let stats = decoder(100)
-            .decode(file.as_bytes(), origin, &watch(), &mut |b| {
-                batches.push(b);
-                Ok(())
-            })
-            .unwrap();
+        let (stats, batches) = decode_all(100, file.as_bytes());
         assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1, newest_event: Some(1_722_470_401) });
         let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();
         assert_eq!(docs[0]["eventID"], "a");
@@ -382,14 +381,7 @@ mod tests {
         let records: Vec<String> =
             times.iter().enumerate().map(|(i, t)| format!(r#"{{"eventID":"e{i}","eventTime":"{t}"}}"#)).collect();
         let file = format!("[{}]", records.join(","));
-        let mut batches = Vec::new();
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let stats = decoder(100)
-            .decode(file.as_bytes(), origin, &watch(), &mut |b| {
-                batches.push(b);
-                Ok(())
-            })
-            .unwrap();
+        let (stats, batches) = decode_all(100, file.as_bytes());
         assert_eq!(stats.invalid, 3);
         let l = lines(&batches);
         let dead: Vec<&str> = l
