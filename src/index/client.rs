@@ -123,6 +123,7 @@ impl Client {
             builder = builder.auth(Credentials::Basic(user.clone(), password.expose().to_owned()));
         }
         if cfg.tls_insecure {
+            tracing::warn!(url = %cfg.url, "opensearch.tls_insecure is set: the cluster's TLS certificate is not verified (test clusters only)");
             builder = builder.cert_validation(CertificateValidation::None);
         }
         let transport = builder.build()?;
