@@ -66,7 +66,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
     // The worker holds a batch the cluster refuses for its own reasons (permissions, blocks)
     // until it is fixed, instead of failing the file and spending the message's receives.
-    let indexer = indexer(cfg)?.holding_when_blocked(true);
+    let indexer = indexer(cfg).await?.holding_when_blocked(true);
     install_templates(indexer.client(), cfg).await?;
     let cancel = CancellationToken::new();
     let cluster = indexer.client().clone();
@@ -192,7 +192,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     let target = match &output {
         Some(path) => Target::Output(open_output(path)?),
         None => {
-            let indexer = indexer(cfg)?;
+            let indexer = indexer(cfg).await?;
             install_templates(indexer.client(), cfg).await?;
             Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests)
         }
@@ -243,7 +243,7 @@ pub async fn replay_deadletters(
         .map_err(|message| ConfigError { key: "--since".into(), message })?;
     let filter = replay::ReplayFilter { since, reason };
     let decoder = object_decoder(cfg)?;
-    let indexer = indexer(cfg)?;
+    let indexer = indexer(cfg).await?;
     install_templates(indexer.client(), cfg).await?;
     let started = Instant::now();
     let client = indexer.client().clone();
@@ -304,8 +304,8 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
     })
 }
 
-fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
-    let client = Client::new(&cfg.opensearch)?;
+async fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
+    let client = Client::connect(&cfg.opensearch).await?;
     Ok(Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries))
 }
 
@@ -313,7 +313,7 @@ fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
 /// Dashboards saved objects, printing one line per object.
 pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), CommandError> {
     let dashboards = cfg.dashboards.clone().with_url(dashboards_url)?;
-    let client = Client::new(&cfg.opensearch)?;
+    let client = Client::connect(&cfg.opensearch).await?;
     for (name, action) in ensure_templates(&client, cfg, true).await? {
         println!("index template {name}: {}", action.as_str());
     }
@@ -322,6 +322,11 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
         .await
         .map_err(|e| anyhow::anyhow!("cannot install ism policy {}: {e}", policy.id))?;
     match action {
+        SetupAction::Unsupported if client.is_serverless() => println!(
+            "ism policy {}: skipped (OpenSearch Serverless has no ISM: retention is the collection's data \
+             lifecycle policy, see the README)",
+            policy.id
+        ),
         SetupAction::Unsupported => {
             tracing::warn!(
                 policy = %policy.id,
@@ -399,12 +404,21 @@ where
         .await
 }
 
-/// Installs each shipped template where missing (replacing ones that differ with `overwrite`).
+/// Installs each shipped template where missing (replacing ones that differ with `overwrite`),
+/// once the cluster is known to be an OpenSearch that can hold them.
 async fn ensure_templates(
     client: &Client,
     cfg: &Config,
     overwrite: bool,
 ) -> Result<Vec<(String, SetupAction)>, CommandError> {
+    let version = with_retries(|| client.version())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the version of the cluster: {e}"))?;
+    match version {
+        Some(Ok(version)) => tracing::debug!(%version, url = client.url(), "opensearch version"),
+        Some(Err(reason)) => return Err(anyhow::anyhow!("opensearch at {}: {reason}", client.url()).into()),
+        None => {}
+    }
     let mut done = Vec::new();
     for t in template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index) {
         let action = with_retries(|| client.ensure_template(&t, overwrite))
@@ -434,7 +448,7 @@ async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandE
 /// long-poll wait plus 30 s (generous: a receive that times out after the queue answered leaves
 /// its messages invisible until their visibility timeout), opening an object 30 s; a body being
 /// streamed is watched by the worker itself (`limits.max_object_seconds`).
-async fn aws_clients(
+pub(crate) async fn aws_clients(
     cfg: &AwsConfig,
     wait_time: Duration,
 ) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs::Client), CommandError> {
@@ -463,6 +477,22 @@ async fn aws_clients(
         .timeout_config(timeouts(wait_time + Duration::from_secs(30)))
         .build();
     Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::from_conf(sqs_config)))
+}
+
+/// `trailship doctor`: the checklist on stdout; an error when something is wrong.
+pub async fn doctor(cfg: &Config, source: &str) -> Result<(), CommandError> {
+    use crate::doctor::Status;
+    let checks = crate::doctor::checks(cfg, source).await;
+    for c in &checks {
+        println!("{}", c.render());
+    }
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    let (failed, warned) = (count(Status::Fail), count(Status::Warn));
+    println!("{} checks: {failed} wrong, {warned} to look at", checks.len());
+    if failed > 0 {
+        return Err(anyhow::anyhow!("doctor: {failed} of {} checks failed", checks.len()).into());
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

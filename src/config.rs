@@ -2,8 +2,11 @@
 //! [`Config`]. Parsed once at start-up; a bad value is a [`ConfigError`] naming the key.
 //! `trailship.example.toml` documents every key.
 
+mod opensearch;
 mod values;
 
+use opensearch::RawOpenSearch;
+pub use opensearch::{AwsService, OpenSearchAuth, OpenSearchConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,35 +124,6 @@ pub struct SqsConfig {
     pub expected_bucket_owner: Option<String>,
 }
 
-/// The OpenSearch cluster and how documents are written to it.
-#[derive(Debug, Clone)]
-pub struct OpenSearchConfig {
-    /// Cluster URL.
-    pub url: String,
-    /// Basic-auth user.
-    pub username: Option<String>,
-    /// Basic-auth password.
-    pub password: Option<Secret>,
-    /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
-    pub index_prefix: String,
-    /// Index for events that cannot be indexed.
-    pub deadletter_index: String,
-    /// A bulk request is cut at this many bytes.
-    pub bulk_max_bytes: usize,
-    /// A bulk request is cut at this many actions.
-    pub bulk_max_actions: usize,
-    /// Bulk requests sent at the same time.
-    pub max_concurrent_requests: usize,
-    /// Retries of a failed request or of throttled items before giving up on a batch.
-    pub max_retries: usize,
-    /// Timeout of one HTTP request.
-    pub request_timeout: Duration,
-    /// Skip TLS certificate verification (self-signed test clusters only).
-    pub tls_insecure: bool,
-    /// Days an event index is kept before the ISM policy deletes it.
-    pub retention_days: u32,
-}
-
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -221,23 +195,6 @@ struct RawSqs {
     allowed_buckets: Option<StringList>,
     allowed_prefixes: Option<StringList>,
     expected_bucket_owner: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawOpenSearch {
-    url: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    index_prefix: Option<String>,
-    deadletter_index: Option<String>,
-    bulk_max_bytes: Option<i64>,
-    bulk_max_actions: Option<i64>,
-    max_concurrent_requests: Option<i64>,
-    max_retries: Option<i64>,
-    request_timeout_secs: Option<i64>,
-    tls_insecure: Option<bool>,
-    retention_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -376,36 +333,7 @@ impl RawConfig {
             },
         };
 
-        let os = self.opensearch;
-        let url = non_empty(os.url).unwrap_or_else(|| "http://localhost:9200".to_owned());
-        check_url("opensearch.url", &url)?;
-        let index_prefix = os.index_prefix.unwrap_or_else(|| "cloudtrail".to_owned());
-        validate_index_name("opensearch.index_prefix", &index_prefix)?;
-        let deadletter_index = os.deadletter_index.unwrap_or_else(|| "trailship-deadletter".to_owned());
-        validate_index_name("opensearch.deadletter_index", &deadletter_index)?;
-        if deadletter_index.starts_with(&format!("{index_prefix}-")) {
-            return Err(ConfigError::new(
-                "opensearch.deadletter_index",
-                format!("{deadletter_index:?} would fall under the event indices {index_prefix}-*"),
-            ));
-        }
-        let (username, password) = basic_auth("opensearch", os.username, os.password)?;
-        let opensearch = OpenSearchConfig {
-            url,
-            username,
-            password,
-            index_prefix,
-            deadletter_index,
-            bulk_max_bytes: int_in("opensearch.bulk_max_bytes", os.bulk_max_bytes, 5 << 20, 1 << 10, 100 << 20)?
-                as usize,
-            bulk_max_actions: int_in("opensearch.bulk_max_actions", os.bulk_max_actions, 5000, 1, 100_000)? as usize,
-            max_concurrent_requests: int_in("opensearch.max_concurrent_requests", os.max_concurrent_requests, 4, 1, 64)?
-                as usize,
-            max_retries: int_in("opensearch.max_retries", os.max_retries, 10, 0, 100)? as usize,
-            request_timeout: secs(int_in("opensearch.request_timeout_secs", os.request_timeout_secs, 60, 1, 3600)?),
-            tls_insecure: os.tls_insecure.unwrap_or(false),
-            retention_days: int_in("opensearch.retention_days", os.retention_days, 400, 1, 36_500)? as u32,
-        };
+        let opensearch = self.opensearch.validate(aws.region.as_deref())?;
         let geoip = GeoIpConfig {
             city_db: non_empty(self.geoip.city_db).map(PathBuf::from),
             asn_db: non_empty(self.geoip.asn_db).map(PathBuf::from),

@@ -7,6 +7,13 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+fn os_password(c: &Config) -> Option<&str> {
+    match &c.opensearch.auth {
+        OpenSearchAuth::Basic { password, .. } => Some(password.expose()),
+        _ => None,
+    }
+}
+
 fn toml(text: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     f.write_all(text.as_bytes()).unwrap();
@@ -46,11 +53,7 @@ fn environment_overrides_the_file() {
     assert_eq!(c.opensearch.url, "http://env:9200");
     assert_eq!(c.opensearch.index_prefix, "ct");
     assert_eq!(c.sqs.max_messages_in_flight, 3);
-    assert_eq!(
-        c.opensearch.password.as_ref().map(Secret::expose),
-        Some("12345"),
-        "numeric-looking secrets stay strings"
-    );
+    assert_eq!(os_password(&c), Some("12345"), "numeric-looking secrets stay strings");
     assert_eq!(c.sqs.require_queue_url().unwrap(), "http://q/1/x");
     assert!(c.aws.s3_force_path_style, "an endpoint override implies path-style s3");
 }
@@ -68,6 +71,12 @@ fn bad_values_name_their_key() {
         ("[dashboards]\nurl = \"localhost:5601\"\n", "dashboards.url"),
         ("[dashboards]\nurl = \"http://d:5601\"\nusername = \"admin\"\n", "dashboards.password"),
         ("[sqs]\nvisibility_timeout_secs = \"soon\"\n", "sqs.visibility_timeout_secs"),
+        ("[opensearch]\nauth = \"iam\"\n", "opensearch.auth"),
+        ("[opensearch]\nauth = \"basic\"\n", "opensearch.username"),
+        ("[opensearch]\nauth = \"none\"\nusername = \"a\"\npassword = \"b\"\n", "opensearch.auth"),
+        ("[opensearch]\nauth = \"sigv4\"\naws_service = \"opensearch\"\n", "opensearch.aws_service"),
+        ("[opensearch]\nauth = \"sigv4\"\nusername = \"a\"\npassword = \"b\"\n", "opensearch.username"),
+        ("[opensearch]\naws_region = \"eu-west-1\"\n", "opensearch.aws_region"),
     ];
     for (text, key) in cases {
         let f = toml(text);
@@ -182,7 +191,7 @@ fn environment_values_are_not_type_guessed() {
         ("TRAILSHIP__OPENSEARCH__TLS_INSECURE", "true"),
     ]);
     let c = Config::load_from(Some(toml("").path()), &e).unwrap();
-    assert_eq!(c.opensearch.password.as_ref().map(Secret::expose), Some("007123"));
+    assert_eq!(os_password(&c), Some("007123"));
     assert_eq!(c.opensearch.index_prefix, "1e3");
     assert_eq!(
         (c.dashboards.username.as_deref(), c.dashboards.password.as_ref().map(Secret::expose)),
@@ -310,5 +319,32 @@ fn passwords_never_show_in_debug_output() {
     let shown = format!("{c:?} {c:#?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("[redacted]"));
-    assert_eq!(c.opensearch.password.as_ref().map(Secret::expose), Some("hunter2-opensearch"));
+    assert_eq!(os_password(&c), Some("hunter2-opensearch"));
+}
+
+#[test]
+fn opensearch_auth_defaults_and_sigv4_settings() {
+    let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.opensearch.auth, OpenSearchAuth::None, "no username: no auth");
+    let c = Config::load_from(Some(toml("[opensearch]\nusername = \"u\"\npassword = \"p\"\n").path()), &[]).unwrap();
+    assert!(matches!(&c.opensearch.auth, OpenSearchAuth::Basic { username, .. } if username == "u"));
+
+    let f = toml("[aws]\nregion = \"eu-west-1\"\n[opensearch]\nauth = \"sigv4\"\n");
+    let c = Config::load_from(Some(f.path()), &[]).unwrap();
+    assert_eq!(
+        c.opensearch.auth,
+        OpenSearchAuth::SigV4 { service: AwsService::Es, region: Some("eu-west-1".into()) },
+        "es by default, signing in aws.region"
+    );
+    assert!(!c.opensearch.is_serverless());
+    let e = env(&[("TRAILSHIP__OPENSEARCH__AWS_SERVICE", "aoss"), ("TRAILSHIP__OPENSEARCH__AWS_REGION", "us-east-2")]);
+    let c = Config::load_from(Some(f.path()), &e).unwrap();
+    assert_eq!(
+        c.opensearch.auth,
+        OpenSearchAuth::SigV4 { service: AwsService::Aoss, region: Some("us-east-2".into()) }
+    );
+    assert!(c.opensearch.is_serverless());
+
+    let c = Config::load_from(Some(toml("[opensearch]\nca_file = \"/etc/ssl/private-ca.pem\"\n").path()), &[]).unwrap();
+    assert_eq!(c.opensearch.ca_file.as_deref(), Some(std::path::Path::new("/etc/ssl/private-ca.pem")));
 }

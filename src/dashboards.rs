@@ -34,12 +34,8 @@ pub fn render(index_prefix: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardsError {
     /// No answer (not up yet, wrong host): worth retrying for a while.
-    #[error("cannot reach opensearch dashboards at {url}: {source}")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot reach opensearch dashboards at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
     /// Dashboards answered with an error status (bad credentials, starting up, bad request).
     #[error("opensearch dashboards at {url} refused the import: http {status}: {message}")]
     Refused { url: String, status: u16, message: String },
@@ -134,7 +130,10 @@ impl Dashboards {
         if let Some((user, password)) = &self.auth {
             request = request.basic_auth(user, Some(password.expose()));
         }
-        let unreachable = |e| DashboardsError::Unreachable { url: self.url.clone(), source: e };
+        let unreachable = |e: reqwest::Error| DashboardsError::Unreachable {
+            url: self.url.clone(),
+            cause: crate::cause::one_line(&e),
+        };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(unreachable)?;

@@ -5,7 +5,6 @@
 
 use crate::pipeline::object::Watch;
 use crate::source::ObjectRef;
-use aws_sdk_s3::error::DisplayErrorContext;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -66,7 +65,7 @@ impl ObjectStore for S3Store {
         let out = tokio::time::timeout(OPEN_TIMEOUT, request)
             .await
             .map_err(|_| FetchError::new(obj, format!("no response in {} s", OPEN_TIMEOUT.as_secs())))?
-            .map_err(|e| FetchError::new(obj, DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| FetchError::new(obj, crate::cause::one_line(&e)))?;
         Ok(Box::new(out.body.into_async_read()))
     }
 }

@@ -8,10 +8,12 @@
 //! tasks and wires channels; [`commands`] builds clients from the validated [`config`] and runs
 //! a command; [`dashboards`] holds the saved objects `trailship setup` imports.
 
+pub mod cause;
 pub mod commands;
 pub mod config;
 pub mod dashboards;
 pub mod decode;
+pub mod doctor;
 pub mod enrich;
 pub mod fetch;
 pub mod index;

@@ -42,6 +42,10 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
+    /// Check the configuration and every dependency (OpenSearch and its version, auth,
+    /// templates; the SQS queue and its redrive policy; the trail bucket; GeoIP files) and
+    /// print a checklist. Exit 1 when something is wrong.
+    Doctor,
     /// Index local CloudTrail files or directories (.json.gz or .json, recursively).
     Ingest {
         /// Write the _bulk NDJSON to FILE ('-' for stdout) instead of sending it.
@@ -57,10 +61,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
+        Err(e) if matches!(cli.command, Command::Doctor) => {
+            println!("✗ configuration: {e}\n    fix: see trailship.example.toml for every key");
+            eprintln!("trailship: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("trailship: invalid configuration: {e}");
             return ExitCode::from(2);
         }
+    };
+    let source = match &cli.config {
+        Some(path) => format!("{} and TRAILSHIP__ variables", path.display()),
+        None if std::path::Path::new("trailship.toml").is_file() => "trailship.toml and TRAILSHIP__ variables".into(),
+        None => "defaults and TRAILSHIP__ variables".into(),
     };
     commands::init_logging(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -74,6 +88,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { drain } => commands::run(&config, drain).await,
             Command::Setup { dashboards_url } => commands::setup(&config, dashboards_url).await,
+            Command::Doctor => commands::doctor(&config, &source).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
             Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,
         }

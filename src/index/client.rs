@@ -1,11 +1,12 @@
 //! The OpenSearch connection: raw `_bulk` requests, template and ISM policy installation. One attempt per
 //! call; retrying is the [`super::Indexer`]'s decision, made from [`ClientError::is_transient`].
 
-use super::template::{Policy, Template, installed_digest, policy_matches};
-use crate::config::OpenSearchConfig;
+use super::template::{Policy, Template, check_version, installed_digest, policy_matches};
+use crate::config::{OpenSearchAuth, OpenSearchConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use bytes::Bytes;
 use opensearch::auth::Credentials;
-use opensearch::cert::CertificateValidation;
+use opensearch::cert::{Certificate, CertificateValidation};
 use opensearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use opensearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use opensearch::http::{Method, StatusCode, Url};
@@ -15,13 +16,12 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No HTTP response (connection refused, reset, timeout, TLS).
-    #[error("opensearch request to {path} failed: {source}")]
+    #[error("opensearch request to {path} failed: {cause}")]
     Transport {
         /// Request path.
         path: String,
-        /// The underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The underlying error and its causes, in one line.
+        cause: String,
     },
     /// An HTTP error status for the whole request.
     #[error("opensearch answered {status} to {path}: {body}")]
@@ -55,6 +55,17 @@ impl ClientError {
     pub fn is_too_large(&self) -> bool {
         matches!(self, ClientError::Status { status: 413, .. })
     }
+}
+
+/// Whether an object trailship installs is on the cluster, and as shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installed {
+    /// Not there.
+    Missing,
+    /// There, as this version ships it.
+    Current,
+    /// There, but different.
+    Outdated,
 }
 
 /// What [`Client::ensure_template`] or [`Client::ensure_policy`] did.
@@ -112,22 +123,58 @@ impl BulkClient for Client {
 pub struct Client {
     transport: Transport,
     url: String,
+    serverless: bool,
 }
 
 impl Client {
-    /// Builds the client (no request is made).
-    pub fn new(cfg: &OpenSearchConfig) -> anyhow::Result<Client> {
+    /// Builds the client (no request is made); with `opensearch.auth = "sigv4"`, resolves the
+    /// AWS credentials chain and the signing region.
+    pub async fn connect(cfg: &OpenSearchConfig) -> anyhow::Result<Client> {
+        let signing = match &cfg.auth {
+            OpenSearchAuth::SigV4 { service, region } => {
+                let (credentials, region) = super::sigv4::from_chain(region.as_deref()).await?;
+                tracing::debug!(service = service.signing_name(), region = %region, "opensearch requests are signed (sigv4)");
+                Some((credentials, region))
+            }
+            _ => None,
+        };
+        Client::from_builder(cfg, Self::builder(cfg, signing)?)
+    }
+
+    /// The transport for `cfg`, with `signing` credentials and region for SigV4.
+    fn builder(
+        cfg: &OpenSearchConfig,
+        signing: Option<(SharedCredentialsProvider, aws_config::Region)>,
+    ) -> anyhow::Result<TransportBuilder> {
         let url = Url::parse(&cfg.url).map_err(|e| anyhow::anyhow!("opensearch.url: {e}"))?;
         let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url)).timeout(cfg.request_timeout);
-        if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
-            builder = builder.auth(Credentials::Basic(user.clone(), password.expose().to_owned()));
+        match (&cfg.auth, signing) {
+            (OpenSearchAuth::Basic { username, password }, _) => {
+                builder = builder.auth(Credentials::Basic(username.clone(), password.expose().to_owned()));
+            }
+            (OpenSearchAuth::SigV4 { service, .. }, Some((credentials, region))) => {
+                builder = builder.auth(Credentials::AwsSigV4(credentials, region)).service_name(service.signing_name());
+            }
+            (OpenSearchAuth::SigV4 { .. }, None) => anyhow::bail!("sigv4 needs credentials"),
+            (OpenSearchAuth::None, _) => {}
+        }
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("opensearch.ca_file: cannot read {}: {e}", path.display()))?;
+            let certificates = Certificate::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("opensearch.ca_file: {} is not a PEM bundle: {e}", path.display()))?;
+            builder = builder.cert_validation(CertificateValidation::Full(certificates));
         }
         if cfg.tls_insecure {
             tracing::warn!(url = %cfg.url, "opensearch.tls_insecure is set: the cluster's TLS certificate is not verified (test clusters only)");
             builder = builder.cert_validation(CertificateValidation::None);
         }
+        Ok(builder)
+    }
+
+    fn from_builder(cfg: &OpenSearchConfig, builder: TransportBuilder) -> anyhow::Result<Client> {
         let transport = builder.build()?;
-        Ok(Client { transport, url: cfg.url.clone() })
+        Ok(Client { transport, url: cfg.url.clone(), serverless: cfg.is_serverless() })
     }
 
     /// The cluster URL, for messages.
@@ -135,31 +182,50 @@ impl Client {
         &self.url
     }
 
-    /// Installs `template` if it is missing; replaces it when it differs and `overwrite`.
-    pub async fn ensure_template(&self, template: &Template, overwrite: bool) -> Result<SetupAction, ClientError> {
+    /// Whether `template` is installed, and as shipped.
+    pub async fn template_state(&self, template: &Template) -> Result<Installed, ClientError> {
         let path = format!("/_index_template/{}", template.name);
-        let installed = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
-            Ok((_, body)) => Some(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)),
-            Err(ClientError::Status { status: 404, .. }) => None,
+        let found = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
+            Ok((_, body)) => serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            Err(ClientError::Status { status: 404, .. }) => return Ok(Installed::Missing),
             Err(e) => return Err(e),
         };
-        if let Some(found) = &installed {
-            let current = &found["index_templates"][0]["index_template"];
-            if installed_digest(current).is_some() && installed_digest(current) == installed_digest(&template.body) {
-                return Ok(SetupAction::Unchanged);
-            }
-            if !overwrite {
-                return Ok(SetupAction::Outdated);
-            }
+        let current = &found["index_templates"][0]["index_template"];
+        let same = installed_digest(current).is_some() && installed_digest(current) == installed_digest(&template.body);
+        Ok(if same { Installed::Current } else { Installed::Outdated })
+    }
+
+    /// Installs `template` if it is missing; replaces it when it differs and `overwrite`.
+    pub async fn ensure_template(&self, template: &Template, overwrite: bool) -> Result<SetupAction, ClientError> {
+        let state = self.template_state(template).await?;
+        match state {
+            Installed::Current => return Ok(SetupAction::Unchanged),
+            Installed::Outdated if !overwrite => return Ok(SetupAction::Outdated),
+            _ => {}
         }
+        let path = format!("/_index_template/{}", template.name);
         let body = Bytes::from(serde_json::to_vec(&template.body).expect("a json value serializes"));
         self.request(Method::Put, &path, HeaderMap::new(), Some(body)).await?;
-        Ok(if installed.is_some() { SetupAction::Updated } else { SetupAction::Installed })
+        Ok(if state == Installed::Missing { SetupAction::Installed } else { SetupAction::Updated })
+    }
+
+    /// The cluster's `GET /` answer checked by [`check_version`]: `Ok(None)` for OpenSearch
+    /// Serverless (no `GET /`; AWS keeps it current), `Ok(Some(version))`, or the reason the
+    /// cluster cannot hold the templates.
+    pub async fn version(&self) -> Result<Option<Result<String, String>>, ClientError> {
+        if self.serverless {
+            return Ok(None);
+        }
+        let (_, body) = self.request(Method::Get, "/", HeaderMap::new(), None).await?;
+        Ok(Some(check_version(&serde_json::from_slice(&body).unwrap_or(Value::Null))))
     }
 
     /// Installs or updates an ISM policy; [`SetupAction::Unsupported`] when the cluster has no
     /// ISM plugin (OpenSearch answers "no handler found" for its API).
     pub async fn ensure_policy(&self, policy: &Policy) -> Result<SetupAction, ClientError> {
+        if self.serverless {
+            return Ok(SetupAction::Unsupported);
+        }
         let path = format!("/_plugins/_ism/policies/{}", policy.id);
         let installed = match self.request(Method::Get, &path, HeaderMap::new(), None).await {
             Ok((_, body)) => Some(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)),
@@ -187,9 +253,16 @@ impl Client {
         Ok(SetupAction::Updated)
     }
 
-    /// Whether the cluster answers `GET /` (for `/readyz`).
+    /// Whether the cluster answers `GET /` (for `/readyz`); OpenSearch Serverless has no `GET /`,
+    /// so there it is asked for its index templates.
     pub async fn check(&self) -> Result<(), String> {
-        self.request(Method::Get, "/", HeaderMap::new(), None).await.map(|_| ()).map_err(|e| e.to_string())
+        let path = if self.serverless { "/_index_template" } else { "/" };
+        self.request(Method::Get, path, HeaderMap::new(), None).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Whether this is an OpenSearch Serverless collection.
+    pub fn is_serverless(&self) -> bool {
+        self.serverless
     }
 
     /// `POST /{index}/_search` with `body`; the parsed answer.
@@ -261,7 +334,7 @@ impl Client {
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let transport_err =
-            |source: opensearch::Error| ClientError::Transport { path: path.to_owned(), source: source.into() };
+            |e: opensearch::Error| ClientError::Transport { path: path.to_owned(), cause: crate::cause::one_line(&e) };
         let response =
             self.transport.send(method, path, headers, None::<&()>, body, None).await.map_err(transport_err)?;
         let status = response.status_code();
@@ -273,3 +346,7 @@ impl Client {
         Ok((status, bytes))
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

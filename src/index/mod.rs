@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod client;
 pub mod deadletter;
 pub mod response;
+pub mod sigv4;
 pub mod template;
 
 use crate::decode::framing::HEAD_BYTES;

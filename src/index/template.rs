@@ -85,6 +85,31 @@ pub fn policy_matches(installed: &Value, wanted: &Policy) -> bool {
     installed["description"].as_str().is_some_and(|d| d.ends_with(&format!("[trailship {}]", wanted.digest)))
 }
 
+/// The oldest OpenSearch the shipped templates work on: `flat_object` came in 2.7.
+pub const MIN_VERSION: (u64, u64) = (2, 7);
+
+/// Checks the cluster's `GET /` answer: OpenSearch, [`MIN_VERSION`] or later. `Ok` is the
+/// version for messages; `Err` says what is wrong, in one line.
+pub fn check_version(root: &Value) -> Result<String, String> {
+    let number = root["version"]["number"].as_str().unwrap_or_default();
+    let distribution = root["version"]["distribution"].as_str().unwrap_or("elasticsearch");
+    if distribution != "opensearch" {
+        return Err(format!("the cluster is {distribution} {number}, not OpenSearch (flat_object needs OpenSearch)"));
+    }
+    let mut parts = number.split(['.', '-']).map(|p| p.parse::<u64>().ok());
+    let (major, minor) = match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor),
+        _ => return Err(format!("the cluster reports an unreadable version {number:?}")),
+    };
+    if (major, minor) < MIN_VERSION {
+        let (want_major, want_minor) = MIN_VERSION;
+        return Err(format!(
+            "OpenSearch {number} is too old: the templates' flat_object fields need {want_major}.{want_minor} or later"
+        ));
+    }
+    Ok(format!("OpenSearch {number}"))
+}
+
 /// The templates trailship needs for this index prefix and dead-letter index.
 pub fn templates(index_prefix: &str, deadletter_index: &str) -> Vec<Template> {
     // Both files are embedded at build time and parsed by the unit tests below.
@@ -99,6 +124,24 @@ pub fn templates(index_prefix: &str, deadletter_index: &str) -> Vec<Template> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_from_2_7_are_accepted() {
+        let root = |distribution: Option<&str>, number: &str| {
+            let mut v = serde_json::json!({"version": {"number": number}});
+            if let Some(d) = distribution {
+                v["version"]["distribution"] = d.into();
+            }
+            v
+        };
+        assert_eq!(check_version(&root(Some("opensearch"), "2.7.0")), Ok("OpenSearch 2.7.0".into()));
+        assert!(check_version(&root(Some("opensearch"), "2.19.1")).is_ok());
+        assert!(check_version(&root(Some("opensearch"), "3.0.0-beta1")).is_ok());
+        assert!(check_version(&root(Some("opensearch"), "2.6.0")).unwrap_err().contains("too old"));
+        assert!(check_version(&root(Some("opensearch"), "1.3.20")).unwrap_err().contains("2.7 or later"));
+        assert!(check_version(&root(None, "7.10.2")).unwrap_err().contains("not OpenSearch"));
+        assert!(check_version(&root(Some("opensearch"), "")).unwrap_err().contains("unreadable"));
+    }
 
     #[test]
     fn templates_follow_the_configured_names() {

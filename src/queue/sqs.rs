@@ -1,7 +1,6 @@
 //! SQS: long-poll receive, delete on acknowledgement, visibility heartbeats and release.
 
 use super::{Message, Queue, QueueError};
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use std::time::Duration;
 
@@ -14,8 +13,8 @@ pub struct SqsQueue {
     wait_time: Duration,
 }
 
-fn err<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> QueueError {
-    move |e| QueueError { operation, message: DisplayErrorContext(&e).to_string() }
+fn err<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> QueueError {
+    move |e| QueueError { operation, message: crate::cause::one_line(&e) }
 }
 
 impl SqsQueue {
@@ -33,7 +32,7 @@ impl SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DisplayErrorContext(&e).to_string())
+            .map_err(|e| crate::cause::one_line(&e))
     }
 
     async fn set_visibility(&self, receipt: &str, secs: i32) -> Result<(), QueueError> {

@@ -393,7 +393,7 @@ async fn setup_sends_the_import_dashboards_expects_and_reports_each_object() {
         ("TRAILSHIP__OPENSEARCH__INDEX_PREFIX".to_owned(), "trail-prod".to_owned()),
         ("TRAILSHIP__DASHBOARDS__URL".to_owned(), url.clone()),
         ("TRAILSHIP__DASHBOARDS__USERNAME".to_owned(), "analyst".to_owned()),
-        ("TRAILSHIP__DASHBOARDS__PASSWORD".to_owned(), "s3cret".to_owned()),
+        ("TRAILSHIP__DASHBOARDS__PASSWORD".to_owned(), "s3cret-dashboards-pw".to_owned()),
     ];
     let run = trailship(&["setup"], &env).await;
     let got = server.await.unwrap();
@@ -402,7 +402,11 @@ async fn setup_sends_the_import_dashboards_expects_and_reports_each_object() {
     let head = got.head.to_ascii_lowercase();
     assert!(head.starts_with("post /api/saved_objects/_import?overwrite=true http/1.1\r\n"), "{}", got.head);
     assert!(head.contains("\r\nosd-xsrf: true\r\n"), "{}", got.head);
-    assert!(head.contains("\r\nauthorization: basic yw5hbhlzddpzm2nyzxq=\r\n"), "analyst:s3cret, {}", got.head);
+    assert!(
+        head.contains("\r\nauthorization: basic yw5hbhlzddpzm2nyzxqtzgfzagjvyxjkcy1wdw==\r\n"),
+        "analyst:s3cret-dashboards-pw, {}",
+        got.head
+    );
     assert!(head.contains("content-type: multipart/form-data; boundary="), "{}", got.head);
     assert!(
         got.body.contains("Content-Disposition: form-data; name=\"file\"; filename=\"trailship.ndjson\""),

@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 const STARTUP: Duration = Duration::from_secs(60);
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 
-fn venv() -> PathBuf {
+pub fn venv() -> PathBuf {
     let dir = std::env::var_os("TRAILSHIP_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
@@ -99,7 +99,7 @@ async fn wait_http(url: &str) -> Result<(), String> {
 
 /// Starts a server that prints `{"url": …}` on its first stdout line once it listens; returns
 /// that URL and the process (killed on drop).
-async fn start_with_ready_line(mut cmd: Command, what: &str) -> (String, Child) {
+pub async fn start_with_ready_line(mut cmd: Command, what: &str) -> (String, Child) {
     let mut child =
         cmd.stdout(Stdio::piped()).kill_on_drop(true).spawn().unwrap_or_else(|e| panic!("start {what}: {e}"));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -172,35 +172,6 @@ impl Osmem {
     }
 }
 
-/// The fault-injecting proxy (`tests/servers/faultproxy.py`) in front of `upstream`; killed on
-/// drop. It forwards everything until told otherwise with [`FaultProxy::set`].
-pub struct FaultProxy {
-    /// Its URL: point trailship here instead of at the upstream.
-    pub url: String,
-    _child: Child,
-}
-
-impl FaultProxy {
-    pub async fn start(upstream: &str) -> FaultProxy {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/servers/faultproxy.py");
-        let mut cmd = Command::new(venv().join("bin/python"));
-        cmd.arg(script).arg(upstream).stderr(Stdio::inherit());
-        let (url, child) = start_with_ready_line(cmd, "the fault proxy").await;
-        FaultProxy { url, _child: child }
-    }
-
-    /// Replaces the fault rules (see the script's doc); `json!([])` clears them.
-    pub async fn set(&self, rules: Value) -> Value {
-        let r = reqwest::Client::new().post(format!("{}/_fault", self.url)).json(&serde_json::json!({"rules": rules}));
-        r.send().await.unwrap().json().await.unwrap()
-    }
-
-    /// Requests seen per path and faults injected per kind.
-    pub async fn stats(&self) -> Value {
-        reqwest::get(format!("{}/_fault", self.url)).await.unwrap().json().await.unwrap()
-    }
-}
-
 /// What a trailship run printed and how it ended.
 pub struct RunOutput {
     pub code: i32,
@@ -227,6 +198,7 @@ fn command(args: &[&str], env: &[(String, String)]) -> Command {
 }
 
 /// Runs the trailship binary with `args` and environment `env`, killing it after a time limit.
+/// Its output must not hold any secret it was given (see [`assert_no_secrets`]).
 pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
     let child = command(args, env).stdout(Stdio::piped()).spawn().expect("start trailship");
     let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
@@ -235,7 +207,24 @@ pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_no_secrets(env, &stdout);
+    assert_no_secrets(env, &stderr);
     RunOutput { code: out.status.code().unwrap_or(-1), stdout, stderr }
+}
+
+/// The secrets in `env`: the values of passwords, secret keys, session tokens and webhook URLs.
+pub fn secrets(env: &[(String, String)]) -> Vec<&str> {
+    let secret = |k: &str| ["PASSWORD", "SECRET", "TOKEN", "WEBHOOK"].iter().any(|s| k.contains(s));
+    env.iter().filter(|(k, _)| secret(k)).map(|(_, v)| v.as_str()).collect()
+}
+
+/// Every output of every trailship run in these tests goes through this: no secret the process
+/// was given appears in it. Test secrets are long and distinctive, so a hit is a leak.
+pub fn assert_no_secrets(env: &[(String, String)], output: &str) {
+    for secret in secrets(env) {
+        assert!(secret.len() >= 8, "test secret {secret:?} is too short to be searched for");
+        assert!(!output.contains(secret), "a secret given to trailship appears in its output:\n{output}");
+    }
 }
 
 /// Writes the test GeoIP databases (`scripts/make-mmdb.py`, PyPI mmdb-writer from the venv)
@@ -250,8 +239,8 @@ pub fn geoip_databases(dir: &Path) -> (PathBuf, PathBuf) {
 /// The environment pointing trailship at these servers.
 pub fn env_for(moto: &Moto, osmem: &Osmem, queue_url: &str) -> Vec<(String, String)> {
     [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ACCESS_KEY_ID", "AKIATRAILSHIPTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "moto-secret-Jq7rW2xv"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("TRAILSHIP__AWS__REGION", "us-east-1"),
         ("TRAILSHIP__AWS__ENDPOINT_URL", moto.url.as_str()),
@@ -268,6 +257,7 @@ pub fn env_for(moto: &Moto, osmem: &Osmem, queue_url: &str) -> Vec<(String, Stri
 pub struct Background {
     child: Child,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    env: Vec<(String, String)>,
     pub stderr: String,
 }
 
@@ -276,7 +266,7 @@ impl Background {
     pub fn start(args: &[&str], env: &[(String, String)]) -> Background {
         let mut child = command(args, env).stdout(Stdio::null()).spawn().expect("start trailship");
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        Background { child, lines, stderr: String::new() }
+        Background { child, lines, env: env.to_vec(), stderr: String::new() }
     }
 
     /// Reads stderr until a line contains `needle`.
@@ -309,6 +299,7 @@ impl Background {
         })
         .await
         .expect("trailship did not stop after SIGTERM");
+        assert_no_secrets(&self.env, &self.stderr);
         RunOutput { code, stdout: String::new(), stderr: self.stderr }
     }
 }

@@ -2,13 +2,16 @@
 //! SQS, osmem for OpenSearch) started on free loopback ports by [`harness`].
 
 mod dashboards;
+mod doctor;
 mod fieldmodel;
 mod fixtures;
 mod harness;
 mod ingest;
 mod metrics;
+mod proxies;
 mod replay;
 mod setup;
+mod sigv4;
 mod stress;
 mod trail;
 mod worker;

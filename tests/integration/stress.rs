@@ -3,7 +3,8 @@
 //! bad record inside a good file, and bulk answers that must be read item by item.
 
 use crate::fixtures::{self, LogFile};
-use crate::harness::{Background, FaultProxy, Moto, Osmem, env_for, trailship};
+use crate::harness::{Background, Moto, Osmem, env_for, trailship};
+use crate::proxies::FaultProxy;
 use crate::trail::Trail;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -186,7 +186,7 @@ async fn sigterm_interrupts_the_long_poll_and_exits_cleanly() {
 async fn a_notification_for_a_bucket_outside_the_allowlist_is_never_fetched_and_ends_in_the_dlq() {
     let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
     // Every S3 and SQS request of trailship goes through the proxy, which counts them by path.
-    let proxy = crate::harness::FaultProxy::start(&moto.url).await;
+    let proxy = crate::proxies::FaultProxy::start(&moto.url).await;
     let trail = Trail::create(&moto, 1, 2).await;
     let good = fixtures::sample_files().remove(0);
     trail.put(&good.key, good.gzip()).await;

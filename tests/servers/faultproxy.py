@@ -17,16 +17,18 @@ A RULE applies to requests whose path starts with "path" (default "/_bulk"), for
   {"kind": "reset"}                                      close the connection, no answer
   {"kind": "delay", "seconds": 1.5}                      wait, then forward
 The first rule that applies (in order) decides; a rule whose count is spent is dropped.
+
+With --tls CERT KEY it serves HTTPS (for the opensearch.ca_file test).
 """
-import http.client
 import http.server
 import json
-import os
 import socket
 import sys
 import threading
 import time
 import urllib.parse
+
+from common import forward, read_body, reply, serve
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
 lock = threading.Lock()
@@ -58,16 +60,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, body, content_type="application/json"):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply(self, status, body, content_type)
 
     def handle_any(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = read_body(self)
         path = urllib.parse.urlsplit(self.path).path
         if path == "/_fault":
             global rules
@@ -100,29 +96,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(200, {"took": 1, "errors": rule.get("errors_flag", True), "items": items})
             if kind == "delay":
                 time.sleep(rule["seconds"])
-        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
-        conn.request(self.command, self.path, body=body if body else None, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        self.reply(resp.status, data, resp.getheader("Content-Type") or "application/json")
-        conn.close()
+        forward(self, upstream, body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
-def watch_parent(pid):
-    while True:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            os._exit(0)
-        time.sleep(1)
-
-
 if __name__ == "__main__":
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    print(json.dumps({"url": f"http://127.0.0.1:{server.server_address[1]}"}), flush=True)
-    server.serve_forever()
+    tls = sys.argv[sys.argv.index("--tls") + 1:][:2] if "--tls" in sys.argv else [None, None]
+    serve(Handler, *tls)
