@@ -108,6 +108,13 @@ async fn a_wrong_secret_or_missing_session_token_is_a_clear_403_and_exit_1() {
     assert!(run.stderr.lines().last().unwrap_or_default().contains("security token"), "{}", run.stderr);
     assert_eq!(osmem.count("cloudtrail-*").await, 0);
     assert!(proxy.stats().await["verified"] == 0, "nothing got through");
+
+    // Help texts with every secret in the environment: trailship() checks they hold none.
+    for args in [&["--help"][..], &["run", "--help"], &["doctor", "--help"]] {
+        let help = trailship(args, &good).await;
+        assert_eq!(help.code, 0, "{}", help.stderr);
+        assert!(help.stdout.contains("Usage: trailship"), "{}", help.stdout);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
