@@ -29,7 +29,13 @@ pub async fn from_chain(region: Option<&str>) -> anyhow::Result<(SharedCredentia
     let chain = shared
         .credentials_provider()
         .ok_or_else(|| anyhow::anyhow!("the AWS credentials chain is not available for opensearch.auth = \"sigv4\""))?;
-    Ok((SharedCredentialsProvider::new(Cached::new(chain)), region))
+    let cached = SharedCredentialsProvider::new(Cached::new(chain));
+    // Asked once now, so that a machine without credentials fails at start-up with the chain's
+    // own reason, not on the first request with a signing error.
+    cached.provide_credentials().await.map_err(|e| {
+        anyhow::anyhow!("opensearch.auth = \"sigv4\": no AWS credentials: {}", crate::cause::one_line(&e))
+    })?;
+    Ok((cached, region))
 }
 
 /// A credentials provider that keeps what `inner` gave until [`REFRESH_BEFORE_EXPIRY`] before

@@ -109,6 +109,14 @@ async fn a_wrong_secret_or_missing_session_token_is_a_clear_403_and_exit_1() {
     assert_eq!(osmem.count("cloudtrail-*").await, 0);
     assert!(proxy.stats().await["verified"] == 0, "nothing got through");
 
+    let mut no_credentials = good.clone();
+    no_credentials
+        .retain(|(k, _)| !k.starts_with("AWS_SECRET") && !k.starts_with("AWS_ACCESS") && k != "AWS_SESSION_TOKEN");
+    let setup = trailship(&["setup"], &no_credentials).await;
+    assert_eq!(setup.code, 1, "{}", setup.stderr);
+    let last = setup.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("opensearch.auth = \"sigv4\": no AWS credentials"), "{last}");
+
     // Help texts with every secret in the environment: trailship() checks they hold none.
     for args in [&["--help"][..], &["run", "--help"], &["doctor", "--help"]] {
         let help = trailship(args, &good).await;
