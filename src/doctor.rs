@@ -62,8 +62,31 @@ impl Check {
 pub async fn checks(cfg: &Config, source: &str) -> Vec<Check> {
     let mut out = vec![Check::ok("configuration", format!("valid ({source})"))];
     out.extend(opensearch(cfg).await);
-    out.extend(queue(cfg).await);
-    out.extend(buckets(cfg).await);
+    let queue_url = cfg.sqs.queue_url.as_deref();
+    let allowed = !cfg.sqs.allowlist.buckets.is_empty();
+    if queue_url.is_none() {
+        out.push(Check::warn("sqs queue", "sqs.queue_url is not set", "set it for `trailship run`"));
+    }
+    if !allowed {
+        out.push(Check::warn(
+            "allowed buckets",
+            "any bucket a notification names is read",
+            "set sqs.allowed_buckets (and sqs.allowed_prefixes) to the trail's bucket",
+        ));
+    }
+    if queue_url.is_some() || allowed {
+        match crate::commands::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
+            Ok((s3, sqs)) => {
+                if let Some(url) = queue_url {
+                    out.extend(queue(cfg, url, &sqs).await);
+                }
+                if allowed {
+                    out.extend(buckets(cfg, &s3).await);
+                }
+            }
+            Err(e) => out.push(Check::fail("aws", e.to_string(), "set aws.region or AWS_REGION")),
+        }
+    }
     out.extend(geoip(cfg));
     out
 }
@@ -135,15 +158,8 @@ async fn opensearch(cfg: &Config) -> Vec<Check> {
     out
 }
 
-async fn queue(cfg: &Config) -> Vec<Check> {
-    let Some(url) = cfg.sqs.queue_url.as_deref() else {
-        return vec![Check::warn("sqs queue", "sqs.queue_url is not set", "set it for `trailship run`")];
-    };
+async fn queue(cfg: &Config, url: &str, sqs: &aws_sdk_sqs::Client) -> Vec<Check> {
     let name = format!("sqs queue {url}");
-    let (_, sqs) = match crate::commands::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
-        Ok(c) => c,
-        Err(e) => return vec![Check::fail(name, e.to_string(), "set aws.region or AWS_REGION")],
-    };
     let answer = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::All).send().await;
     let attributes: HashMap<QueueAttributeName, String> = match answer {
         Ok(a) => a.attributes.unwrap_or_default(),
@@ -188,19 +204,8 @@ async fn queue(cfg: &Config) -> Vec<Check> {
     out
 }
 
-async fn buckets(cfg: &Config) -> Vec<Check> {
+async fn buckets(cfg: &Config, s3: &aws_sdk_s3::Client) -> Vec<Check> {
     let allow = &cfg.sqs.allowlist;
-    if allow.buckets.is_empty() {
-        return vec![Check::warn(
-            "allowed buckets",
-            "any bucket a notification names is read",
-            "set sqs.allowed_buckets (and sqs.allowed_prefixes) to the trail's bucket",
-        )];
-    }
-    let (s3, _) = match crate::commands::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
-        Ok(c) => c,
-        Err(e) => return vec![Check::fail("s3", e.to_string(), "set aws.region or AWS_REGION")],
-    };
     let prefixes: Vec<Option<&str>> =
         if allow.prefixes.is_empty() { vec![None] } else { allow.prefixes.iter().map(|p| Some(p.as_str())).collect() };
     let mut out = Vec::new();

@@ -1,5 +1,6 @@
-//! The OpenSearch connection: raw `_bulk` requests, template and ISM policy installation. One attempt per
-//! call; retrying is the [`super::Indexer`]'s decision, made from [`ClientError::is_transient`].
+//! The OpenSearch connection (none, basic or SigV4 auth; private CAs): raw `_bulk` requests,
+//! version and template checks, template and ISM policy installation. One attempt per call;
+//! retrying is the [`super::Indexer`]'s decision, made from [`ClientError::is_transient`].
 
 use super::template::{Policy, Template, check_version, installed_digest, policy_matches};
 use crate::config::{OpenSearchAuth, OpenSearchConfig};
