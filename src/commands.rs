@@ -24,9 +24,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// How a command failed: bad configuration (exit 2) or anything else (exit 1).
+mod backfill;
+pub use backfill::{BackfillArgs, backfill};
+
+/// How a command failed: bad configuration (exit 2), interrupted (exit 130) or anything else
+/// (exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
+    /// Stopped by SIGINT or SIGTERM before the work was done (the work done is saved).
+    #[error("interrupted")]
+    Interrupted,
     /// A configuration value is missing or wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -188,7 +195,10 @@ fn peak_memory() -> String {
 /// `trailship ingest`.
 pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
     let decoder = Arc::new(object_decoder(cfg)?);
-    let (files, skipped) = ingest::collect_files(&paths).map_err(anyhow::Error::from)?;
+    let found = ingest::collect_files(&paths);
+    for missing in &found.missing {
+        tracing::error!(error = %missing, "cannot read path");
+    }
     let target = match &output {
         Some(path) => Target::Output(open_output(path)?),
         None => {
@@ -203,7 +213,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         max_file_time: cfg.limits.max_object_time,
     };
     let started = Instant::now();
-    let s = ingest::ingest(decoder, target, files, limits).await?;
+    let s = ingest::ingest(decoder, target, found.files, limits).await?;
     let secs = started.elapsed().as_secs_f64();
     let settled = if output.is_some() {
         format!("{} invalid records written as dead letters", s.invalid)
@@ -216,17 +226,19 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} files failed){}",
+            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} other \
+             files skipped, {} files failed){}",
             s.files,
             s.events,
             rate(s.events, secs),
-            skipped,
-            s.failed,
+            found.digests,
+            found.others,
+            s.failed + found.missing.len(),
             peak_memory()
         ),
     );
-    if s.failed > 0 {
-        return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed).into());
+    if s.failed + found.missing.len() > 0 {
+        return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed + found.missing.len()).into());
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod enrich;
 pub mod fetch;
 pub mod index;
+pub mod listing;
 pub mod notification;
 pub mod pipeline;
 pub mod queue;

@@ -52,19 +52,20 @@ pub fn classify_key(key: &str) -> LogKind {
     dirs.iter().map(|s| kind_of_segment(s)).find(|k| *k != LogKind::Other).unwrap_or(LogKind::Other)
 }
 
-/// Classifies a local file for `trailship ingest`: any file is a candidate (people ingest
-/// downloads with arbitrary names), but files under a `CloudTrail-Digest` directory are digest
-/// files and skipped, exactly as in the bucket.
+/// Classifies a local file for `trailship ingest`. Under an `AWSLogs` directory (a synced
+/// bucket) a path routes exactly like the key it mirrors: Config, VPC flow logs, ELB logs and
+/// digests are skipped as the worker skips them. Elsewhere any file is a candidate (people
+/// ingest downloads with arbitrary names), except under a `CloudTrail-Digest` directory.
 pub fn classify_local_path(path: &std::path::Path) -> LogKind {
+    let parts: Vec<&str> = path.components().filter_map(|c| c.as_os_str().to_str()).collect();
+    if let Some(i) = parts.iter().rposition(|p| *p == "AWSLogs") {
+        return classify_key(&parts[i..].join("/"));
+    }
     let mut kind = LogKind::CloudTrail;
-    if let Some(parent) = path.parent() {
-        for component in parent.components() {
-            if let Some(s) = component.as_os_str().to_str() {
-                let k = kind_of_segment(s);
-                if k != LogKind::Other {
-                    kind = k;
-                }
-            }
+    for segment in &parts[..parts.len().saturating_sub(1)] {
+        let k = kind_of_segment(segment);
+        if k != LogKind::Other {
+            kind = k;
         }
     }
     kind
@@ -132,8 +133,19 @@ mod tests {
     }
 
     #[test]
-    fn local_paths_skip_only_digests() {
+    fn local_paths_route_like_keys_under_awslogs_and_skip_only_digests_elsewhere() {
         assert_eq!(classify_local_path(Path::new("/tmp/download.json")), LogKind::CloudTrail);
+        assert_eq!(classify_local_path(Path::new("/tmp/CloudTrail-Digest/d.json.gz")), LogKind::Digest);
+        let synced = "/srv/mirror/AWSLogs/111122223333";
+        for (rest, kind) in [
+            ("CloudTrail/us-east-1/2024/01/01/f.json.gz", LogKind::CloudTrail),
+            ("Config/us-east-1/2024/1/1/ConfigSnapshot/x.json.gz", LogKind::Other),
+            ("vpcflowlogs/us-east-1/2024/01/01/x.log.gz", LogKind::Other),
+            ("elasticloadbalancing/us-east-1/2024/01/01/x.log.gz", LogKind::Other),
+            ("CloudTrail-Digest/us-east-1/2024/01/01/d.json.gz", LogKind::Digest),
+        ] {
+            assert_eq!(classify_local_path(Path::new(&format!("{synced}/{rest}"))), kind, "{rest}");
+        }
         assert_eq!(
             classify_local_path(Path::new("/m/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/d.json.gz")),
             LogKind::Digest

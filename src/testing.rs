@@ -316,3 +316,62 @@ pub fn answer(items: Vec<Value>) -> Result<Value, ClientError> {
 pub fn status(code: u16) -> ClientError {
     ClientError::Status { path: "/_bulk".into(), status: code, body: String::new() }
 }
+
+/// A bucket's keys for the backfill's listing ([`crate::listing::Lister`]), answering like
+/// `ListObjectsV2` with pages of `page_size`; records every `(prefix, delimiter)` it was asked.
+#[derive(Default)]
+pub struct MemoryBucket {
+    /// Keys and sizes, sorted.
+    pub keys: std::collections::BTreeMap<String, u64>,
+    /// Keys (or common prefixes) per page.
+    pub page_size: usize,
+    /// Every listing asked: prefix, and whether with the `/` delimiter.
+    pub listings: Mutex<Vec<(String, bool)>>,
+}
+
+impl MemoryBucket {
+    /// A bucket holding `keys` (size 100 each), with pages of `page_size`.
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>, page_size: usize) -> Self {
+        MemoryBucket {
+            keys: keys.into_iter().map(|k| (k.to_owned(), 100)).collect(),
+            page_size,
+            listings: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl crate::listing::Lister for MemoryBucket {
+    async fn list(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        token: Option<String>,
+    ) -> Result<crate::listing::Page, crate::listing::ListError> {
+        self.listings.lock().unwrap().push((prefix.to_owned(), delimiter));
+        // Entries in key order: objects, or (with the delimiter) common prefixes once each.
+        let mut entries: Vec<(String, Option<u64>)> = Vec::new();
+        for (key, size) in self.keys.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)) {
+            let rest = &key[prefix.len()..];
+            match rest.find('/').filter(|_| delimiter) {
+                Some(i) => {
+                    let common = format!("{prefix}{}", &rest[..=i]);
+                    if entries.last().map(|(e, _)| e) != Some(&common) {
+                        entries.push((common, None));
+                    }
+                }
+                None => entries.push((key.clone(), Some(*size))),
+            }
+        }
+        let start: usize = token.map_or(0, |t| t.parse().unwrap());
+        let end = (start + self.page_size).min(entries.len());
+        let mut page = crate::listing::Page::default();
+        for (name, size) in &entries[start..end] {
+            match size {
+                Some(size) => page.objects.push(crate::listing::Listed { key: name.clone(), size: *size }),
+                None => page.prefixes.push(name.clone()),
+            }
+        }
+        page.next = (end < entries.len()).then(|| end.to_string());
+        Ok(page)
+    }
+}

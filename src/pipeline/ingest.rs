@@ -40,19 +40,43 @@ pub struct IngestSummary {
     pub indexed: BatchReport,
 }
 
-/// Lists the files under `paths` (directories recursively, sorted), skipping digest files.
-pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<(Vec<PathBuf>, usize)> {
-    let mut files = Vec::new();
-    let mut skipped = 0;
+/// What [`collect_files`] found.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// The files to ingest, sorted per path given.
+    pub files: Vec<PathBuf>,
+    /// Digest files skipped.
+    pub digests: usize,
+    /// Other files skipped (non-CloudTrail logs of a synced bucket).
+    pub others: usize,
+    /// Paths that could not be read, with the reason.
+    pub missing: Vec<String>,
+}
+
+/// Lists the files under `paths` (directories recursively, sorted), routed like the worker's
+/// keys: digests and other services' logs are skipped and counted. A path that cannot be read
+/// is reported and the others still go in.
+pub fn collect_files(paths: &[PathBuf]) -> Collected {
+    let mut found = Collected::default();
     for path in paths {
-        walk(path, &mut files)?;
+        let mut files = Vec::new();
+        match walk(path, &mut files) {
+            Ok(()) => found.files.extend(files),
+            Err(e) => found.missing.push(e.to_string()),
+        }
     }
-    files.retain(|f| {
-        let keep = route::classify_local_path(f) != LogKind::Digest;
-        skipped += usize::from(!keep);
-        keep
+    found.files.retain(|f| match route::classify_local_path(f) {
+        LogKind::Digest => {
+            found.digests += 1;
+            false
+        }
+        LogKind::Other => {
+            found.others += 1;
+            false
+        }
+        LogKind::CloudTrail | LogKind::Insight => true,
     });
-    Ok((files, skipped))
+    found
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

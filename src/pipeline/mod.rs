@@ -21,14 +21,16 @@
 //! (between records and in every read of the body), the indexers' requests and their retry
 //! sleeps.
 
+pub mod backfill;
 pub mod ingest;
 pub mod object;
 pub mod replay;
 pub mod worker;
 
+use crate::fetch::{FetchError, ObjectStore, Watched};
 use crate::index::client::BulkClient;
 use crate::index::{BatchReport, IndexError, Indexer, bulk::Batch};
-use crate::source::Origin;
+use crate::source::{ObjectRef, Origin};
 use object::{Closed, DecodeStats, ObjectDecoder, ObjectError, Watch};
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -114,6 +116,60 @@ impl ProcessError {
     /// Whether the work stopped because the pipeline was cancelled (not a fault of the object).
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ProcessError::Object(ObjectError::Cancelled) | ProcessError::Index(IndexError::Cancelled))
+    }
+}
+
+/// Why an S3 object was not fully processed: it could not be opened, or processing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectFailure {
+    /// GetObject failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Decoding or indexing failed (or was cancelled).
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+}
+
+impl ObjectFailure {
+    /// Whether the work stopped because the pipeline was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ObjectFailure::Process(e) if e.is_cancelled())
+    }
+}
+
+/// Streams one S3 object from `store` through decode → enrich → index: what `run` does for
+/// each object a notification names, and `backfill` for each object it lists.
+pub async fn process_object<S: ObjectStore>(
+    store: &S,
+    obj: &ObjectRef,
+    decoder: Arc<ObjectDecoder>,
+    sink: Sink,
+    budget: &Budget,
+    cancel: &CancellationToken,
+    max_object_time: std::time::Duration,
+) -> Result<ObjectReport, ObjectFailure> {
+    let watch = Arc::new(Watch::new(cancel.clone(), max_object_time));
+    let body = tokio::select! {
+        b = store.open(obj) => b?,
+        _ = cancel.cancelled() => return Err(ProcessError::Object(ObjectError::Cancelled).into()),
+    };
+    let reader = tokio_util::io::SyncIoBridge::new(Watched::new(body, watch.clone()));
+    let origin = Arc::new(Origin::from(obj));
+    Ok(process_reader(reader, origin, decoder, sink, watch, budget).await?)
+}
+
+/// Counts an object whose events are all settled (metrics).
+pub fn object_indexed(r: &ObjectReport) {
+    metrics::counter!(crate::telemetry::OBJECTS, "outcome" => "indexed").increment(1);
+    for (outcome, n) in [
+        ("indexed", r.indexed.created),
+        ("duplicate", r.indexed.duplicates),
+        ("dead_lettered", r.indexed.dead_lettered),
+    ] {
+        metrics::counter!(crate::telemetry::EVENTS, "outcome" => outcome).increment(n as u64);
+    }
+    if let Some(newest) = r.decoded.newest_event {
+        crate::telemetry::newest_event(newest);
     }
 }
 

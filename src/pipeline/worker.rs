@@ -5,14 +5,14 @@
 //! messages. A message that finishes within the grace is acknowledged, not released: a release
 //! counts toward the queue's `maxReceiveCount`.
 
-use super::object::{ObjectDecoder, Watch};
-use super::{Budget, ObjectReport, ProcessError, Sink, process_reader};
-use crate::fetch::{FetchError, ObjectStore, Watched};
+use super::object::ObjectDecoder;
+use super::{Budget, ObjectFailure, ObjectReport, Sink, process_object};
+use crate::fetch::ObjectStore;
 use crate::index::BatchReport;
 use crate::notification::{self, Notification};
 use crate::queue::{Message, Queue};
 use crate::route::{self, Allowlist};
-use crate::source::{ObjectRef, Origin};
+use crate::source::ObjectRef;
 use crate::telemetry;
 use backon::BackoffBuilder;
 use std::collections::HashMap;
@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
 /// What the worker needs to process messages.
@@ -92,14 +91,6 @@ struct MessageStats {
     skipped: usize,
     events: usize,
     indexed: BatchReport,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ObjectFailure {
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(transparent)]
-    Process(#[from] ProcessError),
 }
 
 /// Consecutive receive failures after which `--drain` gives up.
@@ -354,20 +345,10 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 Ok(r) => {
                     tracing::info!(bucket = %obj.bucket, key = %obj.key, events = r.decoded.events, created = r.indexed.created,
                         duplicates = r.indexed.duplicates, dead_lettered = r.indexed.dead_lettered, "file indexed");
+                    super::object_indexed(&r);
                     stats.files += 1;
                     stats.events += r.decoded.events;
                     stats.indexed += r.indexed;
-                    metrics::counter!(telemetry::OBJECTS, "outcome" => "indexed").increment(1);
-                    for (outcome, n) in [
-                        ("indexed", r.indexed.created),
-                        ("duplicate", r.indexed.duplicates),
-                        ("dead_lettered", r.indexed.dead_lettered),
-                    ] {
-                        metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(n as u64);
-                    }
-                    if let Some(newest) = r.decoded.newest_event {
-                        telemetry::newest_event(newest);
-                    }
                 }
                 Err(ObjectFailure::Process(e)) if e.is_cancelled() => {
                     tracing::info!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, "file not finished within the shutdown grace period, releasing its message");
@@ -385,14 +366,8 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
     }
 
     async fn process_object(&self, obj: &ObjectRef) -> Result<ObjectReport, ObjectFailure> {
-        let watch = Arc::new(Watch::new(self.cancel.clone(), self.max_object_time));
-        let body = tokio::select! {
-            b = self.store.open(obj) => b?,
-            _ = self.cancel.cancelled() => return Err(ProcessError::Object(super::object::ObjectError::Cancelled).into()),
-        };
-        let reader = SyncIoBridge::new(Watched::new(body, watch.clone()));
-        let origin = Arc::new(Origin::from(obj));
-        Ok(process_reader(reader, origin, self.decoder.clone(), self.sink.clone(), watch, &self.budget).await?)
+        let (decoder, sink) = (self.decoder.clone(), self.sink.clone());
+        process_object(&self.store, obj, decoder, sink, &self.budget, &self.cancel, self.max_object_time).await
     }
 }
 

@@ -48,6 +48,40 @@ impl SqsQueue {
     }
 }
 
+impl SqsQueue {
+    /// Sends up to 10 messages in one `SendMessageBatch`; returns the ids of the entries SQS
+    /// did not accept (each worth sending again).
+    pub async fn send_batch(&self, entries: &[(String, String)]) -> Result<Vec<String>, QueueError> {
+        let batch: Vec<aws_sdk_sqs::types::SendMessageBatchRequestEntry> = entries
+            .iter()
+            .map(|(id, body)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(body)
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(batch))
+            .send()
+            .await
+            .map_err(err("send batch"))?;
+        for f in out.failed() {
+            tracing::warn!(
+                id = f.id(),
+                code = f.code(),
+                message = f.message().unwrap_or_default(),
+                "sqs did not accept a message"
+            );
+        }
+        Ok(out.failed().iter().map(|f| f.id().to_owned()).collect())
+    }
+}
+
 impl Queue for SqsQueue {
     fn visibility_timeout(&self) -> Duration {
         self.visibility_timeout

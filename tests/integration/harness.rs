@@ -285,6 +285,11 @@ impl Background {
         assert!(matches!(found, Ok(true)), "trailship never logged {needle:?}: {}", self.stderr);
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
     /// Sends SIGTERM and waits (at most `limit`) for the exit code; the rest of stderr is kept.
     pub async fn terminate(mut self, limit: Duration) -> RunOutput {
         let pid = self.child.id().unwrap().to_string();

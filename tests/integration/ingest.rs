@@ -86,3 +86,37 @@ async fn json_logs_make_every_line_json_the_summary_and_the_final_error_included
     assert_eq!(last["level"], "ERROR");
     assert!(last["fields"]["message"].as_str().unwrap().contains("1 files failed"), "{last}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_synced_bucket_routes_like_the_worker_and_a_missing_path_does_not_stop_the_rest() {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_mirror(dir.path());
+    // What else a synced trail bucket holds: other services' logs, none of them CloudTrail JSON.
+    for (path, body) in [
+        ("AWSLogs/1/Config/us-east-1/2024/8/1/ConfigSnapshot/s.json.gz", &b"{\"configSnapshotId\": \"x\"}"[..]),
+        (
+            "AWSLogs/1/vpcflowlogs/us-east-1/2024/08/01/flow.log.gz",
+            b"2 123 eni-1 10.0.0.1 10.0.0.2 443 5 6 1 40 0 1 ACCEPT OK",
+        ),
+        (
+            "AWSLogs/1/elasticloadbalancing/us-east-1/2024/08/01/elb.log.gz",
+            b"http 2024-08-01T00:00:00Z app/x 1.2.3.4:5",
+        ),
+    ] {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let missing = dir.path().join("no-such-export");
+    let env = vec![("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let run =
+        trailship(&["ingest", missing.to_str().unwrap(), dir.path().join("AWSLogs").to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 1, "the missing path fails the command, after the rest: {}", run.stderr);
+    assert!(run.stderr.contains("no-such-export"), "{}", run.stderr);
+    let summary = run.summary();
+    assert!(summary.starts_with("trailship ingest: 36 files, 413 events"), "{summary}");
+    assert!(summary.contains("1 digest files skipped, 3 other files skipped, 1 files failed"), "{summary}");
+    assert_eq!(osmem.count("cloudtrail-*").await, fixtures::event_ids(&files).len() as u64);
+    assert_eq!(osmem.count("trailship-deadletter").await, 0, "nothing of the other logs was read");
+}

@@ -7,7 +7,8 @@ port; prints one JSON line {"url": ...} when ready. Exits when its parent proces
 
 Control (not forwarded):
   POST /_fault  {"rules": [RULE, ...]}  replaces the rules; an empty list clears them.
-  GET  /_fault                          {"requests": {path: count}, "faults": {kind: count}}
+  GET  /_fault                          {"requests": {path: count}, "faults": {kind: count},
+                                         "log": [[method, path with query], ...]}
 A RULE applies to requests whose path starts with "path" (default "/_bulk"), for the next
 "count" matching requests (default: without end), and is one of:
   {"kind": "status", "status": 503}                      answer the whole request with it
@@ -33,7 +34,7 @@ from common import forward, read_body, reply, serve
 upstream = urllib.parse.urlsplit(sys.argv[1])
 lock = threading.Lock()
 rules = []
-stats = {"requests": {}, "faults": {}}
+stats = {"requests": {}, "faults": {}, "log": []}
 
 
 def pick(path, length):
@@ -72,6 +73,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     rules = json.loads(body or b"{}").get("rules", [])
             with lock:
                 return self.reply(200, stats)
+        with lock:
+            stats["log"].append([self.command, self.path])
         rule = pick(path, len(body))
         if rule is not None:
             kind = rule["kind"]

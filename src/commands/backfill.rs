@@ -1,0 +1,210 @@
+//! `trailship backfill`: parses and checks its arguments, builds the S3 lister and the chosen
+//! mode (index, `--enqueue`, `--dry-run`), runs [`crate::pipeline::backfill`] and prints the
+//! summary line.
+
+use super::{CommandError, aws_clients, budget, indexer, install_templates, object_decoder, peak_memory, say};
+use crate::config::{Config, ConfigError};
+use crate::fetch::S3Store;
+use crate::listing::Scope;
+use crate::listing::s3::S3Lister;
+use crate::listing::state::State;
+use crate::pipeline::backfill::{self, BackfillSummary, Mode, Progress, Settings};
+use crate::pipeline::spawn_indexers;
+use crate::queue::sqs::SqsQueue;
+use chrono::NaiveDate;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The command line of `trailship backfill`.
+#[derive(Debug, Clone, Default)]
+pub struct BackfillArgs {
+    /// `--bucket`.
+    pub bucket: String,
+    /// `--prefix`.
+    pub prefix: Option<String>,
+    /// `--from`.
+    pub from: Option<String>,
+    /// `--to`.
+    pub to: Option<String>,
+    /// `--account`.
+    pub accounts: Vec<String>,
+    /// `--region`.
+    pub regions: Vec<String>,
+    /// `--concurrency`.
+    pub concurrency: Option<usize>,
+    /// `--state`.
+    pub state: Option<PathBuf>,
+    /// `--enqueue`.
+    pub enqueue: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+}
+
+fn usage(key: &str, message: impl Into<String>) -> CommandError {
+    ConfigError { key: key.into(), message: message.into() }.into()
+}
+
+fn date(key: &str, text: &Option<String>) -> Result<Option<NaiveDate>, CommandError> {
+    text.as_deref()
+        .map(|t| {
+            NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .map_err(|_| usage(key, format!("{t:?} is not a date like 2024-08-01")))
+        })
+        .transpose()
+}
+
+/// The default `--concurrency`: four objects per core (most of an object's time is waiting for
+/// S3 and OpenSearch), at least 4.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 4).max(4)
+}
+
+fn scope(args: &BackfillArgs) -> Result<Scope, CommandError> {
+    let (from, to) = (date("--from", &args.from)?, date("--to", &args.to)?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(usage("--from", format!("{f} is after --to {t}")));
+        }
+    }
+    if let Some(a) = args.accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(usage("--account", format!("{a:?} is not a 12-digit account id")));
+    }
+    let prefix = match args.prefix.as_deref().map(|p| p.trim_matches('/')) {
+        None | Some("") => String::new(),
+        Some(p) => format!("{p}/"),
+    };
+    Ok(Scope { prefix, from, to, accounts: args.accounts.clone(), regions: args.regions.clone() })
+}
+
+/// `trailship backfill`.
+pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandError> {
+    let scope = scope(&args)?;
+    if args.bucket.is_empty() {
+        return Err(usage("--bucket", "is required"));
+    }
+    let root = format!("{}AWSLogs/", scope.prefix);
+    let allow = &cfg.sqs.allowlist;
+    if !allow.allows(&args.bucket, &root) && !allow.prefixes.iter().any(|p| p.starts_with(&root)) {
+        return Err(usage(
+            "--bucket",
+            format!(
+                "s3://{}/{root} is outside sqs.allowed_buckets/allowed_prefixes (the workers would refuse it)",
+                args.bucket
+            ),
+        ));
+    }
+    let concurrency = args.concurrency.unwrap_or_else(default_concurrency);
+    if concurrency == 0 {
+        return Err(usage("--concurrency", "must be at least 1"));
+    }
+    let mut state = State::load(args.state.as_deref(), &args.bucket).map_err(anyhow::Error::from)?;
+    let (days_done, objects_done) = state.counts();
+    if days_done + objects_done > 0 {
+        tracing::info!(
+            days = days_done,
+            objects = objects_done,
+            "resuming: finished work recorded in the state file is skipped"
+        );
+    }
+    let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
+    let lister = S3Lister {
+        client: s3.clone(),
+        bucket: args.bucket.clone(),
+        expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone(),
+    };
+    let cancel = CancellationToken::new();
+    let settings = Settings {
+        bucket: args.bucket.clone(),
+        scope,
+        concurrency,
+        grace: cfg.sqs.shutdown_grace,
+        cancel: cancel.clone(),
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !cfg.log.json;
+    let progress = Progress::new(terminal && !args.dry_run);
+    let started = Instant::now();
+    let mut indexers = Vec::new();
+    let mode: Mode<S3Store> = if args.dry_run {
+        Mode::DryRun
+    } else if args.enqueue {
+        let url =
+            cfg.sqs.queue_url.clone().ok_or_else(|| usage("sqs.queue_url", "is required by backfill --enqueue"))?;
+        let queue = SqsQueue::new(sqs, url, cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
+        Mode::Enqueue { queue, region: cfg.aws.region.clone().unwrap_or_else(|| "us-east-1".into()) }
+    } else {
+        let decoder = Arc::new(object_decoder(cfg)?);
+        let indexer = indexer(cfg).await?;
+        install_templates(indexer.client(), cfg).await?;
+        let (sink, handles) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
+        indexers = handles;
+        let store = S3Store { client: s3, expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone() };
+        Mode::Index { store, decoder, sink, budget: budget(cfg)?, max_object_time: cfg.limits.max_object_time }
+    };
+    let (dry_run, enqueue) = (matches!(mode, Mode::DryRun), matches!(mode, Mode::Enqueue { .. }));
+    let summary = backfill::backfill(lister, mode, settings, &mut state, &progress, super::shutdown_signal()).await;
+    for h in indexers {
+        h.await.map_err(anyhow::Error::from)?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    say(tracing::Level::INFO, &summary_line(&summary, secs, dry_run, enqueue));
+    if summary.interrupted {
+        return Err(CommandError::Interrupted);
+    }
+    if let Some(e) = summary.list_error {
+        return Err(anyhow::anyhow!("{e} (the objects listed before were processed)").into());
+    }
+    if summary.failed > 0 {
+        return Err(
+            anyhow::anyhow!("{} objects failed (see the errors above); rerun to retry them", summary.failed).into()
+        );
+    }
+    Ok(())
+}
+
+fn list(set: &std::collections::BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn summary_line(s: &BackfillSummary, secs: f64, dry_run: bool, enqueue: bool) -> String {
+    let scope = format!(
+        "{} days, {} accounts ({}), {} regions ({})",
+        s.days.len(),
+        s.accounts.len(),
+        list(&s.accounts),
+        s.regions.len(),
+        list(&s.regions)
+    );
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    if dry_run {
+        return format!("trailship backfill --dry-run: {} objects, {:.1} MiB, {scope}", s.listed, mib(s.listed_bytes));
+    }
+    let per_sec = |n: usize| n as f64 / secs.max(1e-3);
+    if enqueue {
+        return format!(
+            "trailship backfill --enqueue: {} of {} objects sent as notifications ({:.1} MiB) in {secs:.2} s, \
+             {:.0} objects/s; {} failed; {scope}",
+            s.done,
+            s.listed,
+            mib(s.done_bytes),
+            per_sec(s.done),
+            s.failed
+        );
+    }
+    format!(
+        "trailship backfill: {} of {} objects, {} events in {secs:.2} s, {:.0} events/s, {:.1} objects/s ({} indexed, \
+         {} already present, {} dead-lettered; {} objects failed; {:.1} MiB read); {scope}; peak memory {}",
+        s.done,
+        s.listed,
+        s.events,
+        per_sec(s.events),
+        per_sec(s.done),
+        s.indexed.created,
+        s.indexed.duplicates,
+        s.indexed.dead_lettered,
+        s.failed,
+        mib(s.done_bytes),
+        peak_memory()
+    )
+}
