@@ -1,12 +1,12 @@
 //! The only module that spawns tasks and wires channels.
 //!
 //! ```text
-//! run:    SQS receive ─► message task ─► fetch (S3 stream) ─► decode+build (blocking thread)
-//!                                                                  │ bounded channel of jobs
-//! ingest: local files ─► decode+build (blocking thread) ───────────┤
-//!                                                                  ▼
-//!                                              indexer tasks (N concurrent _bulk) ─► oneshot per batch
-//!                                           or one writer thread (--output)
+//! run:      SQS receive ─► message task ─► fetch (S3 stream) ─► decode+build (blocking thread)
+//! backfill: S3 listing ──► object task ──────┘                        │ bounded channel of jobs
+//! ingest:   local files ─► decode+build (blocking thread) ────────────┤
+//!                                                                     ▼
+//!                                                 indexer tasks (N concurrent _bulk) ─► oneshot per batch
+//!                                              or one writer thread (--output)
 //! ```
 //! A message task awaits the result of every batch its objects produced before it acknowledges
 //! the message, so a message is deleted only once all its events are indexed or dead-lettered.
