@@ -304,3 +304,52 @@ async fn enqueued_history_is_indexed_by_the_worker_exactly_once() {
         drain.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_object_is_named_not_recorded_and_retried_by_the_rerun() {
+    let (moto, osmem, proxy) = servers().await;
+    let logs = history(&moto).await;
+    let env = backfill_env(&moto, &osmem, &proxy, "");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let day = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/04/03/";
+    // S3 refuses the two files of one day.
+    proxy.set(json!([{"kind": "status", "status": 403, "path": format!("/{BUCKET}/{day}")}])).await;
+    let args = [
+        "backfill",
+        "--bucket",
+        BUCKET,
+        "--from",
+        "2024-04-01",
+        "--to",
+        "2024-04-05",
+        "--account",
+        "111111111111",
+        "--region",
+        "us-east-1",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let run = trailship(&args, &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed: Vec<&str> = run.stderr.lines().filter(|l| l.contains("file failed")).collect();
+    assert_eq!(failed.len(), 2, "{}", run.stderr);
+    assert!(failed.iter().all(|l| l.contains(BUCKET) && l.contains(day) && l.contains("403")), "{failed:?}");
+    assert!(run.summary().starts_with("trailship backfill: 8 of 10 objects"), "{}", run.summary());
+    assert!(run.stderr.lines().last().unwrap().contains("2 objects failed"), "{}", run.stderr);
+    let wanted =
+        |l: &&Log| l.key.starts_with("AWSLogs/111111111111/CloudTrail/us-east-1/") && l.day.as_str() <= "2024-04-05";
+    assert_eq!(osmem.count("cloudtrail-*").await, 8 * 3, "the others went in");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(saved["days"].as_array().unwrap().len(), 4, "the failed day is not finished: {saved}");
+
+    proxy.set(json!([])).await;
+    let (_, before) = s3_requests(&proxy).await;
+    let rerun = trailship(&args, &env).await;
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    let (_, after) = s3_requests(&proxy).await;
+    let retried: Vec<&String> = after[before.len()..].iter().collect();
+    assert_eq!(retried.len(), 2, "only the failed files are fetched again: {retried:?}");
+    assert!(retried.iter().all(|k| k.starts_with(day)));
+    assert_eq!(indexed_ids(&osmem).await, ids(logs.iter().filter(wanted)));
+}
