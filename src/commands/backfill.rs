@@ -121,6 +121,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         concurrency,
         grace: cfg.sqs.shutdown_grace,
         cancel: cancel.clone(),
+        allowlist: cfg.sqs.allowlist.clone(),
     };
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !cfg.log.json;
     let progress = Progress::new(terminal && !args.dry_run);
@@ -168,8 +169,10 @@ fn list(set: &std::collections::BTreeSet<String>) -> String {
 }
 
 fn summary_line(s: &BackfillSummary, secs: f64, dry_run: bool, enqueue: bool) -> String {
+    let refused =
+        if s.refused > 0 { format!(", {} outside sqs.allowed_prefixes skipped", s.refused) } else { String::new() };
     let scope = format!(
-        "{} days, {} accounts ({}), {} regions ({})",
+        "{} days, {} accounts ({}), {} regions ({}){refused}",
         s.days.len(),
         s.accounts.len(),
         list(&s.accounts),

@@ -62,6 +62,9 @@ pub struct Settings {
     pub grace: Duration,
     /// Cancelled when the grace is over (shared with the indexer tasks).
     pub cancel: CancellationToken,
+    /// `sqs.allowed_buckets`/`allowed_prefixes`: objects outside are skipped (the workers would
+    /// refuse them too).
+    pub allowlist: crate::route::Allowlist,
 }
 
 /// Totals over a backfill.
@@ -87,6 +90,8 @@ pub struct BackfillSummary {
     pub accounts: BTreeSet<String>,
     /// Regions seen.
     pub regions: BTreeSet<String>,
+    /// Objects skipped because they are outside the allowlist.
+    pub refused: usize,
     /// Stopped by an interrupt.
     pub interrupted: bool,
     /// The listing failed (the objects listed before still went in).
@@ -125,6 +130,9 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
             item = rx.recv() => match item { Some(item) => Some(item), None => break },
         };
         match item {
+            Some(Item::Object { object, .. }) if !settings.allowlist.allows(&settings.bucket, &object.key) => {
+                summary.refused += 1;
+            }
             Some(Item::Object { day, object }) => {
                 summary.listed += 1;
                 summary.listed_bytes += object.size;

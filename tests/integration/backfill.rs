@@ -202,6 +202,13 @@ async fn ten_days_of_one_region_with_discovered_accounts_and_only_narrow_listing
         "{}",
         dry.summary()
     );
+    // Objects outside the allowlist are never read (the workers would refuse them too).
+    let mut allowed = env.clone();
+    allowed.push(("TRAILSHIP__SQS__ALLOWED_PREFIXES".into(), "AWSLogs/111111111111/".into()));
+    let dry = trailship(&["backfill", "--bucket", BUCKET, "--dry-run"], &allowed).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.summary().starts_with("trailship backfill --dry-run: 120 objects"), "{}", dry.summary());
+    assert!(dry.summary().ends_with("120 outside sqs.allowed_prefixes skipped"), "{}", dry.summary());
 }
 
 /// The finished work a state file records: (days, objects).
