@@ -64,6 +64,8 @@ pub struct MemoryQueue {
     pub fail_receive_from: Option<usize>,
     /// Answers this many more messages than asked for.
     pub extra: usize,
+    /// The first this many deletes fail.
+    pub fail_acks: Arc<std::sync::atomic::AtomicUsize>,
     /// Every received message, by receipt.
     received: Arc<Mutex<HashMap<String, Message>>>,
 }
@@ -135,6 +137,14 @@ impl Queue for MemoryQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        let failing = self.fail_acks.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if failing.is_ok() {
+            return Err(QueueError { operation: "delete", message: "twin told to fail".into() });
+        }
         let id = self.id_of(receipt);
         self.note(|l| l.acked.push(id));
         Ok(())

@@ -302,11 +302,22 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
         if settled != Settled::Acked {
             return (settled, stats);
         }
-        match self.queue.ack(&msg.receipt).await {
-            Ok(()) => (Settled::Acked, stats),
-            Err(e) => {
-                tracing::error!(message_id = %msg.id, error = %e, "could not delete processed message; it will be redelivered (harmless)");
-                (Settled::Failed, stats)
+        // A delete that fails would mean fetching the whole file again after the visibility
+        // timeout: worth a few more tries first (beside the SDK's own retries).
+        let mut delays = crate::retry::backoff(Duration::from_millis(200), Duration::from_secs(4), Some(3)).build();
+        loop {
+            match self.queue.ack(&msg.receipt).await {
+                Ok(()) => return (Settled::Acked, stats),
+                Err(e) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(message_id = %msg.id, error = %e, ?delay, "could not delete processed message, retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        tracing::error!(message_id = %msg.id, error = %e, "could not delete processed message; it will be redelivered (harmless)");
+                        return (Settled::Failed, stats);
+                    }
+                },
             }
         }
     }

@@ -190,6 +190,18 @@ async fn the_heartbeat_keeps_a_slow_message_invisible_and_its_failure_loses_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_fails_is_tried_again_before_the_message_is_left_for_redelivery() {
+    for (failures, acked, failed) in [(2, 1, 0), (10, 0, 1)] {
+        let mut s = Setup::new(&[notice(&[key(0)])], BulkTwin::accepting());
+        s.store.put(BUCKET, &key(0), log_file("a", 2));
+        s.queue.fail_acks.store(failures, std::sync::atomic::Ordering::SeqCst);
+        let summary = s.drain().await.unwrap();
+        assert_eq!((summary.acked, summary.failed), (acked, failed), "{failures} failing deletes: {summary:?}");
+        assert_eq!(log(&s.queue).acked.len(), acked);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_messages_than_asked_for_are_released_not_a_panic() {
     let bodies: Vec<String> = (0..6).map(|i| notice(&[key(i)])).collect();
     let mut s = Setup::new(&bodies, BulkTwin::accepting());
