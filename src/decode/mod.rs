@@ -3,6 +3,7 @@
 //! as raw JSON. Nothing here builds a `serde_json::Value` tree; pure apart from the `Read` given.
 
 pub mod framing;
+pub mod s3access;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
