@@ -23,6 +23,9 @@ fn signing_env(moto: &Moto, osmem: &Osmem, trail: &Trail, proxy: &SigV4Proxy, se
     set(&mut env, "TRAILSHIP__OPENSEARCH__URL", &proxy.url);
     set(&mut env, "TRAILSHIP__OPENSEARCH__AUTH", "sigv4");
     set(&mut env, "TRAILSHIP__OPENSEARCH__AWS_SERVICE", service);
+    // One message at a time: moto's DeleteMessage is not safe against concurrent deletes (see
+    // backfill.rs), and these tests check the queue is empty afterwards.
+    set(&mut env, "TRAILSHIP__SQS__MAX_MESSAGES_IN_FLIGHT", "1");
     env
 }
 
