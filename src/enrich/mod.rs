@@ -13,6 +13,7 @@ mod document;
 pub mod facts;
 pub mod flat;
 pub mod geo;
+pub mod s3access;
 mod scan;
 pub mod shape;
 pub mod tags;

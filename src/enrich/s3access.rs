@@ -1,0 +1,271 @@
+//! S3 server access log record → document (issue 13, step two; not wired into the pipeline
+//! yet): the fields under the names of the S3 docs / Athena table in snake case, absent when
+//! S3 wrote `-`, plus what can be derived from them — `source.ip`, the requester's `user.name`
+//! and `cloud.account.id` from its ARN, `http.request.method`, `url.path` and `url.query` from
+//! the request URI, and the access key ID of a presigned URL (`X-Amz-Credential=` or
+//! `AWSAccessKeyId=`) in `aws.access_key_id`, the field CloudTrail documents carry too. The raw
+//! line is kept in `event.original`. Pure; serialized straight from the borrowed record.
+
+use crate::decode::s3access::AccessRecord;
+use serde::Serialize;
+use std::borrow::Cow;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket_owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requester: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turn_around_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<Original<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher_suite: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authentication_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_header: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_point_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acl_required: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Name<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud: Option<Cloud<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<Http<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Url<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws: Option<Aws>,
+    event: Original<'a>,
+}
+
+#[derive(Serialize)]
+struct Original<'a> {
+    original: &'a str,
+}
+
+#[derive(Serialize)]
+struct Source {
+    ip: String,
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Cloud<'a> {
+    account: Id<'a>,
+}
+
+#[derive(Serialize)]
+struct Id<'a> {
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Http<'a> {
+    request: Method<'a>,
+}
+
+#[derive(Serialize)]
+struct Method<'a> {
+    method: &'a str,
+}
+
+#[derive(Serialize)]
+struct Url<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Aws {
+    access_key_id: String,
+}
+
+/// `user.name` and `cloud.account.id` of a requester ARN: `…:user/alice` → `alice`,
+/// `…:assumed-role/Role/session` → `Role/session`; canonical user IDs give neither.
+pub fn requester_identity(requester: &str) -> Option<(&str, &str)> {
+    let rest = requester.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (_partition, _service, _region, account, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let name = resource.split_once('/').map(|(_, n)| n)?;
+    (!account.is_empty() && !name.is_empty()).then_some((name, account))
+}
+
+/// The access key ID a presigned request URI carries, if any.
+pub fn presigned_access_key(query: &str) -> Option<String> {
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value: Cow<'_, str> = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        let key = match name {
+            "X-Amz-Credential" => value.split('/').next().unwrap_or_default().to_owned(),
+            "AWSAccessKeyId" => value.into_owned(),
+            _ => continue,
+        };
+        if !key.is_empty() {
+            return Some(key);
+        }
+    }
+    None
+}
+
+/// Writes the document of `r` (read from `line`) to `out`.
+pub fn write_document(r: &AccessRecord<'_>, line: &str, out: &mut Vec<u8>) {
+    // "GET /bucket/key?query HTTP/1.1"
+    let mut uri = r.request_uri.unwrap_or_default().splitn(3, ' ');
+    let (method, target) = (uri.next().filter(|m| !m.is_empty()), uri.next());
+    let (path, query) = match target {
+        Some(t) => match t.split_once('?') {
+            Some((p, q)) => (Some(p), Some(q)),
+            None => (Some(t), None),
+        },
+        None => (None, None),
+    };
+    let identity = r.requester.and_then(requester_identity);
+    let remote_ip = r.remote_ip.map(|ip| ip.to_string());
+    let doc = Document {
+        timestamp: &r.timestamp,
+        bucket_owner: r.bucket_owner,
+        bucket: r.bucket,
+        remote_ip: remote_ip.clone(),
+        requester: r.requester,
+        request_id: r.request_id,
+        operation: r.operation,
+        key: r.key,
+        request_uri: r.request_uri,
+        http_status: r.http_status,
+        error_code: r.error_code,
+        bytes_sent: r.bytes_sent,
+        object_size: r.object_size,
+        total_time: r.total_time,
+        turn_around_time: r.turn_around_time,
+        referrer: r.referrer,
+        user_agent: r.user_agent.map(|original| Original { original }),
+        version_id: r.version_id,
+        host_id: r.host_id,
+        signature_version: r.signature_version,
+        cipher_suite: r.cipher_suite,
+        authentication_type: r.authentication_type,
+        host_header: r.host_header,
+        tls_version: r.tls_version,
+        access_point_arn: r.access_point_arn,
+        acl_required: r.acl_required,
+        source: remote_ip.map(|ip| Source { ip }),
+        user: identity.map(|(name, _)| Name { name }),
+        cloud: identity.map(|(_, id)| Cloud { account: Id { id } }),
+        http: method.map(|method| Http { request: Method { method } }),
+        url: path.map(|path| Url { path, query }),
+        aws: query.and_then(presigned_access_key).map(|access_key_id| Aws { access_key_id }),
+        event: Original { original: line.trim_end_matches(['\r', '\n']) },
+    };
+    serde_json::to_writer(out, &doc).expect("a document serializes");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::s3access::parse_line;
+    use serde_json::{Value, json};
+
+    const LINE: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 [06/Feb/2019:00:00:38 +0000] 2001:db8::7 arn:aws:sts::123456789012:assumed-role/backup-role/i-0abc 3E57427F3EXAMPLE REST.GET.OBJECT reports/Q1%25202024.csv "GET /amzn-s3-demo-bucket1/reports/Q1%25202024.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20190206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc HTTP/1.1" 200 - 2147483648 2147483648 7 5 "-" "aws-cli/2.15.0 Python/3.11.6" - s9lzHYrFp76Z= SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - - us-east-1"#;
+
+    fn document(line: &str) -> Value {
+        let mut out = Vec::new();
+        write_document(&parse_line(line).unwrap(), line, &mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_presigned_download_by_an_assumed_role() {
+        let d = document(LINE);
+        assert_eq!(d["@timestamp"], "2019-02-06T00:00:38Z");
+        assert_eq!(d["remote_ip"], "2001:db8::7");
+        assert_eq!(d["source"], json!({"ip": "2001:db8::7"}));
+        assert_eq!(d["user"], json!({"name": "backup-role/i-0abc"}));
+        assert_eq!(d["cloud"], json!({"account": {"id": "123456789012"}}));
+        assert_eq!(d["http"], json!({"request": {"method": "GET"}}));
+        assert_eq!(d["url"]["path"], "/amzn-s3-demo-bucket1/reports/Q1%25202024.csv");
+        assert!(d["url"]["query"].as_str().unwrap().starts_with("X-Amz-Algorithm="));
+        assert_eq!(d["aws"], json!({"access_key_id": "AKIAIOSFODNN7EXAMPLE"}));
+        assert_eq!(d["key"], "reports/Q1%25202024.csv", "as S3 wrote it");
+        assert_eq!((d["http_status"].as_u64(), d["bytes_sent"].as_u64()), (Some(200), Some(2147483648)));
+        assert_eq!(d["user_agent"], json!({"original": "aws-cli/2.15.0 Python/3.11.6"}));
+        assert_eq!(d["event"]["original"], LINE);
+        for absent in ["error_code", "referrer", "version_id", "access_point_arn", "acl_required"] {
+            assert!(d.get(absent).is_none(), "{absent} is absent when S3 wrote -");
+        }
+    }
+
+    #[test]
+    fn anonymous_and_signature_v2_requests() {
+        let line = LINE
+            .replace("arn:aws:sts::123456789012:assumed-role/backup-role/i-0abc", "-")
+            .replace(
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20190206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc",
+                "AWSAccessKeyId=AKIAI44QH8DHBEXAMPLE&Expires=1549411200&Signature=xyz",
+            );
+        let d = document(&line);
+        assert!(d.get("requester").is_none() && d.get("user").is_none() && d.get("cloud").is_none());
+        assert_eq!(d["aws"]["access_key_id"], "AKIAI44QH8DHBEXAMPLE");
+        let plain = LINE.replace(
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20190206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc",
+            "",
+        );
+        let d = document(&plain);
+        assert!(d.get("aws").is_none() && d["url"].get("query").is_none(), "{d}");
+    }
+
+    #[test]
+    fn requester_arns_give_a_name_and_an_account() {
+        assert_eq!(requester_identity("arn:aws:iam::111122223333:user/alice"), Some(("alice", "111122223333")));
+        assert_eq!(requester_identity("arn:aws:iam::111122223333:user/dev/bob"), Some(("dev/bob", "111122223333")));
+        assert_eq!(requester_identity("79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"), None);
+        assert_eq!(requester_identity("arn:aws:iam::111122223333:root"), None);
+        assert_eq!(presigned_access_key("a=1&b=2"), None);
+    }
+}
