@@ -312,6 +312,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         },
         window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead },
         index_prefix: cfg.opensearch.index_prefix.clone(),
+        access_index_prefix: cfg.s3access.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
     })
 }
@@ -329,31 +330,32 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
     for (name, action) in ensure_templates(&client, cfg, true).await? {
         println!("index template {name}: {}", action.as_str());
     }
-    let policy = template::ism_policy(&cfg.opensearch.index_prefix, cfg.opensearch.retention_days);
-    let action = with_retries(|| client.ensure_policy(&policy))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot install ism policy {}: {e}", policy.id))?;
-    match action {
-        SetupAction::Unsupported if client.is_serverless() => println!(
-            "ism policy {}: skipped (OpenSearch Serverless has no ISM: retention is the collection's data \
-             lifecycle policy, see the README)",
-            policy.id
-        ),
-        SetupAction::Unsupported => {
-            tracing::warn!(
-                policy = %policy.id,
-                "the cluster has no index state management (ism) plugin: retention policy not installed, \
-                 old indices must be deleted another way"
-            );
-            println!("ism policy {}: skipped (no ISM plugin on this cluster)", policy.id);
+    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
+        let policy = template::ism_policy(prefix, cfg.opensearch.retention_days);
+        let action = with_retries(|| client.ensure_policy(&policy))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot install ism policy {}: {e}", policy.id))?;
+        match action {
+            SetupAction::Unsupported if client.is_serverless() => println!(
+                "ism policy {}: skipped (OpenSearch Serverless has no ISM: retention is the collection's data \
+                 lifecycle policy, see the README)",
+                policy.id
+            ),
+            SetupAction::Unsupported => {
+                tracing::warn!(
+                    policy = %policy.id,
+                    "the cluster has no index state management (ism) plugin: retention policy not installed, \
+                     old indices must be deleted another way"
+                );
+                println!("ism policy {}: skipped (no ISM plugin on this cluster)", policy.id);
+            }
+            action => println!(
+                "ism policy {}: {} (indices {prefix}-* deleted {} days after creation)",
+                policy.id,
+                action.as_str(),
+                cfg.opensearch.retention_days
+            ),
         }
-        action => println!(
-            "ism policy {}: {} (indices {}-* deleted {} days after creation)",
-            policy.id,
-            action.as_str(),
-            cfg.opensearch.index_prefix,
-            cfg.opensearch.retention_days
-        ),
     }
     import_dashboards(cfg, &dashboards).await
 }
@@ -432,7 +434,9 @@ async fn ensure_templates(
         None => {}
     }
     let mut done = Vec::new();
-    for t in template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index) {
+    for t in
+        template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix)
+    {
         let action = with_retries(|| client.ensure_template(&t, overwrite))
             .await
             .map_err(|e| anyhow::anyhow!("cannot install index template {}: {e}", t.name))?;

@@ -48,6 +48,15 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The metrics and health listener.
     pub metrics: MetricsConfig,
+    /// S3 server access logs.
+    pub s3access: S3AccessConfig,
+}
+
+/// S3 server access logs (routed by their file names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3AccessConfig {
+    /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
+    pub index_prefix: String,
 }
 
 /// The `/metrics` `/healthz` `/readyz` listener of `trailship run`.
@@ -142,6 +151,13 @@ struct RawConfig {
     log: RawLog,
     limits: RawLimits,
     metrics: RawMetrics,
+    s3access: RawS3Access,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawS3Access {
+    index_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -380,7 +396,20 @@ impl RawConfig {
             })?),
         };
         let metrics = MetricsConfig { listen };
-        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics };
+        let access_prefix = non_empty(self.s3access.index_prefix).unwrap_or_else(|| "s3access".to_owned());
+        validate_index_name("s3access.index_prefix", &access_prefix)?;
+        if access_prefix == opensearch.index_prefix
+            || opensearch.deadletter_index.starts_with(&format!("{access_prefix}-"))
+        {
+            return Err(ConfigError::new(
+                "s3access.index_prefix",
+                format!(
+                    "{access_prefix:?} must differ from opensearch.index_prefix and not hold the dead-letter index"
+                ),
+            ));
+        }
+        let s3access = S3AccessConfig { index_prefix: access_prefix };
+        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access };
         cfg.check_memory_budget()?;
         Ok(cfg)
     }

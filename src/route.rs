@@ -16,6 +16,9 @@ pub enum LogKind {
     Insight,
     /// A digest file (`CloudTrail-Digest/`): integrity proofs, not events; skipped.
     Digest,
+    /// An S3 server access log file (named `…YYYY-MM-DD-HH-MM-SS-<16 alphanumerics>`): indexed
+    /// into the access log indices.
+    S3Access,
     /// Anything else (folder markers, other services' logs, stray files): skipped.
     Other,
 }
@@ -23,7 +26,7 @@ pub enum LogKind {
 impl LogKind {
     /// Whether objects of this kind hold CloudTrail records to index.
     pub fn is_indexed(self) -> bool {
-        matches!(self, LogKind::CloudTrail | LogKind::Insight)
+        matches!(self, LogKind::CloudTrail | LogKind::Insight | LogKind::S3Access)
     }
 
     /// A short lowercase name for logs and counters.
@@ -32,9 +35,25 @@ impl LogKind {
             LogKind::CloudTrail => "cloudtrail",
             LogKind::Insight => "insight",
             LogKind::Digest => "digest",
+            LogKind::S3Access => "s3access",
             LogKind::Other => "other",
         }
     }
+}
+
+/// Whether a key ends like an S3 server access log file: `YYYY-MM-DD-HH-MM-SS-` and 16
+/// alphanumerics (the simple format `<prefix><name>` and the date-partitioned one
+/// `<prefix><account>/<region>/<bucket>/YYYY/MM/DD/<name>` alike), optionally `.gz`.
+pub fn is_access_log_name(key: &str) -> bool {
+    let name = key.strip_suffix(".gz").unwrap_or(key).as_bytes();
+    if name.len() < 36 {
+        return false;
+    }
+    let tail = &name[name.len() - 36..];
+    let (stamp, unique) = tail.split_at(20);
+    let digits_at = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    stamp.iter().enumerate().all(|(i, b)| if digits_at.contains(&i) { b.is_ascii_digit() } else { *b == b'-' })
+        && unique.iter().all(u8::is_ascii_alphanumeric)
 }
 
 /// Classifies an S3 key (already URL-decoded).
@@ -44,7 +63,7 @@ pub fn classify_key(key: &str) -> LogKind {
     }
     let mut segments = key.split('/');
     if !segments.any(|s| s == "AWSLogs") {
-        return LogKind::Other;
+        return if is_access_log_name(key) { LogKind::S3Access } else { LogKind::Other };
     }
     // The file name itself is never the kind segment.
     let rest: Vec<&str> = segments.collect();
@@ -60,6 +79,9 @@ pub fn classify_local_path(path: &std::path::Path) -> LogKind {
     let parts: Vec<&str> = path.components().filter_map(|c| c.as_os_str().to_str()).collect();
     if let Some(i) = parts.iter().rposition(|p| *p == "AWSLogs") {
         return classify_key(&parts[i..].join("/"));
+    }
+    if is_access_log_name(parts.last().copied().unwrap_or_default()) {
+        return LogKind::S3Access;
     }
     let mut kind = LogKind::CloudTrail;
     for segment in &parts[..parts.len().saturating_sub(1)] {
@@ -130,6 +152,26 @@ mod tests {
         assert_eq!(classify_key("CloudTrail/us-east-1/x.json.gz"), LogKind::Other, "no AWSLogs segment");
         assert_eq!(classify_key("AWSLogs/123/CloudTrail"), LogKind::Other, "the file name is not a kind");
         assert_eq!(classify_key("AWSLogs/123/vpcflowlogs/CloudTrailx/f.gz"), LogKind::Other);
+    }
+
+    #[test]
+    fn access_log_files_are_recognised_by_their_names_in_both_formats() {
+        for key in [
+            "logs/2019-02-06-00-00-38-5D0B2D2D4D2E8CE5",
+            "s3-access/mybucket2024-08-01-13-05-59-ABCDEF0123456789",
+            "logs/111122223333/us-east-1/amzn-s3-demo-bucket1/2024/08/01/2024-08-01-13-05-59-ABCDEF0123456789",
+            "2024-08-01-13-05-59-ABCDEF0123456789.gz",
+        ] {
+            assert_eq!(classify_key(key), LogKind::S3Access, "{key}");
+        }
+        for key in [
+            "logs/2019-02-06-00-00-38-5D0B2D2D4D2E8CE",
+            "logs/2019-02-06-00-00-38-5D0B2D2D4D2E8CE_",
+            "logs/2019-02-06T00-00-38-5D0B2D2D4D2E8CE5",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/08/01/2024-08-01-13-05-59-ABCDEF0123456789",
+        ] {
+            assert_ne!(classify_key(key), LogKind::S3Access, "{key}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ use serde_json::Value;
 pub const EVENT_TEMPLATE: &str = include_str!("../../mappings/cloudtrail-template.json");
 /// The dead-letter template (`mappings/deadletter-template.json`).
 pub const DEADLETTER_TEMPLATE: &str = include_str!("../../mappings/deadletter-template.json");
+/// The S3 server access log template (`mappings/s3access-template.json`).
+pub const ACCESS_TEMPLATE: &str = include_str!("../../mappings/s3access-template.json");
 /// The ISM retention policy (`mappings/ism-policy.json`).
 pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
 
@@ -110,13 +112,16 @@ pub fn check_version(root: &Value) -> Result<String, String> {
     Ok(format!("OpenSearch {number}"))
 }
 
-/// The templates trailship needs for this index prefix and dead-letter index.
-pub fn templates(index_prefix: &str, deadletter_index: &str) -> Vec<Template> {
-    // Both files are embedded at build time and parsed by the unit tests below.
+/// The templates trailship needs for these event indices, dead-letter index and access log
+/// indices.
+pub fn templates(index_prefix: &str, deadletter_index: &str, access_prefix: &str) -> Vec<Template> {
+    // The files are embedded at build time and parsed by the unit tests below.
     vec![
         render(EVENT_TEMPLATE, format!("trailship-{index_prefix}"), &[format!("{index_prefix}-*")])
             .expect("embedded template is valid json"),
         render(DEADLETTER_TEMPLATE, format!("trailship-{deadletter_index}"), &[deadletter_index.to_owned()])
+            .expect("embedded template is valid json"),
+        render(ACCESS_TEMPLATE, format!("trailship-{access_prefix}"), &[format!("{access_prefix}-*")])
             .expect("embedded template is valid json"),
     ]
 }
@@ -145,10 +150,14 @@ mod tests {
 
     #[test]
     fn templates_follow_the_configured_names() {
-        let t = templates("ct", "dead");
+        let t = templates("ct", "dead", "s3a");
         assert_eq!(t[0].name, "trailship-ct");
         assert_eq!(t[0].body["index_patterns"], serde_json::json!(["ct-*"]));
         assert_eq!(t[1].body["index_patterns"], serde_json::json!(["dead"]));
+        assert_eq!(
+            (t[2].name.as_str(), &t[2].body["index_patterns"]),
+            ("trailship-s3a", &serde_json::json!(["s3a-*"]))
+        );
         assert!(
             t[1].body["priority"].as_u64() > t[0].body["priority"].as_u64(),
             "dead-letter wins if patterns overlap"
@@ -157,10 +166,10 @@ mod tests {
 
     #[test]
     fn digests_follow_the_content() {
-        let a = templates("ct", "dead");
-        let b = templates("other", "dead");
+        let a = templates("ct", "dead", "s3a");
+        let b = templates("other", "dead", "s3a");
         let d = |t: &Template| installed_digest(&t.body).unwrap().to_owned();
-        assert_eq!(d(&a[0]), d(&templates("ct", "dead")[0]), "stable");
+        assert_eq!(d(&a[0]), d(&templates("ct", "dead", "s3a")[0]), "stable");
         assert_ne!(d(&a[0]), d(&b[0]), "the pattern is part of the content");
         assert_eq!(d(&a[0]).len(), 16);
     }
@@ -182,7 +191,7 @@ mod tests {
 
     #[test]
     fn event_template_never_maps_unknown_fields() {
-        let t = &templates("cloudtrail", "trailship-deadletter")[0].body;
+        let t = &templates("cloudtrail", "trailship-deadletter", "s3access")[0].body;
         let m = &t["template"]["mappings"];
         assert_eq!(m["dynamic"], false);
         assert_eq!(m["date_detection"], false);

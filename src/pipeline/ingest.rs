@@ -74,7 +74,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Collected {
             found.others += 1;
             false
         }
-        LogKind::CloudTrail | LogKind::Insight => true,
+        LogKind::CloudTrail | LogKind::Insight | LogKind::S3Access => true,
     });
     found
 }

@@ -1,4 +1,5 @@
-//! One log file → batches: gunzip, frame, parse, build documents, cut batches. Synchronous and
+//! One log file → batches: gunzip, frame, parse, build documents, cut batches (S3 server
+//! access log files, routed by name, take the line path in [`access`]). Synchronous and
 //! free of I/O beyond the reader it is given; the pipeline runs it on a blocking thread. A bad
 //! record (not a JSON object, over the record limit, no usable id or time) is dead-lettered and
 //! the file goes on; only a broken container fails it. Cancellation and the object's deadline
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+mod access;
 
 /// Counts for one decoded object.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +114,8 @@ pub struct ObjectDecoder {
     pub window: EventWindow,
     /// Daily index prefix.
     pub index_prefix: String,
+    /// Daily index prefix of S3 server access logs (`s3access.index_prefix`).
+    pub access_index_prefix: String,
     /// Dead-letter index.
     pub deadletter_index: String,
 }
@@ -160,6 +165,13 @@ impl ObjectDecoder {
         watch: &Watch,
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<DecodeStats, ObjectError> {
+        let kind = match &*origin {
+            Origin::S3 { key, .. } => crate::route::classify_key(key),
+            Origin::File(path) => crate::route::classify_local_path(path),
+        };
+        if kind == crate::route::LogKind::S3Access {
+            return self.decode_access_log(reader, origin, watch, emit);
+        }
         let mut records = RecordReader::with_limits(maybe_gunzip(reader).map_err(DecodeError::Io)?, self.frame);
         let mut builder = BatchBuilder::new(self.limits, origin.clone());
         let mut stats = DecodeStats::default();

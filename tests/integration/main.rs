@@ -11,6 +11,7 @@ mod ingest;
 mod metrics;
 mod proxies;
 mod replay;
+mod s3access;
 mod setup;
 mod sigv4;
 mod stress;

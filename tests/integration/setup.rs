@@ -18,7 +18,9 @@ async fn setup_is_idempotent_and_reports_each_action() {
         [
             "index template trailship-ct: installed",
             "index template trailship-trailship-deadletter: installed",
+            "index template trailship-s3access: installed",
             "ism policy trailship-ct: skipped (no ISM plugin on this cluster)",
+            "ism policy trailship-s3access: skipped (no ISM plugin on this cluster)",
             "dashboards: skipped (no dashboards.url configured; pass --dashboards-url to import them)",
         ]
     );
@@ -31,6 +33,7 @@ async fn setup_is_idempotent_and_reports_each_action() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("index template trailship-ct: unchanged"), "{}", again.stdout);
     assert!(again.stdout.contains("index template trailship-trailship-deadletter: unchanged"), "{}", again.stdout);
+    assert!(again.stdout.contains("index template trailship-s3access: unchanged"), "{}", again.stdout);
 
     // Someone edits the template: run and ingest leave it alone but warn; setup puts it back.
     let edited = json!({"index_patterns": ["ct-*"], "priority": 100, "template": {"mappings": {"dynamic": true}}});

@@ -1,0 +1,168 @@
+//! S3 server access logs beside CloudTrail on one queue: files in both naming formats (plain
+//! and gzip) are routed by name, every record indexed into `s3access-*` with typed fields that
+//! range and CIDR queries answer, a malformed line dead-lettered, redelivery adds nothing.
+
+use crate::fixtures;
+use crate::harness::{Moto, Osmem, env_for, trailship};
+use crate::trail::Trail;
+use serde_json::{Value, json};
+
+const OWNER: &str = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+
+/// A record line: remote IP, requester, operation, key, status, error, bytes sent, request URI,
+/// user agent.
+#[allow(clippy::too_many_arguments)]
+fn line(
+    time: &str,
+    ip: &str,
+    requester: &str,
+    op: &str,
+    key: &str,
+    status: u16,
+    error: &str,
+    bytes: &str,
+    uri: &str,
+    ua: &str,
+) -> String {
+    format!(
+        "{OWNER} amzn-s3-demo-bucket1 [{time} +0000] {ip} {requester} REQ{status}{bytes} {op} {key} \"{uri}\" {status} {error} {bytes} {bytes} 12 3 \"-\" \"{ua}\" - hostid= SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - - us-east-1"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_queries() {
+    let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
+    let trail = Trail::create(&moto, 3, 30).await;
+    let cloudtrail = &fixtures::sample_files()[0];
+    trail.put(&cloudtrail.key, cloudtrail.gzip()).await;
+
+    let presigned = "GET /amzn-s3-demo-bucket1/exports/db.dump?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240801%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=ab HTTP/1.1";
+    let first = [
+        line(
+            "01/Aug/2024:10:00:01",
+            "203.0.113.9",
+            "arn:aws:iam::111122223333:user/alice",
+            "REST.GET.OBJECT",
+            "exports/db.dump",
+            200,
+            "-",
+            "2147483648",
+            presigned,
+            "aws-cli/2.15.0 Python/3.11.6 \"quoted\" md/x",
+        ),
+        line(
+            "01/Aug/2024:10:00:02",
+            "198.51.100.4",
+            "-",
+            "REST.GET.OBJECT",
+            "public/a%2Bb.txt",
+            403,
+            "AccessDenied",
+            "243",
+            "GET /amzn-s3-demo-bucket1/public/a%2Bb.txt HTTP/1.1",
+            "curl/8.5.0",
+        ),
+        "this is not an access log record".to_owned(),
+        line(
+            "01/Aug/2024:10:00:03",
+            "2001:db8::5",
+            "arn:aws:sts::111122223333:assumed-role/app/i-1",
+            "REST.PUT.OBJECT",
+            "in/x.json",
+            200,
+            "-",
+            "-",
+            "PUT /amzn-s3-demo-bucket1/in/x.json HTTP/1.1",
+            "aws-sdk-go/1.50",
+        ),
+    ]
+    .join("\n");
+    let second = [
+        line(
+            "01/Aug/2024:11:00:00",
+            "203.0.113.200",
+            "arn:aws:iam::111122223333:user/bob",
+            "REST.GET.OBJECT",
+            "big.iso",
+            200,
+            "-",
+            "5368709120",
+            "GET /amzn-s3-demo-bucket1/big.iso HTTP/1.1",
+            "aws-cli/2.15.0",
+        ),
+        line(
+            "01/Aug/2024:11:00:01",
+            "192.0.2.10",
+            "arn:aws:iam::111122223333:user/bob",
+            "REST.HEAD.OBJECT",
+            "gone",
+            404,
+            "NoSuchKey",
+            "-",
+            "HEAD /amzn-s3-demo-bucket1/gone HTTP/1.1",
+            "aws-cli/2.15.0",
+        ),
+    ]
+    .join("\n")
+        + "\n";
+    let simple = "s3logs/2024-08-01-10-05-00-0123456789ABCDEF";
+    let partitioned =
+        "s3logs/111122223333/us-east-1/amzn-s3-demo-bucket1/2024/08/01/2024-08-01-11-05-00-ABCDEF0123456789";
+    trail.put(simple, first.clone().into_bytes()).await;
+    trail.put(partitioned, fixtures::gzip(second.as_bytes())).await;
+
+    let env = env_for(&moto, &osmem, &trail.queue_url);
+    let run = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(osmem.count("s3access-*").await, 5, "every record of both files");
+    assert_eq!(osmem.count("s3access-2024.08.01").await, 5, "by the record's own day");
+    assert_eq!(osmem.count("cloudtrail-*").await, cloudtrail.events.len() as u64, "cloudtrail beside it");
+    let dead = osmem.all("trailship-deadletter").await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["_source"]["error_type"], "invalid_record");
+    assert!(dead[0]["_source"]["reason"].as_str().unwrap().starts_with("line 3:"), "{}", dead[0]["_source"]);
+    assert_eq!(dead[0]["_source"]["source"]["key"], simple);
+
+    let search = |query: Value| {
+        let osmem = &osmem;
+        async move {
+            let answer = osmem.post("/s3access-*/_search", &json!({"query": query, "size": 100})).await;
+            let mut keys: Vec<String> = answer["hits"]["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["_source"]["key"].as_str().unwrap_or("-").to_owned())
+                .collect();
+            keys.sort();
+            keys
+        }
+    };
+    assert_eq!(search(json!({"range": {"bytes_sent": {"gte": 1073741824}}})).await, ["big.iso", "exports/db.dump"]);
+    assert_eq!(search(json!({"range": {"http_status": {"gte": 400, "lt": 500}}})).await, ["gone", "public/a%2Bb.txt"]);
+    assert_eq!(search(json!({"term": {"remote_ip": "203.0.113.0/24"}})).await, ["big.iso", "exports/db.dump"]);
+    assert_eq!(search(json!({"term": {"aws.access_key_id": "AKIAIOSFODNN7EXAMPLE"}})).await, ["exports/db.dump"]);
+    assert_eq!(search(json!({"term": {"user.name": "app/i-1"}})).await, ["in/x.json"]);
+
+    let docs = osmem.all("s3access-*").await;
+    let dump = docs.iter().find(|d| d["_source"]["key"] == "exports/db.dump").unwrap();
+    let src = &dump["_source"];
+    assert_eq!(src["@timestamp"], "2024-08-01T10:00:01Z");
+    assert_eq!(
+        (src["bucket"].as_str(), src["operation"].as_str()),
+        (Some("amzn-s3-demo-bucket1"), Some("REST.GET.OBJECT"))
+    );
+    assert_eq!(src["user_agent"]["original"], "aws-cli/2.15.0 Python/3.11.6 \"quoted\" md/x");
+    assert_eq!(
+        (src["cloud"]["account"]["id"].as_str(), src["http"]["request"]["method"].as_str()),
+        (Some("111122223333"), Some("GET"))
+    );
+    assert!(docs.iter().all(|d| d["_id"].as_str().unwrap().len() == 32));
+
+    // Redelivery: the same files again, nothing new.
+    trail.put(simple, first.into_bytes()).await;
+    trail.put(partitioned, fixtures::gzip(second.as_bytes())).await;
+    let rerun = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert!(rerun.summary().contains("0 indexed, 5 already present"), "{}", rerun.summary());
+    assert_eq!(osmem.count("s3access-*").await, 5);
+}
