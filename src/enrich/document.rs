@@ -51,6 +51,11 @@ static FIELDS: LazyLock<FxHashMap<String, Role>> = LazyLock::new(|| {
 static TAGGER: LazyLock<Tagger> = LazyLock::new(Tagger::shipped);
 static AGENTS: LazyLock<Agents> = LazyLock::new(Agents::new);
 
+/// The `user_agent` object (original, name, version, os) for `original`, from the shared cache.
+pub(crate) fn user_agent_json(original: &str) -> std::sync::Arc<[u8]> {
+    AGENTS.json(original)
+}
+
 thread_local! {
     static SINKS: RefCell<Sinks> = RefCell::new(Sinks::default());
 }

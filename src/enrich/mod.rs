@@ -90,6 +90,11 @@ impl Enricher {
         Enricher { geo: None }
     }
 
+    /// The GeoIP databases, when configured.
+    pub fn geo(&self) -> Option<&GeoIp> {
+        self.geo.as_deref()
+    }
+
     /// An enricher that adds `source.geo.*` and `source.as.*` from `geo`.
     /// Also compiles the embedded rules and parsers now, so the first event does not wait.
     pub fn with_geoip(geo: Option<GeoIp>) -> Self {

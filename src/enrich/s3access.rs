@@ -3,11 +3,15 @@
 //! S3 wrote `-`, plus what can be derived from them — `source.ip`, the requester's `user.name`
 //! and `cloud.account.id` from its ARN, `http.request.method`, `url.path` and `url.query` from
 //! the request URI, and the access key ID of a presigned URL (`X-Amz-Credential=` or
-//! `AWSAccessKeyId=`) in `aws.access_key_id`, the field CloudTrail documents carry too. The raw
-//! line is kept in `event.original`. Pure; serialized straight from the borrowed record.
+//! `AWSAccessKeyId=`) in `aws.access_key_id`, the field CloudTrail documents carry too; the user
+//! agent parsed (`user_agent.name`, `version`, `os.name`) and `source.geo` / `source.as` from
+//! GeoIP, both as for CloudTrail and from the same caches. The raw line is kept in
+//! `event.original`. Pure; serialized straight from the borrowed record.
 
 use crate::decode::s3access::AccessRecord;
+use crate::enrich::geo::GeoIp;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 #[derive(Serialize)]
@@ -45,7 +49,7 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     referrer: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<Original<'a>>,
+    user_agent: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,7 +69,7 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     acl_required: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<Source>,
+    source: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<Name<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,11 +86,6 @@ struct Document<'a> {
 #[derive(Serialize)]
 struct Original<'a> {
     original: &'a str,
-}
-
-#[derive(Serialize)]
-struct Source {
-    ip: String,
 }
 
 #[derive(Serialize)]
@@ -154,8 +153,18 @@ pub fn presigned_access_key(query: &str) -> Option<String> {
     None
 }
 
-/// Writes the document of `r` (read from `line`) to `out`.
-pub fn write_document(r: &AccessRecord<'_>, line: &str, out: &mut Vec<u8>) {
+/// `{"ip":…}` plus what GeoIP knows of it.
+fn source(ip: std::net::IpAddr, geo: Option<&GeoIp>) -> Box<RawValue> {
+    let mut text = format!("{{\"ip\":\"{ip}\"");
+    if let Some(geo) = geo {
+        text.push_str(std::str::from_utf8(&geo.json(ip)).expect("geo json is utf-8"));
+    }
+    text.push('}');
+    RawValue::from_string(text).expect("source json is valid")
+}
+
+/// Writes the document of `r` (read from `line`) to `out`, with GeoIP from `geo`.
+pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out: &mut Vec<u8>) {
     // "GET /bucket/key?query HTTP/1.1"
     let mut uri = r.request_uri.unwrap_or_default().splitn(3, ' ');
     let (method, target) = (uri.next().filter(|m| !m.is_empty()), uri.next());
@@ -167,12 +176,15 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, out: &mut Vec<u8>) {
         None => (None, None),
     };
     let identity = r.requester.and_then(requester_identity);
+    let agent = r.user_agent.map(super::document::user_agent_json);
+    let agent: Option<&RawValue> =
+        agent.as_deref().map(|json| serde_json::from_slice(json).expect("user agent json is valid"));
     let remote_ip = r.remote_ip.map(|ip| ip.to_string());
     let doc = Document {
         timestamp: &r.timestamp,
         bucket_owner: r.bucket_owner,
         bucket: r.bucket,
-        remote_ip: remote_ip.clone(),
+        remote_ip,
         requester: r.requester,
         request_id: r.request_id,
         operation: r.operation,
@@ -185,7 +197,7 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, out: &mut Vec<u8>) {
         total_time: r.total_time,
         turn_around_time: r.turn_around_time,
         referrer: r.referrer,
-        user_agent: r.user_agent.map(|original| Original { original }),
+        user_agent: agent,
         version_id: r.version_id,
         host_id: r.host_id,
         signature_version: r.signature_version,
@@ -195,7 +207,7 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, out: &mut Vec<u8>) {
         tls_version: r.tls_version,
         access_point_arn: r.access_point_arn,
         acl_required: r.acl_required,
-        source: remote_ip.map(|ip| Source { ip }),
+        source: r.remote_ip.map(|ip| source(ip, geo)),
         user: identity.map(|(name, _)| Name { name }),
         cloud: identity.map(|(_, id)| Cloud { account: Id { id } }),
         http: method.map(|method| Http { request: Method { method } }),
@@ -216,7 +228,7 @@ mod tests {
 
     fn document(line: &str) -> Value {
         let mut out = Vec::new();
-        write_document(&parse_line(line).unwrap(), line, &mut out);
+        write_document(&parse_line(line).unwrap(), line, None, &mut out);
         serde_json::from_slice(&out).unwrap()
     }
 
@@ -234,7 +246,11 @@ mod tests {
         assert_eq!(d["aws"], json!({"access_key_id": "AKIAIOSFODNN7EXAMPLE"}));
         assert_eq!(d["key"], "reports/Q1%25202024.csv", "as S3 wrote it");
         assert_eq!((d["http_status"].as_u64(), d["bytes_sent"].as_u64()), (Some(200), Some(2147483648)));
-        assert_eq!(d["user_agent"], json!({"original": "aws-cli/2.15.0 Python/3.11.6"}));
+        assert_eq!(d["user_agent"]["original"], "aws-cli/2.15.0 Python/3.11.6");
+        assert_eq!(
+            (d["user_agent"]["name"].as_str(), d["user_agent"]["version"].as_str()),
+            (Some("aws-cli"), Some("2.15.0"))
+        );
         assert_eq!(d["event"]["original"], LINE);
         for absent in ["error_code", "referrer", "version_id", "access_point_arn", "acl_required"] {
             assert!(d.get(absent).is_none(), "{absent} is absent when S3 wrote -");

@@ -3,7 +3,7 @@
 //! range and CIDR queries answer, a malformed line dead-lettered, redelivery adds nothing.
 
 use crate::fixtures;
-use crate::harness::{Moto, Osmem, env_for, trailship};
+use crate::harness::{Moto, Osmem, env_for, geoip_databases, trailship};
 use crate::trail::Trail;
 use serde_json::{Value, json};
 
@@ -92,7 +92,7 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
         ),
         line(
             "01/Aug/2024:11:00:01",
-            "192.0.2.10",
+            "81.2.69.160",
             "arn:aws:iam::111122223333:user/bob",
             "REST.HEAD.OBJECT",
             "gone",
@@ -111,7 +111,11 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
     trail.put(simple, first.clone().into_bytes()).await;
     trail.put(partitioned, fixtures::gzip(second.as_bytes())).await;
 
-    let env = env_for(&moto, &osmem, &trail.queue_url);
+    let dir = tempfile::tempdir().unwrap();
+    let (city, asn) = geoip_databases(dir.path());
+    let mut env = env_for(&moto, &osmem, &trail.queue_url);
+    env.push(("TRAILSHIP__GEOIP__CITY_DB".into(), city.display().to_string()));
+    env.push(("TRAILSHIP__GEOIP__ASN_DB".into(), asn.display().to_string()));
     let run = trailship(&["run", "--drain"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(osmem.count("s3access-*").await, 5, "every record of both files");
@@ -152,6 +156,11 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
         (Some("amzn-s3-demo-bucket1"), Some("REST.GET.OBJECT"))
     );
     assert_eq!(src["user_agent"]["original"], "aws-cli/2.15.0 Python/3.11.6 \"quoted\" md/x");
+    assert_eq!(src["user_agent"]["name"], "aws-cli", "parsed as for CloudTrail");
+    let gone = &docs.iter().find(|d| d["_source"]["key"] == "gone").unwrap()["_source"];
+    assert_eq!(gone["source"]["ip"], "81.2.69.160");
+    assert_eq!(gone["source"]["geo"]["country_iso_code"], "GB", "{gone}");
+    assert_eq!(gone["source"]["as"]["number"], 20712);
     assert_eq!(
         (src["cloud"]["account"]["id"].as_str(), src["http"]["request"]["method"].as_str()),
         (Some("111122223333"), Some("GET"))

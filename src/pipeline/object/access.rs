@@ -100,7 +100,7 @@ impl ObjectDecoder {
                         builder.push(
                             ItemKind::Event,
                             |o| write_create_action(o, &self.access_index_prefix, day, &id),
-                            |o| crate::enrich::s3access::write_document(&r, &text, o),
+                            |o| crate::enrich::s3access::write_document(&r, &text, self.enricher.geo(), o),
                             &line,
                         )
                     }
