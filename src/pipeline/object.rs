@@ -213,17 +213,16 @@ impl ObjectDecoder {
                     Ok(event) => match self.enricher.target(&event) {
                         Ok(target) if target.date < oldest_day || target.date > newest_day => {
                             let event_id = event.get_str("eventID");
-                            let day = |d: &[u8; 10]| String::from_utf8_lossy(d).replace('.', "-");
                             self.dead_letter(
                                 &mut builder,
                                 &mut stats,
                                 Invalid {
                                     error_type: "implausible_event_time",
-                                    reason: format!(
-                                        "eventTime {} is outside {} to {} (limits.oldest_event_date, limits.event_days_ahead)",
-                                        target.timestamp,
-                                        day(&oldest_day),
-                                        day(&newest_day)
+                                    reason: Self::outside_window(
+                                        "eventTime",
+                                        &target.timestamp,
+                                        &oldest_day,
+                                        &newest_day,
                                     ),
                                     event_id: event_id.as_deref(),
                                     raw: bytes,
@@ -260,17 +259,19 @@ impl ObjectDecoder {
                     },
                 },
             };
-            if let Some(batch) = full {
-                stats.batches += 1;
-                emit(batch)?;
-            }
+            send(full, &mut stats, emit)?;
         }
-        if let Some(batch) = builder.finish() {
-            stats.batches += 1;
-            emit(batch)?;
-        }
-        stats.newest_event = chrono::DateTime::parse_from_rfc3339(&newest).ok().map(|t| t.timestamp());
-        Ok(stats)
+        finish(builder, stats, &newest, emit)
+    }
+
+    /// Why a record's time is outside [`EventWindow`] (`oldest` to `newest` day).
+    fn outside_window(what: &str, timestamp: &str, oldest: &[u8; 10], newest: &[u8; 10]) -> String {
+        let day = |d: &[u8; 10]| String::from_utf8_lossy(d).replace('.', "-");
+        format!(
+            "{what} {timestamp} is outside {} to {} (limits.oldest_event_date, limits.event_days_ahead)",
+            day(oldest),
+            day(newest)
+        )
     }
 
     /// Adds the dead-letter record of a record that cannot become a document.
@@ -298,6 +299,31 @@ impl ObjectDecoder {
             bad.raw,
         )
     }
+}
+
+/// Hands a full batch to `emit`, counting it.
+fn send(
+    full: Option<Batch>,
+    stats: &mut DecodeStats,
+    emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
+) -> Result<(), Closed> {
+    if let Some(batch) = full {
+        stats.batches += 1;
+        emit(batch)?;
+    }
+    Ok(())
+}
+
+/// Sends the last batch and records the newest time seen (canonical RFC 3339 UTC).
+fn finish(
+    builder: BatchBuilder,
+    mut stats: DecodeStats,
+    newest: &str,
+    emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
+) -> Result<DecodeStats, ObjectError> {
+    send(builder.finish(), &mut stats, emit)?;
+    stats.newest_event = chrono::DateTime::parse_from_rfc3339(newest).ok().map(|t| t.timestamp());
+    Ok(stats)
 }
 
 #[cfg(test)]

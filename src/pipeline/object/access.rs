@@ -5,7 +5,7 @@
 //! so that a redelivered file creates no duplicate. A line that is not a record is dead-lettered
 //! with its line number and the file goes on.
 
-use super::{Closed, DecodeStats, Invalid, ObjectDecoder, ObjectError, Watch};
+use super::{Closed, DecodeStats, Invalid, ObjectDecoder, ObjectError, Watch, finish, send};
 use crate::decode::{DecodeError, maybe_gunzip, s3access};
 use crate::index::bulk::{Batch, BatchBuilder, ItemKind, write_create_action};
 use crate::source::Origin;
@@ -18,9 +18,16 @@ const HEAD: usize = 16 << 10;
 
 /// The `_id` of a line: the first 128 bits of its SHA-256, as a JSON string.
 fn line_id(line: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(line);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    let mut id = String::with_capacity(34);
+    id.push('"');
+    for b in &digest[..16] {
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
+    }
+    id.push('"');
+    id
 }
 
 impl ObjectDecoder {
@@ -76,11 +83,8 @@ impl ObjectDecoder {
                         self.dead_letter(&mut builder, &mut stats, bad)
                     }
                     Ok(r) if r.day < oldest_day || r.day > newest_day => {
-                        let reason = format!(
-                            "line {number}: time {} is outside the accepted days (limits.oldest_event_date, \
-                             limits.event_days_ahead)",
-                            r.timestamp
-                        );
+                        let why = Self::outside_window("time", &r.timestamp, &oldest_day, &newest_day);
+                        let reason = format!("line {number}: {why}");
                         let id = r.request_id;
                         let bad = Invalid {
                             error_type: "implausible_event_time",
@@ -106,17 +110,9 @@ impl ObjectDecoder {
                     }
                 }
             };
-            if let Some(batch) = full {
-                stats.batches += 1;
-                emit(batch)?;
-            }
+            send(full, &mut stats, emit)?;
         }
-        if let Some(batch) = builder.finish() {
-            stats.batches += 1;
-            emit(batch)?;
-        }
-        stats.newest_event = chrono::DateTime::parse_from_rfc3339(&newest).ok().map(|t| t.timestamp());
-        Ok(stats)
+        finish(builder, stats, &newest, emit)
     }
 }
 
