@@ -5,13 +5,14 @@
 //!   free-form fields go through [`flat`] (wrapped, long leaves cut) and fields that do not fit
 //!   the template's mapping ([`shape`]), that use a name enrichment owns, or whose name
 //!   OpenSearch refuses (empty, stray dots) are moved to `trailship.unmapped`;
-//! - `cloud`, `source`, `user_agent`, `user`, `event`, `tags` (see the crate README);
+//! - `cloud`, `source`, `user_agent`, `user`, `aws` ([`aws`]), `event`, `tags` (see the crate README);
 //! - `search_text`: the free-form leaves, for searches without a field name (indexed, not
 //!   stored in `_source`);
 //! - `trailship`: `truncated` (paths of cut leaves), `original` (their full values) and
 //!   `unmapped`, only when there is something to say.
 
 use super::agent::Agents;
+use super::aws;
 use super::facts::Facts;
 use super::flat::{self, Sinks};
 use super::geo::GeoIp;
@@ -28,8 +29,8 @@ use std::io::Write;
 use std::sync::LazyLock;
 
 /// Top-level names enrichment writes; a record field with one of them goes to `unmapped`.
-pub const RESERVED: [&str; 9] =
-    ["@timestamp", "cloud", "source", "user_agent", "user", "event", "tags", "search_text", "trailship"];
+pub const RESERVED: [&str; 10] =
+    ["@timestamp", "cloud", "source", "user_agent", "user", "event", "aws", "tags", "search_text", "trailship"];
 
 /// What the writer does with a top-level record field it knows by name.
 #[derive(Debug)]
@@ -119,6 +120,7 @@ fn write_with(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, out: 
         out.push(b'}');
     }
     let failed = facts.failed();
+    aws::write(out, &facts, identity.access_key_id.as_deref());
     out.extend_from_slice(if failed {
         b",\"event\":{\"outcome\":\"failure\"}"
     } else {

@@ -28,6 +28,8 @@ pub struct Facts<'a> {
     pub region: Option<&'a RawValue>,
     /// `userIdentity`, raw.
     pub identity: Option<&'a RawValue>,
+    /// `requestParameters`, raw.
+    pub request: Option<&'a RawValue>,
     /// `responseElements`, raw.
     pub response: Option<&'a RawValue>,
     /// `additionalEventData`, raw.
@@ -49,6 +51,7 @@ impl<'a> Facts<'a> {
             "recipientAccountId" => self.account = raw_string(),
             "awsRegion" => self.region = raw_string(),
             "userIdentity" => self.identity = Some(value),
+            "requestParameters" => self.request = Some(value),
             "responseElements" => self.response = Some(value),
             "additionalEventData" => self.additional = Some(value),
             _ => {}
@@ -107,6 +110,9 @@ pub struct Identity<'a> {
     /// `arn`.
     #[serde(borrow)]
     pub arn: Option<Cow<'a, str>>,
+    /// `accessKeyId`: the key that signed the call (`aws.access_key_id`).
+    #[serde(borrow)]
+    pub access_key_id: Option<Cow<'a, str>>,
     /// `principalId`.
     #[serde(borrow)]
     pub principal_id: Option<Cow<'a, str>>,

@@ -4,11 +4,13 @@
 //! that picks the daily index and becomes `@timestamp`); [`Enricher::write_document`] then
 //! writes the document in one pass over the record (see [`document`] for the layout): the
 //! record's fields made to fit the template, then `cloud`, `source` (with GeoIP), `user_agent`,
-//! `user`, `event.outcome`, `tags` and `search_text`. Records without a usable `eventID` or
-//! `eventTime` are not guessed at: the caller dead-letters them with the [`EventError`].
+//! `user`, `aws` (access key, S3 bytes, world-open ports), `event.outcome`, `tags` and
+//! `search_text`. Records without a usable `eventID` or `eventTime` are not guessed at: the
+//! caller dead-letters them with the [`EventError`].
 
 pub mod addr;
 pub mod agent;
+pub mod aws;
 mod document;
 pub mod facts;
 pub mod flat;

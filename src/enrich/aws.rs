@@ -1,0 +1,198 @@
+//! The `aws` object of a CloudTrail document: typed copies of the few values people filter and
+//! sum on that CloudTrail keeps inside free-form fields (where every leaf is a keyword). Pure.
+//!
+//! - `aws.access_key_id`: `userIdentity.accessKeyId`, the same field the S3 access-log
+//!   documents carry, so one query finds a key in both sources;
+//! - `aws.s3.bytes_transferred_in` / `_out` (`long`): `additionalEventData.bytesTransferredIn`
+//!   / `Out` of S3 data events (CloudTrail writes them as floats, `500.0`);
+//! - `aws.ec2.world_open_ports` (`integer_range` array): for `AuthorizeSecurityGroupIngress`,
+//!   `AuthorizeSecurityGroupEgress` and `ModifySecurityGroupRules`, the port ranges that the
+//!   request opens to every address (a CIDR with prefix length 0: `0.0.0.0/0`, `::/0`).
+//!   Protocol `-1` (and any protocol other than TCP, UDP, ICMP, ICMPv6, for which EC2 ignores
+//!   the ports) means every port; ICMP has no ports and gives no range.
+
+use super::facts::Facts;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// Event names whose request can open ports.
+const SECURITY_GROUP_EVENTS: [&str; 3] =
+    ["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "ModifySecurityGroupRules"];
+
+/// An inclusive port range.
+pub type Ports = (u16, u16);
+
+/// Writes `,"aws":{…}` when there is anything to say.
+pub fn write(out: &mut Vec<u8>, facts: &Facts<'_>, access_key_id: Option<&str>) {
+    let bytes = s3_bytes(facts);
+    let ports = world_open_ports(facts);
+    let access_key_id = access_key_id.filter(|k| !k.is_empty());
+    if access_key_id.is_none() && bytes == (None, None) && ports.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"aws\":{");
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    if let Some(key) = access_key_id {
+        sep(out);
+        out.extend_from_slice(b"\"access_key_id\":");
+        super::write_str(out, key);
+    }
+    if bytes != (None, None) {
+        sep(out);
+        out.extend_from_slice(b"\"s3\":{");
+        let mut inner = Vec::with_capacity(2);
+        if let Some(n) = bytes.0 {
+            inner.push(format!("\"bytes_transferred_in\":{n}"));
+        }
+        if let Some(n) = bytes.1 {
+            inner.push(format!("\"bytes_transferred_out\":{n}"));
+        }
+        out.extend_from_slice(inner.join(",").as_bytes());
+        out.push(b'}');
+    }
+    if !ports.is_empty() {
+        sep(out);
+        out.extend_from_slice(b"\"ec2\":{\"world_open_ports\":[");
+        let ranges: Vec<String> = ports.iter().map(|(lo, hi)| format!("{{\"gte\":{lo},\"lte\":{hi}}}")).collect();
+        out.extend_from_slice(ranges.join(",").as_bytes());
+        out.extend_from_slice(b"]}");
+    }
+    out.push(b'}');
+}
+
+/// `bytesTransferredIn` / `Out` of an S3 data event, as whole byte counts.
+pub fn s3_bytes(facts: &Facts<'_>) -> (Option<u64>, Option<u64>) {
+    #[derive(Deserialize)]
+    struct Additional<'a> {
+        #[serde(rename = "bytesTransferredIn", borrow)]
+        bytes_in: Option<&'a RawValue>,
+        #[serde(rename = "bytesTransferredOut", borrow)]
+        bytes_out: Option<&'a RawValue>,
+    }
+    let Some(raw) = facts.additional.filter(|_| facts.event_source.as_deref() == Some("s3.amazonaws.com")) else {
+        return (None, None);
+    };
+    match serde_json::from_str::<Additional<'_>>(raw.get()) {
+        Ok(a) => (a.bytes_in.and_then(byte_count), a.bytes_out.and_then(byte_count)),
+        Err(_) => (None, None),
+    }
+}
+
+/// A non-negative number (or numeric string) as a whole count; anything else is no count.
+fn byte_count(raw: &RawValue) -> Option<u64> {
+    let text = raw.get().trim_matches('"');
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n);
+    }
+    let f = text.parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0 && *f < 9.0e18)?;
+    // Truncation is what OpenSearch's `long` coercion does too.
+    Some(f as u64)
+}
+
+/// The port ranges a security-group request opens to the world, sorted, without repeats.
+pub fn world_open_ports(facts: &Facts<'_>) -> Vec<Ports> {
+    let Some(name) = facts.event_name.as_deref() else { return Vec::new() };
+    if !SECURITY_GROUP_EVENTS.contains(&name) || facts.event_source.as_deref() != Some("ec2.amazonaws.com") {
+        return Vec::new();
+    }
+    // Rare events: a `Value` tree is fine here and copes with the three request shapes.
+    let Some(request) = facts.request.and_then(|r| serde_json::from_str::<Value>(r.get()).ok()) else {
+        return Vec::new();
+    };
+    let mut ports = Vec::new();
+    collect(&request, &mut ports);
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// Walks the request: every object naming a protocol is a permission (the flat form of
+/// `AuthorizeSecurityGroupIngress`, an `ipPermissions.items` element, a `ModifySecurityGroupRules`
+/// `SecurityGroupRule`); its CIDRs are its own keys or its `ipRanges` / `ipv6Ranges` items.
+fn collect(value: &Value, ports: &mut Vec<Ports>) {
+    match value {
+        Value::Object(map) => {
+            let protocol = get_ci(map, "ipProtocol");
+            if let Some(protocol) = protocol {
+                if is_world(map) {
+                    ports.extend(port_range(protocol, get_ci(map, "fromPort"), get_ci(map, "toPort")));
+                }
+            }
+            for (key, v) in map {
+                // A permission's own range lists were read by `is_world`.
+                if protocol.is_some()
+                    && (key.eq_ignore_ascii_case("ipRanges") || key.eq_ignore_ascii_case("ipv6Ranges"))
+                {
+                    continue;
+                }
+                collect(v, ports);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect(v, ports)),
+        _ => {}
+    }
+}
+
+/// Whether a permission names a CIDR of prefix length 0, directly or in its range lists.
+fn is_world(permission: &serde_json::Map<String, Value>) -> bool {
+    const DIRECT: [&str; 4] = ["cidrIp", "cidrIpv4", "cidrIpv6", "cidrIpV6"];
+    let direct = DIRECT.iter().filter_map(|k| get_ci(permission, k)).any(is_world_cidr);
+    let listed = ["ipRanges", "ipv6Ranges"].iter().filter_map(|k| get_ci(permission, k)).any(|ranges| {
+        let items = ranges.get("items").or_else(|| ranges.get("Items")).unwrap_or(ranges);
+        let each = |range: &Value| {
+            range.as_object().is_some_and(|r| DIRECT.iter().filter_map(|k| get_ci(r, k)).any(is_world_cidr))
+        };
+        match items {
+            Value::Array(list) => list.iter().any(each),
+            other => each(other),
+        }
+    });
+    direct || listed
+}
+
+fn is_world_cidr(cidr: &Value) -> bool {
+    cidr.as_str().and_then(|c| c.trim().rsplit_once('/')).is_some_and(|(_, len)| len.trim() == "0")
+}
+
+/// The ports a permission covers: `None` when its protocol has no ports (ICMP).
+fn port_range(protocol: &Value, from: Option<&Value>, to: Option<&Value>) -> Option<Ports> {
+    let protocol = match protocol {
+        Value::String(s) => s.trim().to_ascii_lowercase(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    match protocol.as_str() {
+        "icmp" | "1" | "icmpv6" | "58" => None,
+        "tcp" | "6" | "udp" | "17" => {
+            let port = |v: Option<&Value>| {
+                let v = v?;
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .filter(|p| (0..=65535).contains(p))
+            };
+            match (port(from), port(to)) {
+                (Some(lo), Some(hi)) if lo <= hi => Some((lo as u16, hi as u16)),
+                (Some(lo), None) => Some((lo as u16, lo as u16)),
+                // No usable range given: EC2 would have refused it, so do not invent one.
+                (None, _) | (Some(_), Some(_)) => None,
+            }
+        }
+        // `-1` (all traffic) and protocols whose ports EC2 ignores: every port.
+        _ => Some((0, 65535)),
+    }
+}
+
+/// `map[key]`, with the key compared case-insensitively (EC2's request shapes differ in case).
+fn get_ci<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+}
+
+#[cfg(test)]
+#[path = "aws_tests.rs"]
+mod tests;
