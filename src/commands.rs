@@ -314,6 +314,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         index_prefix: cfg.opensearch.index_prefix.clone(),
         access_index_prefix: cfg.s3access.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
+        router: cfg.s3access.router.clone(),
     })
 }
 

@@ -57,6 +57,8 @@ pub struct Config {
 pub struct S3AccessConfig {
     /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
     pub index_prefix: String,
+    /// Key routing: the default by name, plus `s3access.prefixes`.
+    pub router: crate::route::Router,
 }
 
 /// The `/metrics` `/healthz` `/readyz` listener of `trailship run`.
@@ -158,6 +160,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 struct RawS3Access {
     index_prefix: Option<String>,
+    prefixes: Option<StringList>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -408,7 +411,8 @@ impl RawConfig {
                 ),
             ));
         }
-        let s3access = S3AccessConfig { index_prefix: access_prefix };
+        let access_prefixes = self.s3access.prefixes.map(StringList::into_vec).unwrap_or_default();
+        let s3access = S3AccessConfig { index_prefix: access_prefix, router: crate::route::Router { access_prefixes } };
         let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access };
         cfg.check_memory_budget()?;
         Ok(cfg)

@@ -102,6 +102,29 @@ fn kind_of_segment(segment: &str) -> LogKind {
     }
 }
 
+/// Key routing with the configuration's additions: keys under `s3access.prefixes` that the
+/// default routing would skip are access logs too (for log files renamed or copied by other
+/// tools). A forced prefix never takes a CloudTrail, Insights or digest key away.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Router {
+    /// `s3access.prefixes`.
+    pub access_prefixes: Vec<String>,
+}
+
+impl Router {
+    /// Classifies an S3 key (already URL-decoded): [`classify_key`], then the forced prefixes.
+    pub fn classify_key(&self, key: &str) -> LogKind {
+        match classify_key(key) {
+            LogKind::Other if !key.ends_with('/') && self.forces(key) => LogKind::S3Access,
+            kind => kind,
+        }
+    }
+
+    fn forces(&self, key: &str) -> bool {
+        self.access_prefixes.iter().any(|p| key.starts_with(p.as_str()))
+    }
+}
+
 /// Which buckets and key prefixes the worker may read (`sqs.allowed_buckets`,
 /// `sqs.allowed_prefixes`); an empty list allows any. A notification naming anything else is
 /// never fetched.
@@ -172,6 +195,21 @@ mod tests {
         ] {
             assert_ne!(classify_key(key), LogKind::S3Access, "{key}");
         }
+    }
+
+    #[test]
+    fn forced_access_prefixes_take_only_keys_that_would_be_skipped() {
+        let router = Router { access_prefixes: vec!["s3-logs/".into(), "copied/access".into()] };
+        assert_eq!(router.classify_key("s3-logs/mybucket/2024-08-01.log"), LogKind::S3Access);
+        assert_eq!(router.classify_key("copied/access-2024.txt.gz"), LogKind::S3Access);
+        assert_eq!(router.classify_key("s3-logs/"), LogKind::Other, "a folder marker");
+        assert_eq!(router.classify_key("other/x.log"), LogKind::Other);
+        let trail = "s3-logs/AWSLogs/1/CloudTrail/us-east-1/2024/08/01/1_CloudTrail_us-east-1_x.json.gz";
+        assert_eq!(router.classify_key(trail), LogKind::CloudTrail, "cloudtrail routing is unchanged");
+        let digest = "s3-logs/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/08/01/d.json.gz";
+        assert_eq!(router.classify_key(digest), LogKind::Digest);
+        assert_eq!(Router::default().classify_key("s3-logs/mybucket/2024-08-01.log"), LogKind::Other);
+        assert_eq!(Router::default().classify_key(trail), classify_key(trail));
     }
 
     #[test]

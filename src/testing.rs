@@ -31,6 +31,7 @@ pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
         index_prefix: "cloudtrail".into(),
         access_index_prefix: "s3access".into(),
         deadletter_index: "trailship-deadletter".into(),
+        router: crate::route::Router::default(),
     }
 }
 

@@ -118,6 +118,8 @@ pub struct ObjectDecoder {
     pub access_index_prefix: String,
     /// Dead-letter index.
     pub deadletter_index: String,
+    /// Which keys are access logs (`s3access.prefixes` besides the names).
+    pub router: crate::route::Router,
 }
 
 /// The plausible event times: a forged or broken file must not create an index per day of the
@@ -166,7 +168,7 @@ impl ObjectDecoder {
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<DecodeStats, ObjectError> {
         let kind = match &*origin {
-            Origin::S3 { key, .. } => crate::route::classify_key(key),
+            Origin::S3 { key, .. } => self.router.classify_key(key),
             Origin::File(path) => crate::route::classify_local_path(path),
         };
         if kind == crate::route::LogKind::S3Access {

@@ -11,7 +11,7 @@ use crate::fetch::ObjectStore;
 use crate::index::BatchReport;
 use crate::notification::{self, Notification};
 use crate::queue::{Message, Queue};
-use crate::route::{self, Allowlist};
+use crate::route::Allowlist;
 use crate::source::ObjectRef;
 use crate::telemetry;
 use backon::BackoffBuilder;
@@ -345,7 +345,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
             return (Settled::Refused, stats);
         }
         for obj in objects {
-            let kind = route::classify_key(&obj.key);
+            let kind = self.decoder.router.classify_key(&obj.key);
             if !kind.is_indexed() {
                 tracing::debug!(bucket = %obj.bucket, key = %obj.key, kind = kind.as_str(), "not a cloudtrail log, skipping");
                 metrics::counter!(telemetry::OBJECTS, "outcome" => "skipped").increment(1);

@@ -110,16 +110,43 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
         "s3logs/111122223333/us-east-1/amzn-s3-demo-bucket1/2024/08/01/2024-08-01-11-05-00-ABCDEF0123456789";
     trail.put(simple, first.clone().into_bytes()).await;
     trail.put(partitioned, fixtures::gzip(second.as_bytes())).await;
+    // A renamed copy under a forced prefix (`s3access.prefixes`), read with a key that also
+    // signed CloudTrail calls in the sample: one query on aws.access_key_id finds both.
+    let key_id = cloudtrail
+        .events
+        .iter()
+        .find_map(|e| e["userIdentity"]["accessKeyId"].as_str().filter(|k| !k.is_empty()))
+        .unwrap()
+        .to_owned();
+    let calls_with_key =
+        cloudtrail.events.iter().filter(|e| e["userIdentity"]["accessKeyId"] == key_id.as_str()).count();
+    let copied = line(
+        "01/Aug/2024:12:00:00",
+        "192.0.2.77",
+        "-",
+        "REST.GET.OBJECT",
+        "shared/report.pdf",
+        200,
+        "-",
+        "1024",
+        &format!(
+            "GET /amzn-s3-demo-bucket1/shared/report.pdf?AWSAccessKeyId={key_id}&Expires=1722513600&Signature=x HTTP/1.1"
+        ),
+        "python-requests/2.31.0",
+    );
+    let forced = "copied/access-export.log";
+    trail.put(forced, copied.into_bytes()).await;
 
     let dir = tempfile::tempdir().unwrap();
     let (city, asn) = geoip_databases(dir.path());
     let mut env = env_for(&moto, &osmem, &trail.queue_url);
     env.push(("TRAILSHIP__GEOIP__CITY_DB".into(), city.display().to_string()));
     env.push(("TRAILSHIP__GEOIP__ASN_DB".into(), asn.display().to_string()));
+    env.push(("TRAILSHIP__S3ACCESS__PREFIXES".into(), "copied/".into()));
     let run = trailship(&["run", "--drain"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(osmem.count("s3access-*").await, 5, "every record of both files");
-    assert_eq!(osmem.count("s3access-2024.08.01").await, 5, "by the record's own day");
+    assert_eq!(osmem.count("s3access-*").await, 6, "every record of the three files");
+    assert_eq!(osmem.count("s3access-2024.08.01").await, 6, "by the record's own day");
     assert_eq!(osmem.count("cloudtrail-*").await, cloudtrail.events.len() as u64, "cloudtrail beside it");
     let dead = osmem.all("trailship-deadletter").await;
     assert_eq!(dead.len(), 1, "{dead:?}");
@@ -146,6 +173,19 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
     assert_eq!(search(json!({"term": {"remote_ip": "203.0.113.0/24"}})).await, ["big.iso", "exports/db.dump"]);
     assert_eq!(search(json!({"term": {"aws.access_key_id": "AKIAIOSFODNN7EXAMPLE"}})).await, ["exports/db.dump"]);
     assert_eq!(search(json!({"term": {"user.name": "app/i-1"}})).await, ["in/x.json"]);
+    assert_eq!(search(json!({"term": {"requester": "-"}})).await.len(), 0, "`-` is absent, not a value");
+    let both = osmem
+        .post(
+            "/cloudtrail-*,s3access-*/_search",
+            &json!({"size": 100, "query": {"term": {"aws.access_key_id": key_id}}}),
+        )
+        .await;
+    let mut indices: Vec<&str> =
+        both["hits"]["hits"].as_array().unwrap().iter().map(|h| h["_index"].as_str().unwrap()).collect();
+    indices.sort();
+    indices.dedup_by_key(|i| i.split('-').next().unwrap().to_owned());
+    assert_eq!(both["hits"]["total"]["value"], calls_with_key as u64 + 1, "{both}");
+    assert_eq!(indices.len(), 2, "both sources: {indices:?}");
 
     let docs = osmem.all("s3access-*").await;
     let dump = docs.iter().find(|d| d["_source"]["key"] == "exports/db.dump").unwrap();
@@ -173,5 +213,13 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
     let rerun = trailship(&["run", "--drain"], &env).await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     assert!(rerun.summary().contains("0 indexed, 5 already present"), "{}", rerun.summary());
-    assert_eq!(osmem.count("s3access-*").await, 5);
+    assert_eq!(osmem.count("s3access-*").await, 6);
+
+    // Without the forced prefix the renamed copy is skipped, not read as CloudTrail.
+    trail.put(forced, b"not looked at".to_vec()).await;
+    env.retain(|(k, _)| k != "TRAILSHIP__S3ACCESS__PREFIXES");
+    let plain = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(plain.summary().contains("1 objects skipped"), "{}", plain.summary());
+    assert_eq!(osmem.count("trailship-deadletter").await, 1);
 }
