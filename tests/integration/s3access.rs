@@ -173,6 +173,10 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
     assert_eq!(search(json!({"term": {"remote_ip": "203.0.113.0/24"}})).await, ["big.iso", "exports/db.dump"]);
     assert_eq!(search(json!({"term": {"aws.access_key_id": "AKIAIOSFODNN7EXAMPLE"}})).await, ["exports/db.dump"]);
     assert_eq!(search(json!({"term": {"user.name": "app/i-1"}})).await, ["in/x.json"]);
+    // Enrichment is mapped, not only in _source: the template declares geo, ASN and agent fields.
+    assert_eq!(search(json!({"term": {"source.geo.country_iso_code": "GB"}})).await, ["gone"]);
+    assert_eq!(search(json!({"term": {"source.as.number": 20712}})).await, ["gone"]);
+    assert_eq!(search(json!({"term": {"user_agent.name": "curl"}})).await, ["public/a%2Bb.txt"]);
     assert_eq!(search(json!({"term": {"requester": "-"}})).await.len(), 0, "`-` is absent, not a value");
     let both = osmem
         .post(
