@@ -11,10 +11,13 @@ The CIS panels come from src/enrich/data/tags.toml, so a new rule there gets its
 
 Conventions every object follows (checked by src/dashboards_tests.rs and run against real
 events by tests/integration/dashboards.rs):
-- one index pattern, id `trailship-events`, title `cloudtrail-*` (`trailship setup` renders
-  the configured `opensearch.index_prefix`), time field `@timestamp`;
-- queries are Lucene (`query_string`), never KQL, on fields the index template maps;
-- aggregations only on aggregatable mapped types (keyword, ip, long, date, geo_point).
+- three index patterns, time field `@timestamp` (`trailship setup` renders their titles for the
+  configured `opensearch.index_prefix` and `s3access.index_prefix`): `trailship-events`
+  (`cloudtrail-*`), `trailship-s3access` (`s3access-*`) and `trailship-all-sources`
+  (`cloudtrail-*,s3access-*`, for the searches that ask both sources one question);
+- queries are Lucene (`query_string`), never KQL, on fields the index templates map;
+- aggregations only on aggregatable mapped types (keyword, ip, long, integer, date, geo_point);
+  metrics are a count or a sum of a long field.
 """
 import json
 import os
@@ -24,6 +27,8 @@ import tomllib
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "dashboards", "trailship.ndjson")
 INDEX_PATTERN = "trailship-events"
+ACCESS_PATTERN = "trailship-s3access-logs"
+ALL_PATTERN = "trailship-all-sources"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 THROTTLING = ["ThrottlingException", "Throttling", "RequestLimitExceeded", "Client.RequestLimitExceeded",
@@ -47,14 +52,18 @@ def search_source(query):
                                        "indexRefName": INDEX_REF})}
 
 
-def index_ref():
-    return [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN}]
+def index_ref(pattern=INDEX_PATTERN):
+    return [{"name": INDEX_REF, "type": "index-pattern", "id": pattern}]
 
 
 # --- aggregations, in the shape the visualize editor saves ---------------------------------------
 
 def count():
     return {"type": "count", "schema": "metric", "params": {}}
+
+
+def total(field, label):
+    return {"type": "sum", "schema": "metric", "params": {"field": field, "customLabel": label}}
 
 
 def terms(field, size, schema, label=None):
@@ -110,39 +119,41 @@ TILE_MAP = {"colorSchema": "Yellow to Red", "mapType": "Scaled Circle Markers", 
             "mapCenter": [20, 0], "wms": {"enabled": False}}
 
 
-def vis(vid, title, kind, params, aggs, query="", description=""):
+def vis(vid, title, kind, params, aggs, query="", description="", pattern=INDEX_PATTERN):
     numbered = [dict(id=str(i + 1), enabled=True, **agg) for i, agg in enumerate(aggs)]
     state = {"title": title, "type": kind, "params": params, "aggs": numbered}
     return {"id": vid, "type": "visualization",
             "attributes": {"title": title, "description": description, "visState": dumps(state),
                            "uiStateJSON": "{}", "version": 1, "kibanaSavedObjectMeta": search_source(query)},
-            "references": index_ref()}
+            "references": index_ref(pattern)}
 
 
-def table(vid, title, rows, query="", description=""):
-    return vis(vid, title, "table", TABLE, [count()] + [terms(f, n, "bucket", label) for f, n, label in rows],
-               query, description)
+def table(vid, title, rows, query="", description="", pattern=INDEX_PATTERN, measure=None):
+    return vis(vid, title, "table", TABLE, [measure or count()] + [terms(f, n, "bucket", label) for f, n, label in rows],
+               query, description, pattern)
 
 
-def pie(vid, title, field, size, query=""):
-    return vis(vid, title, "pie", PIE, [count(), terms(field, size, "segment")], query)
+def pie(vid, title, field, size, query="", pattern=INDEX_PATTERN):
+    return vis(vid, title, "pie", PIE, [count(), terms(field, size, "segment")], query, pattern=pattern)
 
 
-def timeline(vid, title, split, size, query="", chart="histogram", mode="stacked", scale="normal", description=""):
-    return vis(vid, title, chart, xy_params(chart, mode, scale), [count(), over_time(), terms(split, size, "group")],
-               query, description)
+def timeline(vid, title, split, size, query="", chart="histogram", mode="stacked", scale="normal", description="",
+             pattern=INDEX_PATTERN, measure=None):
+    return vis(vid, title, chart, xy_params(chart, mode, scale), [measure or count(), over_time(),
+                                                                   terms(split, size, "group")],
+               query, description, pattern)
 
 
-def metric(vid, title, query=""):
-    return vis(vid, title, "metric", METRIC, [count()], query)
+def metric(vid, title, query="", pattern=INDEX_PATTERN):
+    return vis(vid, title, "metric", METRIC, [count()], query, pattern=pattern)
 
 
-def search(sid, title, query, columns, description=""):
+def search(sid, title, query, columns, description="", pattern=INDEX_PATTERN):
     return {"id": sid, "type": "search",
             "attributes": {"title": title, "description": description, "hits": 0,
                            "columns": columns, "sort": [["@timestamp", "desc"]], "version": 1,
                            "kibanaSavedObjectMeta": search_source(query)},
-            "references": index_ref()}
+            "references": index_ref(pattern)}
 
 
 def dashboard(did, title, description, panels):
@@ -167,9 +178,11 @@ def dashboard(did, title, description, panels):
 
 # --- the content ----------------------------------------------------------------------------------
 
-def index_pattern():
-    return {"id": INDEX_PATTERN, "type": "index-pattern",
-            "attributes": {"title": "cloudtrail-*", "timeFieldName": "@timestamp"}, "references": []}
+def index_patterns():
+    return [{"id": pid, "type": "index-pattern", "attributes": {"title": title, "timeFieldName": "@timestamp"},
+             "references": []}
+            for pid, title in ((INDEX_PATTERN, "cloudtrail-*"), (ACCESS_PATTERN, "s3access-*"),
+                               (ALL_PATTERN, "cloudtrail-*,s3access-*"))]
 
 
 SEARCH_COLUMNS = ["eventName", "user.name", "source.address", "awsRegion", "errorCode", "requestParameters"]
@@ -191,9 +204,24 @@ def searches():
                          "CIS 4.6."),
         "iam": search("trailship-search-iam-policy", "CloudTrail: IAM policy changes", "tags:iam_policy_change",
                       SEARCH_COLUMNS, "CIS 4.4."),
-        "key": search("trailship-search-access-key", "CloudTrail: everything one access key did (edit the key)",
-                      'userIdentity.accessKeyId:"AKIAIOSFODNN7EXAMPLE"', SEARCH_COLUMNS,
-                      "Replace AKIAIOSFODNN7EXAMPLE in the query with the key you are chasing."),
+        "key": search("trailship-search-access-key",
+                      "CloudTrail and S3 access logs: everything one access key did (edit the key)",
+                      'aws.access_key_id:"AKIAIOSFODNN7EXAMPLE"',
+                      ["eventName", "operation", "user.name", "source.address", "remote_ip", "bucket", "key",
+                       "user_agent.original"],
+                      "Replace AKIAIOSFODNN7EXAMPLE with the key you are chasing. CloudTrail calls signed with "
+                      "it, and S3 requests whose URL carries it (presigned URLs).", pattern=ALL_PATTERN),
+        "world": search("trailship-search-world-open-ports",
+                        "CloudTrail: who opened port 22 to the world (edit the port)", "aws.ec2.world_open_ports:22",
+                        ["eventName", "user.name", "source.address", "cloud.account.id", "requestParameters"],
+                        "Security-group rules opening the port to 0.0.0.0/0 or ::/0, including all-ports rules. "
+                        "Replace 22 with the port you care about."),
+        "large": search("trailship-search-large-downloads", "Large downloads: more than 1 GB (both sources)",
+                        "bytes_sent:>1073741824 OR aws.s3.bytes_transferred_out:>1073741824",
+                        ["operation", "eventName", "requester", "user.name", "remote_ip", "source.address", "bucket",
+                         "key", "bytes_sent", "aws.s3.bytes_transferred_out"],
+                        "S3 requests that sent more than 1,073,741,824 bytes: access logs (bytes_sent) and CloudTrail "
+                        "S3 data events (aws.s3.bytes_transferred_out).", pattern=ALL_PATTERN),
         "s3data": search("trailship-search-s3-data", "CloudTrail: S3 data events",
                          "eventSource:s3.amazonaws.com AND eventCategory:Data",
                          ["eventName", "user.name", "source.address", "resources.ARN", "errorCode"],
@@ -202,6 +230,60 @@ def searches():
                           ["user.name", "requestParameters", "responseElements", "source.address"],
                           "requestParameters.userName is the key's owner, responseElements.accessKey its ID."),
     }
+
+
+ACCESS_COLUMNS = ["operation", "requester", "remote_ip", "bucket", "key", "http_status", "error_code",
+                  "bytes_sent", "user_agent.original"]
+
+
+def access_searches():
+    return {
+        "requester": search("trailship-search-s3access-requester", "S3 access: one requester's activity (edit it)",
+                            'requester:"arn:aws:iam::111122223333:user/EXAMPLE"', ACCESS_COLUMNS,
+                            "Replace the ARN with the requester you are chasing (or search aws.access_key_id).",
+                            pattern=ACCESS_PATTERN),
+        "denied": search("trailship-search-s3access-denied", "S3 access: access denied", "http_status:403",
+                         ACCESS_COLUMNS, "Requests S3 refused with 403 (AccessDenied, signature and key errors).",
+                         pattern=ACCESS_PATTERN),
+        "anonymous": search("trailship-search-s3access-anonymous", "S3 access: anonymous requests",
+                            "NOT _exists_:requester", ACCESS_COLUMNS,
+                            "Requests S3 logged with requester '-': unauthenticated.",
+                            pattern=ACCESS_PATTERN),
+        "latest": search("trailship-search-s3access-latest", "S3 access: latest requests", "", ACCESS_COLUMNS,
+                         "Every request, newest first.", pattern=ACCESS_PATTERN),
+    }
+
+
+def s3access(a):
+    p = "trailship-s3access-"
+    kw = {"pattern": ACCESS_PATTERN}
+    sent = total("bytes_sent", "Bytes sent")
+    panels = [
+        (metric(p + "requests", "Requests", **kw), 12, 8),
+        (metric(p + "errors", "Requests with an error (HTTP 400 and above)", "http_status:>=400", **kw), 12, 8),
+        (timeline(p + "by-status", "Requests over time by HTTP status", "http_status", 10, **kw), 24, 8),
+        (timeline(p + "by-operation", "Requests over time by operation", "operation", 10, **kw), 48, 12),
+        (timeline(p + "denied-missing", "403 and 404 over time by error code", "error_code", 10,
+                  "http_status:(403 OR 404)", chart="line", mode="normal", **kw), 24, 12),
+        (timeline(p + "bytes-over-time", "Bytes sent over time by bucket", "bucket", 10, measure=sent, **kw), 24, 12),
+        (table(p + "top-downloaders", "Top downloaders by bytes sent",
+               [("requester", 20, "Requester"), ("remote_ip", 5, "Remote IP")], measure=sent, **kw), 16, 12),
+        (table(p + "top-requesters", "Top requesters", [("requester", 20, None), ("aws.access_key_id", 5, None)],
+               **kw), 16, 12),
+        (table(p + "top-remote-ips", "Top remote IPs",
+               [("remote_ip", 20, None), ("source.geo.country_name", 3, "Country")], **kw), 16, 12),
+        (table(p + "countries", "Remote countries", [("source.geo.country_name", 20, "Country")], **kw), 12, 12),
+        (table(p + "networks", "Remote networks (ASN)",
+               [("source.as.organization.name", 20, "Network"), ("source.as.number", 3, "ASN")], **kw), 12, 12),
+        (table(p + "user-agents", "Top user agents",
+               [("user_agent.name", 15, None), ("user_agent.original", 5, None)], **kw), 12, 12),
+        (table(p + "buckets", "Top buckets", [("bucket", 20, None)], **kw), 12, 12),
+        (table(p + "keys", "Top keys", [("key", 20, None), ("bucket", 3, None)], **kw), 24, 12),
+        (a["denied"], 24, 12),
+        (a["latest"], 48, 14),
+    ]
+    return dashboard("trailship-s3access", "S3 access",
+                     "S3 server access logs: who requests what from where, errors, and bytes downloaded.", panels)
 
 
 def overview():
@@ -248,9 +330,16 @@ def security(s):
         (table(p + "new-access-keys", "New access keys by creator", [("user.name", 20, "Created by")],
                query="eventName:CreateAccessKey"), 16, 12),
         (s["newkeys"], 32, 12),
+        (table(p + "world-open-ports", "Ports opened to the world, by who",
+               [("user.name", 10, None), ("eventName", 3, None), ("cloud.account.id", 5, "Account")],
+               query="_exists_:aws.ec2.world_open_ports",
+               description="Security-group rules opening ports to 0.0.0.0/0 or ::/0 (aws.ec2.world_open_ports)."),
+         16, 12),
+        (s["world"], 32, 12),
     ]
     return dashboard("trailship-security", "CloudTrail security",
-                     "CIS AWS Foundations monitoring items, where calls come from, and new access keys.", panels)
+                     "CIS AWS Foundations monitoring items, where calls come from, new access keys, and ports "
+                     "opened to the world.", panels)
 
 
 def operations(s):
@@ -278,9 +367,9 @@ def operations(s):
 
 def objects():
     """Every object once, each before the objects that reference it (import validates references)."""
-    s = searches()
-    out = [index_pattern()] + list(s.values())
-    for board, panels in (overview(), security(s), operations(s)):
+    s, a = searches(), access_searches()
+    out = index_patterns() + list(s.values()) + list(a.values())
+    for board, panels in (overview(), security(s), operations(s), s3access(a)):
         seen = {o["id"] for o in out}
         out += [p for p in panels if p["id"] not in seen]
         out.append(board)

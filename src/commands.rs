@@ -369,7 +369,7 @@ async fn import_dashboards(cfg: &Config, dashboards: &DashboardsConfig) -> Resul
     };
     let client = Dashboards::new(dashboards, url, cfg.opensearch.request_timeout)
         .map_err(|e| anyhow::anyhow!("cannot build the http client for {url}: {e}"))?;
-    let objects = dashboards::render(&cfg.opensearch.index_prefix);
+    let objects = dashboards::render(&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix);
     let outcome = retrying(|| client.import(objects.clone()), DashboardsError::is_transient, "opensearch dashboards")
         .await
         .map_err(anyhow::Error::from)?;

@@ -11,19 +11,32 @@ use std::time::Duration;
 /// The shipped saved objects, one JSON object per line, each before the objects naming it.
 pub const SAVED_OBJECTS: &str = include_str!("../dashboards/trailship.ndjson");
 
-/// The id of the index pattern every visualization and search is built on.
+/// The id of the CloudTrail index pattern.
 pub const INDEX_PATTERN_ID: &str = "trailship-events";
+/// The id of the S3 access-log index pattern.
+pub const ACCESS_PATTERN_ID: &str = "trailship-s3access-logs";
+/// The id of the index pattern over both sources (searches asking both one question).
+pub const ALL_PATTERN_ID: &str = "trailship-all-sources";
 
-/// The saved objects with the index pattern's title set to `{index_prefix}-*`.
-pub fn render(index_prefix: &str) -> String {
+/// The saved objects with the index patterns' titles set for the configured prefixes:
+/// `{index_prefix}-*`, `{access_prefix}-*` and both, comma-separated.
+pub fn render(index_prefix: &str, access_prefix: &str) -> String {
     let mut out = String::with_capacity(SAVED_OBJECTS.len());
     for line in SAVED_OBJECTS.lines().filter(|l| !l.trim().is_empty()) {
         let mut object: Value = serde_json::from_str(line).expect("dashboards/trailship.ndjson is checked by tests");
-        if object["type"] == "index-pattern" && object["id"] == INDEX_PATTERN_ID {
-            object["attributes"]["title"] = Value::String(format!("{index_prefix}-*"));
-            out.push_str(&object.to_string());
-        } else {
-            out.push_str(line);
+        let title = match object["id"].as_str() {
+            _ if object["type"] != "index-pattern" => None,
+            Some(INDEX_PATTERN_ID) => Some(format!("{index_prefix}-*")),
+            Some(ACCESS_PATTERN_ID) => Some(format!("{access_prefix}-*")),
+            Some(ALL_PATTERN_ID) => Some(format!("{index_prefix}-*,{access_prefix}-*")),
+            _ => None,
+        };
+        match title {
+            Some(title) => {
+                object["attributes"]["title"] = Value::String(title);
+                out.push_str(&object.to_string());
+            }
+            None => out.push_str(line),
         }
         out.push('\n');
     }

@@ -3,11 +3,36 @@
 //! object.
 
 use super::*;
-use crate::index::template::EVENT_TEMPLATE;
+use crate::index::template::{ACCESS_TEMPLATE, EVENT_TEMPLATE};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Every mapped field of the event template, dotted path → type.
-fn mapped_fields() -> BTreeMap<String, String> {
+/// Every mapped field of the indices an index pattern covers, dotted path → type (over both
+/// sources, a field mapped in either).
+fn fields_of(pattern: &str) -> BTreeMap<String, String> {
+    match pattern {
+        INDEX_PATTERN_ID => mapped_fields(EVENT_TEMPLATE),
+        ACCESS_PATTERN_ID => mapped_fields(ACCESS_TEMPLATE),
+        ALL_PATTERN_ID => {
+            let mut both = mapped_fields(ACCESS_TEMPLATE);
+            for (field, kind) in mapped_fields(EVENT_TEMPLATE) {
+                let other = both.entry(field.clone()).or_insert_with(|| kind.clone());
+                assert_eq!(*other, kind, "{field} is mapped differently in the two templates");
+            }
+            both
+        }
+        other => panic!("unknown index pattern {other}"),
+    }
+}
+
+/// The index pattern an object's search source names.
+fn pattern_of(object: &Value) -> String {
+    let refs = object["references"].as_array().unwrap();
+    let r = refs.iter().find(|r| r["name"] == "kibanaSavedObjectMeta.searchSourceJSON.index");
+    r.unwrap_or_else(|| panic!("{}: no index reference", object["id"]))["id"].as_str().unwrap().to_owned()
+}
+
+/// Every mapped field of a template, dotted path → type.
+fn mapped_fields(template: &str) -> BTreeMap<String, String> {
     fn walk(props: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
         for (name, def) in props.as_object().unwrap() {
             let path = format!("{prefix}{name}");
@@ -21,7 +46,7 @@ fn mapped_fields() -> BTreeMap<String, String> {
             }
         }
     }
-    let template: Value = serde_json::from_str(EVENT_TEMPLATE).unwrap();
+    let template: Value = serde_json::from_str(template).unwrap();
     let mut out = BTreeMap::new();
     walk(&template["template"]["mappings"]["properties"], "", &mut out);
     out
@@ -41,6 +66,7 @@ fn aggregatable(agg: &str, field_type: &str) -> bool {
     match agg {
         "terms" | "cardinality" => matches!(field_type, "keyword" | "ip" | "long" | "integer" | "boolean" | "date"),
         "date_histogram" => field_type == "date",
+        "sum" => matches!(field_type, "long" | "integer"),
         "geohash_grid" | "geotile_grid" | "geo_centroid" => field_type == "geo_point",
         _ => false,
     }
@@ -92,7 +118,7 @@ fn inner(object: &Value, pointer: &str) -> Value {
 }
 
 /// The search source's query (Lucene, on mapped fields) and its index reference.
-fn check_search_source(object: &Value, fields: &BTreeMap<String, String>) {
+fn check_search_source(object: &Value, fields: &BTreeMap<String, String>, pattern: &str) {
     let id = &object["id"];
     let source = inner(object, "/attributes/kibanaSavedObjectMeta/searchSourceJSON");
     assert_eq!(source["query"]["language"], "lucene", "{id}: queries are Lucene");
@@ -103,9 +129,7 @@ fn check_search_source(object: &Value, fields: &BTreeMap<String, String>) {
     assert_eq!(source["indexRefName"], "kibanaSavedObjectMeta.searchSourceJSON.index", "{id}");
     let refs = object["references"].as_array().unwrap();
     assert!(
-        refs.iter().any(|r| r["name"] == source["indexRefName"]
-            && r["type"] == "index-pattern"
-            && r["id"] == INDEX_PATTERN_ID),
+        refs.iter().any(|r| r["name"] == source["indexRefName"] && r["type"] == "index-pattern" && r["id"] == pattern),
         "{id}: no reference to the index pattern"
     );
 }
@@ -147,18 +171,32 @@ fn every_object_is_valid_for_the_saved_objects_import() {
         }
         assert!(seen.insert(id.to_owned(), kind.to_owned()).is_none(), "duplicate id {id}");
     }
-    assert_eq!(objects[0]["id"], INDEX_PATTERN_ID);
-    assert_eq!(objects[0]["attributes"]["title"], "cloudtrail-*");
-    assert_eq!(objects[0]["attributes"]["timeFieldName"], "@timestamp");
-    assert_eq!(mapped_fields()["@timestamp"], "date");
+    let patterns: Vec<(&str, &str)> =
+        objects[..3].iter().map(|o| (o["id"].as_str().unwrap(), o["attributes"]["title"].as_str().unwrap())).collect();
+    assert_eq!(
+        patterns,
+        [
+            (INDEX_PATTERN_ID, "cloudtrail-*"),
+            (ACCESS_PATTERN_ID, "s3access-*"),
+            (ALL_PATTERN_ID, "cloudtrail-*,s3access-*")
+        ]
+    );
+    for o in &objects[..3] {
+        assert_eq!(o["attributes"]["timeFieldName"], "@timestamp");
+        assert_eq!(fields_of(o["id"].as_str().unwrap())["@timestamp"], "date");
+    }
 }
 
 #[test]
 fn visualizations_and_searches_name_mapped_fields_and_aggregate_aggregatable_ones() {
-    let fields = mapped_fields();
     let mut aggregations = 0;
     for o in objects() {
         let id = &o["id"];
+        if o["type"] == "index-pattern" || o["type"] == "dashboard" {
+            continue;
+        }
+        let pattern = pattern_of(&o);
+        let fields = fields_of(&pattern);
         match o["type"].as_str().unwrap() {
             "visualization" => {
                 let state = inner(&o, "/attributes/visState");
@@ -187,7 +225,7 @@ fn visualizations_and_searches_name_mapped_fields_and_aggregate_aggregatable_one
                     assert!(aggregatable(agg_type, t), "{id}: {agg_type} on {field} ({t}) does not aggregate");
                     aggregations += 1;
                 }
-                check_search_source(&o, &fields);
+                check_search_source(&o, &fields, &pattern);
             }
             "search" => {
                 for column in o["attributes"]["columns"].as_array().unwrap() {
@@ -201,7 +239,7 @@ fn visualizations_and_searches_name_mapped_fields_and_aggregate_aggregatable_one
                         "{id}: sort {sort}"
                     );
                 }
-                check_search_source(&o, &fields);
+                check_search_source(&o, &fields, &pattern);
             }
             _ => {}
         }
@@ -238,7 +276,7 @@ fn dashboards_point_only_to_existing_panels() {
         }
         assert_eq!(panels.as_array().unwrap().len(), refs.len(), "{id}: references without panels");
     }
-    assert_eq!(boards, ["CloudTrail overview", "CloudTrail security", "CloudTrail operations"]);
+    assert_eq!(boards, ["CloudTrail overview", "CloudTrail security", "CloudTrail operations", "S3 access"]);
     for (id, kind) in &kinds {
         if *kind == "visualization" {
             assert!(on_a_board.contains(id), "visualization {id} is on no dashboard");
@@ -261,15 +299,19 @@ fn every_cis_rule_has_a_panel() {
 
 #[test]
 fn render_sets_the_index_pattern_for_the_prefix_and_nothing_else() {
-    let rendered = render("trail-prod");
+    let rendered = render("trail-prod", "s3-prod");
     let (a, b): (Vec<_>, Vec<_>) = (SAVED_OBJECTS.lines().collect(), rendered.lines().collect());
     assert_eq!(a.len(), b.len());
+    let titles: Vec<String> = b[..3]
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["attributes"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(titles, ["trail-prod-*", "s3-prod-*", "trail-prod-*,s3-prod-*"]);
     let first: Value = serde_json::from_str(b[0]).unwrap();
-    assert_eq!(first["attributes"]["title"], "trail-prod-*");
     assert_eq!(first["attributes"]["timeFieldName"], "@timestamp");
-    assert_eq!(a[1..], b[1..]);
+    assert_eq!(a[3..], b[3..]);
     assert_eq!(
-        render("cloudtrail").lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>(),
+        render("cloudtrail", "s3access").lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>(),
         objects()
     );
 }

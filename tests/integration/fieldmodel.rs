@@ -156,7 +156,7 @@ fn hard_cases() -> Vec<Value> {
 
 /// Indexes every bundled sample event and the hard cases into a fresh osmem with GeoIP on.
 async fn indexed() -> (Osmem, Vec<Value>, tempfile::TempDir) {
-    osmem_with_samples(LogFile { key: "hard.json.gz".into(), events: hard_cases() }).await
+    osmem_with_samples(LogFile { key: "hard.json.gz".into(), events: hard_cases() }, &[]).await
 }
 
 async fn search(osmem: &Osmem, query: Value) -> Vec<Value> {

@@ -309,10 +309,14 @@ impl Background {
     }
 }
 
-/// A fresh osmem holding every bundled sample event plus `extra`, indexed by `trailship
-/// ingest` with the test GeoIP databases (none dead-lettered); returns the server, every event
-/// sent, and the directory holding the files (keep it alive while the server is used).
-pub async fn osmem_with_samples(extra: crate::fixtures::LogFile) -> (Osmem, Vec<Value>, tempfile::TempDir) {
+/// A fresh osmem holding every bundled sample event plus `extra`, and the S3 access-log files
+/// `access_logs` (file name, text), indexed by `trailship ingest` with the test GeoIP databases
+/// (none dead-lettered); returns the server, every CloudTrail event sent, and the directory
+/// holding the files (keep it alive while the server is used).
+pub async fn osmem_with_samples(
+    extra: crate::fixtures::LogFile,
+    access_logs: &[(&str, String)],
+) -> (Osmem, Vec<Value>, tempfile::TempDir) {
     let osmem = Osmem::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (city, asn) = geoip_databases(&dir.path().join("geoip"));
@@ -323,6 +327,11 @@ pub async fn osmem_with_samples(extra: crate::fixtures::LogFile) -> (Osmem, Vec<
         std::fs::write(logs.join(format!("file{n}.json.gz")), f.gzip()).unwrap();
         events.extend(f.events);
     }
+    let mut records = events.len();
+    for (name, text) in access_logs {
+        std::fs::write(logs.join(name), text).unwrap();
+        records += text.lines().filter(|l| !l.trim().is_empty()).count();
+    }
     let env = vec![
         ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
         ("TRAILSHIP__GEOIP__CITY_DB".to_owned(), city.display().to_string()),
@@ -330,7 +339,7 @@ pub async fn osmem_with_samples(extra: crate::fixtures::LogFile) -> (Osmem, Vec<
     ];
     let run = trailship(&["ingest", logs.to_str().unwrap()], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let settled = format!("{} indexed, 0 already present, 0 dead-lettered", events.len());
+    let settled = format!("{records} indexed, 0 already present, 0 dead-lettered");
     assert!(run.summary().contains(&settled), "{}", run.summary());
     (osmem, events, dir)
 }

@@ -3,6 +3,8 @@
 
 mod backfill;
 mod dashboards;
+mod dashboards_data;
+mod dashboards_import;
 mod doctor;
 mod fieldmodel;
 mod fixtures;
