@@ -8,8 +8,12 @@
 //! `scripts/make-mmdb.py --dense`; every public source address finds a record). Public sources
 //! come from a pool of 10,000 addresses (IPv4 and IPv6), so the lookup cache both hits and
 //! misses as on a busy trail.
+//! Then the same for a corpus of S3 server access log files (plain text, as S3 writes them, and
+//! the same lines gzip-compressed), reported as lines/s and as MB/s of log text beside the
+//! CloudTrail path's MB/s of decompressed JSON: the per-byte comparison of the two decoders.
 //! Run with `cargo bench --bench ingest` (or `scripts/bench.sh`, which prepares the venv).
-//! Environment: `BENCH_EVENTS` (default 200000), `BENCH_RUNS` (default 5).
+//! Environment: `BENCH_EVENTS` (default 200000), `BENCH_ACCESS_LINES` (default 400000),
+//! `BENCH_RUNS` (default 5).
 
 use serde_json::{Value, json};
 use std::io::Write;
@@ -145,6 +149,117 @@ fn build_corpus(dir: &Path, total: u64) -> (u64, u64) {
     (n, bytes)
 }
 
+/// One S3 server access log line (26 fields, the current format's order): operations, status,
+/// sizes, requesters and user agents in the mix a busy bucket sees, a few presigned URLs.
+fn access_line(rng: &mut Rng, n: u64) -> String {
+    const OPS: [(&str, &str, u64); 6] = [
+        ("REST.GET.OBJECT", "GET", 40),
+        ("REST.PUT.OBJECT", "PUT", 20),
+        ("REST.HEAD.OBJECT", "HEAD", 15),
+        ("REST.GET.BUCKET", "GET", 10),
+        ("REST.COPY.OBJECT", "PUT", 5),
+        ("REST.DELETE.OBJECT", "DELETE", 10),
+    ];
+    const AGENTS: [&str; 4] = [
+        "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0-1014-aws exe/x86_64.amzn.2023 prompt/off command/s3.cp",
+        "aws-sdk-java/1.12.661 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS java/17.0.10 vendor/Amazon.com_Inc. cfg/retry-mode/standard",
+        "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#6.1.79 md/arch#x86_64 lang/python#3.12.2 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.51",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+    ];
+    // Weighted pick: the weights add up to 100.
+    let mut pick = rng.below(100);
+    let mut chosen = OPS[0];
+    for candidate in OPS {
+        if pick < candidate.2 {
+            chosen = candidate;
+            break;
+        }
+        pick -= candidate.2;
+    }
+    let (op, method, _) = chosen;
+    let ip = loop {
+        let s = source_ip(rng);
+        if s.parse::<std::net::IpAddr>().is_ok() {
+            break s;
+        }
+    };
+    let requester = match rng.below(10) {
+        0 => "-".to_owned(),
+        1..=3 => format!("arn:aws:iam::123456789012:user/app-{}", rng.below(20)),
+        4..=8 => format!("arn:aws:sts::123456789012:assumed-role/role-{}/i-0{:016x}", rng.below(10), rng.next() >> 4),
+        _ => "svc:logging.s3.amazonaws.com".to_owned(),
+    };
+    let key = format!("data/{}/part-{:05}%20copy%2B{}.parquet", 2020 + rng.below(6), rng.below(100_000), n % 7);
+    let uri = if rng.below(50) == 0 {
+        format!(
+            "{method} /bucket-a/{key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20250301%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20250301T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature={:016x} HTTP/1.1",
+            rng.next()
+        )
+    } else {
+        format!("{method} /bucket-a/{key} HTTP/1.1")
+    };
+    let (status, error) = match rng.below(20) {
+        0 => (403, "AccessDenied"),
+        1 => (404, "NoSuchKey"),
+        _ => (200, "-"),
+    };
+    let size = rng.below(50_000_000);
+    let sent = if method == "GET" && status == 200 { size.to_string() } else { "-".to_owned() };
+    let (d, h, m, s) = (1 + rng.below(28), rng.below(24), rng.below(60), rng.below(60));
+    format!(
+        "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be bucket-a [{d:02}/Mar/2025:{h:02}:{m:02}:{s:02} +0000] {ip} {requester} {:016X} {op} {key} \"{uri}\" {status} {error} {sent} {size} {} {} \"-\" \"{}\" - {:x}= SigV4 TLS_AES_128_GCM_SHA256 AuthHeader bucket-a.s3.us-east-1.amazonaws.com TLSv1.3 - -",
+        rng.next(),
+        1 + rng.below(500),
+        rng.below(100),
+        AGENTS[rng.below(AGENTS.len() as u64) as usize],
+        rng.next(),
+    )
+}
+
+/// Access-log files of 2,000 lines (plain and gzip, in two directories); returns the lines and
+/// the text bytes.
+fn build_access_corpus(dir: &Path, total: u64) -> (u64, u64) {
+    let stamp = dir.join(format!(".complete-v2-{total}"));
+    let (plain, gz) = (dir.join("plain"), dir.join("gzip"));
+    let text_bytes = || std::fs::read_dir(&plain).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    if stamp.exists() {
+        return (total, text_bytes());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::create_dir_all(&gz).unwrap();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut n = 0;
+    for f in 0..total.div_ceil(2000) {
+        let mut text = String::new();
+        for _ in 0..2000.min(total - n) {
+            n += 1;
+            text.push_str(&access_line(&mut rng, n));
+            text.push('\n');
+        }
+        let name = format!("2025-03-01-{:02}-{:02}-{:02}-{:016X}", f / 3600 % 24, f / 60 % 60, f % 60, rng.next());
+        std::fs::write(plain.join(&name), &text).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text.as_bytes()).unwrap();
+        std::fs::write(gz.join(format!("{name}.gz")), enc.finish().unwrap()).unwrap();
+    }
+    std::fs::File::create(stamp).unwrap().write_all(b"ok").unwrap();
+    (n, text_bytes())
+}
+
+/// The decompressed size of every gzip file in `dir`.
+fn inflated_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gz"))
+        .map(|p| {
+            std::io::copy(&mut flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap()), &mut std::io::sink())
+                .unwrap()
+        })
+        .sum()
+}
+
 fn main() {
     // `cargo bench` passes --bench; a plain `cargo test --benches` passes nothing: skip the work there.
     if !std::env::args().any(|a| a == "--bench") {
@@ -170,6 +285,30 @@ fn main() {
         );
     }
     println!("GeoIP costs {:.1}% of the median throughput", 100.0 * (off.0 - on.0) / off.0);
+
+    // Per byte: the CloudTrail path's decompressed JSON against the access-log path's text.
+    let json_bytes = inflated_bytes(&dir);
+    let per_event = json_bytes as f64 / events as f64;
+    let lines_total: u64 = std::env::var("BENCH_ACCESS_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(400_000);
+    let access_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-access-corpus");
+    let (lines, text) = build_access_corpus(&access_dir, lines_total);
+    let per_line = text as f64 / lines as f64;
+    eprintln!("access corpus: {lines} lines, {:.1} MB of text ({per_line:.0} bytes a line)", text as f64 / 1e6);
+    let mb = |rate: f64, per: f64| rate * per / 1e6;
+    println!(
+        "cloudtrail, one core, without GeoIP: median {:.1} MB/s of decompressed JSON ({per_event:.0} bytes an event)",
+        mb(off.0, per_event)
+    );
+    for (label, sub, env) in
+        [("plain text", "plain", &[][..]), ("gzip", "gzip", &[][..]), ("plain text, with GeoIP", "plain", &geoip[..])]
+    {
+        let (median, best) = measure(&access_dir.join(sub), runs, env);
+        println!(
+            "s3 access logs ({label}), one core: median {median:.0} lines/s ({:.1} MB/s of log text), best {best:.0} lines/s, over {runs} runs of {lines} lines; {:.2}x the cloudtrail path per byte",
+            mb(median, per_line),
+            mb(median, per_line) / mb(if env.is_empty() { off.0 } else { on.0 }, per_event)
+        );
+    }
 }
 
 /// Dense test databases from `scripts/make-mmdb.py --dense` (the test venv's Python), built
@@ -209,6 +348,7 @@ fn measure(dir: &Path, runs: usize, env: &[(String, String)]) -> (f64, f64) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         let summary = stderr.lines().rev().find(|l| l.starts_with("trailship ingest:")).unwrap().to_owned();
+        assert!(summary.contains("(0 invalid records"), "the corpus must be all valid records: {summary}");
         let rate: f64 = summary.split(" events/s").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
         eprintln!("run {run}{}: {summary}", if env.is_empty() { "" } else { " (geoip)" });
         rates.push(rate);

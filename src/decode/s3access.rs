@@ -140,6 +140,41 @@ fn number<T: std::str::FromStr>(field: &'static str, v: &str) -> Result<Option<T
 
 /// `06/Feb/2019:00:00:38 +0000` → RFC 3339 UTC and the day.
 fn time(v: &str) -> Result<(String, [u8; 10]), LineError> {
+    utc_time(v.as_bytes()).map_or_else(|| any_time(v), Ok)
+}
+
+/// The form S3 writes (always UTC), without a general time parser: `None` for anything else.
+fn utc_time(b: &[u8]) -> Option<(String, [u8; 10])> {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    if b.len() != 26 || &b[20..] != b" +0000" || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+        return None;
+    }
+    if b[14] != b':' || b[17] != b':' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let (day, year, hour, minute, second) =
+        (digits(0..2)?, digits(7..11)?, digits(12..14)?, digits(15..17)?, digits(18..20)?);
+    let month = MONTHS.iter().position(|m| &b[3..6] == *m)? as u32 + 1;
+    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&b[r]).expect("ascii digits");
+    let stamp =
+        format!("{}-{month:02}-{}T{}:{}:{}Z", text(7..11), text(0..2), text(12..14), text(15..17), text(18..20));
+    let mut index_day = *b"0000.00.00";
+    index_day[..4].copy_from_slice(&b[7..11]);
+    index_day[5..7].copy_from_slice(format!("{month:02}").as_bytes());
+    index_day[8..].copy_from_slice(&b[0..2]);
+    Some((stamp, index_day))
+}
+
+/// Any offset chrono reads (`%d/%b/%Y:%H:%M:%S %z`), converted to UTC.
+fn any_time(v: &str) -> Result<(String, [u8; 10]), LineError> {
     let bad =
         || LineError::BadField { field: "time", value: v.into(), expected: "a time like 06/Feb/2019:00:00:38 +0000" };
     let t = chrono::DateTime::parse_from_str(v, "%d/%b/%Y:%H:%M:%S %z").map_err(|_| bad())?.to_utc();

@@ -123,3 +123,33 @@ fn lines_that_are_not_records_say_why() {
     assert_eq!(parse_line(&offset).unwrap().timestamp, "2019-02-07T00:30:00Z", "times are converted to UTC");
     assert!(!LineError::TooFewFields(3).to_string().contains('\n'));
 }
+
+#[test]
+fn the_fast_utc_time_path_agrees_with_the_general_parser() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..3000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let v = format!(
+            "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+            1 + seed % 31,
+            months[(seed >> 8) as usize % 12],
+            1990 + (seed >> 16) % 60,
+            (seed >> 24) % 24,
+            (seed >> 32) % 60,
+            (seed >> 40) % 60
+        );
+        let general = any_time(&v);
+        assert_eq!(utc_time(v.as_bytes()).ok_or(()), general.clone().map_err(|_| ()), "{v}");
+        assert_eq!(time(&v), general, "{v}");
+    }
+    // Other forms go to the general parser: an offset, or rejected as before.
+    assert_eq!(time("06/Feb/2019:01:00:38 +0100").unwrap().0, "2019-02-06T00:00:38Z");
+    assert!(utc_time(b"06/Feb/2019:01:00:38 +0100").is_none());
+    assert!(time("31/Feb/2019:00:00:38 +0000").is_err());
+    assert!(time("06/Feb/2019:24:00:38 +0000").is_err());
+    assert!(time("06/Fxb/2019:00:00:38 +0000").is_err());
+    assert_eq!(time("06/Feb/2019:00:00:38 +0000").unwrap(), ("2019-02-06T00:00:38Z".to_owned(), *b"2019.02.06"));
+}

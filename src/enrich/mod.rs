@@ -15,6 +15,7 @@ mod document;
 pub mod facts;
 pub mod flat;
 pub mod geo;
+pub mod json;
 pub mod s3access;
 mod scan;
 pub mod shape;
@@ -126,8 +127,7 @@ impl Enricher {
 
 /// Writes `s` as a JSON string literal.
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    json::write_str(out, s);
 }
 
 fn is_string(v: &RawValue) -> bool {

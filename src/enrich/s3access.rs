@@ -1,128 +1,40 @@
-//! S3 server access log record → document (issue 13, step two; not wired into the pipeline
-//! yet): the fields under the names of the S3 docs / Athena table in snake case, absent when
+//! S3 server access log record → document: the fields under the names of the S3 docs / Athena table in snake case, absent when
 //! S3 wrote `-`, plus what can be derived from them — `source.ip`, the requester's `user.name`
 //! and `cloud.account.id` from its ARN, `http.request.method`, `url.path` and `url.query` from
 //! the request URI, and the access key ID of a presigned URL (`X-Amz-Credential=` or
 //! `AWSAccessKeyId=`) in `aws.access_key_id`, the field CloudTrail documents carry too; the user
 //! agent parsed (`user_agent.name`, `version`, `os.name`) and `source.geo` / `source.as` from
 //! GeoIP, both as for CloudTrail and from the same caches. The raw line is kept in
-//! `event.original`. Pure; serialized straight from the borrowed record.
+//! `event.original`. Pure; written straight from the borrowed record, field by field.
 
+use super::json::write_str;
 use crate::decode::s3access::AccessRecord;
 use crate::enrich::geo::GeoIp;
-use serde::Serialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::io::Write;
 
-#[derive(Serialize)]
-struct Document<'a> {
-    #[serde(rename = "@timestamp")]
-    timestamp: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bucket_owner: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bucket: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    requester: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes_sent: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    object_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    turn_around_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    referrer: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    version_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signature_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cipher_suite: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    authentication_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host_header: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_point_arn: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acl_required: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<Name<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cloud: Option<Cloud<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http: Option<Http<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<Url<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aws: Option<Aws>,
-    event: Original<'a>,
+/// `,"name":"value"` when there is a value.
+fn text(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        key(out, name);
+        write_str(out, v);
+    }
 }
 
-#[derive(Serialize)]
-struct Original<'a> {
-    original: &'a str,
+/// `,"name":123` when there is a number.
+fn number(out: &mut Vec<u8>, name: &str, value: Option<u64>) {
+    if let Some(n) = value {
+        key(out, name);
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{n}");
+    }
 }
 
-#[derive(Serialize)]
-struct Name<'a> {
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct Cloud<'a> {
-    account: Id<'a>,
-}
-
-#[derive(Serialize)]
-struct Id<'a> {
-    id: &'a str,
-}
-
-#[derive(Serialize)]
-struct Http<'a> {
-    request: Method<'a>,
-}
-
-#[derive(Serialize)]
-struct Method<'a> {
-    method: &'a str,
-}
-
-#[derive(Serialize)]
-struct Url<'a> {
-    path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    query: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Aws {
-    access_key_id: String,
+/// `,"name":` (names are plain ASCII, written as they are).
+fn key(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// `user.name` and `cloud.account.id` of a requester ARN: `…:user/alice` → `alice`,
@@ -153,16 +65,6 @@ pub fn presigned_access_key(query: &str) -> Option<String> {
     None
 }
 
-/// `{"ip":…}` plus what GeoIP knows of it.
-fn source(ip: std::net::IpAddr, geo: Option<&GeoIp>) -> Box<RawValue> {
-    let mut text = format!("{{\"ip\":\"{ip}\"");
-    if let Some(geo) = geo {
-        text.push_str(std::str::from_utf8(&geo.json(ip)).expect("geo json is utf-8"));
-    }
-    text.push('}');
-    RawValue::from_string(text).expect("source json is valid")
-}
-
 /// Writes the document of `r` (read from `line`) to `out`, with GeoIP from `geo`.
 pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out: &mut Vec<u8>) {
     // "GET /bucket/key?query HTTP/1.1"
@@ -175,47 +77,71 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out
         },
         None => (None, None),
     };
-    let identity = r.requester.and_then(requester_identity);
-    let agent = r.user_agent.map(super::document::user_agent_json);
-    let agent: Option<&RawValue> =
-        agent.as_deref().map(|json| serde_json::from_slice(json).expect("user agent json is valid"));
-    let remote_ip = r.remote_ip.map(|ip| ip.to_string());
-    let doc = Document {
-        timestamp: &r.timestamp,
-        bucket_owner: r.bucket_owner,
-        bucket: r.bucket,
-        remote_ip,
-        requester: r.requester,
-        request_id: r.request_id,
-        operation: r.operation,
-        key: r.key,
-        request_uri: r.request_uri,
-        http_status: r.http_status,
-        error_code: r.error_code,
-        bytes_sent: r.bytes_sent,
-        object_size: r.object_size,
-        total_time: r.total_time,
-        turn_around_time: r.turn_around_time,
-        referrer: r.referrer,
-        user_agent: agent,
-        version_id: r.version_id,
-        host_id: r.host_id,
-        signature_version: r.signature_version,
-        cipher_suite: r.cipher_suite,
-        authentication_type: r.authentication_type,
-        host_header: r.host_header,
-        tls_version: r.tls_version,
-        access_point_arn: r.access_point_arn,
-        acl_required: r.acl_required,
-        source: r.remote_ip.map(|ip| source(ip, geo)),
-        user: identity.map(|(name, _)| Name { name }),
-        cloud: identity.map(|(_, id)| Cloud { account: Id { id } }),
-        http: method.map(|method| Http { request: Method { method } }),
-        url: path.map(|path| Url { path, query }),
-        aws: query.and_then(presigned_access_key).map(|access_key_id| Aws { access_key_id }),
-        event: Original { original: line.trim_end_matches(['\r', '\n']) },
-    };
-    serde_json::to_writer(out, &doc).expect("a document serializes");
+    out.extend_from_slice(b"{\"@timestamp\":");
+    write_str(out, &r.timestamp);
+    text(out, "bucket_owner", r.bucket_owner);
+    text(out, "bucket", r.bucket);
+    if let Some(ip) = r.remote_ip {
+        let _ = write!(out, ",\"remote_ip\":\"{ip}\"");
+    }
+    text(out, "requester", r.requester);
+    text(out, "request_id", r.request_id);
+    text(out, "operation", r.operation);
+    text(out, "key", r.key);
+    text(out, "request_uri", r.request_uri);
+    number(out, "http_status", r.http_status.map(u64::from));
+    text(out, "error_code", r.error_code);
+    number(out, "bytes_sent", r.bytes_sent);
+    number(out, "object_size", r.object_size);
+    number(out, "total_time", r.total_time);
+    number(out, "turn_around_time", r.turn_around_time);
+    text(out, "referrer", r.referrer);
+    if let Some(agent) = r.user_agent {
+        key(out, "user_agent");
+        out.extend_from_slice(&super::document::user_agent_json(agent));
+    }
+    text(out, "version_id", r.version_id);
+    text(out, "host_id", r.host_id);
+    text(out, "signature_version", r.signature_version);
+    text(out, "cipher_suite", r.cipher_suite);
+    text(out, "authentication_type", r.authentication_type);
+    text(out, "host_header", r.host_header);
+    text(out, "tls_version", r.tls_version);
+    text(out, "access_point_arn", r.access_point_arn);
+    text(out, "acl_required", r.acl_required);
+    if let Some(ip) = r.remote_ip {
+        let _ = write!(out, ",\"source\":{{\"ip\":\"{ip}\"");
+        if let Some(geo) = geo {
+            out.extend_from_slice(&geo.json(ip));
+        }
+        out.push(b'}');
+    }
+    if let Some((name, account)) = r.requester.and_then(requester_identity) {
+        out.extend_from_slice(b",\"user\":{\"name\":");
+        write_str(out, name);
+        out.extend_from_slice(b"},\"cloud\":{\"account\":{\"id\":");
+        write_str(out, account);
+        out.extend_from_slice(b"}}");
+    }
+    if let Some(method) = method {
+        out.extend_from_slice(b",\"http\":{\"request\":{\"method\":");
+        write_str(out, method);
+        out.extend_from_slice(b"}}");
+    }
+    if let Some(path) = path {
+        out.extend_from_slice(b",\"url\":{\"path\":");
+        write_str(out, path);
+        text(out, "query", query);
+        out.push(b'}');
+    }
+    if let Some(access_key) = query.and_then(presigned_access_key) {
+        out.extend_from_slice(b",\"aws\":{\"access_key_id\":");
+        write_str(out, &access_key);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"event\":{\"original\":");
+    write_str(out, line.trim_end_matches(['\r', '\n']));
+    out.extend_from_slice(b"}}");
 }
 
 #[cfg(test)]

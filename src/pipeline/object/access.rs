@@ -60,7 +60,11 @@ impl ObjectDecoder {
             }
             number += 1;
             watch.check()?;
-            let text = String::from_utf8_lossy(&line);
+            // Validating first is much faster than the lossy conversion when the line is UTF-8.
+            let text = match std::str::from_utf8(&line) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(&line),
+            };
             if text.trim().is_empty() {
                 continue;
             }
