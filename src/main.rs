@@ -75,6 +75,10 @@ enum Command {
         /// Only list: objects, bytes, days, accounts, regions.
         #[arg(long)]
         dry_run: bool,
+        /// S3 server access logs under --prefix (the logging target prefix, as written),
+        /// simple or date-partitioned, instead of a trail.
+        #[arg(long)]
+        s3access: bool,
     },
     /// Check the configuration and every dependency (OpenSearch and its version, auth,
     /// templates; the SQS queue and its redrive policy; the trail bucket; GeoIP files) and
@@ -123,7 +127,19 @@ fn main() -> ExitCode {
             Command::Run { drain } => commands::run(&config, drain).await,
             Command::Setup { dashboards_url } => commands::setup(&config, dashboards_url).await,
             Command::Doctor => commands::doctor(&config, &source).await,
-            Command::Backfill { bucket, prefix, from, to, accounts, regions, concurrency, state, enqueue, dry_run } => {
+            Command::Backfill {
+                bucket,
+                prefix,
+                from,
+                to,
+                accounts,
+                regions,
+                concurrency,
+                state,
+                enqueue,
+                dry_run,
+                s3access,
+            } => {
                 let args = commands::BackfillArgs {
                     bucket,
                     prefix,
@@ -135,6 +151,7 @@ fn main() -> ExitCode {
                     state,
                     enqueue,
                     dry_run,
+                    s3access,
                 };
                 commands::backfill(&config, args).await
             }

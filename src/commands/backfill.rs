@@ -40,6 +40,8 @@ pub struct BackfillArgs {
     pub enqueue: bool,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--s3access`: S3 server access logs under `--prefix` instead of a trail.
+    pub s3access: bool,
 }
 
 fn usage(key: &str, message: impl Into<String>) -> CommandError {
@@ -61,7 +63,7 @@ pub fn default_concurrency() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get() * 4).max(4)
 }
 
-fn scope(args: &BackfillArgs) -> Result<Scope, CommandError> {
+fn scope(args: &BackfillArgs, router: &crate::route::Router) -> Result<Scope, CommandError> {
     let (from, to) = (date("--from", &args.from)?, date("--to", &args.to)?);
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
@@ -71,20 +73,33 @@ fn scope(args: &BackfillArgs) -> Result<Scope, CommandError> {
     if let Some(a) = args.accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
         return Err(usage("--account", format!("{a:?} is not a 12-digit account id")));
     }
-    let prefix = match args.prefix.as_deref().map(|p| p.trim_matches('/')) {
-        None | Some("") => String::new(),
-        Some(p) => format!("{p}/"),
+    let prefix = if args.s3access {
+        // S3 writes access logs to `<target prefix><name>`: the prefix is taken as written.
+        args.prefix.as_deref().unwrap_or_default().trim_start_matches('/').to_owned()
+    } else {
+        match args.prefix.as_deref().map(|p| p.trim_matches('/')) {
+            None | Some("") => String::new(),
+            Some(p) => format!("{p}/"),
+        }
     };
-    Ok(Scope { prefix, from, to, accounts: args.accounts.clone(), regions: args.regions.clone() })
+    Ok(Scope {
+        prefix,
+        from,
+        to,
+        accounts: args.accounts.clone(),
+        regions: args.regions.clone(),
+        access_logs: args.s3access,
+        router: router.clone(),
+    })
 }
 
 /// `trailship backfill`.
 pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandError> {
-    let scope = scope(&args)?;
+    let scope = scope(&args, &cfg.s3access.router)?;
     if args.bucket.is_empty() {
         return Err(usage("--bucket", "is required"));
     }
-    let root = format!("{}AWSLogs/", scope.prefix);
+    let root = if scope.access_logs { scope.prefix.clone() } else { format!("{}AWSLogs/", scope.prefix) };
     let allow = &cfg.sqs.allowlist;
     if !allow.allows(&args.bucket, &root) && !allow.prefixes.iter().any(|p| p.starts_with(&root)) {
         return Err(usage(

@@ -8,6 +8,7 @@
 //! delimiter: never the whole bucket, never a region's whole history. Objects stream out one day
 //! at a time through a bounded channel, so memory does not grow with the size of the history.
 
+pub mod access;
 pub mod enqueue;
 pub mod s3;
 pub mod state;
@@ -73,6 +74,17 @@ pub struct Scope {
     pub accounts: Vec<String>,
     /// Only these regions (all when empty).
     pub regions: Vec<String>,
+    /// S3 server access logs under `prefix` instead of a trail ([`access`]).
+    pub access_logs: bool,
+    /// Which keys are logs to index (`s3access.prefixes` besides the names).
+    pub router: route::Router,
+}
+
+impl Scope {
+    /// The account and region a unit of work (a day prefix) belongs to, where its path says.
+    pub fn account_and_region<'a>(&self, day: &'a str) -> (&'a str, &'a str) {
+        if self.access_logs { access::account_and_region(self, day) } else { account_and_region(day) }
+    }
 }
 
 /// What the walk sends, in order: a day's objects, then that the day is completely listed.
@@ -206,45 +218,61 @@ fn day_prefix(region: &str, d: NaiveDate) -> String {
     format!("{region}{:04}/{:02}/{:02}/", d.year(), d.month(), d.day())
 }
 
-/// Walks the bucket for `scope` and sends every CloudTrail log object not already `done`, one
-/// day at a time. Stops early (without error) when the receiver is gone.
+/// Walks the bucket for `scope` and sends every log object not already `done`, one day at a
+/// time: a trail's layout, or S3 access logs ([`access::walk`]). Stops early (without error)
+/// when the receiver is gone.
 pub async fn walk<L: Lister>(
     lister: &L,
     scope: &Scope,
     done: &dyn Done,
     tx: &mpsc::Sender<Item>,
 ) -> Result<(), ListError> {
+    if scope.access_logs {
+        return access::walk(lister, scope, done, tx).await;
+    }
     for account in accounts(lister, scope).await? {
         for region in regions(lister, &account, scope).await? {
             for day in days(lister, &region, scope).await? {
                 if done.day(&day) {
                     continue;
                 }
-                let mut sent = 0;
-                let mut token = None;
-                loop {
-                    let page = lister.list(&day, false, token).await?;
-                    for object in page.objects {
-                        if !route::classify_key(&object.key).is_indexed() || done.object(&object.key) {
-                            continue;
-                        }
-                        sent += 1;
-                        if tx.send(Item::Object { day: day.clone(), object }).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    token = page.next;
-                    if token.is_none() {
-                        break;
-                    }
-                }
-                if tx.send(Item::DayListed { day, objects: sent }).await.is_err() {
+                if !send_day(lister, scope, &day, done, tx).await? {
                     return Ok(());
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Lists one day prefix and sends its log objects not already `done`, then `DayListed`.
+/// `false` when the receiver is gone.
+async fn send_day<L: Lister>(
+    lister: &L,
+    scope: &Scope,
+    day: &str,
+    done: &dyn Done,
+    tx: &mpsc::Sender<Item>,
+) -> Result<bool, ListError> {
+    let mut sent = 0;
+    let mut token = None;
+    loop {
+        let page = lister.list(day, false, token).await?;
+        for object in page.objects {
+            if !scope.router.classify_key(&object.key).is_indexed() || done.object(&object.key) {
+                continue;
+            }
+            sent += 1;
+            if tx.send(Item::Object { day: day.to_owned(), object }).await.is_err() {
+                return Ok(false);
+            }
+        }
+        token = page.next;
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(tx.send(Item::DayListed { day: day.to_owned(), objects: sent }).await.is_ok())
 }
 
 /// The account and region a day prefix belongs to (`…/<account>/CloudTrail/<region>/y/m/d/`).

@@ -10,7 +10,7 @@ use super::{Budget, ObjectReport, Sink, process_object};
 use crate::fetch::ObjectStore;
 use crate::index::BatchReport;
 use crate::listing::state::State;
-use crate::listing::{Item, Listed, Lister, Scope, account_and_region, enqueue, walk};
+use crate::listing::{Item, Listed, Lister, Scope, enqueue, walk};
 use crate::pipeline::object::ObjectDecoder;
 use crate::queue::sqs::SqsQueue;
 use crate::source::ObjectRef;
@@ -136,11 +136,11 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
             Some(Item::Object { day, object }) => {
                 summary.listed += 1;
                 summary.listed_bytes += object.size;
-                let (account, region) = account_and_region(&day);
-                if !summary.accounts.contains(account) {
+                let (account, region) = settings.scope.account_and_region(&day);
+                if !account.is_empty() && !summary.accounts.contains(account) {
                     summary.accounts.insert(account.to_owned());
                 }
-                if !summary.regions.contains(region) {
+                if !region.is_empty() && !summary.regions.contains(region) {
                     summary.regions.insert(region.to_owned());
                 }
                 match &mode {

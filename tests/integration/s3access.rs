@@ -1,6 +1,7 @@
 //! S3 server access logs beside CloudTrail on one queue: files in both naming formats (plain
 //! and gzip) are routed by name, every record indexed into `s3access-*` with typed fields that
-//! range and CIDR queries answer, a malformed line dead-lettered, redelivery adds nothing.
+//! range and CIDR queries answer, a malformed line dead-lettered, redelivery adds nothing; and
+//! their history loaded by `backfill --s3access` from both layouts.
 
 use crate::fixtures;
 use crate::harness::{Moto, Osmem, env_for, geoip_databases, trailship};
@@ -226,4 +227,74 @@ async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_qu
     assert_eq!(plain.code, 0, "{}", plain.stderr);
     assert!(plain.summary().contains("1 objects skipped"), "{}", plain.summary());
     assert_eq!(osmem.count("trailship-deadletter").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_s3access_loads_both_layouts_once() {
+    let (moto, osmem) = tokio::join!(Moto::start(), Osmem::start());
+    let s3 = moto.s3();
+    let bucket = "access-log-bucket";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let get = |key: &str| format!("GET /amzn-s3-demo-bucket1/{key} HTTP/1.1");
+    let record = |time: &str, key: &str| {
+        line(
+            time,
+            "203.0.113.9",
+            "arn:aws:iam::111122223333:user/alice",
+            "REST.GET.OBJECT",
+            key,
+            200,
+            "-",
+            "100",
+            &get(key),
+            "aws-cli/2.15.0",
+        )
+    };
+    let account = "111122223333";
+    let files: Vec<(String, Vec<u8>)> = vec![
+        // The simple format (before the logging format was changed), plain text.
+        (
+            "s3logs/2024-07-31-10-00-00-0123456789ABCDEF".into(),
+            [record("31/Jul/2024:09:59:00", "a"), record("31/Jul/2024:09:59:30", "b")].join("\n").into_bytes(),
+        ),
+        ("s3logs/2024-08-01-10-00-00-ABCDEF0123456789".into(), record("01/Aug/2024:09:59:00", "c").into_bytes()),
+        // The date-partitioned format, gzip.
+        (
+            format!("s3logs/{account}/us-east-1/amzn-s3-demo-bucket1/2024/08/01/2024-08-01-11-00-00-0123456789ABCDEF"),
+            fixtures::gzip(record("01/Aug/2024:10:59:00", "d").as_bytes()),
+        ),
+        (
+            format!("s3logs/{account}/eu-west-1/amzn-s3-demo-bucket2/2024/08/02/2024-08-02-11-00-00-0123456789ABCDEF"),
+            fixtures::gzip(record("02/Aug/2024:10:59:00", "e").as_bytes()),
+        ),
+        ("s3logs/README.txt".into(), b"not a log".to_vec()),
+    ];
+    for (key, body) in files {
+        s3.put_object().bucket(bucket).key(key).body(body.into()).send().await.unwrap();
+    }
+    let env = env_for(&moto, &osmem, "");
+    let args = ["backfill", "--bucket", bucket, "--s3access", "--prefix", "s3logs/"];
+    let run = trailship(&args, &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary = run.summary();
+    assert!(summary.starts_with("trailship backfill: 4 of 4 objects, 5 events"), "{summary}");
+    assert!(summary.contains("5 indexed, 0 already present, 0 dead-lettered"), "{summary}");
+    assert!(summary.contains(&format!("1 accounts ({account}), 2 regions (eu-west-1, us-east-1)")), "{summary}");
+    assert_eq!(osmem.count("s3access-*").await, 5);
+    assert_eq!(osmem.count("s3access-2024.08.01").await, 2, "by each record's own day");
+    assert_eq!(osmem.count("cloudtrail-*").await, 0);
+
+    let rerun = trailship(&args, &env).await;
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert!(rerun.summary().contains("0 indexed, 5 already present"), "{}", rerun.summary());
+
+    let mut ranged = args.to_vec();
+    ranged.extend(["--from", "2024-08-01", "--to", "2024-08-01", "--dry-run"]);
+    let dry = trailship(&ranged, &env).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.summary().starts_with("trailship backfill --dry-run: 2 objects"),
+        "one file of each layout: {}",
+        dry.summary()
+    );
 }
