@@ -44,42 +44,7 @@ enum Command {
     },
     /// Index a trail's history straight from S3 (the worker's own path), resumable with
     /// --state, or hand it to the workers as notifications (--enqueue).
-    Backfill {
-        /// The trail's bucket.
-        #[arg(long, value_name = "BUCKET")]
-        bucket: String,
-        /// The trail's key prefix (before AWSLogs/).
-        #[arg(long, value_name = "PREFIX")]
-        prefix: Option<String>,
-        /// First day (UTC), inclusive.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        from: Option<String>,
-        /// Last day (UTC), inclusive.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        to: Option<String>,
-        /// Only this account (repeatable); default: every account found.
-        #[arg(long = "account", value_name = "ID")]
-        accounts: Vec<String>,
-        /// Only this region (repeatable); default: every region found.
-        #[arg(long = "region", value_name = "REGION")]
-        regions: Vec<String>,
-        /// Objects in flight at once (default: 4 per core).
-        #[arg(long, value_name = "N")]
-        concurrency: Option<usize>,
-        /// Record finished work in FILE and skip what it records.
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// Send one S3 notification per object to sqs.queue_url instead of indexing.
-        #[arg(long, conflicts_with = "dry_run")]
-        enqueue: bool,
-        /// Only list: objects, bytes, days, accounts, regions.
-        #[arg(long)]
-        dry_run: bool,
-        /// S3 server access logs under --prefix (the logging target prefix, as written),
-        /// simple or date-partitioned, instead of a trail.
-        #[arg(long)]
-        s3access: bool,
-    },
+    Backfill(commands::BackfillArgs),
     /// Check the configuration and every dependency (OpenSearch and its version, auth,
     /// templates; the SQS queue and its redrive policy; the trail bucket; GeoIP files) and
     /// print a checklist. Exit 1 when something is wrong.
@@ -127,34 +92,7 @@ fn main() -> ExitCode {
             Command::Run { drain } => commands::run(&config, drain).await,
             Command::Setup { dashboards_url } => commands::setup(&config, dashboards_url).await,
             Command::Doctor => commands::doctor(&config, &source).await,
-            Command::Backfill {
-                bucket,
-                prefix,
-                from,
-                to,
-                accounts,
-                regions,
-                concurrency,
-                state,
-                enqueue,
-                dry_run,
-                s3access,
-            } => {
-                let args = commands::BackfillArgs {
-                    bucket,
-                    prefix,
-                    from,
-                    to,
-                    accounts,
-                    regions,
-                    concurrency,
-                    state,
-                    enqueue,
-                    dry_run,
-                    s3access,
-                };
-                commands::backfill(&config, args).await
-            }
+            Command::Backfill(args) => commands::backfill(&config, args).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
             Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,
         }

@@ -17,30 +17,42 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The command line of `trailship backfill`.
-#[derive(Debug, Clone, Default)]
+/// The command line of `trailship backfill` (the doc comments are its `--help`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct BackfillArgs {
-    /// `--bucket`.
+    /// The trail's bucket.
+    #[arg(long, value_name = "BUCKET")]
     pub bucket: String,
-    /// `--prefix`.
+    /// The trail's key prefix (before AWSLogs/); with --s3access, the logging target prefix.
+    #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
-    /// `--from`.
+    /// First day (UTC), inclusive.
+    #[arg(long, value_name = "YYYY-MM-DD")]
     pub from: Option<String>,
-    /// `--to`.
+    /// Last day (UTC), inclusive.
+    #[arg(long, value_name = "YYYY-MM-DD")]
     pub to: Option<String>,
-    /// `--account`.
+    /// Only this account (repeatable); default: every account found.
+    #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
-    /// `--region`.
+    /// Only this region (repeatable); default: every region found.
+    #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
-    /// `--concurrency`.
+    /// Objects in flight at once (default: 4 per core).
+    #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// `--state`.
+    /// Record finished work in FILE and skip what it records.
+    #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// `--enqueue`.
+    /// Send one S3 notification per object to sqs.queue_url instead of indexing.
+    #[arg(long, conflicts_with = "dry_run")]
     pub enqueue: bool,
-    /// `--dry-run`.
+    /// Only list: objects, bytes, days, accounts, regions.
+    #[arg(long)]
     pub dry_run: bool,
-    /// `--s3access`: S3 server access logs under `--prefix` instead of a trail.
+    /// S3 server access logs under --prefix (the logging target prefix, as written),
+    /// simple or date-partitioned, instead of a trail.
+    #[arg(long)]
     pub s3access: bool,
 }
 

@@ -1,7 +1,7 @@
 //! The generated data the dashboards test indexes beside the bundled samples: CloudTrail events
 //! for what the public samples lack, and S3 access-log files.
 
-use crate::fixtures::{event, iam_user};
+use crate::fixtures::{access_line, event, iam_user};
 use serde_json::{Value, json};
 
 pub const THROTTLING: [&str; 9] = [
@@ -128,7 +128,6 @@ pub fn supplement() -> Vec<(Value, &'static str)> {
     ]
 }
 
-const OWNER: &str = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
 /// The requester put in place of the "one requester's activity" search's placeholder.
 pub const SAMPLE_REQUESTER: &str = "arn:aws:iam::111122223333:user/alice";
 
@@ -137,22 +136,17 @@ pub const SAMPLE_REQUESTER: &str = "arn:aws:iam::111122223333:user/alice";
 /// in the test GeoIP networks), over two days.
 pub fn access_logs() -> Vec<(&'static str, String)> {
     #[allow(clippy::too_many_arguments)]
-    let line = |time: &str,
-                ip: &str,
-                requester: &str,
-                op: &str,
-                key: &str,
-                status: u16,
-                error: &str,
-                bytes: u64,
-                uri: &str,
-                ua: &str| {
-        format!(
-            "{OWNER} amzn-s3-demo-bucket1 [{time} +0000] {ip} {requester} REQ{status}{bytes} {op} {key} \"{uri}\" \
-             {status} {error} {bytes} {bytes} 12 3 \"-\" \"{ua}\" - hostid= SigV4 ECDHE-RSA-AES128-GCM-SHA256 \
-             AuthHeader amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - -"
-        )
-    };
+    let line =
+        |time: &str,
+         ip: &str,
+         requester: &str,
+         op: &str,
+         key: &str,
+         status: u16,
+         error: &str,
+         bytes: u64,
+         uri: &str,
+         ua: &str| { access_line(time, ip, requester, op, key, status, error, &bytes.to_string(), uri, ua) };
     let get = |key: &str| format!("GET /amzn-s3-demo-bucket1/{key} HTTP/1.1");
     let presigned = format!(
         "GET /amzn-s3-demo-bucket1/exports/db.dump?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={SAMPLE_KEY}\

@@ -134,3 +134,29 @@ pub fn iam_user(name: &str, key: &str) -> Value {
     json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::111122223333:user/{name}"),
         "accountId": "111122223333", "accessKeyId": key, "userName": name})
 }
+
+/// The bucket owner's canonical user ID in generated access-log lines.
+pub const OWNER: &str = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+
+/// An S3 server access log line of the 27-field format (source region last) for
+/// `amzn-s3-demo-bucket1`: remote IP, requester, operation, key, status, error code, bytes sent
+/// (also the object size), request URI, user agent; `-` where a value is absent.
+#[allow(clippy::too_many_arguments)]
+pub fn access_line(
+    time: &str,
+    ip: &str,
+    requester: &str,
+    op: &str,
+    key: &str,
+    status: u16,
+    error: &str,
+    bytes: &str,
+    uri: &str,
+    ua: &str,
+) -> String {
+    format!(
+        "{OWNER} amzn-s3-demo-bucket1 [{time} +0000] {ip} {requester} REQ{status}{bytes} {op} {key} \"{uri}\" {status} \
+         {error} {bytes} {bytes} 12 3 \"-\" \"{ua}\" - hostid= SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString \
+         amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - - us-east-1"
+    )
+}

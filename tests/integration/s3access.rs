@@ -3,32 +3,10 @@
 //! range and CIDR queries answer, a malformed line dead-lettered, redelivery adds nothing; and
 //! their history loaded by `backfill --s3access` from both layouts.
 
-use crate::fixtures;
+use crate::fixtures::{self, access_line as line};
 use crate::harness::{Moto, Osmem, env_for, geoip_databases, trailship};
 use crate::trail::Trail;
 use serde_json::{Value, json};
-
-const OWNER: &str = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
-
-/// A record line: remote IP, requester, operation, key, status, error, bytes sent, request URI,
-/// user agent.
-#[allow(clippy::too_many_arguments)]
-fn line(
-    time: &str,
-    ip: &str,
-    requester: &str,
-    op: &str,
-    key: &str,
-    status: u16,
-    error: &str,
-    bytes: &str,
-    uri: &str,
-    ua: &str,
-) -> String {
-    format!(
-        "{OWNER} amzn-s3-demo-bucket1 [{time} +0000] {ip} {requester} REQ{status}{bytes} {op} {key} \"{uri}\" {status} {error} {bytes} {bytes} 12 3 \"-\" \"{ua}\" - hostid= SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - - us-east-1"
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn access_logs_and_cloudtrail_share_the_queue_and_answer_range_and_cidr_queries() {
