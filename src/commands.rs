@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 mod backfill;
+mod detect;
 pub use backfill::{BackfillArgs, backfill};
+pub use detect::{detect, load_rules};
 
 /// How a command failed: bad configuration (exit 2), interrupted (exit 130) or anything else
 /// (exit 1).

@@ -2,9 +2,11 @@
 //! [`Config`]. Parsed once at start-up; a bad value is a [`ConfigError`] naming the key.
 //! `trailship.example.toml` documents every key.
 
+mod detect;
 mod opensearch;
 mod values;
 
+pub use detect::DetectConfig;
 use opensearch::RawOpenSearch;
 pub use opensearch::{AwsService, OpenSearchAuth, OpenSearchConfig};
 use serde::Deserialize;
@@ -50,6 +52,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// S3 server access logs.
     pub s3access: S3AccessConfig,
+    /// Sigma detection rules.
+    pub detect: DetectConfig,
 }
 
 /// S3 server access logs (routed by their file names).
@@ -154,6 +158,7 @@ struct RawConfig {
     limits: RawLimits,
     metrics: RawMetrics,
     s3access: RawS3Access,
+    detect: detect::RawDetect,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -413,7 +418,8 @@ impl RawConfig {
         }
         let access_prefixes = self.s3access.prefixes.map(StringList::into_vec).unwrap_or_default();
         let s3access = S3AccessConfig { index_prefix: access_prefix, router: crate::route::Router { access_prefixes } };
-        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access };
+        let detect = self.detect.validate();
+        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect };
         cfg.check_memory_budget()?;
         Ok(cfg)
     }

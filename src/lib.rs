@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: an SQS message ([`queue`]) is parsed into the S3 objects it names
 //! ([`notification`]), each object is routed by key ([`route`]), streamed from S3 ([`fetch`]),
-//! decompressed and framed record by record ([`decode`]), turned into documents ([`enrich`]),
+//! decompressed and framed record by record ([`decode`]), checked against Sigma rules
+//! ([`detect`]), turned into documents ([`enrich`]),
 //! cut into `_bulk` batches and written with retries and dead-lettering ([`index`]); the message
 //! is acknowledged once every event is settled. [`pipeline`] is the only module that spawns
 //! tasks and wires channels; [`commands`] builds clients from the validated [`config`] and runs
@@ -13,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod dashboards;
 pub mod decode;
+pub mod detect;
 pub mod doctor;
 pub mod enrich;
 pub mod fetch;

@@ -49,6 +49,16 @@ enum Command {
     /// templates; the SQS queue and its redrive policy; the trail bucket; GeoIP files) and
     /// print a checklist. Exit 1 when something is wrong.
     Doctor,
+    /// Evaluate the Sigma rules over local CloudTrail files (no OpenSearch): one line per match,
+    /// then a count per rule.
+    Detect {
+        /// More rule files or directories (repeatable), beside detect.rules and the built-in ones.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// Files or directories.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Index local CloudTrail files or directories (.json.gz or .json, recursively).
     Ingest {
         /// Write the _bulk NDJSON to FILE ('-' for stdout) instead of sending it.
@@ -94,6 +104,7 @@ fn main() -> ExitCode {
             Command::Doctor => commands::doctor(&config, &source).await,
             Command::Backfill(args) => commands::backfill(&config, args).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
+            Command::Detect { rules, paths } => commands::detect(&config, rules, paths).await,
             Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,
         }
     });

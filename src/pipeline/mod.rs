@@ -22,6 +22,7 @@
 //! sleeps.
 
 pub mod backfill;
+pub mod detect;
 pub mod ingest;
 pub mod object;
 pub mod replay;

@@ -5,6 +5,7 @@ mod backfill;
 mod dashboards;
 mod dashboards_data;
 mod dashboards_import;
+mod detect;
 mod doctor;
 mod fieldmodel;
 mod fixtures;

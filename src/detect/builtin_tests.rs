@@ -1,0 +1,189 @@
+//! Every built-in rule loads, says what the project promises (id, level, description, false
+//! positives, CloudTrail log source), and matches an event it is written for but not its
+//! near miss.
+
+use super::rules::{BUILTIN, load, load_sources};
+use super::*;
+use serde_json::{Value, json};
+
+fn ev(fields: Value) -> Value {
+    let mut r = json!({"eventVersion": "1.09", "eventID": "e1", "eventTime": "2024-08-01T00:00:00Z",
+        "eventType": "AwsApiCall", "userIdentity": {"type": "IAMUser", "userName": "alice",
+        "arn": "arn:aws:iam::111122223333:user/alice"}});
+    r.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    r
+}
+
+fn api(source: &str, name: &str) -> Value {
+    ev(json!({"eventSource": source, "eventName": name}))
+}
+
+fn with(mut e: Value, fields: Value) -> Value {
+    e.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    e
+}
+
+/// (rule file, an event it must match, a near miss it must not).
+fn cases() -> Vec<(&'static str, Value, Value)> {
+    let sg = |request: Value| {
+        with(api("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress"), json!({"requestParameters": request}))
+    };
+    let items = |n: usize| json!({"instancesSet": {"items": (0..n).map(|i| json!({"instanceId": format!("i-{i}")})).collect::<Vec<_>>()}});
+    let login = |outcome: &str, mfa: &str| {
+        with(
+            api("signin.amazonaws.com", "ConsoleLogin"),
+            json!({"eventType": "AwsConsoleSignIn",
+            "responseElements": {"ConsoleLogin": outcome}, "additionalEventData": {"MFAUsed": mfa}}),
+        )
+    };
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root"});
+    vec![
+        (
+            "cis_4_01_unauthorized_api_calls.yml",
+            with(api("ec2.amazonaws.com", "RunInstances"), json!({"errorCode": "Client.UnauthorizedOperation"})),
+            with(api("ec2.amazonaws.com", "RunInstances"), json!({"errorCode": "InsufficientInstanceCapacity"})),
+        ),
+        ("cis_4_02_console_login_without_mfa.yml", login("Success", "No"), login("Success", "Yes")),
+        (
+            "cis_4_03_root_account_usage.yml",
+            with(api("iam.amazonaws.com", "GetAccountSummary"), json!({"userIdentity": root})),
+            with(
+                api("iam.amazonaws.com", "GetAccountSummary"),
+                json!({"userIdentity": {"type": "Root", "invokedBy": "support.amazonaws.com"}}),
+            ),
+        ),
+        (
+            "cis_4_04_iam_policy_changes.yml",
+            api("iam.amazonaws.com", "PutUserPolicy"),
+            api("iam.amazonaws.com", "GetUserPolicy"),
+        ),
+        (
+            "cis_4_05_cloudtrail_configuration_changes.yml",
+            api("cloudtrail.amazonaws.com", "UpdateTrail"),
+            api("cloudtrail.amazonaws.com", "DescribeTrails"),
+        ),
+        ("cis_4_06_console_authentication_failures.yml", login("Failure", "No"), login("Success", "No")),
+        (
+            "cis_4_07_kms_key_disabled_or_scheduled_for_deletion.yml",
+            api("kms.amazonaws.com", "ScheduleKeyDeletion"),
+            api("kms.amazonaws.com", "EnableKey"),
+        ),
+        (
+            "cis_4_08_s3_bucket_policy_changes.yml",
+            api("s3.amazonaws.com", "PutBucketPolicy"),
+            api("s3.amazonaws.com", "GetBucketPolicy"),
+        ),
+        (
+            "cis_4_09_aws_config_changes.yml",
+            api("config.amazonaws.com", "StopConfigurationRecorder"),
+            api("config.amazonaws.com", "DescribeConfigurationRecorders"),
+        ),
+        (
+            "cis_4_10_security_group_changes.yml",
+            api("ec2.amazonaws.com", "RevokeSecurityGroupIngress"),
+            api("ec2.amazonaws.com", "DescribeSecurityGroups"),
+        ),
+        (
+            "cis_4_11_network_acl_changes.yml",
+            api("ec2.amazonaws.com", "ReplaceNetworkAclEntry"),
+            api("ec2.amazonaws.com", "DescribeNetworkAcls"),
+        ),
+        (
+            "cis_4_12_network_gateway_changes.yml",
+            api("ec2.amazonaws.com", "AttachInternetGateway"),
+            api("ec2.amazonaws.com", "DescribeInternetGateways"),
+        ),
+        (
+            "cis_4_13_route_table_changes.yml",
+            api("ec2.amazonaws.com", "CreateRoute"),
+            api("ec2.amazonaws.com", "DescribeRouteTables"),
+        ),
+        (
+            "cis_4_14_vpc_changes.yml",
+            api("ec2.amazonaws.com", "CreateVpcPeeringConnection"),
+            api("ec2.amazonaws.com", "DescribeVpcs"),
+        ),
+        (
+            "cis_4_15_organizations_changes.yml",
+            api("organizations.amazonaws.com", "LeaveOrganization"),
+            api("organizations.amazonaws.com", "ListAccounts"),
+        ),
+        (
+            "aws_access_key_created_for_another_user.yml",
+            with(api("iam.amazonaws.com", "CreateAccessKey"), json!({"requestParameters": {"userName": "bob"}})),
+            with(api("iam.amazonaws.com", "CreateAccessKey"), json!({"requestParameters": {"userName": "alice"}})),
+        ),
+        (
+            "aws_cloudtrail_stopped_or_deleted.yml",
+            api("cloudtrail.amazonaws.com", "StopLogging"),
+            api("cloudtrail.amazonaws.com", "StartLogging"),
+        ),
+        (
+            "aws_s3_bucket_made_public.yml",
+            with(
+                api("s3.amazonaws.com", "PutBucketPolicy"),
+                json!({"requestParameters": {"bucketName": "b",
+                "bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}}}),
+            ),
+            with(
+                api("s3.amazonaws.com", "PutBucketPolicy"),
+                json!({"requestParameters": {"bucketName": "b",
+                "bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}}]}}}),
+            ),
+        ),
+        (
+            "aws_security_group_opened_to_the_world.yml",
+            sg(json!({"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}})),
+            sg(json!({"ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}})),
+        ),
+        (
+            "aws_ec2_instances_stopped_or_terminated_in_bulk.yml",
+            with(api("ec2.amazonaws.com", "TerminateInstances"), json!({"requestParameters": items(5)})),
+            with(api("ec2.amazonaws.com", "TerminateInstances"), json!({"requestParameters": items(4)})),
+        ),
+        (
+            "aws_guardduty_detector_deleted.yml",
+            api("guardduty.amazonaws.com", "DeleteDetector"),
+            api("guardduty.amazonaws.com", "CreateDetector"),
+        ),
+    ]
+}
+
+fn ids_matching(file: &str, record: &Value) -> Vec<String> {
+    let (_, text) = BUILTIN.iter().find(|(name, _)| *name == file).unwrap_or_else(|| panic!("no built-in {file}"));
+    let loaded = load_sources(vec![(file.to_owned(), (*text).to_owned(), true)]).unwrap();
+    let raw = record.to_string();
+    loaded.detector.matches(&RawEvent::parse(raw.as_bytes()).unwrap()).into_iter().map(|m| m.id).collect()
+}
+
+#[test]
+fn every_built_in_rule_matches_its_case_and_not_its_near_miss() {
+    let cases = cases();
+    assert_eq!(cases.len(), BUILTIN.len(), "one case per built-in rule");
+    for (file, hit, miss) in cases {
+        assert_eq!(ids_matching(file, &hit).len(), 1, "{file} should match {hit}");
+        assert!(ids_matching(file, &miss).is_empty(), "{file} should not match {miss}");
+    }
+}
+
+#[test]
+fn every_built_in_rule_says_what_it_is() {
+    let all = load(true, &[]).unwrap();
+    assert_eq!((all.rules, all.builtin, all.skipped), (BUILTIN.len(), BUILTIN.len(), 0));
+    let mut ids = std::collections::BTreeSet::new();
+    for (file, text) in BUILTIN {
+        let rule: serde_json::Value =
+            serde_json::to_value(rsigma_parser::parse_sigma_yaml(text).unwrap().rules.remove(0)).unwrap();
+        for key in ["id", "level", "description", "falsepositives", "title", "tags"] {
+            let v = &rule[key];
+            assert!(!(v.is_null() || v == &json!([]) || v == &json!("")), "{file}: {key} is missing");
+        }
+        assert!(ids.insert(rule["id"].as_str().unwrap().to_owned()), "{file}: id repeats");
+    }
+    // The CIS monitoring items 4.1-4.15 each have one.
+    for n in 1..=15 {
+        assert!(BUILTIN.iter().any(|(f, _)| f.starts_with(&format!("cis_4_{n:02}_"))), "no rule for CIS 4.{n}");
+    }
+}

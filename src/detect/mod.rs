@@ -1,0 +1,122 @@
+//! Detections at ingest: Sigma rules (SigmaHQ format) over every CloudTrail record, evaluated
+//! by the `rsigma-eval` engine against the raw record (field names as CloudTrail writes them).
+//! The engine compiles each rule once and keeps an index of the values rules require
+//! (`eventName`, `eventSource`, …), so an event is checked only against the rules it could
+//! match. This module loads the rules ([`rules`]), adapts a borrowed record to the engine
+//! ([`event`]) and says which rules matched. Pure once loaded.
+
+pub mod event;
+pub mod rules;
+
+use crate::decode::RawEvent;
+use rsigma_eval::Engine;
+use rsigma_parser::Level as SigmaLevel;
+pub use rules::{LoadError, Loaded};
+
+/// A rule's severity, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// `informational`.
+    Informational,
+    /// `low`.
+    Low,
+    /// `medium`.
+    Medium,
+    /// `high`.
+    High,
+    /// `critical`.
+    Critical,
+}
+
+impl Level {
+    /// The level as Sigma spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+
+    /// A level as written in a config (`high`, `critical`, …).
+    pub fn parse(text: &str) -> Option<Level> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            _ => return None,
+        })
+    }
+
+    fn from_sigma(level: Option<&SigmaLevel>) -> Level {
+        match level {
+            Some(SigmaLevel::Low) => Level::Low,
+            Some(SigmaLevel::Medium) => Level::Medium,
+            Some(SigmaLevel::High) => Level::High,
+            Some(SigmaLevel::Critical) => Level::Critical,
+            // A rule without a level says nothing about severity.
+            Some(SigmaLevel::Informational) | None => Level::Informational,
+        }
+    }
+}
+
+/// One rule that matched one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// The rule's `id` (or, for a rule without one, `title:<title>`).
+    pub id: String,
+    /// The rule's `title`.
+    pub title: String,
+    /// The rule's `level`.
+    pub level: Level,
+    /// The rule's `tags` (`attack.t1078`, …).
+    pub tags: Vec<String>,
+}
+
+/// The loaded rules, ready to evaluate records.
+pub struct Detector {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("rules", &self.engine.rule_count()).finish()
+    }
+}
+
+impl Detector {
+    /// The rules that match `record`, most severe first (then by title).
+    pub fn matches(&self, record: &RawEvent<'_>) -> Vec<Match> {
+        let event = event::RecordEvent::new(record);
+        let mut out: Vec<Match> = self
+            .engine
+            .evaluate(&event)
+            .into_iter()
+            .filter(|r| r.is_detection())
+            .map(|r| {
+                let h = r.header;
+                let id = h.rule_id.unwrap_or_else(|| format!("title:{}", h.rule_title));
+                Match { id, title: h.rule_title, level: Level::from_sigma(h.level.as_ref()), tags: h.tags }
+            })
+            .collect();
+        out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
+        out
+    }
+
+    /// How many rules are loaded.
+    pub fn rule_count(&self) -> usize {
+        self.engine.rule_count()
+    }
+}
+
+#[cfg(test)]
+#[path = "semantics_tests.rs"]
+mod semantics_tests;
+
+#[cfg(test)]
+#[path = "builtin_tests.rs"]
+mod builtin_tests;

@@ -1,0 +1,179 @@
+//! Loading Sigma rules: the built-in ones (`rules/*.yml`, embedded in the binary) and the files
+//! and directories of `detect.rules` (directories read recursively, `*.yml` / `*.yaml`, in name
+//! order). Rules for other log sources than `product: aws, service: cloudtrail` are skipped and
+//! counted; correlation rules are counted as skipped too (they need state across events). A
+//! file that is not valid Sigma stops loading with its path and the reason.
+
+use super::Detector;
+use rsigma_eval::Engine;
+use rsigma_parser::{SigmaRule, parse_sigma_yaml};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The built-in rules (`rules/`): (file name, YAML).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "aws_access_key_created_for_another_user.yml",
+        include_str!("../../rules/aws_access_key_created_for_another_user.yml"),
+    ),
+    ("aws_cloudtrail_stopped_or_deleted.yml", include_str!("../../rules/aws_cloudtrail_stopped_or_deleted.yml")),
+    (
+        "aws_ec2_instances_stopped_or_terminated_in_bulk.yml",
+        include_str!("../../rules/aws_ec2_instances_stopped_or_terminated_in_bulk.yml"),
+    ),
+    ("aws_guardduty_detector_deleted.yml", include_str!("../../rules/aws_guardduty_detector_deleted.yml")),
+    ("aws_s3_bucket_made_public.yml", include_str!("../../rules/aws_s3_bucket_made_public.yml")),
+    (
+        "aws_security_group_opened_to_the_world.yml",
+        include_str!("../../rules/aws_security_group_opened_to_the_world.yml"),
+    ),
+    ("cis_4_01_unauthorized_api_calls.yml", include_str!("../../rules/cis_4_01_unauthorized_api_calls.yml")),
+    ("cis_4_02_console_login_without_mfa.yml", include_str!("../../rules/cis_4_02_console_login_without_mfa.yml")),
+    ("cis_4_03_root_account_usage.yml", include_str!("../../rules/cis_4_03_root_account_usage.yml")),
+    ("cis_4_04_iam_policy_changes.yml", include_str!("../../rules/cis_4_04_iam_policy_changes.yml")),
+    (
+        "cis_4_05_cloudtrail_configuration_changes.yml",
+        include_str!("../../rules/cis_4_05_cloudtrail_configuration_changes.yml"),
+    ),
+    (
+        "cis_4_06_console_authentication_failures.yml",
+        include_str!("../../rules/cis_4_06_console_authentication_failures.yml"),
+    ),
+    (
+        "cis_4_07_kms_key_disabled_or_scheduled_for_deletion.yml",
+        include_str!("../../rules/cis_4_07_kms_key_disabled_or_scheduled_for_deletion.yml"),
+    ),
+    ("cis_4_08_s3_bucket_policy_changes.yml", include_str!("../../rules/cis_4_08_s3_bucket_policy_changes.yml")),
+    ("cis_4_09_aws_config_changes.yml", include_str!("../../rules/cis_4_09_aws_config_changes.yml")),
+    ("cis_4_10_security_group_changes.yml", include_str!("../../rules/cis_4_10_security_group_changes.yml")),
+    ("cis_4_11_network_acl_changes.yml", include_str!("../../rules/cis_4_11_network_acl_changes.yml")),
+    ("cis_4_12_network_gateway_changes.yml", include_str!("../../rules/cis_4_12_network_gateway_changes.yml")),
+    ("cis_4_13_route_table_changes.yml", include_str!("../../rules/cis_4_13_route_table_changes.yml")),
+    ("cis_4_14_vpc_changes.yml", include_str!("../../rules/cis_4_14_vpc_changes.yml")),
+    ("cis_4_15_organizations_changes.yml", include_str!("../../rules/cis_4_15_organizations_changes.yml")),
+];
+
+/// What loading found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The rules, ready.
+    pub detector: Detector,
+    /// Rules loaded, built-in ones included.
+    pub rules: usize,
+    /// Built-in rules among them.
+    pub builtin: usize,
+    /// Rules for other log sources (and correlation rules), not loaded.
+    pub skipped: usize,
+}
+
+/// Why the rules cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file or directory cannot be read.
+    #[error("cannot read sigma rules at {path}: {reason}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
+    /// A file is not a valid Sigma rule (YAML, schema, condition, modifier, regex, CIDR).
+    #[error("{path} is not a valid sigma rule: {reason}")]
+    Invalid {
+        /// The path (or `builtin:<name>`).
+        path: String,
+        /// The parser's or compiler's reason.
+        reason: String,
+    },
+}
+
+/// A parser or compiler message on one line (regex errors draw the pattern and a caret over
+/// several lines).
+fn one_line(message: &str) -> String {
+    let parts: Vec<&str> =
+        message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.chars().all(|c| c == '^' || c == '~')).collect();
+    parts.join(" ")
+}
+
+/// Whether a rule is for CloudTrail records.
+fn is_cloudtrail(rule: &SigmaRule) -> bool {
+    let is = |v: &Option<String>, want: &str| v.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want));
+    is(&rule.logsource.product, "aws") && is(&rule.logsource.service, "cloudtrail")
+}
+
+/// The rule files under `path`: the file itself, or a directory's `*.yml` / `*.yaml`, recursively,
+/// in name order.
+fn files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let read = |e: std::io::Error| LoadError::Read { path: path.display().to_string(), reason: e.to_string() };
+    let meta = std::fs::metadata(path).map_err(read)?;
+    if !meta.is_dir() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(path).map_err(read)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(read)?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            files(&entry, out)?;
+        } else if entry.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Rule sources in load order: (name for messages, YAML).
+fn sources(builtin: bool, paths: &[PathBuf]) -> Result<Vec<(String, String, bool)>, LoadError> {
+    let mut out: Vec<(String, String, bool)> = Vec::new();
+    if builtin {
+        out.extend(BUILTIN.iter().map(|(name, text)| (format!("builtin:{name}"), (*text).to_owned(), true)));
+    }
+    for path in paths {
+        let mut found = Vec::new();
+        files(path, &mut found)?;
+        for file in found {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| LoadError::Read { path: file.display().to_string(), reason: e.to_string() })?;
+            out.push((file.display().to_string(), text, false));
+        }
+    }
+    Ok(out)
+}
+
+/// Loads the built-in rules (when `builtin`) and those under `paths`.
+pub fn load(builtin: bool, paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    load_sources(sources(builtin, paths)?)
+}
+
+/// Loads rules from (name, YAML, built-in) sources, in order.
+pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loaded, LoadError> {
+    let mut engine = Engine::new();
+    let (mut rules, mut builtins, mut skipped) = (0, 0, 0);
+    let mut ids = BTreeSet::new();
+    for (name, text, is_builtin) in sources {
+        let invalid = |reason: String| LoadError::Invalid { path: name.clone(), reason: one_line(&reason) };
+        let collection = parse_sigma_yaml(&text).map_err(|e| invalid(e.to_string()))?;
+        if let Some(first) = collection.errors.first() {
+            return Err(invalid(first.clone()));
+        }
+        if collection.rules.is_empty() && collection.correlations.is_empty() && collection.filters.is_empty() {
+            return Err(invalid("no rule in it".into()));
+        }
+        skipped += collection.correlations.len() + collection.filters.len();
+        for rule in &collection.rules {
+            if !is_cloudtrail(rule) {
+                skipped += 1;
+                continue;
+            }
+            engine.add_rule(rule).map_err(|e| invalid(format!("rule {:?}: {e}", rule.title)))?;
+            let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
+            if !ids.insert(id.clone()) {
+                tracing::warn!(rule = %rule.title, id = %id, file = %name, "two rules share this id: their alerts share ids too");
+            }
+            rules += 1;
+            builtins += usize::from(is_builtin);
+        }
+    }
+    Ok(Loaded { detector: Detector { engine }, rules, builtin: builtins, skipped })
+}

@@ -1,0 +1,79 @@
+//! `trailship detect` over the bundled samples: the built-in rules find what the samples hold
+//! (the same 51 refused calls the CIS 4.1 panel counts), a rule file of our own adds its
+//! matches, rules for other log sources are skipped, and a broken rule stops it with exit 2
+//! naming the file.
+
+use crate::harness::trailship;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples");
+
+/// A rule of our own: the Stratus "get EC2 password data" attack in the samples.
+const PASSWORD_DATA: &str = "title: EC2 Password Data Retrieved
+id: 0b6bd0fa-1b33-4b43-9c1c-5f5e7a2c0a11
+status: test
+description: GetPasswordData called, successfully or not.
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventSource: ec2.amazonaws.com
+        eventName: GetPasswordData
+    condition: selection
+falsepositives:
+    - Administrators retrieving a Windows password
+level: medium
+";
+
+const WINDOWS: &str = "title: Not for CloudTrail
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        Image|endswith: '\\whoami.exe'
+    condition: selection
+level: low
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn detect_runs_the_rules_over_local_files_and_counts_per_rule() {
+    let run = trailship(&["detect", SAMPLES], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let counts: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with(' ')).collect();
+    assert!(
+        counts.iter().any(|l| l.trim_start().starts_with("51  low") && l.contains("CIS 4.1 Unauthorized API Calls")),
+        "{counts:?}"
+    );
+    let deleted: Vec<&str> =
+        run.stdout.lines().filter(|l| l.contains("CloudTrail Trail Stopped or Deleted  DeleteTrail")).collect();
+    assert_eq!(deleted.len(), 1, "{}", run.stdout);
+    assert!(deleted[0].starts_with("2024-07-31T12:46:41Z  high"), "{}", deleted[0]);
+    assert!(deleted[0].ends_with("ee73c230-44bc-4492-8542-cfb189eae287"), "{}", deleted[0]);
+    assert!(run.summary().starts_with("trailship detect: 36 files, 413 events"), "{}", run.summary());
+    assert!(run.summary().contains("(21 rules loaded, 21 built in; 0 skipped"), "{}", run.summary());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("nested")).unwrap();
+    std::fs::write(dir.path().join("nested/password-data.yml"), PASSWORD_DATA).unwrap();
+    std::fs::write(dir.path().join("windows.yaml"), WINDOWS).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a rule, not read").unwrap();
+    let rules = dir.path().to_str().unwrap();
+    let env = vec![("TRAILSHIP__DETECT__BUILTIN".to_owned(), "false".to_owned())];
+    let own = trailship(&["detect", "--rules", rules, SAMPLES], &env).await;
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    assert!(
+        own.summary().contains("(1 rules loaded, 0 built in; 1 skipped for other log sources)"),
+        "{}",
+        own.summary()
+    );
+    let hits = own.stdout.lines().filter(|l| l.contains("EC2 Password Data Retrieved  GetPasswordData")).count();
+    assert!(hits > 10, "{}", own.stdout);
+    assert!(!own.stdout.contains("CIS 4.1"), "built-in rules off");
+
+    std::fs::write(dir.path().join("broken.yml"), "title: Broken\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    selection:\n        eventName|re: '(unclosed'\n    condition: selection\n").unwrap();
+    let broken = trailship(&["detect", "--rules", rules, SAMPLES], &[]).await;
+    assert_eq!(broken.code, 2, "{}", broken.stderr);
+    let last = broken.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("broken.yml is not a valid sigma rule") && last.contains("regex"), "{last}");
+}
