@@ -15,6 +15,7 @@ RUN mkdir -p src benches tests/integration \
 COPY src ./src
 COPY mappings ./mappings
 COPY dashboards ./dashboards
+COPY rules ./rules
 # The stubs' build stamps are older than the real sources, so only trailship itself rebuilds.
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin trailship
 
