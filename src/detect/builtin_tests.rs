@@ -187,3 +187,36 @@ fn every_built_in_rule_says_what_it_is() {
         assert!(BUILTIN.iter().any(|(f, _)| f.starts_with(&format!("cis_4_{n:02}_"))), "no rule for CIS 4.{n}");
     }
 }
+
+#[test]
+fn the_name_index_leaves_out_no_match_on_the_samples_and_the_cases() {
+    let all = load(true, &[]).unwrap().detector;
+    // CIS 4.1 (errorCode) and 4.3 (root) name no eventName; the rest are looked up by it.
+    assert_eq!(all.unindexed(), 2, "{all:?}");
+    let mut records: Vec<Value> = cases().into_iter().flat_map(|(_, hit, miss)| [hit, miss]).collect();
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples"));
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let file: Value =
+                    serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
+                records.extend(file["Records"].as_array().unwrap().iter().cloned());
+            }
+        }
+    }
+    assert!(records.len() > 400);
+    let mut matched = 0;
+    for record in &records {
+        let raw = record.to_string();
+        let ev = RawEvent::parse(raw.as_bytes()).unwrap();
+        let mut indexed: Vec<String> = all.matches(&ev).into_iter().map(|m| m.id).collect();
+        indexed.sort();
+        assert_eq!(indexed, all.matches_without_index(&ev), "{record}");
+        matched += indexed.len();
+    }
+    assert!(matched > 60, "{matched}");
+}

@@ -1,32 +1,42 @@
 //! A CloudTrail record as the rule engine sees it: the borrowed top-level fields of a
-//! [`RawEvent`], with a nested field parsed only when a rule asks for a path inside it (and
-//! then once per record). Top-level strings, the fields most rules test (`eventName`,
-//! `eventSource`), are read straight from the raw JSON. Pure.
+//! [`RawEvent`], and nested values found by walking the raw JSON along the dotted path — an
+//! object is split into its raw members (the first level of a top-level field once per record),
+//! an array fans out to every element, and strings are borrowed from the record unless they
+//! hold escapes. No `serde_json::Value` tree is built for the dotted paths rules use; paths
+//! with Sigma 3 array selectors (`items[4]`) go through the engine's own JSON walker. Pure.
 
 use crate::decode::{RawEvent, json_string};
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// One record, for one evaluation.
 pub struct RecordEvent<'r, 'a> {
     record: &'r RawEvent<'a>,
-    /// `{key: value}` of each top-level field, parsed on first use.
+    /// The members of each top-level object field, split on first use.
+    members: Vec<OnceCell<Option<RawEvent<'a>>>>,
+    /// Each top-level field as a one-key `Value`, for selector paths and keyword searches.
     parsed: Vec<OnceCell<JsonEvent<'static>>>,
 }
 
 impl<'r, 'a> RecordEvent<'r, 'a> {
     /// Wraps `record`; nothing is parsed yet.
     pub fn new(record: &'r RawEvent<'a>) -> Self {
-        RecordEvent { record, parsed: (0..record.fields.len()).map(|_| OnceCell::new()).collect() }
+        let n = record.fields.len();
+        RecordEvent {
+            record,
+            members: (0..n).map(|_| OnceCell::new()).collect(),
+            parsed: (0..n).map(|_| OnceCell::new()).collect(),
+        }
     }
 
     fn position(&self, key: &str) -> Option<usize> {
         self.record.fields.iter().position(|(k, _)| k == key)
     }
 
-    /// Field `i` as a one-key object, so paths into it resolve from the top.
+    /// Field `i` as a one-key object (the engine's JSON view).
     fn wrapped(&self, i: usize) -> &JsonEvent<'static> {
         self.parsed[i].get_or_init(|| {
             let (key, raw) = &self.record.fields[i];
@@ -36,22 +46,89 @@ impl<'r, 'a> RecordEvent<'r, 'a> {
     }
 }
 
+/// A raw JSON value as the engine's value; objects and arrays converted member by member.
+fn value<'a>(raw: &'a RawValue) -> EventValue<'a> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => EventValue::Str(json_string(raw).unwrap_or(Cow::Borrowed(""))),
+        Some(b'n') => EventValue::Null,
+        Some(b't') => EventValue::Bool(true),
+        Some(b'f') => EventValue::Bool(false),
+        Some(b'{') => match RawEvent::parse(text.as_bytes()) {
+            Ok(object) => EventValue::Map(object.fields.into_iter().map(|(k, v)| (k, value(v))).collect()),
+            Err(_) => EventValue::Null,
+        },
+        Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(items) => EventValue::Array(items.into_iter().map(value).collect()),
+            Err(_) => EventValue::Null,
+        },
+        _ => text
+            .parse::<i64>()
+            .map(EventValue::Int)
+            .or_else(|_| text.parse::<f64>().map(EventValue::Float))
+            .unwrap_or(EventValue::Null),
+    }
+}
+
+/// Collects the values at `path` under `raw`, fanning out over arrays on the way.
+fn walk<'a>(raw: &'a RawValue, path: &[&str], out: &mut Vec<EventValue<'a>>) {
+    let Some((first, rest)) = path.split_first() else {
+        out.push(value(raw));
+        return;
+    };
+    match raw.get().as_bytes().first() {
+        Some(b'{') => {
+            if let Ok(object) = RawEvent::parse(raw.get().as_bytes()) {
+                if let Some(member) = object.get(first) {
+                    walk(member, rest, out);
+                }
+            }
+        }
+        Some(b'[') => {
+            for item in serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default() {
+                walk(item, path, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collected(mut found: Vec<EventValue<'_>>) -> Option<EventValue<'_>> {
+    match found.len() {
+        0 => None,
+        1 => found.pop(),
+        _ => Some(EventValue::Array(found)),
+    }
+}
+
 impl Event for RecordEvent<'_, '_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         if let Some(i) = self.position(path) {
-            let raw = self.record.fields[i].1;
-            let text = raw.get();
-            return Some(match text.as_bytes().first() {
-                Some(b'"') => EventValue::Str(json_string(raw).unwrap_or(Cow::Borrowed(""))),
-                Some(b'n') => EventValue::Null,
-                Some(b't') => EventValue::Bool(true),
-                Some(b'f') => EventValue::Bool(false),
-                _ => self.wrapped(i).get_field(path)?,
-            });
+            return Some(value(self.record.fields[i].1));
         }
-        let root = path.split('.').next()?;
+        if path.contains(['[', '\\']) {
+            let root = path.split(['.', '[']).next()?;
+            return self.wrapped(self.position(root)?).get_field(path);
+        }
+        let mut segments = path.split('.');
+        let root = segments.next()?;
         let i = self.position(root)?;
-        self.wrapped(i).get_field(path)
+        let rest: Vec<&str> = segments.collect();
+        let raw = self.record.fields[i].1;
+        let mut found = Vec::new();
+        if raw.get().starts_with('{') {
+            // The first level of a top-level object is split once per record: rules look up
+            // several members of userIdentity, requestParameters, … in the same record.
+            let members = self.members[i].get_or_init(|| RawEvent::parse(raw.get().as_bytes()).ok());
+            if let (Some(object), Some((first, deeper))) = (members, rest.split_first()) {
+                if let Some(member) = object.get(first) {
+                    walk(member, deeper, &mut found);
+                }
+            }
+        } else {
+            walk(raw, &rest, &mut found);
+        }
+        collected(found)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
@@ -70,5 +147,48 @@ impl Event for RecordEvent<'_, '_> {
             }
         }
         Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The adapter answers every path as the engine's own JSON view of the whole record does.
+    #[test]
+    fn paths_resolve_as_the_engines_json_view_does() {
+        let record = json!({"eventName": "AuthorizeSecurityGroupIngress", "readOnly": false, "n": 3, "f": 1.5,
+            "userIdentity": {"type": "IAMUser", "sessionContext": {"attributes": {"mfaAuthenticated": "false"}}},
+            "requestParameters": {"ipPermissions": {"items": [
+                {"fromPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}, {"cidrIp": "10.0.0.0/8"}]}},
+                {"fromPort": 443, "ipRanges": {"items": [{"cidrIp": "192.0.2.0/24"}]}}]}, "quoted": "a\"b"},
+            "resources": [{"ARN": "arn:1"}, {"ARN": "arn:2"}], "responseElements": null});
+        let text = record.to_string();
+        let raw = RawEvent::parse(text.as_bytes()).unwrap();
+        let ours = RecordEvent::new(&raw);
+        let theirs = JsonEvent::borrow(&record);
+        for path in [
+            "eventName",
+            "readOnly",
+            "n",
+            "f",
+            "userIdentity",
+            "userIdentity.type",
+            "userIdentity.missing",
+            "userIdentity.sessionContext.attributes.mfaAuthenticated",
+            "requestParameters.ipPermissions.items.fromPort",
+            "requestParameters.ipPermissions.items.ipRanges.items.cidrIp",
+            "requestParameters.quoted",
+            "resources.ARN",
+            "responseElements",
+            "responseElements.x",
+            "missing",
+            "missing.deeper",
+            "requestParameters.ipPermissions.items[1].fromPort",
+            "eventName.x",
+        ] {
+            assert_eq!(ours.get_field(path), theirs.get_field(path), "{path}");
+        }
     }
 }

@@ -1,17 +1,18 @@
-//! Detections at ingest: Sigma rules (SigmaHQ format) over every CloudTrail record, evaluated
-//! by the `rsigma-eval` engine against the raw record (field names as CloudTrail writes them).
-//! The engine compiles each rule once and keeps an index of the values rules require
-//! (`eventName`, `eventSource`, …), so an event is checked only against the rules it could
-//! match. This module loads the rules ([`rules`]), adapts a borrowed record to the engine
-//! ([`event`]) and says which rules matched. Pure once loaded.
+//! Detections at ingest: Sigma rules (SigmaHQ format) over every CloudTrail record, compiled
+//! and evaluated by the `rsigma-eval` crate against the raw record (field names as CloudTrail
+//! writes them). This module loads the rules ([`rules`]), indexes them by the `eventName` they
+//! require so an event is checked only against the rules it could match ([`index`]), adapts a
+//! borrowed record to the evaluator ([`event`]) and says which rules matched. Pure once loaded.
 
 pub mod event;
+pub mod index;
 pub mod rules;
 
 use crate::decode::RawEvent;
-use rsigma_eval::Engine;
+use rsigma_eval::{CompiledRule, evaluate_rule};
 use rsigma_parser::Level as SigmaLevel;
 pub use rules::{LoadError, Loaded};
+use std::cell::RefCell;
 
 /// A rule's severity, ordered from least to most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,38 +79,70 @@ pub struct Match {
 }
 
 /// The loaded rules, ready to evaluate records.
+#[derive(Default)]
 pub struct Detector {
-    engine: Engine,
+    rules: Vec<CompiledRule>,
+    index: index::NameIndex,
 }
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector").field("rules", &self.engine.rule_count()).finish()
+        f.debug_struct("Detector").field("rules", &self.rules.len()).field("always", &self.index.always()).finish()
     }
 }
 
+thread_local! {
+    static CANDIDATES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Detector {
+    /// Adds a compiled rule, indexed by what its source requires.
+    fn push(&mut self, source: &rsigma_parser::SigmaRule, rule: CompiledRule) {
+        self.index.add(self.rules.len(), source);
+        self.rules.push(rule);
+    }
+
     /// The rules that match `record`, most severe first (then by title).
     pub fn matches(&self, record: &RawEvent<'_>) -> Vec<Match> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
         let event = event::RecordEvent::new(record);
-        let mut out: Vec<Match> = self
-            .engine
-            .evaluate(&event)
-            .into_iter()
-            .filter(|r| r.is_detection())
-            .map(|r| {
-                let h = r.header;
-                let id = h.rule_id.unwrap_or_else(|| format!("title:{}", h.rule_title));
-                Match { id, title: h.rule_title, level: Level::from_sigma(h.level.as_ref()), tags: h.tags }
-            })
-            .collect();
+        let name = record.get_str("eventName");
+        let mut out: Vec<Match> = CANDIDATES.with_borrow_mut(|candidates| {
+            self.index.candidates(name.as_deref(), candidates);
+            candidates
+                .iter()
+                .filter_map(|&i| evaluate_rule(&self.rules[i], &event))
+                .map(|r| {
+                    let h = r.header;
+                    let id = h.rule_id.unwrap_or_else(|| format!("title:{}", h.rule_title));
+                    Match { id, title: h.rule_title, level: Level::from_sigma(h.level.as_ref()), tags: h.tags }
+                })
+                .collect()
+        });
         out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
         out
     }
 
+    /// The ids of the rules that match `record`, every rule evaluated (the index's reference).
+    #[cfg(test)]
+    fn matches_without_index(&self, record: &RawEvent<'_>) -> Vec<String> {
+        let event = event::RecordEvent::new(record);
+        let mut ids: Vec<String> =
+            self.rules.iter().filter_map(|r| evaluate_rule(r, &event)).filter_map(|r| r.header.rule_id).collect();
+        ids.sort();
+        ids
+    }
+
     /// How many rules are loaded.
     pub fn rule_count(&self) -> usize {
-        self.engine.rule_count()
+        self.rules.len()
+    }
+
+    /// How many of them every event is checked against (no `eventName` to look them up by).
+    pub fn unindexed(&self) -> usize {
+        self.index.always()
     }
 }
 

@@ -5,7 +5,7 @@
 //! file that is not valid Sigma stops loading with its path and the reason.
 
 use super::Detector;
-use rsigma_eval::Engine;
+use rsigma_eval::compile_rule;
 use rsigma_parser::{SigmaRule, parse_sigma_yaml};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -148,7 +148,7 @@ pub fn load(builtin: bool, paths: &[PathBuf]) -> Result<Loaded, LoadError> {
 
 /// Loads rules from (name, YAML, built-in) sources, in order.
 pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loaded, LoadError> {
-    let mut engine = Engine::new();
+    let mut detector = Detector::default();
     let (mut rules, mut builtins, mut skipped) = (0, 0, 0);
     let mut ids = BTreeSet::new();
     for (name, text, is_builtin) in sources {
@@ -166,7 +166,8 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
                 skipped += 1;
                 continue;
             }
-            engine.add_rule(rule).map_err(|e| invalid(format!("rule {:?}: {e}", rule.title)))?;
+            let compiled = compile_rule(rule).map_err(|e| invalid(format!("rule {:?}: {e}", rule.title)))?;
+            detector.push(rule, compiled);
             let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
             if !ids.insert(id.clone()) {
                 tracing::warn!(rule = %rule.title, id = %id, file = %name, "two rules share this id: their alerts share ids too");
@@ -175,5 +176,5 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
             builtins += usize::from(is_builtin);
         }
     }
-    Ok(Loaded { detector: Detector { engine }, rules, builtin: builtins, skipped })
+    Ok(Loaded { detector, rules, builtin: builtins, skipped })
 }
