@@ -110,7 +110,7 @@ impl Detector {
         let event = event::RecordEvent::new(record);
         let name = record.get_str("eventName");
         let mut out: Vec<Match> = CANDIDATES.with_borrow_mut(|candidates| {
-            self.index.candidates(name.as_deref(), candidates);
+            self.index.candidates(record, name.as_deref(), candidates);
             candidates
                 .iter()
                 .filter_map(|&i| evaluate_rule(&self.rules[i], &event))
