@@ -107,10 +107,14 @@ impl Detector {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let event = event::RecordEvent::new(record);
         let name = record.get_str("eventName");
         let mut out: Vec<Match> = CANDIDATES.with_borrow_mut(|candidates| {
             self.index.candidates(record, name.as_deref(), candidates);
+            if candidates.is_empty() {
+                // Most events: no rule is written for them, nothing to set up.
+                return Vec::new();
+            }
+            let event = event::RecordEvent::new(record);
             candidates
                 .iter()
                 .filter_map(|&i| evaluate_rule(&self.rules[i], &event))
@@ -140,7 +144,7 @@ impl Detector {
         self.rules.len()
     }
 
-    /// How many of them every event is checked against (no `eventName` to look them up by).
+    /// How many of them every event is checked against (nothing they require to look first).
     pub fn unindexed(&self) -> usize {
         self.index.always()
     }
