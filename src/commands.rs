@@ -317,6 +317,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         access_index_prefix: cfg.s3access.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
         router: cfg.s3access.router.clone(),
+        detector: std::sync::Arc::new(load_rules(cfg, &[])?.detector),
     })
 }
 

@@ -32,6 +32,7 @@ pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
         access_index_prefix: "s3access".into(),
         deadletter_index: "trailship-deadletter".into(),
         router: crate::route::Router::default(),
+        detector: Default::default(),
     }
 }
 

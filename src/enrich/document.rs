@@ -5,7 +5,8 @@
 //!   free-form fields go through [`flat`] (wrapped, long leaves cut) and fields that do not fit
 //!   the template's mapping ([`shape`]), that use a name enrichment owns, or whose name
 //!   OpenSearch refuses (empty, stray dots) are moved to `trailship.unmapped`;
-//! - `cloud`, `source`, `user_agent`, `user`, `aws` ([`aws`]), `event`, `tags` (see the crate README);
+//! - `cloud`, `source`, `user_agent`, `user`, `aws` ([`aws`]), `event`, `tags`, `rule` (the
+//!   detection rules matched; see the crate README);
 //! - `search_text`: the free-form leaves, for searches without a field name (indexed, not
 //!   stored in `_source`);
 //! - `trailship`: `truncated` (paths of cut leaves), `original` (their full values) and
@@ -20,6 +21,7 @@ use super::shape::{Shape, is_field_name};
 use super::tags::{Subject, Tagger};
 use super::{Target, addr, write_str};
 use crate::decode::{RawEvent, json_string};
+use crate::detect::Match;
 use crate::index::template::EVENT_TEMPLATE;
 use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
@@ -29,8 +31,8 @@ use std::io::Write;
 use std::sync::LazyLock;
 
 /// Top-level names enrichment writes; a record field with one of them goes to `unmapped`.
-pub const RESERVED: [&str; 10] =
-    ["@timestamp", "cloud", "source", "user_agent", "user", "event", "aws", "tags", "search_text", "trailship"];
+pub const RESERVED: [&str; 11] =
+    ["@timestamp", "cloud", "source", "user_agent", "user", "event", "aws", "tags", "rule", "search_text", "trailship"];
 
 /// What the writer does with a top-level record field it knows by name.
 #[derive(Debug)]
@@ -69,15 +71,22 @@ pub fn warm_up() {
     LazyLock::force(&AGENTS);
 }
 
-/// Writes the document for `ev` into `out`.
-pub fn write(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>) {
+/// Writes the document for `ev`, which matched the detection rules `matches`, into `out`.
+pub fn write(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, matches: &[Match], out: &mut Vec<u8>) {
     SINKS.with_borrow_mut(|sinks| {
         sinks.clear();
-        write_with(geo, ev, target, out, sinks);
+        write_with(geo, ev, target, matches, out, sinks);
     });
 }
 
-fn write_with(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>, sinks: &mut Sinks) {
+fn write_with(
+    geo: Option<&GeoIp>,
+    ev: &RawEvent<'_>,
+    target: &Target<'_>,
+    matches: &[Match],
+    out: &mut Vec<u8>,
+    sinks: &mut Sinks,
+) {
     out.extend_from_slice(b"{\"@timestamp\":\"");
     out.extend_from_slice(target.timestamp.as_bytes());
     out.push(b'"');
@@ -143,12 +152,35 @@ fn write_with(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, out: 
         }
         out.push(b']');
     }
+    write_rule(out, matches);
     if !sinks.text.is_empty() {
         out.extend_from_slice(b",\"search_text\":\"");
         out.extend_from_slice(&sinks.text);
         out.push(b'"');
     }
     write_trailship(out, sinks, &unmapped);
+    out.push(b'}');
+}
+
+/// `,"rule":{"id":[…],"name":[…],"level":"…"}`: the rules matched, the highest level.
+fn write_rule(out: &mut Vec<u8>, matches: &[Match]) {
+    let Some(highest) = matches.iter().map(|m| m.level).max() else { return };
+    out.extend_from_slice(b",\"rule\":{\"id\":[");
+    for (i, m) in matches.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, &m.id);
+    }
+    out.extend_from_slice(b"],\"name\":[");
+    for (i, m) in matches.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, &m.title);
+    }
+    out.extend_from_slice(b"],\"level\":");
+    write_str(out, highest.as_str());
     out.push(b'}');
 }
 

@@ -11,7 +11,7 @@ fn doc(record: &Value) -> Value {
     let e = Enricher::new();
     let t = e.target(&ev).unwrap();
     let mut out = Vec::new();
-    e.write_document(&ev, &t, &mut out);
+    e.write_document(&ev, &t, &[], &mut out);
     serde_json::from_slice(&out).unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&out)))
 }
 
@@ -112,4 +112,23 @@ fn every_flat_field_is_walked() {
     assert_eq!(d["responseElements"], json!({"value": ["r1"]}));
     // serde_json's map sorts keys, so the record's field order is alphabetical here.
     assert_eq!(d["search_text"], "7\nd1\ni1\nb1\nr1\ns1");
+}
+
+#[test]
+fn matched_rules_are_listed_with_the_highest_level() {
+    use crate::detect::{Level, Match};
+    let text = base().to_string();
+    let ev = RawEvent::parse(text.as_bytes()).unwrap();
+    let e = Enricher::new();
+    let t = e.target(&ev).unwrap();
+    let m = |id: &str, title: &str, level| Match { id: id.into(), title: title.into(), level, tags: vec![] };
+    let mut out = Vec::new();
+    e.write_document(&ev, &t, &[m("a-1", "Trail stopped", Level::High), m("b-2", "CIS 4.5", Level::Medium)], &mut out);
+    let d: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(d["rule"], json!({"id": ["a-1", "b-2"], "name": ["Trail stopped", "CIS 4.5"], "level": "high"}));
+    assert!(doc(&base()).get("rule").is_none(), "absent when nothing matched");
+    // A record field named `rule` is kept aside, not merged with the detections.
+    let d = doc(&with(json!({"rule": "mine"})));
+    assert_eq!(d["trailship"]["unmapped"]["rule"], "mine");
+    assert!(d.get("rule").is_none());
 }

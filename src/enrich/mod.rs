@@ -4,8 +4,8 @@
 //! that picks the daily index and becomes `@timestamp`); [`Enricher::write_document`] then
 //! writes the document in one pass over the record (see [`document`] for the layout): the
 //! record's fields made to fit the template, then `cloud`, `source` (with GeoIP), `user_agent`,
-//! `user`, `aws` (access key, S3 bytes, world-open ports), `event.outcome`, `tags` and
-//! `search_text`. Records without a usable `eventID` or `eventTime` are not guessed at: the
+//! `user`, `aws` (access key, S3 bytes, world-open ports), `event.outcome`, `tags`, `rule`
+//! (detections) and `search_text`. Records without a usable `eventID` or `eventTime` are not guessed at: the
 //! caller dead-letters them with the [`EventError`].
 
 pub mod addr;
@@ -119,9 +119,17 @@ impl Enricher {
 
     /// Writes the document for `ev` into `out`, in one pass over the record: `@timestamp`,
     /// every field of the record (free-form ones made fit for `flat_object`, misfits kept
-    /// aside in `trailship.unmapped`), then the enrichment fields. See [`document`].
-    pub fn write_document(&self, ev: &RawEvent<'_>, target: &Target<'_>, out: &mut Vec<u8>) {
-        document::write(self.geo.as_deref(), ev, target, out);
+    /// aside in `trailship.unmapped`), then the enrichment fields, and `rule` when `matches`
+    /// (the detection rules the record matched, most severe first) is not empty. See
+    /// [`document`].
+    pub fn write_document(
+        &self,
+        ev: &RawEvent<'_>,
+        target: &Target<'_>,
+        matches: &[crate::detect::Match],
+        out: &mut Vec<u8>,
+    ) {
+        document::write(self.geo.as_deref(), ev, target, matches, out);
     }
 }
 
@@ -144,7 +152,7 @@ mod tests {
         let e = Enricher::new();
         let t = e.target(&ev)?;
         let mut out = Vec::new();
-        e.write_document(&ev, &t, &mut out);
+        e.write_document(&ev, &t, &[], &mut out);
         Ok((t.id_json.to_owned(), t.date_str().to_owned(), serde_json::from_slice(&out).expect("valid json")))
     }
 

@@ -120,6 +120,8 @@ pub struct ObjectDecoder {
     pub deadletter_index: String,
     /// Which keys are access logs (`s3access.prefixes` besides the names).
     pub router: crate::route::Router,
+    /// The Sigma rules every CloudTrail record is checked against; none when empty.
+    pub detector: Arc<crate::detect::Detector>,
 }
 
 /// The plausible event times: a forged or broken file must not create an index per day of the
@@ -237,10 +239,11 @@ impl ObjectDecoder {
                                 newest.clear();
                                 newest.push_str(&target.timestamp);
                             }
+                            let matches = self.detector.matches(&event);
                             builder.push(
                                 ItemKind::Event,
                                 |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
-                                |o| self.enricher.write_document(&event, &target, o),
+                                |o| self.enricher.write_document(&event, &target, &matches, o),
                                 bytes,
                             )
                         }

@@ -77,3 +77,33 @@ async fn detect_runs_the_rules_over_local_files_and_counts_per_rule() {
     let last = broken.stderr.lines().last().unwrap_or_default();
     assert!(last.contains("broken.yml is not a valid sigma rule") && last.contains("regex"), "{last}");
 }
+
+/// Ingest runs the same rules: each document carries the rules its record matched.
+#[tokio::test(flavor = "multi_thread")]
+async fn ingested_documents_carry_the_rules_they_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bulk.ndjson");
+    let run = trailship(&["ingest", "--output", out.to_str().unwrap(), SAMPLES], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let docs: Vec<serde_json::Value> =
+        text.lines().skip(1).step_by(2).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(docs.len(), 413);
+    let by_id = |id: &str| docs.iter().find(|d| d["eventID"] == id).unwrap_or_else(|| panic!("no {id}"));
+    let deleted = by_id("ee73c230-44bc-4492-8542-cfb189eae287");
+    assert_eq!(deleted["rule"]["level"], "high");
+    assert_eq!(
+        deleted["rule"]["name"],
+        serde_json::json!(["CloudTrail Trail Stopped or Deleted", "CIS 4.5 CloudTrail Configuration Changes"])
+    );
+    assert_eq!(deleted["rule"]["id"].as_array().unwrap().len(), 2);
+    let matched = docs.iter().filter(|d| d.get("rule").is_some()).count();
+    let pairs: usize = docs.iter().filter_map(|d| d["rule"]["id"].as_array()).map(Vec::len).sum();
+    assert_eq!(pairs, 64, "the 64 matches trailship detect reports");
+    assert!(matched < pairs && matched > 50, "{matched}");
+
+    let env = vec![("TRAILSHIP__DETECT__BUILTIN".to_owned(), "false".to_owned())];
+    let off = trailship(&["ingest", "--output", out.to_str().unwrap(), SAMPLES], &env).await;
+    assert_eq!(off.code, 0, "{}", off.stderr);
+    assert!(!std::fs::read_to_string(&out).unwrap().contains("\"rule\":{"), "no rules, no rule field");
+}
