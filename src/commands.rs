@@ -294,6 +294,11 @@ fn open_output(path: &PathBuf) -> Result<Box<dyn std::io::Write + Send>, Command
     Ok(Box::new(file))
 }
 
+/// The record and decompressed-size caps of `limits.*`.
+fn frame_limits(cfg: &Config) -> FrameLimits {
+    FrameLimits { max_record_bytes: cfg.limits.max_record_bytes, max_total_bytes: cfg.limits.max_decompressed_bytes }
+}
+
 /// The decoder, with the GeoIP databases opened: a configured database that cannot be read is
 /// a configuration error.
 fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
@@ -308,10 +313,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
     Ok(ObjectDecoder {
         enricher: Enricher::with_geoip(geo),
         limits: BatchLimits { max_bytes: cfg.opensearch.bulk_max_bytes, max_actions: cfg.opensearch.bulk_max_actions },
-        frame: FrameLimits {
-            max_record_bytes: cfg.limits.max_record_bytes,
-            max_total_bytes: cfg.limits.max_decompressed_bytes,
-        },
+        frame: frame_limits(cfg),
         window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead },
         index_prefix: cfg.opensearch.index_prefix.clone(),
         access_index_prefix: cfg.s3access.index_prefix.clone(),

@@ -4,7 +4,6 @@
 
 use super::{CommandError, rate, say};
 use crate::config::{Config, ConfigError};
-use crate::decode::framing::FrameLimits;
 use crate::detect::rules;
 use crate::pipeline::{detect, ingest};
 use crate::route::{LogKind, classify_local_path};
@@ -38,10 +37,7 @@ pub async fn detect(cfg: &Config, extra_rules: Vec<PathBuf>, paths: Vec<PathBuf>
     let before = found.files.len();
     found.files.retain(|f| classify_local_path(f) != LogKind::S3Access);
     let access_logs = before - found.files.len();
-    let frame = FrameLimits {
-        max_record_bytes: cfg.limits.max_record_bytes,
-        max_total_bytes: cfg.limits.max_decompressed_bytes,
-    };
+    let frame = super::frame_limits(cfg);
     let started = Instant::now();
     let detector = Arc::new(loaded.detector);
     let s = detect::detect_files(found.files, detector, frame, Box::new(std::io::stdout())).await;

@@ -15,6 +15,7 @@ use super::facts::Facts;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::io::Write;
 
 /// Event names whose request can open ports.
 const SECURITY_GROUP_EVENTS: [&str; 3] =
@@ -43,24 +44,28 @@ pub fn write(out: &mut Vec<u8>, facts: &Facts<'_>, access_key_id: Option<&str>) 
         out.extend_from_slice(b"\"access_key_id\":");
         super::write_str(out, key);
     }
-    if bytes != (None, None) {
-        sep(out);
-        out.extend_from_slice(b"\"s3\":{");
-        let mut inner = Vec::with_capacity(2);
-        if let Some(n) = bytes.0 {
-            inner.push(format!("\"bytes_transferred_in\":{n}"));
+    // Writing to a Vec cannot fail.
+    match bytes {
+        (None, None) => {}
+        (Some(i), None) => {
+            sep(out);
+            let _ = write!(out, "\"s3\":{{\"bytes_transferred_in\":{i}}}");
         }
-        if let Some(n) = bytes.1 {
-            inner.push(format!("\"bytes_transferred_out\":{n}"));
+        (None, Some(o)) => {
+            sep(out);
+            let _ = write!(out, "\"s3\":{{\"bytes_transferred_out\":{o}}}");
         }
-        out.extend_from_slice(inner.join(",").as_bytes());
-        out.push(b'}');
+        (Some(i), Some(o)) => {
+            sep(out);
+            let _ = write!(out, "\"s3\":{{\"bytes_transferred_in\":{i},\"bytes_transferred_out\":{o}}}");
+        }
     }
     if !ports.is_empty() {
         sep(out);
         out.extend_from_slice(b"\"ec2\":{\"world_open_ports\":[");
-        let ranges: Vec<String> = ports.iter().map(|(lo, hi)| format!("{{\"gte\":{lo},\"lte\":{hi}}}")).collect();
-        out.extend_from_slice(ranges.join(",").as_bytes());
+        for (n, (lo, hi)) in ports.iter().enumerate() {
+            let _ = write!(out, "{}{{\"gte\":{lo},\"lte\":{hi}}}", if n > 0 { "," } else { "" });
+        }
         out.extend_from_slice(b"]}");
     }
     out.push(b'}');

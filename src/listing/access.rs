@@ -11,7 +11,7 @@
 //! Objects stream out one unit at a time; nothing is listed without a delimiter except a day
 //! prefix.
 
-use super::{Done, Item, ListError, Lister, Scope, children, days, is_account, leaf};
+use super::{Done, Item, ListError, Lister, Scope, children, days, is_account, leaf, send_unit};
 use crate::route::LogKind;
 use chrono::NaiveDate;
 use tokio::sync::mpsc;
@@ -26,34 +26,16 @@ pub async fn walk<L: Lister>(
 ) -> Result<(), ListError> {
     let in_range =
         |key: &str| name_date(key).is_none_or(|d| scope.from.is_none_or(|f| d >= f) && scope.to.is_none_or(|t| d <= t));
-    let mut accounts = Vec::new();
-    if !done.day(&scope.prefix) {
-        let mut sent = 0;
-        let mut token = None;
-        loop {
-            let page = lister.list(&scope.prefix, true, token).await?;
-            accounts.extend(page.prefixes.into_iter().filter(|p| is_account(account_of(scope, p))));
-            for object in page.objects {
-                if !is_log(scope, &object.key) || !in_range(&object.key) || done.object(&object.key) {
-                    continue;
-                }
-                sent += 1;
-                if tx.send(Item::Object { day: scope.prefix.clone(), object }).await.is_err() {
-                    return Ok(());
-                }
-            }
-            token = page.next;
-            if token.is_none() {
-                break;
-            }
-        }
-        if tx.send(Item::DayListed { day: scope.prefix.clone(), objects: sent }).await.is_err() {
-            return Ok(());
-        }
+    let keep = |key: &str| is_log(scope, key) && in_range(key);
+    let top = if done.day(&scope.prefix) {
+        children(lister, &scope.prefix).await?
     } else {
-        accounts =
-            children(lister, &scope.prefix).await?.into_iter().filter(|p| is_account(account_of(scope, p))).collect();
-    }
+        match send_unit(lister, &scope.prefix, true, &keep, done, tx).await? {
+            Some(prefixes) => prefixes,
+            None => return Ok(()),
+        }
+    };
+    let mut accounts: Vec<String> = top.into_iter().filter(|p| is_account(account_of(scope, p))).collect();
     accounts.retain(|a| scope.accounts.is_empty() || scope.accounts.iter().any(|x| x == account_of(scope, a)));
     for account in accounts {
         for region in children(lister, &account).await? {

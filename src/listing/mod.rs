@@ -254,17 +254,33 @@ async fn send_day<L: Lister>(
     done: &dyn Done,
     tx: &mpsc::Sender<Item>,
 ) -> Result<bool, ListError> {
-    let mut sent = 0;
+    let keep = |key: &str| scope.router.classify_key(key).is_indexed();
+    Ok(send_unit(lister, day, false, &keep, done, tx).await?.is_some())
+}
+
+/// Lists one unit of work (a prefix, grouped at `/` when `delimiter`) and sends the objects
+/// `keep` accepts that are not already `done`, then `DayListed`. Returns the common prefixes
+/// seen (delimiter listings), or `None` when the receiver is gone.
+async fn send_unit<L: Lister>(
+    lister: &L,
+    unit: &str,
+    delimiter: bool,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+    done: &dyn Done,
+    tx: &mpsc::Sender<Item>,
+) -> Result<Option<Vec<String>>, ListError> {
+    let (mut sent, mut prefixes) = (0, Vec::new());
     let mut token = None;
     loop {
-        let page = lister.list(day, false, token).await?;
+        let page = lister.list(unit, delimiter, token).await?;
+        prefixes.extend(page.prefixes);
         for object in page.objects {
-            if !scope.router.classify_key(&object.key).is_indexed() || done.object(&object.key) {
+            if !keep(&object.key) || done.object(&object.key) {
                 continue;
             }
             sent += 1;
-            if tx.send(Item::Object { day: day.to_owned(), object }).await.is_err() {
-                return Ok(false);
+            if tx.send(Item::Object { day: unit.to_owned(), object }).await.is_err() {
+                return Ok(None);
             }
         }
         token = page.next;
@@ -272,7 +288,8 @@ async fn send_day<L: Lister>(
             break;
         }
     }
-    Ok(tx.send(Item::DayListed { day: day.to_owned(), objects: sent }).await.is_ok())
+    let listed = tx.send(Item::DayListed { day: unit.to_owned(), objects: sent }).await.is_ok();
+    Ok(listed.then_some(prefixes))
 }
 
 /// The account and region a day prefix belongs to (`…/<account>/CloudTrail/<region>/y/m/d/`).

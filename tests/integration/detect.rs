@@ -76,6 +76,12 @@ async fn detect_runs_the_rules_over_local_files_and_counts_per_rule() {
     assert_eq!(broken.code, 2, "{}", broken.stderr);
     let last = broken.stderr.lines().last().unwrap_or_default();
     assert!(last.contains("broken.yml is not a valid sigma rule") && last.contains("regex"), "{last}");
+    // Ingest (and run, backfill: the same decoder set-up) refuses to start on it too.
+    let env = vec![("TRAILSHIP__DETECT__RULES".to_owned(), rules.to_owned())];
+    let ingest = trailship(&["ingest", "--output", "-", SAMPLES], &env).await;
+    assert_eq!(ingest.code, 2, "{}", ingest.stderr);
+    assert!(ingest.stdout.is_empty(), "nothing ingested before the rules load");
+    assert!(ingest.stderr.lines().last().unwrap_or_default().contains("broken.yml is not a valid sigma rule"));
 }
 
 /// Ingest runs the same rules: each document carries the rules its record matched.
