@@ -95,4 +95,10 @@ aggs = call("/cloudtrail-*/_search", {"size": 0, "aggs": {"names": {"terms": {"f
 print("top eventNames:")
 for b in aggs["aggregations"]["names"]["buckets"]:
     print(f"  {b['key']:<40} {b['doc_count']:>5}")
+rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 10},
+             "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}}}}}})
+print("alerts by detection rule (built-in Sigma rules):")
+for b in rules["aggregations"]["rules"]["buckets"]:
+    level = b["level"]["buckets"][0]["key"] if b["level"]["buckets"] else ""
+    print(f"  {b['key']:<45} {level:<8} {b['doc_count']:>5}")
 PY

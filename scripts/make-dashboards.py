@@ -11,10 +11,11 @@ The CIS panels come from src/enrich/data/tags.toml, so a new rule there gets its
 
 Conventions every object follows (checked by src/dashboards_tests.rs and run against real
 events by tests/integration/dashboards.rs):
-- three index patterns, time field `@timestamp` (`trailship setup` renders their titles for the
-  configured `opensearch.index_prefix` and `s3access.index_prefix`): `trailship-events`
-  (`cloudtrail-*`), `trailship-s3access` (`s3access-*`) and `trailship-all-sources`
-  (`cloudtrail-*,s3access-*`, for the searches that ask both sources one question);
+- four index patterns, time field `@timestamp` (`trailship setup` renders their titles for the
+  configured `opensearch.index_prefix`, `s3access.index_prefix` and `alerts.index_prefix`):
+  `trailship-events` (`cloudtrail-*`), `trailship-s3access` (`s3access-*`),
+  `trailship-all-sources` (`cloudtrail-*,s3access-*`, for the searches that ask both sources one
+  question) and `trailship-alerts` (`trailship-alerts-*`, one document per rule match);
 - queries are Lucene (`query_string`), never KQL, on fields the index templates map;
 - aggregations only on aggregatable mapped types (keyword, ip, long, integer, date, geo_point);
   metrics are a count or a sum of a long field.
@@ -29,6 +30,7 @@ OUT = os.path.join(ROOT, "dashboards", "trailship.ndjson")
 INDEX_PATTERN = "trailship-events"
 ACCESS_PATTERN = "trailship-s3access-logs"
 ALL_PATTERN = "trailship-all-sources"
+ALERTS_PATTERN = "trailship-alerts"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 THROTTLING = ["ThrottlingException", "Throttling", "RequestLimitExceeded", "Client.RequestLimitExceeded",
@@ -182,7 +184,7 @@ def index_patterns():
     return [{"id": pid, "type": "index-pattern", "attributes": {"title": title, "timeFieldName": "@timestamp"},
              "references": []}
             for pid, title in ((INDEX_PATTERN, "cloudtrail-*"), (ACCESS_PATTERN, "s3access-*"),
-                               (ALL_PATTERN, "cloudtrail-*,s3access-*"))]
+                               (ALL_PATTERN, "cloudtrail-*,s3access-*"), (ALERTS_PATTERN, "trailship-alerts-*"))]
 
 
 SEARCH_COLUMNS = ["eventName", "user.name", "source.address", "awsRegion", "errorCode", "requestParameters"]
@@ -226,6 +228,11 @@ def searches():
                          "eventSource:s3.amazonaws.com AND eventCategory:Data",
                          ["eventName", "user.name", "source.address", "resources.ARN", "errorCode"],
                          "Object-level calls (GetObject, PutObject, ...), logged when the trail records data events."),
+        "matched": search("trailship-search-detections", "CloudTrail: events that matched a detection rule",
+                          "_exists_:rule.id", ["rule.name", "rule.level", "eventName", "user.name", "source.address",
+                                               "cloud.account.id"],
+                          "Events with the Sigma rules they matched (rule.id, rule.name) and the highest level "
+                          "(rule.level). Narrow with rule.level:high or a rule.name."),
         "newkeys": search("trailship-search-new-access-keys", "CloudTrail: new access keys", "eventName:CreateAccessKey",
                           ["user.name", "requestParameters", "responseElements", "source.address"],
                           "requestParameters.userName is the key's owner, responseElements.accessKey its ID."),
@@ -252,6 +259,42 @@ def access_searches():
         "latest": search("trailship-search-s3access-latest", "S3 access: latest requests", "", ACCESS_COLUMNS,
                          "Every request, newest first.", pattern=ACCESS_PATTERN),
     }
+
+
+ALERT_COLUMNS = ["rule.name", "rule.level", "eventName", "user.name", "source.address", "cloud.account.id",
+                 "cloud.region", "event.index"]
+
+
+def alert_searches():
+    return {
+        "latest": search("trailship-search-alerts-latest", "Detections: latest alerts", "", ALERT_COLUMNS,
+                         "One alert per (rule, event) match, newest first; event.index and eventID find the event.",
+                         pattern=ALERTS_PATTERN),
+    }
+
+
+def detections(d):
+    p = "trailship-detections-"
+    kw = {"pattern": ALERTS_PATTERN}
+    severe = "rule.level:(high OR critical)"
+    panels = [
+        (metric(p + "alerts", "Alerts", **kw), 12, 8),
+        (metric(p + "severe", "High and critical alerts", severe, **kw), 12, 8),
+        (timeline(p + "by-level", "Alerts over time by level", "rule.level", 5, **kw), 24, 8),
+        (timeline(p + "by-rule", "Alerts over time by rule", "rule.name", 15, **kw), 48, 12),
+        (table(p + "top-rules", "Top rules", [("rule.name", 25, "Rule"), ("rule.level", 1, "Level")], **kw), 16, 14),
+        (table(p + "top-users", "Top users among alerts", [("user.name", 20, None), ("user.type", 3, None)], **kw),
+         16, 14),
+        (table(p + "top-sources", "Top source IPs among alerts",
+               [("source.ip", 20, "Source IP"), ("rule.name", 3, "Rule")], **kw), 16, 14),
+        (table(p + "severe-by-account", "High and critical alerts by account and region",
+               [("cloud.account.id", 20, "Account"), ("cloud.region", 5, "Region")], severe, **kw), 24, 12),
+        (table(p + "tags", "Alerts by rule tag", [("rule.tags", 20, "Tag")], **kw), 24, 12),
+        (d["latest"], 48, 14),
+    ]
+    return dashboard("trailship-detections", "Detections",
+                     "Sigma rule matches (built-in and detect.rules): what fired, how severe, who and from where.",
+                     panels)
 
 
 def s3access(a):
@@ -367,9 +410,9 @@ def operations(s):
 
 def objects():
     """Every object once, each before the objects that reference it (import validates references)."""
-    s, a = searches(), access_searches()
-    out = index_patterns() + list(s.values()) + list(a.values())
-    for board, panels in (overview(), security(s), operations(s), s3access(a)):
+    s, a, d = searches(), access_searches(), alert_searches()
+    out = index_patterns() + list(s.values()) + list(a.values()) + list(d.values())
+    for board, panels in (overview(), security(s), operations(s), s3access(a), detections(d)):
         seen = {o["id"] for o in out}
         out += [p for p in panels if p["id"] not in seen]
         out.append(board)

@@ -1,16 +1,15 @@
 //! The commands behind the binary: build the AWS and OpenSearch clients from the validated
-//! configuration, install the index templates, ISM policy and Dashboards saved objects, run the
-//! pipeline, print the summary line.
+//! configuration, run the pipeline, print the summary line (`setup` and the templates every
+//! command installs are in [`setup`]).
 
-use crate::config::{AwsConfig, Config, ConfigError, DashboardsConfig, LogConfig};
-use crate::dashboards::{self, Dashboards, DashboardsError, ImportOutcome, ObjectStatus};
+use crate::config::{AwsConfig, Config, ConfigError, LogConfig};
 use crate::decode::FrameLimits;
 use crate::enrich::Enricher;
 use crate::enrich::geo::GeoIp;
 use crate::fetch::S3Store;
+use crate::index::Indexer;
 use crate::index::bulk::BatchLimits;
-use crate::index::client::{Client, ClientError, SetupAction};
-use crate::index::{Indexer, template};
+use crate::index::client::Client;
 use crate::pipeline::ingest::{self, IngestLimits, Target};
 use crate::pipeline::object::{EventWindow, ObjectDecoder};
 use crate::pipeline::replay;
@@ -18,16 +17,19 @@ use crate::pipeline::worker::Worker;
 use crate::pipeline::{Budget, spawn_indexers, spawn_telemetry};
 use crate::queue::sqs::SqsQueue;
 use crate::telemetry;
-use backon::Retryable;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+mod alerts;
 mod backfill;
 mod detect;
+mod setup;
 pub use backfill::{BackfillArgs, backfill};
 pub use detect::{detect, load_rules};
+use setup::install_templates;
+pub use setup::setup;
 
 /// How a command failed: bad configuration (exit 2), interrupted (exit 130) or anything else
 /// (exit 1).
@@ -79,7 +81,9 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     install_templates(indexer.client(), cfg).await?;
     let cancel = CancellationToken::new();
     let cluster = indexer.client().clone();
+    let notifier = alerts::Notifier::start(cfg)?;
     let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
+    let jobs = jobs.notifying(notifier.outbox.clone());
     let budget = budget(cfg)?;
     let queue = SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
     let telemetry_stop = start_telemetry(cfg, cluster, queue.clone()).await?;
@@ -104,19 +108,21 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     for h in indexers {
         h.await.map_err(anyhow::Error::from)?;
     }
+    notifier.finish(cfg.sqs.shutdown_grace).await;
     telemetry_stop.cancel();
     let s = result?;
     let secs = started.elapsed().as_secs_f64();
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
+            "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
             s.files,
             s.events,
             rate(s.events, secs),
             s.indexed.created,
             s.indexed.duplicates,
             s.indexed.dead_lettered,
+            s.indexed.alerts,
             s.messages,
             s.acked,
             s.failed,
@@ -201,12 +207,14 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     for missing in &found.missing {
         tracing::error!(error = %missing, "cannot read path");
     }
+    let mut notifier = None;
     let target = match &output {
         Some(path) => Target::Output(open_output(path)?),
         None => {
             let indexer = indexer(cfg).await?;
             install_templates(indexer.client(), cfg).await?;
-            Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests)
+            let n = notifier.insert(alerts::Notifier::start(cfg)?);
+            Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests, n.outbox.clone())
         }
     };
     let limits = IngestLimits {
@@ -216,13 +224,16 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     };
     let started = Instant::now();
     let s = ingest::ingest(decoder, target, found.files, limits).await?;
+    if let Some(n) = notifier {
+        n.finish(NOTIFY_AT_EXIT).await;
+    }
     let secs = started.elapsed().as_secs_f64();
     let settled = if output.is_some() {
         format!("{} invalid records written as dead letters", s.invalid)
     } else {
         format!(
-            "{} indexed, {} already present, {} dead-lettered",
-            s.indexed.created, s.indexed.duplicates, s.indexed.dead_lettered
+            "{} indexed, {} already present, {} dead-lettered, {} alerts",
+            s.indexed.created, s.indexed.duplicates, s.indexed.dead_lettered, s.indexed.alerts
         )
     };
     say(
@@ -281,6 +292,10 @@ pub async fn replay_deadletters(
     Ok(())
 }
 
+/// How long the one-shot commands wait for the last notifications at exit: the webhooks'
+/// retries take this long at most with the default settings.
+const NOTIFY_AT_EXIT: Duration = Duration::from_secs(120);
+
 /// Events per second for the summary line.
 fn rate(events: usize, secs: f64) -> String {
     if secs <= 0.0 { "n/a".into() } else { format!("{:.0}", events as f64 / secs) }
@@ -320,150 +335,13 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
         router: cfg.s3access.router.clone(),
         detector: std::sync::Arc::new(load_rules(cfg, &[])?.detector),
+        alerts_index_prefix: cfg.alerts.index_prefix.clone(),
     })
 }
 
 async fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     let client = Client::connect(&cfg.opensearch).await?;
     Ok(Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries))
-}
-
-/// `trailship setup`: installs or updates the index templates, the ISM retention policy and the
-/// Dashboards saved objects, printing one line per object.
-pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), CommandError> {
-    let dashboards = cfg.dashboards.clone().with_url(dashboards_url)?;
-    let client = Client::connect(&cfg.opensearch).await?;
-    for (name, action) in ensure_templates(&client, cfg, true).await? {
-        println!("index template {name}: {}", action.as_str());
-    }
-    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
-        let policy = template::ism_policy(prefix, cfg.opensearch.retention_days);
-        let action = with_retries(|| client.ensure_policy(&policy))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot install ism policy {}: {e}", policy.id))?;
-        match action {
-            SetupAction::Unsupported if client.is_serverless() => println!(
-                "ism policy {}: skipped (OpenSearch Serverless has no ISM: retention is the collection's data \
-                 lifecycle policy, see the README)",
-                policy.id
-            ),
-            SetupAction::Unsupported => {
-                tracing::warn!(
-                    policy = %policy.id,
-                    "the cluster has no index state management (ism) plugin: retention policy not installed, \
-                     old indices must be deleted another way"
-                );
-                println!("ism policy {}: skipped (no ISM plugin on this cluster)", policy.id);
-            }
-            action => println!(
-                "ism policy {}: {} (indices {prefix}-* deleted {} days after creation)",
-                policy.id,
-                action.as_str(),
-                cfg.opensearch.retention_days
-            ),
-        }
-    }
-    import_dashboards(cfg, &dashboards).await
-}
-
-/// Imports the shipped saved objects into Dashboards (overwriting), one line per object.
-async fn import_dashboards(cfg: &Config, dashboards: &DashboardsConfig) -> Result<(), CommandError> {
-    let Some(url) = &dashboards.url else {
-        println!("dashboards: skipped (no dashboards.url configured; pass --dashboards-url to import them)");
-        return Ok(());
-    };
-    let client = Dashboards::new(dashboards, url, cfg.opensearch.request_timeout)
-        .map_err(|e| anyhow::anyhow!("cannot build the http client for {url}: {e}"))?;
-    let objects = dashboards::render(&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix);
-    let outcome = retrying(|| client.import(objects.clone()), DashboardsError::is_transient, "opensearch dashboards")
-        .await
-        .map_err(anyhow::Error::from)?;
-    let results = match outcome {
-        ImportOutcome::NoApi { status } => {
-            tracing::warn!(
-                url = %url,
-                status,
-                "no saved-objects api at this url (is it OpenSearch Dashboards?): dashboards not imported"
-            );
-            println!("dashboards: skipped (no saved-objects API at {url})");
-            return Ok(());
-        }
-        ImportOutcome::Done(results) => results,
-    };
-    let mut failed = 0;
-    for r in &results {
-        println!("dashboards {} {} {:?}: {}", r.kind, r.id, r.title, r.status.describe());
-        failed += usize::from(matches!(r.status, ObjectStatus::Failed(_)));
-    }
-    if failed > 0 {
-        return Err(anyhow::anyhow!("{failed} of {} saved objects were not imported into {url}", results.len()).into());
-    }
-    Ok(())
-}
-
-/// Retries `op` while the cluster is unreachable or overloaded (start-up races).
-async fn with_retries<T, F, Fut>(op: F) -> Result<T, ClientError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ClientError>>,
-{
-    retrying(op, ClientError::is_transient, "opensearch").await
-}
-
-/// Retries `op` with backoff (6 retries from 0.4 s doubling, jittered inside 16 s: 20 to 40 s in
-/// all) while `transient` says so.
-async fn retrying<T, E, F, Fut>(op: F, transient: fn(&E) -> bool, service: &'static str) -> Result<T, E>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    op.retry(crate::retry::backoff(Duration::from_millis(400), Duration::from_secs(16), Some(6)))
-        .when(transient)
-        .notify(|e, delay| tracing::warn!(error = %e, ?delay, "{service} not ready, retrying"))
-        .await
-}
-
-/// Installs each shipped template where missing (replacing ones that differ with `overwrite`),
-/// once the cluster is known to be an OpenSearch that can hold them.
-async fn ensure_templates(
-    client: &Client,
-    cfg: &Config,
-    overwrite: bool,
-) -> Result<Vec<(String, SetupAction)>, CommandError> {
-    let version = with_retries(|| client.version())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read the version of the cluster: {e}"))?;
-    match version {
-        Some(Ok(version)) => tracing::debug!(%version, url = client.url(), "opensearch version"),
-        Some(Err(reason)) => return Err(anyhow::anyhow!("opensearch at {}: {reason}", client.url()).into()),
-        None => {}
-    }
-    let mut done = Vec::new();
-    for t in
-        template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix)
-    {
-        let action = with_retries(|| client.ensure_template(&t, overwrite))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot install index template {}: {e}", t.name))?;
-        done.push((t.name, action));
-    }
-    Ok(done)
-}
-
-/// What `run` and `ingest` do before indexing: install missing templates, warn about old ones.
-async fn install_templates(client: &Client, cfg: &Config) -> Result<(), CommandError> {
-    for (name, action) in ensure_templates(client, cfg, false).await? {
-        match action {
-            SetupAction::Installed => tracing::info!(template = %name, "index template installed"),
-            SetupAction::Outdated => tracing::warn!(
-                template = %name,
-                "index template differs from this version of trailship; run `trailship setup` to update it"
-            ),
-            _ => tracing::debug!(template = %name, action = action.as_str(), "index template"),
-        }
-    }
-    Ok(())
 }
 
 /// The S3 and SQS clients. Every call has an attempt timeout: an SQS call may take the

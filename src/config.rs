@@ -2,10 +2,12 @@
 //! [`Config`]. Parsed once at start-up; a bad value is a [`ConfigError`] naming the key.
 //! `trailship.example.toml` documents every key.
 
+mod alerts;
 mod detect;
 mod opensearch;
 mod values;
 
+pub use alerts::AlertsConfig;
 pub use detect::DetectConfig;
 use opensearch::RawOpenSearch;
 pub use opensearch::{AwsService, OpenSearchAuth, OpenSearchConfig};
@@ -54,6 +56,8 @@ pub struct Config {
     pub s3access: S3AccessConfig,
     /// Sigma detection rules.
     pub detect: DetectConfig,
+    /// Alert documents and webhook notifications.
+    pub alerts: AlertsConfig,
 }
 
 /// S3 server access logs (routed by their file names).
@@ -159,6 +163,7 @@ struct RawConfig {
     metrics: RawMetrics,
     s3access: RawS3Access,
     detect: detect::RawDetect,
+    alerts: alerts::RawAlerts,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -419,13 +424,31 @@ impl RawConfig {
         let access_prefixes = self.s3access.prefixes.map(StringList::into_vec).unwrap_or_default();
         let s3access = S3AccessConfig { index_prefix: access_prefix, router: crate::route::Router { access_prefixes } };
         let detect = self.detect.validate();
-        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect };
+        let alerts = self.alerts.validate()?;
+        let other_prefixes = [&opensearch.index_prefix, &s3access.index_prefix];
+        if other_prefixes.iter().any(|p| overlapping(p, &alerts.index_prefix))
+            || opensearch.deadletter_index.starts_with(&format!("{}-", alerts.index_prefix))
+        {
+            return Err(ConfigError::new(
+                "alerts.index_prefix",
+                format!(
+                    "{:?} must not overlap opensearch.index_prefix or s3access.index_prefix, nor hold the dead-letter index",
+                    alerts.index_prefix
+                ),
+            ));
+        }
+        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect, alerts };
         cfg.check_memory_budget()?;
         Ok(cfg)
     }
 }
 
 const MIB: usize = 1 << 20;
+
+/// Whether the daily indices of one prefix would match the other's `{prefix}-*` pattern.
+fn overlapping(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}-")) || b.starts_with(&format!("{a}-"))
+}
 
 impl Config {
     /// The memory one object being decoded reserves from `limits.memory_mb`: the framing buffer

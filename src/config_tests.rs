@@ -360,3 +360,33 @@ fn opensearch_auth_defaults_and_sigv4_settings() {
     let c = Config::load_from(Some(toml("[opensearch]\nca_file = \"/etc/ssl/private-ca.pem\"\n").path()), &[]).unwrap();
     assert_eq!(c.opensearch.ca_file.as_deref(), Some(std::path::Path::new("/etc/ssl/private-ca.pem")));
 }
+
+#[test]
+fn alerts_defaults_webhooks_and_levels() {
+    let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
+    assert_eq!(c.alerts.index_prefix, "trailship-alerts");
+    assert_eq!(c.alerts.min_level, crate::detect::Level::High);
+    assert!(c.alerts.webhook_urls.is_empty());
+    assert_eq!((c.alerts.webhook_timeout, c.alerts.webhook_retries), (Duration::from_secs(10), 5));
+    let hook = "https://hooks.example.com/services/T0/B0/s3cr3t-token";
+    let e = env(&[
+        ("TRAILSHIP__ALERTS__WEBHOOK_URLS", &format!("{hook}, http://127.0.0.1:9/hook")),
+        ("TRAILSHIP__ALERTS__MIN_LEVEL", "Medium"),
+    ]);
+    let c = Config::load_from(Some(toml("").path()), &e).unwrap();
+    let urls: Vec<&str> = c.alerts.webhook_urls.iter().map(Secret::expose).collect();
+    assert_eq!(urls, [hook, "http://127.0.0.1:9/hook"]);
+    assert_eq!(c.alerts.min_level, crate::detect::Level::Medium);
+    assert!(!format!("{:?}", c.alerts).contains("s3cr3t-token"), "the urls are secrets");
+    let e = env(&[("TRAILSHIP__ALERTS__WEBHOOK_URLS", "hooks.example.com/s3cr3t-token")]);
+    let err = Config::load_from(Some(toml("").path()), &e).unwrap_err();
+    assert_eq!(err.key, "alerts.webhook_urls[0]");
+    assert!(!err.to_string().contains("s3cr3t-token"), "{err}");
+    let err = Config::load_from(Some(toml("[alerts]\nmin_level = \"urgent\"\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "alerts.min_level");
+    for clash in ["cloudtrail", "cloudtrail-alerts", "s3access", "trailship"] {
+        let err =
+            Config::load_from(Some(toml(&format!("[alerts]\nindex_prefix = \"{clash}\"\n")).path()), &[]).unwrap_err();
+        assert_eq!(err.key, "alerts.index_prefix", "{clash}");
+    }
+}

@@ -17,10 +17,12 @@ pub const INDEX_PATTERN_ID: &str = "trailship-events";
 pub const ACCESS_PATTERN_ID: &str = "trailship-s3access-logs";
 /// The id of the index pattern over both sources (searches asking both one question).
 pub const ALL_PATTERN_ID: &str = "trailship-all-sources";
+/// The id of the alert index pattern.
+pub const ALERTS_PATTERN_ID: &str = "trailship-alerts";
 
 /// The saved objects with the index patterns' titles set for the configured prefixes:
-/// `{index_prefix}-*`, `{access_prefix}-*` and both, comma-separated.
-pub fn render(index_prefix: &str, access_prefix: &str) -> String {
+/// `{index_prefix}-*`, `{access_prefix}-*`, both comma-separated, and `{alerts_prefix}-*`.
+pub fn render(index_prefix: &str, access_prefix: &str, alerts_prefix: &str) -> String {
     let mut out = String::with_capacity(SAVED_OBJECTS.len());
     for line in SAVED_OBJECTS.lines().filter(|l| !l.trim().is_empty()) {
         let mut object: Value = serde_json::from_str(line).expect("dashboards/trailship.ndjson is checked by tests");
@@ -29,6 +31,7 @@ pub fn render(index_prefix: &str, access_prefix: &str) -> String {
             Some(INDEX_PATTERN_ID) => Some(format!("{index_prefix}-*")),
             Some(ACCESS_PATTERN_ID) => Some(format!("{access_prefix}-*")),
             Some(ALL_PATTERN_ID) => Some(format!("{index_prefix}-*,{access_prefix}-*")),
+            Some(ALERTS_PATTERN_ID) => Some(format!("{alerts_prefix}-*")),
             _ => None,
         };
         match title {

@@ -3,7 +3,7 @@
 //! object.
 
 use super::*;
-use crate::index::template::{ACCESS_TEMPLATE, EVENT_TEMPLATE};
+use crate::index::template::{ACCESS_TEMPLATE, ALERTS_TEMPLATE, EVENT_TEMPLATE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every mapped field of the indices an index pattern covers, dotted path → type (over both
@@ -12,6 +12,7 @@ fn fields_of(pattern: &str) -> BTreeMap<String, String> {
     match pattern {
         INDEX_PATTERN_ID => mapped_fields(EVENT_TEMPLATE),
         ACCESS_PATTERN_ID => mapped_fields(ACCESS_TEMPLATE),
+        ALERTS_PATTERN_ID => mapped_fields(ALERTS_TEMPLATE),
         ALL_PATTERN_ID => {
             let mut both = mapped_fields(ACCESS_TEMPLATE);
             for (field, kind) in mapped_fields(EVENT_TEMPLATE) {
@@ -172,16 +173,17 @@ fn every_object_is_valid_for_the_saved_objects_import() {
         assert!(seen.insert(id.to_owned(), kind.to_owned()).is_none(), "duplicate id {id}");
     }
     let patterns: Vec<(&str, &str)> =
-        objects[..3].iter().map(|o| (o["id"].as_str().unwrap(), o["attributes"]["title"].as_str().unwrap())).collect();
+        objects[..4].iter().map(|o| (o["id"].as_str().unwrap(), o["attributes"]["title"].as_str().unwrap())).collect();
     assert_eq!(
         patterns,
         [
             (INDEX_PATTERN_ID, "cloudtrail-*"),
             (ACCESS_PATTERN_ID, "s3access-*"),
-            (ALL_PATTERN_ID, "cloudtrail-*,s3access-*")
+            (ALL_PATTERN_ID, "cloudtrail-*,s3access-*"),
+            (ALERTS_PATTERN_ID, "trailship-alerts-*")
         ]
     );
-    for o in &objects[..3] {
+    for o in &objects[..4] {
         assert_eq!(o["attributes"]["timeFieldName"], "@timestamp");
         assert_eq!(fields_of(o["id"].as_str().unwrap())["@timestamp"], "date");
     }
@@ -276,7 +278,10 @@ fn dashboards_point_only_to_existing_panels() {
         }
         assert_eq!(panels.as_array().unwrap().len(), refs.len(), "{id}: references without panels");
     }
-    assert_eq!(boards, ["CloudTrail overview", "CloudTrail security", "CloudTrail operations", "S3 access"]);
+    assert_eq!(
+        boards,
+        ["CloudTrail overview", "CloudTrail security", "CloudTrail operations", "S3 access", "Detections"]
+    );
     for (id, kind) in &kinds {
         if *kind == "visualization" {
             assert!(on_a_board.contains(id), "visualization {id} is on no dashboard");
@@ -299,19 +304,22 @@ fn every_cis_rule_has_a_panel() {
 
 #[test]
 fn render_sets_the_index_pattern_for_the_prefix_and_nothing_else() {
-    let rendered = render("trail-prod", "s3-prod");
+    let rendered = render("trail-prod", "s3-prod", "alerts-prod");
     let (a, b): (Vec<_>, Vec<_>) = (SAVED_OBJECTS.lines().collect(), rendered.lines().collect());
     assert_eq!(a.len(), b.len());
-    let titles: Vec<String> = b[..3]
+    let titles: Vec<String> = b[..4]
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["attributes"]["title"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(titles, ["trail-prod-*", "s3-prod-*", "trail-prod-*,s3-prod-*"]);
+    assert_eq!(titles, ["trail-prod-*", "s3-prod-*", "trail-prod-*,s3-prod-*", "alerts-prod-*"]);
     let first: Value = serde_json::from_str(b[0]).unwrap();
     assert_eq!(first["attributes"]["timeFieldName"], "@timestamp");
-    assert_eq!(a[3..], b[3..]);
+    assert_eq!(a[4..], b[4..]);
     assert_eq!(
-        render("cloudtrail", "s3access").lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>(),
+        render("cloudtrail", "s3access", "trailship-alerts")
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>(),
         objects()
     );
 }

@@ -136,9 +136,7 @@ async fn opensearch(cfg: &Config) -> Vec<Check> {
             return vec![Check::fail(name, e.to_string(), fix)];
         }
     }
-    for t in
-        template::templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix)
-    {
+    for t in template::configured(cfg) {
         let what = format!("index template {}", t.name);
         match client.template_state(&t).await {
             Ok(Installed::Current) => out.push(Check::ok(what, "installed, current")),

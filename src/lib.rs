@@ -21,6 +21,7 @@ pub mod fetch;
 pub mod index;
 pub mod listing;
 pub mod notification;
+pub mod notify;
 pub mod pipeline;
 pub mod queue;
 pub mod retry;

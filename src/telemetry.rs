@@ -32,12 +32,20 @@ pub const IN_FLIGHT: &str = "trailship_messages_in_flight";
 /// The newest `eventTime` indexed, as Unix seconds: `time() - it` is the ingest lag.
 pub const NEWEST_EVENT: &str = "trailship_newest_event_timestamp_seconds";
 
+/// Alert documents indexed (a detection rule matched an event), by `level`.
+pub const ALERTS: &str = "trailship_alerts_total";
+/// Alerts sent to webhooks, by `outcome`: `delivered`, `failed` (after the retries), `dropped`
+/// (the notification queue was full).
+pub const ALERT_NOTIFICATIONS: &str = "trailship_alert_notifications_total";
+
 /// Every label value of the counters, so each series exists (at 0) from the start.
 const SERIES: &[(&str, &str, &[&str])] = &[
     (MESSAGES, "outcome", &["deleted", "failed", "released", "refused"]),
     (OBJECTS, "outcome", &["indexed", "skipped", "failed"]),
     (EVENTS, "outcome", &["indexed", "duplicate", "dead_lettered"]),
     (BULK_RETRIES, "reason", &["throttled", "blocked", "unavailable", "too_large"]),
+    (ALERTS, "level", &["informational", "low", "medium", "high", "critical"]),
+    (ALERT_NOTIFICATIONS, "outcome", &["delivered", "failed", "dropped"]),
 ];
 
 /// Installs the Prometheus recorder and describes every metric.
@@ -53,6 +61,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_histogram!(BULK_DURATION, metrics::Unit::Seconds, "duration of each _bulk request");
     metrics::describe_counter!(BULK_RETRIES, "bulk requests or items sent again, by reason");
     metrics::describe_gauge!(IN_FLIGHT, "messages being processed");
+    metrics::describe_counter!(ALERTS, "alert documents indexed, by rule level");
+    metrics::describe_counter!(ALERT_NOTIFICATIONS, "alerts sent to webhooks, by outcome");
     metrics::describe_gauge!(NEWEST_EVENT, metrics::Unit::Seconds, "newest eventTime indexed (unix time)");
     for (name, label, values) in SERIES {
         for value in *values {

@@ -33,6 +33,7 @@ pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
         deadletter_index: "trailship-deadletter".into(),
         router: crate::route::Router::default(),
         detector: Default::default(),
+        alerts_index_prefix: "trailship-alerts".into(),
     }
 }
 

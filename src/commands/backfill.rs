@@ -154,6 +154,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let progress = Progress::new(terminal && !args.dry_run);
     let started = Instant::now();
     let mut indexers = Vec::new();
+    let mut notifier = None;
     let mode: Mode<S3Store> = if args.dry_run {
         Mode::DryRun
     } else if args.enqueue {
@@ -165,7 +166,9 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         let decoder = Arc::new(object_decoder(cfg)?);
         let indexer = indexer(cfg).await?;
         install_templates(indexer.client(), cfg).await?;
+        let n = notifier.insert(super::alerts::Notifier::start(cfg)?);
         let (sink, handles) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
+        let sink = sink.notifying(n.outbox.clone());
         indexers = handles;
         let store = S3Store { client: s3, expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone() };
         Mode::Index { store, decoder, sink, budget: budget(cfg)?, max_object_time: cfg.limits.max_object_time }
@@ -174,6 +177,10 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let summary = backfill::backfill(lister, mode, settings, &mut state, &progress, super::shutdown_signal()).await;
     for h in indexers {
         h.await.map_err(anyhow::Error::from)?;
+    }
+    if let Some(n) = notifier {
+        // Interrupted: stop as soon as a worker stopping would.
+        n.finish(if summary.interrupted { cfg.sqs.shutdown_grace } else { super::NOTIFY_AT_EXIT }).await;
     }
     let secs = started.elapsed().as_secs_f64();
     say(tracing::Level::INFO, &summary_line(&summary, secs, dry_run, enqueue));
@@ -224,7 +231,7 @@ fn summary_line(s: &BackfillSummary, secs: f64, dry_run: bool, enqueue: bool) ->
     }
     format!(
         "trailship backfill: {} of {} objects, {} events in {secs:.2} s, {:.0} events/s, {:.1} objects/s ({} indexed, \
-         {} already present, {} dead-lettered; {} objects failed; {:.1} MiB read); {scope}; peak memory {}",
+         {} already present, {} dead-lettered, {} alerts; {} objects failed; {:.1} MiB read); {scope}{}",
         s.done,
         s.listed,
         s.events,
@@ -233,6 +240,7 @@ fn summary_line(s: &BackfillSummary, secs: f64, dry_run: bool, enqueue: bool) ->
         s.indexed.created,
         s.indexed.duplicates,
         s.indexed.dead_lettered,
+        s.indexed.alerts,
         s.failed,
         mib(s.done_bytes),
         peak_memory()

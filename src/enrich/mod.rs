@@ -10,6 +10,7 @@
 
 pub mod addr;
 pub mod agent;
+pub mod alert;
 pub mod aws;
 mod document;
 pub mod facts;

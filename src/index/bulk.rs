@@ -24,6 +24,9 @@ pub enum ItemKind {
     Event,
     /// A record for the dead-letter index (it must not fail in turn).
     DeadLetter,
+    /// An alert document (a detection rule matched the event before it); its raw record is
+    /// the event's, so a refused alert is dead-lettered with what replays it.
+    Alert,
 }
 
 /// One action of a batch.

@@ -31,7 +31,7 @@ fn indexer(twin: &Twin, max_retries: usize) -> Indexer<Twin> {
 }
 
 fn report(created: usize, duplicates: usize, dead_lettered: usize) -> BatchReport {
-    BatchReport { created, duplicates, dead_lettered }
+    BatchReport { created, duplicates, dead_lettered, alerts: 0 }
 }
 
 #[tokio::test]
@@ -176,4 +176,47 @@ fn retry_warnings_are_rate_limited_per_kind_and_count_what_they_skip() {
     assert_eq!(limit.due_at("unavailable", 9_000), Some(0), "each kind has its own limit");
     assert_eq!(limit.due_at("throttled", 10_001), Some(2), "two retries went unlogged");
     assert_eq!(limit.due_at("throttled", 10_002), None);
+}
+
+#[tokio::test]
+async fn alerts_are_counted_apart_and_only_new_ones_handed_back() {
+    let origin = Arc::new(Origin::S3 { bucket: "b".into(), key: "k".into() });
+    let mut b = BatchBuilder::new(BatchLimits { max_bytes: 1 << 30, max_actions: 100 }, origin);
+    for (kind, index, id) in [
+        (ItemKind::Event, "cloudtrail", "e"),
+        (ItemKind::Alert, "trailship-alerts", "new"),
+        (ItemKind::Alert, "trailship-alerts", "old"),
+        (ItemKind::Alert, "trailship-alerts", "refused"),
+    ] {
+        let doc = json!({"rule": {"level": "high"}, "n": id}).to_string();
+        b.push(
+            kind,
+            |o| write_create_action(o, index, "2024.08.01", &format!("\"{id}\"")),
+            |o| o.extend_from_slice(doc.as_bytes()),
+            br#"{"eventID":"e"}"#,
+        );
+    }
+    let twin = Twin::new(|_, actions| {
+        answer(
+            actions
+                .iter()
+                .map(|a| match a.id.as_str() {
+                    "old" => failed(a, 409, "version_conflict_engine_exception"),
+                    "refused" if a.index.starts_with("trailship-alerts") => failed(a, 400, "mapper_parsing_exception"),
+                    _ => created(a),
+                })
+                .collect(),
+        )
+    });
+    let got = indexer(&twin, 3).index_batch(b.finish().unwrap(), &CancellationToken::new()).await.unwrap();
+    assert_eq!(got.report, BatchReport { created: 1, duplicates: 0, dead_lettered: 1, alerts: 1 });
+    let new: Vec<Value> = got.new_alerts.iter().map(|d| serde_json::from_slice(d).unwrap()).collect();
+    assert_eq!(new, [json!({"rule": {"level": "high"}, "n": "new"})]);
+    // The refused alert is dead-lettered with the event's record, which replays it.
+    let dead = &twin.calls()[1][0];
+    assert_eq!(
+        (dead.index.as_str(), &dead.doc["target_index"]),
+        ("trailship-deadletter", &json!("trailship-alerts-2024.08.01"))
+    );
+    assert_eq!(dead.doc["event"], r#"{"eventID":"e"}"#);
 }

@@ -29,6 +29,8 @@ pub struct BatchReport {
     pub duplicates: usize,
     /// Events recorded in the dead-letter index.
     pub dead_lettered: usize,
+    /// Alert documents indexed now (not counting those already there).
+    pub alerts: usize,
 }
 
 impl std::ops::AddAssign for BatchReport {
@@ -36,7 +38,18 @@ impl std::ops::AddAssign for BatchReport {
         self.created += o.created;
         self.duplicates += o.duplicates;
         self.dead_lettered += o.dead_lettered;
+        self.alerts += o.alerts;
     }
+}
+
+/// A settled batch: its counts, and the alert documents it created (those already present
+/// from an earlier delivery are not among them: they were notified then).
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// The counts.
+    pub report: BatchReport,
+    /// The document line of every alert indexed now.
+    pub new_alerts: Vec<Vec<u8>>,
 }
 
 /// Why a batch could not be fully written. The caller must not acknowledge its source.
@@ -177,8 +190,13 @@ impl<B: BulkClient> Indexer<B> {
 
     /// Writes `batch`; `Ok` only when every item is settled.
     pub async fn index(&self, batch: Batch, cancel: &CancellationToken) -> Result<BatchReport, IndexError> {
+        self.index_batch(batch, cancel).await.map(|s| s.report)
+    }
+
+    /// [`Indexer::index`], also handing back the alert documents created.
+    pub async fn index_batch(&self, batch: Batch, cancel: &CancellationToken) -> Result<Settled, IndexError> {
         use backon::BackoffBuilder;
-        let mut report = BatchReport::default();
+        let mut report = Settled::default();
         let mut throttled = crate::retry::backoff(self.min_delay, self.max_delay, Some(self.max_retries)).build();
         let hold_times = (!self.hold_when_blocked).then_some(self.max_retries);
         let mut blocked = crate::retry::backoff(self.min_delay, self.max_delay, hold_times).build();
@@ -301,8 +319,9 @@ impl<B: BulkClient> Indexer<B> {
         &self,
         current: Batch,
         response: &[u8],
-        report: &mut BatchReport,
+        settled: &mut Settled,
     ) -> Result<Option<(Batch, Option<Wait>)>, IndexError> {
+        let report = &mut settled.report;
         let ids: Vec<Option<String>> = current.items.iter().map(|i| current.action_id(i)).collect();
         let ids: Vec<Option<&str>> = ids.iter().map(Option::as_deref).collect();
         let outcomes = response::classify(response, &ids)?;
@@ -315,6 +334,15 @@ impl<B: BulkClient> Indexer<B> {
                 ItemOutcome::Created | ItemOutcome::Duplicate if item.kind == ItemKind::DeadLetter => {
                     report.dead_lettered += 1
                 }
+                ItemOutcome::Created if item.kind == ItemKind::Alert => {
+                    report.alerts += 1;
+                    let doc = current.document(item).to_vec();
+                    if let Some(level) = crate::notify::message::level_of(&doc) {
+                        metrics::counter!(telemetry::ALERTS, "level" => level.as_str()).increment(1);
+                    }
+                    settled.new_alerts.push(doc);
+                }
+                ItemOutcome::Duplicate if item.kind == ItemKind::Alert => {}
                 ItemOutcome::Created => report.created += 1,
                 ItemOutcome::Duplicate => report.duplicates += 1,
                 ItemOutcome::Retry { status, reason } => {

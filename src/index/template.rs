@@ -15,6 +15,8 @@ pub const EVENT_TEMPLATE: &str = include_str!("../../mappings/cloudtrail-templat
 pub const DEADLETTER_TEMPLATE: &str = include_str!("../../mappings/deadletter-template.json");
 /// The S3 server access log template (`mappings/s3access-template.json`).
 pub const ACCESS_TEMPLATE: &str = include_str!("../../mappings/s3access-template.json");
+/// The alert document template (`mappings/alerts-template.json`).
+pub const ALERTS_TEMPLATE: &str = include_str!("../../mappings/alerts-template.json");
 /// The ISM retention policy (`mappings/ism-policy.json`).
 pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
 
@@ -79,7 +81,7 @@ pub fn ism_policy(index_prefix: &str, retention_days: u32) -> Policy {
     let policy = &mut body["policy"];
     let description = policy["description"].as_str().unwrap_or("trailship").to_owned();
     policy["description"] = Value::from(format!("{description} [trailship {digest}]"));
-    Policy { id: format!("trailship-{index_prefix}"), body, digest }
+    Policy { id: object_name(index_prefix), body, digest }
 }
 
 /// Whether an installed policy (the `policy` object a GET returns) is this one.
@@ -110,6 +112,25 @@ pub fn check_version(root: &Value) -> Result<String, String> {
         ));
     }
     Ok(format!("OpenSearch {number}"))
+}
+
+/// The templates of the configured indices.
+pub fn configured(cfg: &crate::config::Config) -> Vec<Template> {
+    templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix)
+        .into_iter()
+        .chain(std::iter::once(alerts_template(&cfg.alerts.index_prefix)))
+        .collect()
+}
+
+/// The template of the alert indices `{prefix}-*`.
+pub fn alerts_template(prefix: &str) -> Template {
+    render(ALERTS_TEMPLATE, object_name(prefix), &[format!("{prefix}-*")]).expect("embedded template is valid json")
+}
+
+/// The name of the template and ISM policy for `{prefix}-*`: `trailship-{prefix}`, or the
+/// prefix itself when it already says trailship (`trailship-alerts`).
+fn object_name(prefix: &str) -> String {
+    if prefix.starts_with("trailship") { prefix.to_owned() } else { format!("trailship-{prefix}") }
 }
 
 /// The templates trailship needs for these event indices, dead-letter index and access log
@@ -161,6 +182,16 @@ mod tests {
         assert!(
             t[1].body["priority"].as_u64() > t[0].body["priority"].as_u64(),
             "dead-letter wins if patterns overlap"
+        );
+        let a = alerts_template("trailship-alerts");
+        assert_eq!(
+            (a.name.as_str(), &a.body["index_patterns"]),
+            ("trailship-alerts", &serde_json::json!(["trailship-alerts-*"]))
+        );
+        let m = &a.body["template"]["mappings"];
+        assert_eq!(
+            (&m["dynamic"], &m["properties"]["source"]["properties"]["ip"]["type"]),
+            (&serde_json::json!(false), &serde_json::json!("ip"))
         );
     }
 

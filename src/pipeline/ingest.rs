@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Where ingested events go.
 pub enum Target {
-    /// Bulk-index into OpenSearch with this many concurrent requests.
-    Index(Box<Indexer>, usize),
+    /// Bulk-index into OpenSearch with this many concurrent requests, announcing new alerts to
+    /// the outbox.
+    Index(Box<Indexer>, usize, Option<crate::notify::Outbox>),
     /// Write the `_bulk` NDJSON to this writer.
     Output(Box<dyn Write + Send>),
 }
@@ -120,9 +121,9 @@ pub async fn ingest(
     // Nothing cancels an ingest: an interrupt ends the process, and nothing is acknowledged.
     let cancel = CancellationToken::new();
     let (sink, finish) = match target {
-        Target::Index(indexer, concurrency) => {
+        Target::Index(indexer, concurrency, outbox) => {
             let (tx, handles) = spawn_indexers(*indexer, concurrency, cancel.clone());
-            (tx, Finish::Indexers(handles))
+            (tx.notifying(outbox), Finish::Indexers(handles))
         }
         Target::Output(out) => {
             let (tx, handle) = spawn_writer(out, parallel * 2);

@@ -17,6 +17,10 @@
 //! `limits.memory_mb` whatever they contain. Objects wait for room instead of overrunning it.
 //! Once decoded, an object keeps only the size of its last batch until that settles.
 //!
+//! Alerts: once every batch of an object is settled, the alert documents it created go to the
+//! notification [`Outbox`] (never waiting) when webhooks are configured; one task
+//! ([`spawn_notifier`]) delivers them.
+//!
 //! Cancellation: one token, cancelled when the shutdown grace is over, reaches the decode loop
 //! (between records and in every read of the body), the indexers' requests and their retry
 //! sleeps.
@@ -30,7 +34,8 @@ pub mod worker;
 
 use crate::fetch::{FetchError, ObjectStore, Watched};
 use crate::index::client::BulkClient;
-use crate::index::{BatchReport, IndexError, Indexer, bulk::Batch};
+use crate::index::{BatchReport, IndexError, Indexer, Settled, bulk::Batch};
+use crate::notify::{Outbox, Webhook};
 use crate::source::{ObjectRef, Origin};
 use object::{Closed, DecodeStats, ObjectDecoder, ObjectError, Watch};
 use std::io::{Read, Write};
@@ -45,11 +50,24 @@ pub struct Job {
     /// The batch.
     pub batch: Batch,
     /// Receives the batch's result.
-    pub reply: oneshot::Sender<Result<BatchReport, IndexError>>,
+    pub reply: oneshot::Sender<Result<Settled, IndexError>>,
 }
 
-/// Where decoded batches go: the indexer tasks, or the `--output` writer.
-pub type Sink = mpsc::Sender<Job>;
+/// Where decoded batches go (the indexer tasks, or the `--output` writer), and where the
+/// alerts they create are announced.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    jobs: mpsc::Sender<Job>,
+    outbox: Option<Outbox>,
+}
+
+impl Sink {
+    /// Announces the alerts every object creates to `outbox`.
+    pub fn notifying(mut self, outbox: Option<Outbox>) -> Self {
+        self.outbox = outbox;
+        self
+    }
+}
 
 /// The memory budget for object buffers, reserved per object being decoded.
 #[derive(Clone, Debug)]
@@ -190,14 +208,29 @@ pub fn spawn_indexers<B: BulkClient>(
                 loop {
                     let job = rx.lock().await.recv().await;
                     let Some(job) = job else { break };
-                    let result = indexer.index(job.batch, &cancel).await;
+                    let result = indexer.index_batch(job.batch, &cancel).await;
                     // The requester may have given up (shutdown); nothing to do then.
                     let _ = job.reply.send(result);
                 }
             })
         })
         .collect();
-    (tx, handles)
+    (Sink { jobs: tx, outbox: None }, handles)
+}
+
+/// Starts the task that delivers alert notifications to `urls`, fed by the returned outbox
+/// (holding up to `capacity` bodies). It ends once every clone of the outbox is dropped and the
+/// queue is delivered, or at once when `cancel` fires.
+pub fn spawn_notifier<W: Webhook>(
+    webhook: W,
+    urls: Vec<crate::config::Secret>,
+    retries: crate::notify::Retries,
+    min_level: crate::detect::Level,
+    capacity: usize,
+    cancel: CancellationToken,
+) -> (Outbox, JoinHandle<crate::notify::Delivered>) {
+    let (outbox, rx) = Outbox::new(capacity, min_level);
+    (outbox, tokio::spawn(crate::notify::deliver(rx, webhook, urls, retries, cancel)))
 }
 
 /// Starts the metrics listener and the dependency checks behind `/readyz`; both stop with `stop`.
@@ -221,11 +254,11 @@ pub fn spawn_writer(out: Box<dyn Write + Send>, capacity: usize) -> (Sink, JoinH
         let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
         while let Some(job) = rx.blocking_recv() {
             out.write_all(&job.batch.body)?;
-            let _ = job.reply.send(Ok(BatchReport::default()));
+            let _ = job.reply.send(Ok(Settled::default()));
         }
         out.flush()
     });
-    (tx, handle)
+    (Sink { jobs: tx, outbox: None }, handle)
 }
 
 /// Decodes `reader` on a blocking thread once the budget has room for it, sends its batches to
@@ -244,16 +277,24 @@ pub async fn process_reader<R: Read + Send + 'static>(
         _ = watch.cancel.cancelled() => return Err(ObjectError::Cancelled.into()),
     };
     watch.waited(waiting.elapsed());
-    let (decoded, indexed, failed) = tokio::task::spawn_blocking(move || {
+    let outbox = sink.outbox.clone();
+    let notify = (sink.outbox.clone(), origin.clone());
+    let (decoded, indexed, failed, (new_alerts, left_out)) = tokio::task::spawn_blocking(move || {
         let mut reserved = reserved;
         let mut out_bytes = 0;
         let mut indexed = BatchReport::default();
+        let (mut new_alerts, mut left_out) = (Vec::new(), 0);
         let mut failed: Option<ProcessError> = None;
-        let mut out: Option<oneshot::Receiver<Result<BatchReport, IndexError>>> = None;
+        let mut out: Option<oneshot::Receiver<Result<Settled, IndexError>>> = None;
         let mut settle = |rx: oneshot::Receiver<_>, failed: &mut Option<ProcessError>| {
             let waiting = Instant::now();
             match rx.blocking_recv() {
-                Ok(Ok(r)) => indexed += r,
+                Ok(Ok(Settled { report, new_alerts: created })) => {
+                    indexed += report;
+                    if let Some(outbox) = &outbox {
+                        outbox.keep(&mut new_alerts, &mut left_out, created);
+                    }
+                }
                 Ok(Err(e)) => *failed = failed.take().or(Some(ProcessError::Index(e))),
                 Err(_) => *failed = failed.take().or(Some(ProcessError::IndexerGone)),
             }
@@ -269,7 +310,7 @@ pub async fn process_reader<R: Read + Send + 'static>(
             }
             let (reply, rx) = oneshot::channel();
             out_bytes = batch.footprint();
-            sink.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
+            sink.jobs.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
             out = Some(rx);
             Ok(())
         };
@@ -285,9 +326,14 @@ pub async fn process_reader<R: Read + Send + 'static>(
             Err(_) if watch.cancel.is_cancelled() => Err(ObjectError::Cancelled),
             other => other,
         };
-        (decoded, indexed, failed)
+        (decoded, indexed, failed, (new_alerts, left_out))
     })
     .await?;
+    // The alerts created are announced even when the object failed later on: a redelivery
+    // finds their documents present and would not announce them again.
+    if let (Some(outbox), origin) = notify {
+        outbox.file_indexed(&origin, &new_alerts, left_out);
+    }
     if let Some(e) = failed {
         return Err(e);
     }

@@ -29,6 +29,8 @@ pub struct DecodeStats {
     pub batches: usize,
     /// The newest `eventTime` among the events, as Unix seconds.
     pub newest_event: Option<i64>,
+    /// Alert documents made (one per rule matched by an event).
+    pub alerts: usize,
 }
 
 /// The receiver of batches went away (shutdown): stop decoding.
@@ -122,6 +124,8 @@ pub struct ObjectDecoder {
     pub router: crate::route::Router,
     /// The Sigma rules every CloudTrail record is checked against; none when empty.
     pub detector: Arc<crate::detect::Detector>,
+    /// Daily index prefix of alert documents (`alerts.index_prefix`).
+    pub alerts_index_prefix: String,
 }
 
 /// The plausible event times: a forged or broken file must not create an index per day of the
@@ -240,12 +244,18 @@ impl ObjectDecoder {
                                 newest.push_str(&target.timestamp);
                             }
                             let matches = self.detector.matches(&event);
-                            builder.push(
+                            let full = builder.push(
                                 ItemKind::Event,
                                 |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
                                 |o| self.enricher.write_document(&event, &target, &matches, o),
                                 bytes,
-                            )
+                            );
+                            if matches.is_empty() {
+                                full
+                            } else {
+                                send(full, &mut stats, emit)?;
+                                self.push_alerts(&mut builder, &mut stats, (&event, &target, bytes), &matches, emit)?
+                            }
                         }
                         Err(e) => {
                             let event_id = event.get_str("eventID");
@@ -267,6 +277,33 @@ impl ObjectDecoder {
             send(full, &mut stats, emit)?;
         }
         finish(builder, stats, &newest, emit)
+    }
+
+    /// Adds one alert document per rule in `matches` after the event's own document, sending
+    /// all but the last batch this fills; the last is returned like [`BatchBuilder::push`]'s.
+    fn push_alerts(
+        &self,
+        builder: &mut BatchBuilder,
+        stats: &mut DecodeStats,
+        (event, target, raw): (&RawEvent<'_>, &crate::enrich::Target<'_>, &[u8]),
+        matches: &[crate::detect::Match],
+        emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
+    ) -> Result<Option<Batch>, Closed> {
+        let subject = crate::enrich::alert::AlertSubject::new(event);
+        let event_index = format!("{}-{}", self.index_prefix, target.date_str());
+        let mut full = None;
+        for m in matches {
+            send(full.take(), stats, emit)?;
+            stats.alerts += 1;
+            let id = crate::enrich::alert::AlertSubject::id_json(&m.id, target.id_json);
+            full = builder.push(
+                ItemKind::Alert,
+                |o| write_create_action(o, &self.alerts_index_prefix, target.date_str(), &id),
+                |o| subject.write(target, m, &event_index, o),
+                raw,
+            );
+        }
+        Ok(full)
     }
 
     /// Why a record's time is outside [`EventWindow`] (`oldest` to `newest` day).
@@ -332,147 +369,5 @@ fn finish(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    fn decoder(max_actions: usize) -> ObjectDecoder {
-        crate::testing::decoder(max_actions, 64 << 10)
-    }
-
-    /// Decodes `file` as `f.json` with batches of `max_actions`; the stats and every batch.
-    fn decode_all(max_actions: usize, file: &[u8]) -> (DecodeStats, Vec<Batch>) {
-        let mut batches = Vec::new();
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let stats = decoder(max_actions)
-            .decode(file, origin, &watch(), &mut |b| {
-                batches.push(b);
-                Ok(())
-            })
-            .unwrap();
-        (stats, batches)
-    }
-
-    fn watch() -> Watch {
-        Watch::new(CancellationToken::new(), Duration::from_secs(60))
-    }
-
-    fn lines(batches: &[Batch]) -> Vec<Value> {
-        batches
-            .iter()
-            .flat_map(|b| {
-                b.body.split(|c| *c == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_file_becomes_create_actions_in_daily_indices() {
-        let file = br#"{"Records":[
-            {"eventID":"a","eventTime":"2024-08-01T23:59:59Z","eventName":"RunInstances"},
-            {"eventID":"b","eventTime":"2024-08-02T00:00:00Z","eventName":"StopInstances"},
-            {"eventTime":"2024-08-02T00:00:01Z","eventName":"NoId"}
-        ]}"#;
-        let (stats, batches) = decode_all(2, &file[..]);
-        assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2, newest_event: Some(1_722_556_800) });
-        let l = lines(&batches);
-        assert_eq!(l[0]["create"]["_index"], "cloudtrail-2024.08.01");
-        assert_eq!(l[0]["create"]["_id"], "a");
-        assert_eq!(l[1]["eventName"], "RunInstances");
-        assert_eq!(l[2]["create"]["_index"], "cloudtrail-2024.08.02");
-        assert_eq!(l[4]["create"]["_index"], "trailship-deadletter");
-        assert_eq!(l[5]["error_type"], "missing_event_id");
-        assert_eq!(l[5]["source"]["key"], "f.json");
-        assert_eq!(serde_json::from_str::<Value>(l[5]["event"].as_str().unwrap()).unwrap()["eventName"], "NoId");
-        assert_eq!(batches[1].items[0].kind, ItemKind::DeadLetter);
-    }
-
-    #[test]
-    fn bad_records_are_dead_lettered_and_the_file_goes_on() {
-        let big = format!(r#"{{"eventID":"big","p":"{}"}}"#, "x".repeat(100 << 10));
-        let file = format!(
-            r#"{{"Records":[{{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}},{{"eventID":}},"text",[1],{big},{{"eventID":"b","eventTime":"2024-08-01T00:00:01Z"}}]}}"#
-        );
-        let (stats, batches) = decode_all(100, file.as_bytes());
-        assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1, newest_event: Some(1_722_470_401) });
-        let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();
-        assert_eq!(docs[0]["eventID"], "a");
-        assert_eq!(docs[5]["eventID"], "b");
-        for d in &docs[1..4] {
-            assert_eq!(d["error_type"], "invalid_record", "{d}");
-        }
-        assert_eq!(docs[1]["event"], r#"{"eventID":}"#);
-        assert_eq!(docs[2]["event"], r#""text""#);
-        assert_eq!(docs[4]["error_type"], "record_too_large");
-        assert_eq!(docs[4]["event_size"], big.len());
-        assert_eq!(docs[4]["event"].as_str().unwrap().len(), crate::decode::framing::HEAD_BYTES);
-        assert!(big.starts_with(docs[4]["event"].as_str().unwrap()));
-    }
-
-    #[test]
-    fn events_outside_the_plausible_window_are_dead_lettered_not_given_an_index() {
-        let day = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT12:00:00Z").to_string();
-        let now = chrono::Utc::now();
-        let times = [
-            "2012-12-31T23:59:59Z".to_owned(),
-            "2013-01-01T00:00:00Z".to_owned(),
-            day(now),
-            day(now + chrono::Duration::days(1)),
-            day(now + chrono::Duration::days(2)),
-            "9999-01-01T00:00:00Z".to_owned(),
-        ];
-        let records: Vec<String> =
-            times.iter().enumerate().map(|(i, t)| format!(r#"{{"eventID":"e{i}","eventTime":"{t}"}}"#)).collect();
-        let file = format!("[{}]", records.join(","));
-        let (stats, batches) = decode_all(100, file.as_bytes());
-        assert_eq!(stats.invalid, 3);
-        let l = lines(&batches);
-        let dead: Vec<&str> = l
-            .chunks(2)
-            .filter(|p| p[0]["create"]["_index"] == "trailship-deadletter")
-            .map(|p| p[1]["event_id"].as_str().unwrap())
-            .collect();
-        assert_eq!(dead, ["e0", "e4", "e5"]);
-        assert!(l.iter().any(|d| d["error_type"] == "implausible_event_time"));
-        let days: Vec<&str> =
-            l.iter().filter_map(|a| a["create"]["_index"].as_str()).filter(|i| i.starts_with("cloudtrail-")).collect();
-        assert_eq!(days.len(), 3);
-        assert_eq!(days[0], "cloudtrail-2013.01.01");
-    }
-
-    #[test]
-    fn broken_containers_fail_the_object() {
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let err = decoder(10)
-            .decode(&br#"{"Records":[{"eventID":"a"} {"eventID":"b"}]}"#[..], origin.clone(), &watch(), &mut |_| Ok(()))
-            .unwrap_err();
-        assert!(matches!(err, ObjectError::Decode(DecodeError::Syntax { .. })), "{err}");
-        let err =
-            decoder(10).decode(&b"\x1f\x8bnot really gzip"[..], origin.clone(), &watch(), &mut |_| Ok(())).unwrap_err();
-        assert!(matches!(err, ObjectError::Decode(DecodeError::Io(_))), "{err}");
-        let err =
-            decoder(10).decode(&br#"{"Records":[{"eventID":"a"}"#[..], origin, &watch(), &mut |_| Ok(())).unwrap_err();
-        assert!(matches!(err, ObjectError::Decode(DecodeError::Truncated { .. })), "{err}");
-    }
-
-    #[test]
-    fn cancellation_and_the_deadline_stop_decoding_between_records() {
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let file = br#"[{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}]"#;
-        let cancelled = watch();
-        cancelled.cancel.cancel();
-        let err = decoder(1).decode(&file[..], origin.clone(), &cancelled, &mut |_| Ok(())).unwrap_err();
-        assert!(matches!(err, ObjectError::Cancelled), "{err}");
-        let late = Watch::new(CancellationToken::new(), Duration::ZERO);
-        let err = decoder(1).decode(&file[..], origin, &late, &mut |_| Ok(())).unwrap_err();
-        assert!(matches!(err, ObjectError::TimedOut(_)), "{err}");
-    }
-
-    #[test]
-    fn a_closed_receiver_stops_decoding() {
-        let origin = Arc::new(Origin::File("f.json".into()));
-        let file = br#"[{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"},{"eventID":"b","eventTime":"2024-08-01T00:00:00Z"}]"#;
-        let err = decoder(1).decode(&file[..], origin, &watch(), &mut |_| Err(Closed)).unwrap_err();
-        assert!(matches!(err, ObjectError::Closed));
-    }
-}
+#[path = "object_tests.rs"]
+mod tests;

@@ -157,7 +157,7 @@ pub async fn replay(
     Ok(summary)
 }
 
-/// Runs `raw` through the decoder as a one-record file: the batch of its event action (without
+/// Runs `raw` through the decoder as a one-record file: the batch of its event action and alerts (without
 /// the dead letters decoding may make: those exist already) and the event's target.
 fn event_actions(decoder: &ObjectDecoder, raw: &str, origin: Arc<Origin>) -> (Option<Batch>, Option<(String, String)>) {
     let file = format!("[{raw}]");
@@ -173,8 +173,9 @@ fn event_actions(decoder: &ObjectDecoder, raw: &str, origin: Arc<Origin>) -> (Op
     let mut events: Option<Batch> = None;
     let mut target = None;
     for b in batches {
-        let chosen: Vec<usize> = (0..b.len()).filter(|&i| b.items[i].kind == ItemKind::Event).collect();
-        for &i in &chosen {
+        // The event and its alerts (an alert already indexed answers 409, which settles it).
+        let chosen: Vec<usize> = (0..b.len()).filter(|&i| b.items[i].kind != ItemKind::DeadLetter).collect();
+        for &i in chosen.iter().filter(|&&i| b.items[i].kind == ItemKind::Event) {
             target = b.action_index(&b.items[i]).zip(b.action_id(&b.items[i]));
         }
         if chosen.is_empty() {

@@ -170,7 +170,10 @@ async fn ten_days_of_one_region_with_discovered_accounts_and_only_narrow_listing
     assert_eq!(indexed_ids(&osmem).await, expected, "exactly the events of those days and that region");
     let summary = run.summary();
     assert!(summary.starts_with("trailship backfill: 40 of 40 objects, 120 events"), "{summary}");
-    assert!(summary.contains("120 indexed, 0 already present, 0 dead-lettered; 0 objects failed"), "{summary}");
+    assert!(
+        summary.contains("120 indexed, 0 already present, 0 dead-lettered, 0 alerts; 0 objects failed"),
+        "{summary}"
+    );
     assert!(summary.contains("10 days, 2 accounts (111111111111, 222222222222), 1 regions (eu-west-1)"), "{summary}");
 
     let (lists, gets) = s3_requests(&proxy).await;

@@ -107,6 +107,10 @@ fn meaning(id: &str, query: &str) -> Filter {
         "trailship-search-s3access-denied" => Box::new(|d| is(d, "http_status", &["403"])),
         "trailship-search-s3access-anonymous" => Box::new(|d| !has(d, "requester")),
         "trailship-search-s3access-requester" => Box::new(|d| is(d, "requester", &[SAMPLE_REQUESTER])),
+        "trailship-search-detections" => Box::new(|d| has(d, "rule.id")),
+        "trailship-detections-severe" | "trailship-detections-severe-by-account" => {
+            Box::new(|d| is(d, "rule.level", &["high", "critical"]))
+        }
         "trailship-search-s3-data" => {
             Box::new(|d| is(d, "eventSource", &["s3.amazonaws.com"]) && is(d, "eventCategory", &["Data"]))
         }
@@ -135,6 +139,7 @@ fn indices_of(object: &Value) -> &'static str {
         "trailship-events" => "cloudtrail-*",
         "trailship-s3access-logs" => "s3access-*",
         "trailship-all-sources" => "cloudtrail-*,s3access-*",
+        "trailship-alerts" => "trailship-alerts-*",
         other => panic!("{}: unknown index pattern {other}", object["id"]),
     }
 }
@@ -198,7 +203,7 @@ async fn indexed() -> (Osmem, BTreeMap<&'static str, Vec<Value>>, tempfile::Temp
         LogFile { key: "supplement.json.gz".into(), events: supplement().into_iter().map(|(e, _)| e).collect() };
     let (osmem, events, dir) = osmem_with_samples(extra, &access_logs()).await;
     let mut docs = BTreeMap::new();
-    for indices in ["cloudtrail-*", "s3access-*", "cloudtrail-*,s3access-*"] {
+    for indices in ["cloudtrail-*", "s3access-*", "cloudtrail-*,s3access-*", "trailship-alerts-*"] {
         let found: Vec<Value> = osmem.all(indices).await.into_iter().map(|h| h["_source"].clone()).collect();
         docs.insert(indices, found);
     }
@@ -206,6 +211,10 @@ async fn indexed() -> (Osmem, BTreeMap<&'static str, Vec<Value>>, tempfile::Temp
     let lines: usize = access_logs().iter().map(|(_, text)| text.lines().count()).sum();
     assert_eq!(docs["s3access-*"].len(), lines);
     assert_eq!(docs["cloudtrail-*,s3access-*"].len(), events.len() + lines);
+    // One alert document per (rule, event) pair the events carry.
+    let pairs: usize = docs["cloudtrail-*"].iter().filter_map(|d| d["rule"]["id"].as_array()).map(Vec::len).sum();
+    assert!(pairs > 50, "{pairs}");
+    assert_eq!(docs["trailship-alerts-*"].len(), pairs);
     (osmem, docs, dir)
 }
 

@@ -92,9 +92,13 @@ async fn ingested_documents_carry_the_rules_they_matched() {
     let run = trailship(&["ingest", "--output", out.to_str().unwrap(), SAMPLES], &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
-    let docs: Vec<serde_json::Value> =
-        text.lines().skip(1).step_by(2).map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(docs.len(), 413);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let index = |pair: &[serde_json::Value]| pair[0]["create"]["_index"].as_str().unwrap().to_owned();
+    let docs: Vec<&serde_json::Value> =
+        lines.chunks(2).filter(|p| index(p).starts_with("cloudtrail-")).map(|p| &p[1]).collect();
+    let alerts: Vec<&serde_json::Value> =
+        lines.chunks(2).filter(|p| index(p).starts_with("trailship-alerts-")).map(|p| &p[1]).collect();
+    assert_eq!((docs.len(), alerts.len()), (413, 64));
     let by_id = |id: &str| docs.iter().find(|d| d["eventID"] == id).unwrap_or_else(|| panic!("no {id}"));
     let deleted = by_id("ee73c230-44bc-4492-8542-cfb189eae287");
     assert_eq!(deleted["rule"]["level"], "high");
@@ -106,6 +110,12 @@ async fn ingested_documents_carry_the_rules_they_matched() {
     let matched = docs.iter().filter(|d| d.get("rule").is_some()).count();
     let pairs: usize = docs.iter().filter_map(|d| d["rule"]["id"].as_array()).map(Vec::len).sum();
     assert_eq!(pairs, 64, "the 64 matches trailship detect reports");
+    let deleted_alerts: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a["eventID"] == "ee73c230-44bc-4492-8542-cfb189eae287")
+        .map(|a| a["rule"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted_alerts, ["CloudTrail Trail Stopped or Deleted", "CIS 4.5 CloudTrail Configuration Changes"]);
     assert!(matched < pairs && matched > 50, "{matched}");
 
     let env = vec![("TRAILSHIP__DETECT__BUILTIN".to_owned(), "false".to_owned())];

@@ -49,7 +49,8 @@ async fn doctor_checks_every_dependency_and_says_what_to_fix() {
     assert!(line(out, "✓ geoip.city_db").contains("city.mmdb"), "{out}");
     assert!(line(out, "✓ geoip.asn_db").contains("asn.mmdb"), "{out}");
     assert!(out.contains("✗ index template trailship-s3access: missing"), "{out}");
-    assert!(out.ends_with("3 wrong, 0 to look at\n"), "{out}");
+    assert!(out.contains("✗ index template trailship-alerts: missing"), "{out}");
+    assert!(out.ends_with("4 wrong, 0 to look at\n"), "{out}");
 
     let setup = trailship(&["setup"], &env).await;
     assert_eq!(setup.code, 0, "{}", setup.stderr);

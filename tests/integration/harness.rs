@@ -214,7 +214,7 @@ pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
 
 /// The secrets in `env`: the values of passwords, secret keys, session tokens and webhook URLs.
 pub fn secrets(env: &[(String, String)]) -> Vec<&str> {
-    let secret = |k: &str| ["PASSWORD", "SECRET", "TOKEN", "WEBHOOK"].iter().any(|s| k.contains(s));
+    let secret = |k: &str| ["PASSWORD", "SECRET", "TOKEN", "WEBHOOK_URLS"].iter().any(|s| k.contains(s));
     env.iter().filter(|(k, _)| secret(k)).map(|(_, v)| v.as_str()).collect()
 }
 

@@ -34,9 +34,16 @@ async fn output_is_the_exact_bulk_body() {
 
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2 * 413);
+    // Each event, then an alert document per built-in rule it matched (64 on the samples).
+    let is_alert = |pair: &&[Value]| pair[0]["create"]["_index"].as_str().unwrap().starts_with("trailship-alerts-");
+    let (alerts, events): (Vec<&[Value]>, Vec<&[Value]>) = lines.chunks(2).partition(is_alert);
+    assert_eq!((events.len(), alerts.len()), (413, 64));
+    for pair in &alerts {
+        assert_eq!(pair[1]["event"]["kind"], "alert");
+        assert!(pair[1]["event"]["index"].as_str().unwrap().starts_with("cloudtrail-"));
+    }
     let mut ids = BTreeSet::new();
-    for pair in lines.chunks(2) {
+    for pair in events {
         let (action, doc) = (&pair[0]["create"], &pair[1]);
         let t = doc["eventTime"].as_str().unwrap();
         assert_eq!(action["_index"], format!("cloudtrail-{}.{}.{}", &t[0..4], &t[5..7], &t[8..10]));

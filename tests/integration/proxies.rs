@@ -133,3 +133,26 @@ pub fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     ]);
     (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }
+
+/// The webhook receiver (`tests/servers/webhook.py`): takes JSON POSTs, answering 503 to the
+/// first `fail_first`; killed on drop.
+pub struct WebhookReceiver {
+    /// Its base URL: POST to any path under it.
+    pub url: String,
+    _child: Child,
+}
+
+impl WebhookReceiver {
+    pub async fn start(fail_first: usize) -> WebhookReceiver {
+        let mut cmd = Command::new(venv().join("bin/python"));
+        cmd.arg(script("webhook.py")).args(["--fail-first", &fail_first.to_string()]).stderr(Stdio::inherit());
+        let (url, child) = start_with_ready_line(cmd, "the webhook receiver").await;
+        WebhookReceiver { url, _child: child }
+    }
+
+    /// Every POST so far: `{"path", "status", "body", "content_type"}`.
+    pub async fn posts(&self) -> Vec<Value> {
+        let r: Value = reqwest::get(format!("{}/_received", self.url)).await.unwrap().json().await.unwrap();
+        r["posts"].as_array().cloned().unwrap_or_default()
+    }
+}

@@ -19,8 +19,10 @@ async fn setup_is_idempotent_and_reports_each_action() {
             "index template trailship-ct: installed",
             "index template trailship-trailship-deadletter: installed",
             "index template trailship-s3access: installed",
+            "index template trailship-alerts: installed",
             "ism policy trailship-ct: skipped (no ISM plugin on this cluster)",
             "ism policy trailship-s3access: skipped (no ISM plugin on this cluster)",
+            "ism policy trailship-alerts: skipped (no ISM plugin on this cluster)",
             "dashboards: skipped (no dashboards.url configured; pass --dashboards-url to import them)",
         ]
     );
@@ -34,6 +36,7 @@ async fn setup_is_idempotent_and_reports_each_action() {
     assert!(again.stdout.contains("index template trailship-ct: unchanged"), "{}", again.stdout);
     assert!(again.stdout.contains("index template trailship-trailship-deadletter: unchanged"), "{}", again.stdout);
     assert!(again.stdout.contains("index template trailship-s3access: unchanged"), "{}", again.stdout);
+    assert!(again.stdout.contains("index template trailship-alerts: unchanged"), "{}", again.stdout);
 
     // Someone edits the template: run and ingest leave it alone but warn; setup puts it back.
     let edited = json!({"index_patterns": ["ct-*"], "priority": 100, "template": {"mappings": {"dynamic": true}}});

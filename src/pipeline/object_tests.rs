@@ -1,0 +1,184 @@
+//! Decoding files into batches: daily indices, dead letters, the plausible-time window,
+//! broken containers, cancellation, alerts after their events.
+
+use super::*;
+use serde_json::Value;
+
+fn decoder(max_actions: usize) -> ObjectDecoder {
+    crate::testing::decoder(max_actions, 64 << 10)
+}
+
+/// Decodes `file` as `f.json` with batches of `max_actions`; the stats and every batch.
+fn decode_all(max_actions: usize, file: &[u8]) -> (DecodeStats, Vec<Batch>) {
+    let mut batches = Vec::new();
+    let origin = Arc::new(Origin::File("f.json".into()));
+    let stats = decoder(max_actions)
+        .decode(file, origin, &watch(), &mut |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    (stats, batches)
+}
+
+fn watch() -> Watch {
+    Watch::new(CancellationToken::new(), Duration::from_secs(60))
+}
+
+fn lines(batches: &[Batch]) -> Vec<Value> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.body.split(|c| *c == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_becomes_create_actions_in_daily_indices() {
+    let file = br#"{"Records":[
+        {"eventID":"a","eventTime":"2024-08-01T23:59:59Z","eventName":"RunInstances"},
+        {"eventID":"b","eventTime":"2024-08-02T00:00:00Z","eventName":"StopInstances"},
+        {"eventTime":"2024-08-02T00:00:01Z","eventName":"NoId"}
+    ]}"#;
+    let (stats, batches) = decode_all(2, &file[..]);
+    assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2, newest_event: Some(1_722_556_800), alerts: 0 });
+    let l = lines(&batches);
+    assert_eq!(l[0]["create"]["_index"], "cloudtrail-2024.08.01");
+    assert_eq!(l[0]["create"]["_id"], "a");
+    assert_eq!(l[1]["eventName"], "RunInstances");
+    assert_eq!(l[2]["create"]["_index"], "cloudtrail-2024.08.02");
+    assert_eq!(l[4]["create"]["_index"], "trailship-deadletter");
+    assert_eq!(l[5]["error_type"], "missing_event_id");
+    assert_eq!(l[5]["source"]["key"], "f.json");
+    assert_eq!(serde_json::from_str::<Value>(l[5]["event"].as_str().unwrap()).unwrap()["eventName"], "NoId");
+    assert_eq!(batches[1].items[0].kind, ItemKind::DeadLetter);
+}
+
+#[test]
+fn every_rule_an_event_matches_adds_an_alert_document_after_it() {
+    let rule = "title: Trail deleted\nid: r-del\nlogsource:\n    product: aws\n    service: cloudtrail\n\
+                detection:\n    sel:\n        eventName: DeleteTrail\n    condition: sel\nlevel: high\ntags:\n    - cis.4.5\n";
+    let other = rule
+        .replace("level: high", "level: medium")
+        .replace("Trail deleted", "Any delete")
+        .replace("r-del", "r-any")
+        .replace("DeleteTrail", "Delete*");
+    let sources = [rule.to_owned(), other].into_iter().map(|t| ("t".to_owned(), t, false)).collect();
+    let mut d = decoder(3);
+    d.detector = Arc::new(crate::detect::rules::load_sources(sources).unwrap().detector);
+    let file = br#"[{"eventID":"a","eventTime":"2024-08-01T10:00:00Z","eventName":"DeleteTrail"},
+                    {"eventID":"b","eventTime":"2024-08-01T10:00:01Z","eventName":"ListTrails"}]"#;
+    let mut batches = Vec::new();
+    let origin = Arc::new(Origin::File("f.json".into()));
+    let stats = d
+        .decode(&file[..], origin, &watch(), &mut |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((stats.events, stats.alerts, stats.batches), (2, 2, 2));
+    let kinds: Vec<ItemKind> = batches.iter().flat_map(|b| b.items.iter().map(|i| i.kind)).collect();
+    assert_eq!(kinds, [ItemKind::Event, ItemKind::Alert, ItemKind::Alert, ItemKind::Event]);
+    let l = lines(&batches);
+    assert_eq!(l[2]["create"]["_index"], "trailship-alerts-2024.08.01");
+    assert_eq!(l[3]["rule"]["name"], "Trail deleted", "most severe, then by title");
+    assert_eq!(l[3]["rule"]["tags"], serde_json::json!(["cis.4.5"]));
+    assert_eq!(l[3]["event"]["index"], "cloudtrail-2024.08.01");
+    assert_eq!(l[5]["rule"]["name"], "Any delete");
+    let id = |i: usize| l[i]["create"]["_id"].as_str().unwrap().to_owned();
+    assert_ne!(id(2), id(4));
+    assert_eq!(id(2), crate::enrich::alert::AlertSubject::id_json("r-del", "\"a\"").trim_matches('"'));
+    // The alert's raw record is the event's: a refused alert is dead-lettered with it.
+    assert_eq!(batches[0].raw_record(&batches[0].items[1]), batches[0].raw_record(&batches[0].items[0]));
+}
+
+#[test]
+fn bad_records_are_dead_lettered_and_the_file_goes_on() {
+    let big = format!(r#"{{"eventID":"big","p":"{}"}}"#, "x".repeat(100 << 10));
+    let file = format!(
+        r#"{{"Records":[{{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}},{{"eventID":}},"text",[1],{big},{{"eventID":"b","eventTime":"2024-08-01T00:00:01Z"}}]}}"#
+    );
+    let (stats, batches) = decode_all(100, file.as_bytes());
+    assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1, newest_event: Some(1_722_470_401), alerts: 0 });
+    let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();
+    assert_eq!(docs[0]["eventID"], "a");
+    assert_eq!(docs[5]["eventID"], "b");
+    for d in &docs[1..4] {
+        assert_eq!(d["error_type"], "invalid_record", "{d}");
+    }
+    assert_eq!(docs[1]["event"], r#"{"eventID":}"#);
+    assert_eq!(docs[2]["event"], r#""text""#);
+    assert_eq!(docs[4]["error_type"], "record_too_large");
+    assert_eq!(docs[4]["event_size"], big.len());
+    assert_eq!(docs[4]["event"].as_str().unwrap().len(), crate::decode::framing::HEAD_BYTES);
+    assert!(big.starts_with(docs[4]["event"].as_str().unwrap()));
+}
+
+#[test]
+fn events_outside_the_plausible_window_are_dead_lettered_not_given_an_index() {
+    let day = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT12:00:00Z").to_string();
+    let now = chrono::Utc::now();
+    let times = [
+        "2012-12-31T23:59:59Z".to_owned(),
+        "2013-01-01T00:00:00Z".to_owned(),
+        day(now),
+        day(now + chrono::Duration::days(1)),
+        day(now + chrono::Duration::days(2)),
+        "9999-01-01T00:00:00Z".to_owned(),
+    ];
+    let records: Vec<String> =
+        times.iter().enumerate().map(|(i, t)| format!(r#"{{"eventID":"e{i}","eventTime":"{t}"}}"#)).collect();
+    let file = format!("[{}]", records.join(","));
+    let (stats, batches) = decode_all(100, file.as_bytes());
+    assert_eq!(stats.invalid, 3);
+    let l = lines(&batches);
+    let dead: Vec<&str> = l
+        .chunks(2)
+        .filter(|p| p[0]["create"]["_index"] == "trailship-deadletter")
+        .map(|p| p[1]["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(dead, ["e0", "e4", "e5"]);
+    assert!(l.iter().any(|d| d["error_type"] == "implausible_event_time"));
+    let days: Vec<&str> =
+        l.iter().filter_map(|a| a["create"]["_index"].as_str()).filter(|i| i.starts_with("cloudtrail-")).collect();
+    assert_eq!(days.len(), 3);
+    assert_eq!(days[0], "cloudtrail-2013.01.01");
+}
+
+#[test]
+fn broken_containers_fail_the_object() {
+    let origin = Arc::new(Origin::File("f.json".into()));
+    let err = decoder(10)
+        .decode(&br#"{"Records":[{"eventID":"a"} {"eventID":"b"}]}"#[..], origin.clone(), &watch(), &mut |_| Ok(()))
+        .unwrap_err();
+    assert!(matches!(err, ObjectError::Decode(DecodeError::Syntax { .. })), "{err}");
+    let err =
+        decoder(10).decode(&b"\x1f\x8bnot really gzip"[..], origin.clone(), &watch(), &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, ObjectError::Decode(DecodeError::Io(_))), "{err}");
+    let err =
+        decoder(10).decode(&br#"{"Records":[{"eventID":"a"}"#[..], origin, &watch(), &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, ObjectError::Decode(DecodeError::Truncated { .. })), "{err}");
+}
+
+#[test]
+fn cancellation_and_the_deadline_stop_decoding_between_records() {
+    let origin = Arc::new(Origin::File("f.json".into()));
+    let file = br#"[{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}]"#;
+    let cancelled = watch();
+    cancelled.cancel.cancel();
+    let err = decoder(1).decode(&file[..], origin.clone(), &cancelled, &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, ObjectError::Cancelled), "{err}");
+    let late = Watch::new(CancellationToken::new(), Duration::ZERO);
+    let err = decoder(1).decode(&file[..], origin, &late, &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, ObjectError::TimedOut(_)), "{err}");
+}
+
+#[test]
+fn a_closed_receiver_stops_decoding() {
+    let origin = Arc::new(Origin::File("f.json".into()));
+    let file =
+        br#"[{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"},{"eventID":"b","eventTime":"2024-08-01T00:00:00Z"}]"#;
+    let err = decoder(1).decode(&file[..], origin, &watch(), &mut |_| Err(Closed)).unwrap_err();
+    assert!(matches!(err, ObjectError::Closed));
+}
