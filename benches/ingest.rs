@@ -15,6 +15,8 @@
 //! Environment: `BENCH_EVENTS` (default 200000), `BENCH_ACCESS_LINES` (default 400000),
 //! `BENCH_RUNS` (default 5).
 
+mod typical_rules;
+
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -277,14 +279,53 @@ fn main() {
     );
 
     let geoip = geoip_databases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-geoip"));
-    let off = measure(&dir, runs, &[]);
-    let on = measure(&dir, runs, &geoip);
-    for (label, (median, best)) in [("without GeoIP", off), ("with GeoIP (city + asn, cached)", on)] {
+    let rules = write_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-rules"));
+    let var = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let no_detection = vec![var("TRAILSHIP__DETECT__BUILTIN", "false")];
+    let builtin: Vec<(String, String)> = Vec::new();
+    let detection = vec![var("TRAILSHIP__DETECT__RULES", &rules.display().to_string())];
+    let with_geoip: Vec<(String, String)> = detection.iter().chain(&geoip).cloned().collect();
+    let geoip_only: Vec<(String, String)> = no_detection.iter().chain(&geoip).cloned().collect();
+    let configs = [
+        ("detection off", no_detection),
+        ("detection off, geoip", geoip_only),
+        ("built-in rules", builtin),
+        ("81 rules", detection),
+        ("81 rules, geoip", with_geoip),
+    ];
+    let got = measure_alternately(&dir, runs, &configs);
+    let (off, geo_only, only_builtin, detect, on) = (got[0], got[1], got[2], got[3], got[4]);
+    for (label, (median, best)) in [
+        ("detection off, without GeoIP", off),
+        ("detection off, with GeoIP (city + asn, cached)", geo_only),
+        ("the 21 built-in rules, without GeoIP", only_builtin),
+        ("81 rules (built-in + 60 typical), without GeoIP", detect),
+        ("81 rules, with GeoIP (city + asn, cached)", on),
+    ] {
         println!(
             "ingest --output /dev/null, one core, {label}: median {median:.0} events/s, best {best:.0} events/s over {runs} runs of {events} events"
         );
     }
-    println!("GeoIP costs {:.1}% of the median throughput", 100.0 * (off.0 - on.0) / off.0);
+    // How often the rules fire on this corpus: every event in it comes from attack detonations.
+    for (label, env) in [("built-in rules", &configs[2].1), ("81 rules", &configs[3].1)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_trailship"))
+            .arg("detect")
+            .arg(&dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let summary = stderr.lines().rev().find(|l| l.starts_with("trailship detect:")).unwrap_or_default();
+        let matches = summary.split("; ").nth(1).and_then(|m| m.split(" (").next()).unwrap_or_default();
+        println!("{label}: {matches} on the {events} events of the corpus");
+    }
+    let cost = |with: f64| 100.0 * (off.0 - with) / off.0;
+    println!(
+        "detection costs {:.1}% (built-in rules) and {:.1}% (81 rules) of the median throughput; GeoIP {:.1}%",
+        cost(only_builtin.0),
+        cost(detect.0),
+        cost(geo_only.0)
+    );
 
     // Per byte: the CloudTrail path's decompressed JSON against the access-log path's text.
     let json_bytes = inflated_bytes(&dir);
@@ -306,9 +347,19 @@ fn main() {
         println!(
             "s3 access logs ({label}), one core: median {median:.0} lines/s ({:.1} MB/s of log text), best {best:.0} lines/s, over {runs} runs of {lines} lines; {:.2}x the cloudtrail path per byte",
             mb(median, per_line),
-            mb(median, per_line) / mb(if env.is_empty() { off.0 } else { on.0 }, per_event)
+            mb(median, per_line) / mb(if env.is_empty() { off.0 } else { geo_only.0 }, per_event)
         );
     }
+}
+
+/// Writes the 60 typical rules (`typical_rules.rs`) into `dir`, replacing what was there.
+fn write_rules(dir: &Path) -> std::path::PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, yaml) in typical_rules::typical_rules() {
+        std::fs::write(dir.join(name), yaml).unwrap();
+    }
+    dir.to_owned()
 }
 
 /// Dense test databases from `scripts/make-mmdb.py --dense` (the test venv's Python), built
@@ -335,24 +386,38 @@ fn geoip_databases(dir: &Path) -> Vec<(String, String)> {
 
 /// Runs the ingest `runs` times; returns the median and best events/s.
 fn measure(dir: &Path, runs: usize, env: &[(String, String)]) -> (f64, f64) {
+    measure_alternately(dir, runs, &[("", env.to_vec())])[0]
+}
+
+/// Runs each configuration `runs` times, taking turns (one run of each, then again), so a
+/// machine that slows down or speeds up meanwhile weighs on all of them alike. Per
+/// configuration: the median and the best events/s.
+fn measure_alternately(dir: &Path, runs: usize, configs: &[(&str, Vec<(String, String)>)]) -> Vec<(f64, f64)> {
     let bin = env!("CARGO_BIN_EXE_trailship");
-    let mut rates = Vec::new();
+    let mut rates = vec![Vec::new(); configs.len()];
     for run in 1..=runs {
-        let out = Command::new("taskset")
-            .args(["-c", "0", bin, "ingest", "--output", "/dev/null"])
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("run trailship under taskset (util-linux)");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
-        let summary = stderr.lines().rev().find(|l| l.starts_with("trailship ingest:")).unwrap().to_owned();
-        assert!(summary.contains("(0 invalid records"), "the corpus must be all valid records: {summary}");
-        let rate: f64 = summary.split(" events/s").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-        eprintln!("run {run}{}: {summary}", if env.is_empty() { "" } else { " (geoip)" });
-        rates.push(rate);
+        for (n, (label, env)) in configs.iter().enumerate() {
+            let out = Command::new("taskset")
+                .args(["-c", "0", bin, "ingest", "--output", "/dev/null"])
+                .arg(dir)
+                .env("RUST_LOG", "warn")
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .output()
+                .expect("run trailship under taskset (util-linux)");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stderr}");
+            let summary = stderr.lines().rev().find(|l| l.starts_with("trailship ingest:")).unwrap().to_owned();
+            assert!(summary.contains("(0 invalid records"), "the corpus must be all valid records: {summary}");
+            let rate: f64 = summary.split(" events/s").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+            eprintln!("run {run}{}: {summary}", if label.is_empty() { String::new() } else { format!(" ({label})") });
+            rates[n].push(rate);
+        }
     }
-    rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (rates[rates.len() / 2], rates[rates.len() - 1])
+    rates
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            (r[r.len() / 2], r[r.len() - 1])
+        })
+        .collect()
 }

@@ -155,7 +155,7 @@ fn ids_matching(file: &str, record: &Value) -> Vec<String> {
     let (_, text) = BUILTIN.iter().find(|(name, _)| *name == file).unwrap_or_else(|| panic!("no built-in {file}"));
     let loaded = load_sources(vec![(file.to_owned(), (*text).to_owned(), true)]).unwrap();
     let raw = record.to_string();
-    loaded.detector.matches(&RawEvent::parse(raw.as_bytes()).unwrap()).into_iter().map(|m| m.id).collect()
+    loaded.detector.matches(&RawEvent::parse(raw.as_bytes()).unwrap()).into_iter().map(|m| m.id.to_string()).collect()
 }
 
 #[test]
@@ -195,6 +195,65 @@ fn the_name_index_leaves_out_no_match_on_the_samples_and_the_cases() {
     // eventName: none is checked against every event.
     assert_eq!(all.unindexed(), 0, "{all:?}");
     let mut records: Vec<Value> = cases().into_iter().flat_map(|(_, hit, miss)| [hit, miss]).collect();
+    records.extend(sample_records());
+    assert!(records.len() > 400);
+    let mut matched = 0;
+    for record in &records {
+        let raw = record.to_string();
+        let ev = RawEvent::parse(raw.as_bytes()).unwrap();
+        let mut indexed: Vec<String> = all.matches(&ev).into_iter().map(|m| m.id.to_string()).collect();
+        indexed.sort();
+        assert_eq!(indexed, all.matches_without_index(&ev), "{record}");
+        matched += indexed.len();
+    }
+    assert!(matched > 60, "{matched}");
+}
+
+/// The CIS `tags` (their own matcher, `src/enrich/data/tags.toml`) and the built-in CIS Sigma
+/// rules say the same thing about every sample event and every rule's cases.
+#[test]
+fn cis_tags_and_cis_rules_agree() {
+    let table: toml::Value = toml::from_str(include_str!("../enrich/data/tags.toml")).unwrap();
+    let cis_of_tag: std::collections::BTreeMap<String, String> = table["rule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["tag"].as_str()?.to_owned(), r.get("cis")?.as_str()?.split(' ').next()?.to_owned())))
+        .collect();
+    let all = load(true, &[]).unwrap().detector;
+    let enricher = crate::enrich::Enricher::new();
+    let mut records: Vec<Value> = cases().into_iter().flat_map(|(_, hit, miss)| [hit, miss]).collect();
+    records.extend(sample_records());
+    let mut agreed = 0;
+    for record in &records {
+        let raw = record.to_string();
+        let ev = RawEvent::parse(raw.as_bytes()).unwrap();
+        let Ok(target) = enricher.target(&ev) else { continue };
+        let mut doc = Vec::new();
+        enricher.write_document(&ev, &target, &[], &mut doc);
+        let doc: Value = serde_json::from_slice(&doc).unwrap();
+        let mut by_tags: Vec<String> = doc["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| cis_of_tag.get(t.as_str().unwrap()).cloned())
+            .collect();
+        let mut by_rules: Vec<String> = all
+            .matches(&ev)
+            .into_iter()
+            .filter_map(|m| m.title.strip_prefix("CIS ").map(|t| t.split(' ').next().unwrap().to_owned()))
+            .collect();
+        by_tags.sort();
+        by_rules.sort();
+        assert_eq!(by_tags, by_rules, "{record}");
+        agreed += by_tags.len();
+    }
+    assert!(agreed > 50, "{agreed}");
+}
+
+/// Every record of the bundled samples.
+fn sample_records() -> Vec<Value> {
+    let mut records = Vec::new();
     let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples"));
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -209,15 +268,5 @@ fn the_name_index_leaves_out_no_match_on_the_samples_and_the_cases() {
             }
         }
     }
-    assert!(records.len() > 400);
-    let mut matched = 0;
-    for record in &records {
-        let raw = record.to_string();
-        let ev = RawEvent::parse(raw.as_bytes()).unwrap();
-        let mut indexed: Vec<String> = all.matches(&ev).into_iter().map(|m| m.id).collect();
-        indexed.sort();
-        assert_eq!(indexed, all.matches_without_index(&ev), "{record}");
-        matched += indexed.len();
-    }
-    assert!(matched > 60, "{matched}");
+    records
 }

@@ -3,9 +3,10 @@
 //! (`not` gives nothing), best first:
 //! - `eventName` in a set of exact values (case-insensitive, no wildcards or modifiers): the rule
 //!   is looked up by the event's name;
-//! - another field equal to one of a set of exact values: the rule is checked only when the raw
-//!   JSON of the top-level field holding it contains one of them, ignoring ASCII case (or holds
-//!   an escape, which could hide one);
+//! - another field equal to one of a set of exact values: for a top-level field holding a
+//!   scalar (`eventSource`, `errorCode`, …) the rule is looked up by the event's value of it;
+//!   for a nested one, the rule is checked only when the raw JSON of the top-level field holding
+//!   it contains one of them, ignoring ASCII case (or holds an escape, which could hide one);
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an
 //!   absent field): the rule is checked only when its top-level field is there and not null.
 //!
@@ -24,8 +25,9 @@ use std::collections::BTreeSet;
 pub enum Need {
     /// `eventName` is one of these (lowercased).
     Names(BTreeSet<String>),
-    /// A field under top-level `root` equals one of these (lowercased ASCII).
-    Values { root: String, values: BTreeSet<String> },
+    /// A field under top-level `root` equals one of these (lowercased ASCII); with
+    /// `exact_field`, the field is `root` itself.
+    Values { root: String, values: BTreeSet<String>, exact_field: bool },
     /// A field under top-level `root` is present.
     Present { root: String },
 }
@@ -39,15 +41,25 @@ impl Need {
         }
     }
 
-    /// Whether `record` may satisfy it (never false when it does).
-    fn admits(&self, record: &RawEvent<'_>) -> bool {
+    /// Whether a record whose top-level field (this need's root) is `raw` may satisfy it
+    /// (never false when it does).
+    fn admits(&self, raw: &serde_json::value::RawValue) -> bool {
         match self {
             Need::Names(_) => true,
-            Need::Present { root } => record.get(root).is_some_and(|v| v.get() != "null"),
-            Need::Values { root, values } => record.get(root).is_some_and(|raw| {
+            Need::Present { .. } => raw.get() != "null",
+            Need::Values { values, .. } => {
                 let text = raw.get().as_bytes();
                 memchr::memchr(b'\\', text).is_some() || values.iter().any(|v| contains_ignore_case(text, v.as_bytes()))
-            }),
+            }
+        }
+    }
+
+    /// Whether `record` may satisfy it (never false when it does).
+    #[cfg(test)]
+    fn admits_record(&self, record: &RawEvent<'_>) -> bool {
+        match self {
+            Need::Names(_) => true,
+            Need::Present { root } | Need::Values { root, .. } => record.get(root).is_some_and(|raw| self.admits(raw)),
         }
     }
 }
@@ -66,12 +78,23 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
     false
 }
 
-/// Rule positions by the lowercased `eventName` they require, those checked by a cheaper
-/// requirement, and those checked always.
+/// Rules keyed by the exact value of one top-level field.
+#[derive(Debug, Default)]
+struct ByValue {
+    /// Lowercased value → rule positions.
+    rules: FxHashMap<String, Vec<usize>>,
+    /// Every rule in `rules` once: what an array or object value admits.
+    all: Vec<usize>,
+}
+
+/// Rule positions by the lowercased `eventName` they require, by the exact value of another
+/// top-level field, by a cheaper requirement on a top-level field (grouped by that field, so it
+/// is looked up once per event), and those checked always.
 #[derive(Debug, Default)]
 pub struct NameIndex {
     by_name: FxHashMap<String, Vec<usize>>,
-    filtered: Vec<(usize, Need)>,
+    by_value: Vec<(String, ByValue)>,
+    filtered: Vec<(String, Vec<(usize, Need)>)>,
     always: Vec<usize>,
 }
 
@@ -84,7 +107,30 @@ impl NameIndex {
                     self.by_name.entry(name).or_default().push(position);
                 }
             }
-            Some(other) => self.filtered.push((position, other)),
+            Some(Need::Values { root, values, exact_field: true }) => {
+                let at = match self.by_value.iter().position(|(f, _)| *f == root) {
+                    Some(at) => at,
+                    None => {
+                        self.by_value.push((root, ByValue::default()));
+                        self.by_value.len() - 1
+                    }
+                };
+                let by = &mut self.by_value[at].1;
+                for value in values {
+                    by.rules.entry(value).or_default().push(position);
+                }
+                by.all.push(position);
+            }
+            Some(other) => {
+                let root = match &other {
+                    Need::Present { root } | Need::Values { root, .. } => root.clone(),
+                    Need::Names(_) => unreachable!("handled above"),
+                };
+                match self.filtered.iter_mut().find(|(r, _)| *r == root) {
+                    Some((_, list)) => list.push((position, other)),
+                    None => self.filtered.push((root, vec![(position, other)])),
+                }
+            }
             None => self.always.push(position),
         }
     }
@@ -93,19 +139,31 @@ impl NameIndex {
     pub fn candidates(&self, record: &RawEvent<'_>, event_name: Option<&str>, out: &mut Vec<usize>) {
         out.clear();
         out.extend_from_slice(&self.always);
-        out.extend(self.filtered.iter().filter(|(_, n)| n.admits(record)).map(|(i, _)| *i));
-        if let Some(name) = event_name {
-            let mut buf = [0u8; 128];
-            let lower = if name.len() <= buf.len() && name.is_ascii() {
-                buf[..name.len()].copy_from_slice(name.as_bytes());
-                buf[..name.len()].make_ascii_lowercase();
-                std::str::from_utf8(&buf[..name.len()]).ok().map(std::borrow::Cow::Borrowed)
-            } else {
-                Some(std::borrow::Cow::Owned(name.to_lowercase()))
-            };
-            if let Some(hits) = lower.and_then(|l| self.by_name.get(l.as_ref())) {
-                out.extend_from_slice(hits);
+        for (field, by) in &self.by_value {
+            let Some(raw) = record.get(field) else { continue };
+            match raw.get().as_bytes().first() {
+                // Sigma matches any element of an array: leave the evaluation to decide.
+                Some(b'[' | b'{') => out.extend_from_slice(&by.all),
+                Some(b'"') => {
+                    if let Some(hits) = crate::decode::json_string(raw).and_then(|v| lookup(&by.rules, &v)) {
+                        out.extend_from_slice(hits);
+                    }
+                }
+                // Numbers and booleans compare by their text.
+                _ => {
+                    if let Some(hits) = lookup(&by.rules, raw.get()) {
+                        out.extend_from_slice(hits);
+                    }
+                }
             }
+        }
+        for (root, list) in &self.filtered {
+            if let Some(raw) = record.get(root) {
+                out.extend(list.iter().filter(|(_, n)| n.admits(raw)).map(|(i, _)| *i));
+            }
+        }
+        if let Some(hits) = event_name.and_then(|name| lookup(&self.by_name, name)) {
+            out.extend_from_slice(hits);
         }
         out.sort_unstable();
     }
@@ -114,6 +172,18 @@ impl NameIndex {
     pub fn always(&self) -> usize {
         self.always.len()
     }
+}
+
+/// The rules of `map` under `key`, lowercased (without allocating for short ASCII keys).
+fn lookup<'m>(map: &'m FxHashMap<String, Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
+    let mut buf = [0u8; 128];
+    if key.len() <= buf.len() && key.is_ascii() {
+        buf[..key.len()].copy_from_slice(key.as_bytes());
+        buf[..key.len()].make_ascii_lowercase();
+        // ASCII in, ASCII out.
+        return map.get(std::str::from_utf8(&buf[..key.len()]).ok()?);
+    }
+    map.get(key.to_lowercase().as_str())
 }
 
 /// What every match of `rule` requires, or `None`.
@@ -143,9 +213,9 @@ fn either(a: Need, b: Need) -> Option<Need> {
             x.extend(y);
             Some(Names(x))
         }
-        (Values { root, mut values }, Values { root: r2, values: v2 }) if root == r2 => {
+        (Values { root, mut values, exact_field }, Values { root: r2, values: v2, exact_field: e2 }) if root == r2 => {
             values.extend(v2);
-            Some(Values { root, values })
+            Some(Values { root, values, exact_field: exact_field && e2 })
         }
         (Values { root, .. } | Present { root }, Values { root: r2, .. } | Present { root: r2 }) if root == r2 => {
             Some(Present { root })
@@ -218,7 +288,7 @@ fn detection(det: &Detection) -> Option<Need> {
                     return Some(if field == "eventName" {
                         Need::Names(values)
                     } else if values.iter().all(|v| v.is_ascii()) {
-                        Need::Values { root, values }
+                        Need::Values { exact_field: root == field, root, values }
                     } else {
                         Need::Present { root }
                     });
@@ -295,7 +365,15 @@ mod tests {
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let root =
             "  sel:\n    userIdentity.type: Root\n  f:\n    eventType: AwsServiceEvent\n  condition: sel and not f";
-        assert_eq!(need_of(root), Some(Need::Values { root: "userIdentity".into(), values: set(&["root"]) }));
+        assert_eq!(
+            need_of(root),
+            Some(Need::Values { root: "userIdentity".into(), values: set(&["root"]), exact_field: false })
+        );
+        let source = "  sel:\n    eventSource: S3.amazonaws.com\n    eventName|startswith: Put\n  condition: sel";
+        assert_eq!(
+            need_of(source),
+            Some(Need::Values { root: "eventSource".into(), values: set(&["s3.amazonaws.com"]), exact_field: true })
+        );
         let denied = "  a:\n    errorCode|endswith: Unauthorized\n  b:\n    errorCode|startswith: AccessDenied\n  condition: 1 of a, b";
         let denied = denied.replace("1 of a, b", "a or b");
         assert_eq!(need_of(&denied), Some(Need::Present { root: "errorCode".into() }));
@@ -317,9 +395,35 @@ mod tests {
     }
 
     #[test]
+    fn top_level_values_are_looked_up_scalars_compared_by_text_and_arrays_always_admitted() {
+        let rule = |d: &str| {
+            let yaml = format!("title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{d}\n");
+            rsigma_parser::parse_sigma_yaml(&yaml).unwrap().rules.remove(0)
+        };
+        let mut index = NameIndex::default();
+        index.add(
+            0,
+            &rule("  sel:\n    eventSource: lambda.amazonaws.com\n    eventName: CreateFunction*\n  condition: sel"),
+        );
+        index.add(1, &rule("  sel:\n    readOnly: 'false'\n  condition: sel"));
+        index.add(2, &rule("  sel:\n    errorCode|endswith: Denied\n  condition: sel"));
+        let candidates = |record: &str| {
+            let ev = RawEvent::parse(record.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            index.candidates(&ev, ev.get_str("eventName").as_deref(), &mut out);
+            out
+        };
+        assert_eq!(candidates(r#"{"eventSource":"Lambda.amazonaws.com","readOnly":false}"#), [0, 1]);
+        assert_eq!(candidates(r#"{"eventSource":"lambda.amazon\u0061ws.com","readOnly":true}"#), [0]);
+        assert_eq!(candidates(r#"{"eventSource":"s3.amazonaws.com","errorCode":"AccessDenied"}"#), [2]);
+        assert_eq!(candidates(r#"{"eventSource":["x","lambda.amazonaws.com"],"errorCode":null}"#), [0]);
+        assert_eq!(index.always(), 0);
+    }
+
+    #[test]
     fn value_needs_admit_escaped_text_and_refuse_only_what_cannot_match() {
-        let n = Need::Values { root: "userIdentity".into(), values: ["root".to_string()].into() };
-        let admits = |record: &str| n.admits(&RawEvent::parse(record.as_bytes()).unwrap());
+        let n = Need::Values { root: "userIdentity".into(), values: ["root".to_string()].into(), exact_field: false };
+        let admits = |record: &str| n.admits_record(&RawEvent::parse(record.as_bytes()).unwrap());
         assert!(admits(r#"{"userIdentity":{"type":"Root"}}"#));
         assert!(admits(r#"{"userIdentity":{"type":"R\u006fot"}}"#), "an escape could hide the value");
         assert!(!admits(r#"{"userIdentity":{"type":"IAMUser"}}"#));

@@ -9,10 +9,14 @@ pub mod index;
 pub mod rules;
 
 use crate::decode::RawEvent;
-use rsigma_eval::{CompiledRule, evaluate_rule};
+use rsigma_eval::CompiledRule;
+use rsigma_eval::compiler::eval_condition;
+#[cfg(test)]
+use rsigma_eval::evaluate_rule;
 use rsigma_parser::Level as SigmaLevel;
 pub use rules::{LoadError, Loaded};
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// A rule's severity, ordered from least to most severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,23 +69,23 @@ impl Level {
     }
 }
 
-/// One rule that matched one record.
+/// One rule that matched one record (cheap to clone: the strings are shared with the rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
     /// The rule's `id` (or, for a rule without one, `title:<title>`).
-    pub id: String,
+    pub id: Arc<str>,
     /// The rule's `title`.
-    pub title: String,
+    pub title: Arc<str>,
     /// The rule's `level`.
     pub level: Level,
     /// The rule's `tags` (`attack.t1078`, …).
-    pub tags: Vec<String>,
+    pub tags: Arc<[String]>,
 }
 
-/// The loaded rules, ready to evaluate records.
+/// The loaded rules, ready to evaluate records: each compiled, with the match it reports.
 #[derive(Default)]
 pub struct Detector {
-    rules: Vec<CompiledRule>,
+    rules: Vec<(CompiledRule, Match)>,
     index: index::NameIndex,
 }
 
@@ -93,13 +97,32 @@ impl std::fmt::Debug for Detector {
 
 thread_local! {
     static CANDIDATES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    static SELECTIONS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Detector {
     /// Adds a compiled rule, indexed by what its source requires.
     fn push(&mut self, source: &rsigma_parser::SigmaRule, rule: CompiledRule) {
         self.index.add(self.rules.len(), source);
-        self.rules.push(rule);
+        let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
+        let reported = Match {
+            id: id.into(),
+            title: rule.title.as_str().into(),
+            level: Level::from_sigma(rule.level.as_ref()),
+            tags: rule.tags.clone().into(),
+        };
+        self.rules.push((rule, reported));
+    }
+
+    /// Whether `rule` matches `event`: its conditions as the engine's `evaluate_rule` checks
+    /// them (the first that holds), without building the engine's match report.
+    fn holds(rule: &CompiledRule, event: &event::RecordEvent<'_, '_>) -> bool {
+        SELECTIONS.with_borrow_mut(|selections| {
+            rule.conditions.iter().any(|c| {
+                selections.clear();
+                eval_condition(c, &rule.detections, event, selections)
+            })
+        })
     }
 
     /// The rules that match `record`, most severe first (then by title).
@@ -117,12 +140,9 @@ impl Detector {
             let event = event::RecordEvent::new(record);
             candidates
                 .iter()
-                .filter_map(|&i| evaluate_rule(&self.rules[i], &event))
-                .map(|r| {
-                    let h = r.header;
-                    let id = h.rule_id.unwrap_or_else(|| format!("title:{}", h.rule_title));
-                    Match { id, title: h.rule_title, level: Level::from_sigma(h.level.as_ref()), tags: h.tags }
-                })
+                .map(|&i| &self.rules[i])
+                .filter(|(rule, _)| Self::holds(rule, &event))
+                .map(|(_, reported)| reported.clone())
                 .collect()
         });
         out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
@@ -134,7 +154,7 @@ impl Detector {
     fn matches_without_index(&self, record: &RawEvent<'_>) -> Vec<String> {
         let event = event::RecordEvent::new(record);
         let mut ids: Vec<String> =
-            self.rules.iter().filter_map(|r| evaluate_rule(r, &event)).filter_map(|r| r.header.rule_id).collect();
+            self.rules.iter().filter_map(|(r, _)| evaluate_rule(r, &event)).filter_map(|r| r.header.rule_id).collect();
         ids.sort();
         ids
     }

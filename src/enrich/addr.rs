@@ -21,6 +21,31 @@ pub fn parse(s: &str) -> Option<IpAddr> {
     addr.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
+/// Writes `ip` in its canonical text form (IPv4 without `fmt`: it is on every document).
+pub fn write(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 /// `035.249.253.232` → `35.249.253.232`: four decimal octets of up to three digits each.
 fn leading_zero_v4(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
@@ -90,6 +115,18 @@ mod tests {
             ["AWS Internal", "lambda.amazonaws.com", "", "256.1.1.1", "1.2.3", "1.2.3.4.5", "0x7f.1.1.1", "1.2.3.4%"]
         {
             assert_eq!(parse(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn written_addresses_are_what_display_writes() {
+        for text in
+            ["0.0.0.0", "1.2.3.4", "10.100.9.255", "255.255.255.255", "99.0.100.7", "2600:1f18::1", "::ffff:1.2.3.4"]
+        {
+            let ip: IpAddr = text.parse().unwrap();
+            let mut out = Vec::new();
+            write(&mut out, ip);
+            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
         }
     }
 

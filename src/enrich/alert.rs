@@ -1,51 +1,53 @@
 //! Alert documents: one per (rule, event) match, for the daily `trailship-alerts-*` indices.
 //! Small and flat (what a triage view or a notification needs, and the index the event went
-//! to), with an `_id` derived from the rule id and the `eventID`, so a redelivered or
-//! re-ingested file never adds a second alert. Pure.
+//! to), with an `_id` made of the `eventID` and the rule id, so a redelivered or re-ingested
+//! file never adds a second alert. Pure.
 
+use super::document::Actor;
 use super::facts::Facts;
 use super::{Target, addr, write_str};
-use crate::decode::{RawEvent, json_string};
+use crate::decode::json_string;
 use crate::detect::Match;
 use sha2::{Digest, Sha256};
-use std::io::Write;
+
+/// The longest `_id` OpenSearch takes, in bytes.
+const MAX_ID_BYTES: usize = 512;
 
 /// What every alert of one event shares, read once from the record.
 pub struct AlertSubject<'e> {
     facts: Facts<'e>,
-    user_name: Option<String>,
-    user_type: Option<String>,
+    actor: Actor,
 }
 
 impl<'e> AlertSubject<'e> {
-    /// Reads the fields alerts carry from `ev`.
-    pub fn new(ev: &'e RawEvent<'e>) -> Self {
-        let mut facts = Facts::default();
-        for (key, value) in &ev.fields {
-            facts.observe(key, value);
-        }
-        let identity = facts.identity().unwrap_or_default();
-        let user_name = identity.user_name();
-        let user_type = identity.kind.as_deref().filter(|k| !k.is_empty()).map(str::to_owned);
-        AlertSubject { facts, user_name, user_type }
+    /// What the document writer read from the record: its facts and its actor.
+    pub(crate) fn from_parts(facts: Facts<'e>, actor: Actor) -> Self {
+        AlertSubject { facts, actor }
     }
 
-    /// The alert's `_id` as a JSON string literal: 128 bits of SHA-256 over the rule id and
-    /// the `eventID` (`id_json`, the literal), in hex.
+    /// The alert's `_id` as a JSON string literal: `<eventID>:<rule id>` (readable: `GET
+    /// trailship-alerts-*/_doc/…` finds the alert of an event and a rule), or, when that would
+    /// pass OpenSearch's 512-byte limit, `sha256:` and 128 bits of SHA-256 over both, in hex.
+    /// `id_json` is the `eventID` as its JSON literal.
     pub fn id_json(rule_id: &str, id_json: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(rule_id.as_bytes());
-        h.update([0]);
-        h.update(id_json.as_bytes());
-        let digest = h.finalize();
-        let mut out = String::with_capacity(34);
-        out.push('"');
-        for b in &digest[..16] {
-            // Writing to a String cannot fail.
-            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{b:02x}"));
+        let mut out = Vec::with_capacity(id_json.len() + rule_id.len() + 2);
+        out.extend_from_slice(&id_json.as_bytes()[..id_json.len() - 1]);
+        out.push(b':');
+        let at = out.len();
+        write_str(&mut out, rule_id);
+        out.remove(at); // the rule id's opening quote
+        if out.len() - 2 > MAX_ID_BYTES {
+            let digest = Sha256::new().chain_update(rule_id).chain_update([0]).chain_update(id_json).finalize();
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.clear();
+            out.extend_from_slice(b"\"sha256:");
+            for b in &digest[..16] {
+                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
+            out.push(b'"');
         }
-        out.push('"');
-        out
+        // A JSON literal and a JSON-escaped string: valid UTF-8.
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// Writes the alert document of match `m` for the event bound for `event_index`.
@@ -68,18 +70,22 @@ impl<'e> AlertSubject<'e> {
         }
         out.extend_from_slice(b"]},\"eventID\":");
         out.extend_from_slice(target.id_json.as_bytes());
-        for (name, value) in [("eventName", &f.event_name), ("eventSource", &f.event_source)] {
+        for (name, value) in [(&b",\"eventName\":"[..], &f.event_name), (b",\"eventSource\":", &f.event_source)] {
             if let Some(v) = value {
-                let _ = write!(out, ",\"{name}\":");
+                out.extend_from_slice(name);
                 write_str(out, v);
             }
         }
-        if self.user_name.is_some() || self.user_type.is_some() {
+        let Actor { kind, name } = &self.actor;
+        if name.is_some() || kind.is_some() {
             out.extend_from_slice(b",\"user\":{");
             let mut first = true;
-            for (name, value) in [("name", &self.user_name), ("type", &self.user_type)] {
+            for (field, value) in [(&b"\"name\":"[..], name), (b"\"type\":", kind)] {
                 if let Some(v) = value {
-                    let _ = write!(out, "{}\"{name}\":", if first { "" } else { "," });
+                    if !first {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(field);
                     write_str(out, v);
                     first = false;
                 }
@@ -90,7 +96,9 @@ impl<'e> AlertSubject<'e> {
             out.extend_from_slice(b",\"source\":{\"address\":");
             out.extend_from_slice(raw.get().as_bytes());
             if let Some(ip) = json_string(raw).and_then(|s| addr::parse(&s)) {
-                let _ = write!(out, ",\"ip\":\"{ip}\"");
+                out.extend_from_slice(b",\"ip\":\"");
+                addr::write(out, ip);
+                out.push(b'"');
             }
             out.push(b'}');
         }
@@ -119,14 +127,18 @@ impl<'e> AlertSubject<'e> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::RawEvent;
     use crate::detect::Level;
     use serde_json::{Value, json};
 
     fn alert(record: &str, m: &Match) -> Value {
         let ev = RawEvent::parse(record.as_bytes()).unwrap();
-        let target = crate::enrich::Enricher::new().target(&ev).unwrap();
+        let enricher = crate::enrich::Enricher::new();
+        let target = enricher.target(&ev).unwrap();
+        let mut doc = Vec::new();
+        let subject = enricher.write_document(&ev, &target, std::slice::from_ref(m), &mut doc).unwrap();
         let mut out = Vec::new();
-        AlertSubject::new(&ev).write(&target, m, "cloudtrail-2024.07.31", &mut out);
+        subject.write(&target, m, "cloudtrail-2024.07.31", &mut out);
         serde_json::from_slice(&out).expect("valid json")
     }
 
@@ -135,7 +147,7 @@ mod tests {
             id: "4ef9b5b4".into(),
             title: "Root \"console\" login".into(),
             level: Level::High,
-            tags: vec!["attack.t1078".into()],
+            tags: vec!["attack.t1078".to_owned()].into(),
         }
     }
 
@@ -165,7 +177,7 @@ mod tests {
     fn what_the_record_lacks_the_alert_lacks() {
         let doc = alert(
             r#"{"eventID":"e-2","eventTime":"2024-07-31T12:46:41Z","sourceIPAddress":"ec2.amazonaws.com"}"#,
-            &Match { tags: vec![], ..rule() },
+            &Match { tags: Vec::new().into(), ..rule() },
         );
         assert_eq!(doc["source"], json!({"address": "ec2.amazonaws.com"}));
         assert_eq!(doc["rule"]["tags"], json!([]));
@@ -175,12 +187,16 @@ mod tests {
     }
 
     #[test]
-    fn the_id_follows_the_rule_and_the_event_only() {
+    fn the_id_is_the_event_and_the_rule_or_their_hash_when_too_long() {
         let a = AlertSubject::id_json("rule-a", "\"e-1\"");
-        assert_eq!(a.len(), 34);
-        assert_eq!(a, AlertSubject::id_json("rule-a", "\"e-1\""));
+        assert_eq!(a, "\"e-1:rule-a\"");
         assert_ne!(a, AlertSubject::id_json("rule-b", "\"e-1\""));
-        assert_ne!(a, AlertSubject::id_json("rule-a", "\"e-2\""));
-        assert_ne!(AlertSubject::id_json("ab", "\"c\""), AlertSubject::id_json("a", "b\"c\""), "separated");
+        let odd = AlertSubject::id_json("title:Say \"hi\"", "\"e\\u0031\"");
+        assert_eq!(serde_json::from_str::<String>(&odd).unwrap(), "e1:title:Say \"hi\"");
+        let long_event = format!("\"{}\"", "e".repeat(510));
+        let long = AlertSubject::id_json("rule-a", &long_event);
+        assert!(long.starts_with("\"sha256:") && long.len() == 2 + 7 + 32, "{long}");
+        assert_ne!(long, AlertSubject::id_json("rule-b", &long_event));
+        assert_eq!(long, AlertSubject::id_json("rule-a", &long_event));
     }
 }

@@ -13,6 +13,7 @@
 //!   `unmapped`, only when there is something to say.
 
 use super::agent::Agents;
+use super::alert::AlertSubject;
 use super::aws;
 use super::facts::Facts;
 use super::flat::{self, Sinks};
@@ -27,7 +28,6 @@ use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::io::Write;
 use std::sync::LazyLock;
 
 /// Top-level names enrichment writes; a record field with one of them goes to `unmapped`.
@@ -71,22 +71,38 @@ pub fn warm_up() {
     LazyLock::force(&AGENTS);
 }
 
-/// Writes the document for `ev`, which matched the detection rules `matches`, into `out`.
-pub fn write(geo: Option<&GeoIp>, ev: &RawEvent<'_>, target: &Target<'_>, matches: &[Match], out: &mut Vec<u8>) {
-    SINKS.with_borrow_mut(|sinks| {
-        sinks.clear();
-        write_with(geo, ev, target, matches, out, sinks);
-    });
+/// The actor of an event (`user.type`, `user.name`), handed back for its alert documents.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `userIdentity.type`.
+    pub kind: Option<String>,
+    /// `user.name`.
+    pub name: Option<String>,
 }
 
-fn write_with(
+/// Writes the document for `ev`, which matched the detection rules `matches`, into `out`;
+/// when some rule matched, returns what its alert documents carry (read on the same pass).
+pub fn write<'a>(
     geo: Option<&GeoIp>,
-    ev: &RawEvent<'_>,
+    ev: &RawEvent<'a>,
+    target: &Target<'_>,
+    matches: &[Match],
+    out: &mut Vec<u8>,
+) -> Option<AlertSubject<'a>> {
+    SINKS.with_borrow_mut(|sinks| {
+        sinks.clear();
+        write_with(geo, ev, target, matches, out, sinks)
+    })
+}
+
+fn write_with<'a>(
+    geo: Option<&GeoIp>,
+    ev: &RawEvent<'a>,
     target: &Target<'_>,
     matches: &[Match],
     out: &mut Vec<u8>,
     sinks: &mut Sinks,
-) {
+) -> Option<AlertSubject<'a>> {
     out.extend_from_slice(b"{\"@timestamp\":\"");
     out.extend_from_slice(target.timestamp.as_bytes());
     out.push(b'"');
@@ -115,17 +131,19 @@ fn write_with(
         out.extend_from_slice(&AGENTS.json(ua));
     }
     let identity = facts.identity().unwrap_or_default();
-    if let Some(kind) = identity.kind.as_deref().filter(|k| !k.is_empty()) {
+    let kind = identity.kind.as_deref().filter(|k| !k.is_empty());
+    let name = if kind.is_some() { identity.user_name() } else { facts.identity.and(identity.user_name()) };
+    if let Some(kind) = kind {
         out.extend_from_slice(b",\"user\":{\"type\":");
         write_str(out, kind);
-        if let Some(name) = identity.user_name() {
+        if let Some(name) = &name {
             out.extend_from_slice(b",\"name\":");
-            write_str(out, &name);
+            write_str(out, name);
         }
         out.push(b'}');
-    } else if let Some(name) = facts.identity.and(identity.user_name()) {
+    } else if let Some(name) = &name {
         out.extend_from_slice(b",\"user\":{\"name\":");
-        write_str(out, &name);
+        write_str(out, name);
         out.push(b'}');
     }
     let failed = facts.failed();
@@ -141,7 +159,25 @@ fn write_with(
         invoked_by: identity.invoked_by.is_some(),
         failed,
     };
-    let mut tags = TAGGER.tags(&subject).peekable();
+    write_tags(out, &subject);
+    write_rule(out, matches);
+    if !sinks.text.is_empty() {
+        out.extend_from_slice(b",\"search_text\":\"");
+        out.extend_from_slice(&sinks.text);
+        out.push(b'"');
+    }
+    write_trailship(out, sinks, &unmapped);
+    out.push(b'}');
+    if matches.is_empty() {
+        return None;
+    }
+    let actor = Actor { kind: kind.map(str::to_owned), name };
+    Some(AlertSubject::from_parts(facts, actor))
+}
+
+/// `,"tags":[…]` when some tag rule applies.
+fn write_tags(out: &mut Vec<u8>, subject: &Subject<'_, '_>) {
+    let mut tags = TAGGER.tags(subject).peekable();
     if tags.peek().is_some() {
         out.extend_from_slice(b",\"tags\":[");
         for (i, tag) in tags.enumerate() {
@@ -152,14 +188,6 @@ fn write_with(
         }
         out.push(b']');
     }
-    write_rule(out, matches);
-    if !sinks.text.is_empty() {
-        out.extend_from_slice(b",\"search_text\":\"");
-        out.extend_from_slice(&sinks.text);
-        out.push(b'"');
-    }
-    write_trailship(out, sinks, &unmapped);
-    out.push(b'}');
 }
 
 /// `,"rule":{"id":[…],"name":[…],"level":"…"}`: the rules matched, the highest level.
@@ -218,7 +246,9 @@ fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) {
     out.extend_from_slice(raw.get().as_bytes());
     if let Some(ip) = json_string(raw).and_then(|s| addr::parse(&s)) {
         // Writing to a Vec cannot fail.
-        let _ = write!(out, ",\"ip\":\"{ip}\"");
+        out.extend_from_slice(b",\"ip\":\"");
+        addr::write(out, ip);
+        out.push(b'"');
         if let Some(geo) = geo {
             out.extend_from_slice(&geo.json(ip));
         }

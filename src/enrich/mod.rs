@@ -12,7 +12,7 @@ pub mod addr;
 pub mod agent;
 pub mod alert;
 pub mod aws;
-mod document;
+pub mod document;
 pub mod facts;
 pub mod flat;
 pub mod geo;
@@ -123,14 +123,14 @@ impl Enricher {
     /// aside in `trailship.unmapped`), then the enrichment fields, and `rule` when `matches`
     /// (the detection rules the record matched, most severe first) is not empty. See
     /// [`document`].
-    pub fn write_document(
+    pub fn write_document<'a>(
         &self,
-        ev: &RawEvent<'_>,
+        ev: &RawEvent<'a>,
         target: &Target<'_>,
         matches: &[crate::detect::Match],
         out: &mut Vec<u8>,
-    ) {
-        document::write(self.geo.as_deref(), ev, target, matches, out);
+    ) -> Option<alert::AlertSubject<'a>> {
+        document::write(self.geo.as_deref(), ev, target, matches, out)
     }
 }
 

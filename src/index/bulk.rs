@@ -133,9 +133,16 @@ impl Batch {
         let doc_start = self.body.len();
         write_doc(&mut self.body);
         self.body.push(b'\n');
-        let raw_start = self.raw.len();
-        self.raw.extend_from_slice(raw);
-        self.items.push(Item { lines: start..self.body.len(), doc_start, raw: raw_start..self.raw.len(), kind });
+        // An alert right after its event shares the event's copy of the record.
+        let raw = match self.items.last() {
+            Some(last) if kind == ItemKind::Alert && self.raw[last.raw.clone()] == *raw => last.raw.clone(),
+            _ => {
+                let raw_start = self.raw.len();
+                self.raw.extend_from_slice(raw);
+                raw_start..self.raw.len()
+            }
+        };
+        self.items.push(Item { lines: start..self.body.len(), doc_start, raw, kind });
     }
 
     /// A new batch holding only the chosen items (for retrying them alone).
@@ -175,7 +182,8 @@ impl Batch {
         tail.copy_item_from(self, &item);
         self.items.pop();
         self.body.truncate(item.lines.start);
-        self.raw.truncate(item.raw.start);
+        // What the items left hold (an alert may have shared its event's record).
+        self.raw.truncate(self.items.last().map_or(0, |i| i.raw.end));
         tail
     }
 }
@@ -302,6 +310,31 @@ mod tests {
         assert_eq!(text.lines().count(), 4);
         assert!(text.contains("\"_id\":\"a\"") && text.contains("\"_id\":\"c\"") && !text.contains("\"_id\":\"b\""));
         assert_eq!(sub.raw_record(&sub.items[1]), b"c");
+    }
+
+    #[test]
+    fn alerts_share_their_events_record_and_keep_it_through_cuts_and_subsets() {
+        let record = br#"{"eventID":"e","big":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#;
+        let mut b = BatchBuilder::new(BatchLimits { max_bytes: 1 << 20, max_actions: 100 }, origin());
+        let doc = |o: &mut Vec<u8>| o.extend_from_slice(b"{}");
+        b.push(ItemKind::Event, |o| write_create_action(o, "ct", "2024.08.01", "\"e\""), doc, record);
+        b.push(ItemKind::Alert, |o| write_create_action(o, "al", "2024.08.01", "\"e:1\""), doc, record);
+        b.push(ItemKind::Alert, |o| write_create_action(o, "al", "2024.08.01", "\"e:2\""), doc, record);
+        let batch = b.finish().unwrap();
+        assert_eq!(batch.raw.len(), record.len(), "one copy of the record");
+        assert!(batch.items.iter().all(|i| batch.raw_record(i) == record));
+        let alone = batch.subset(&[2]);
+        assert_eq!(alone.raw_record(&alone.items[0]), record);
+        // A cut after an alert leaves the event its record and gives the alert a copy.
+        let mut small = BatchBuilder::new(BatchLimits { max_bytes: 100, max_actions: 100 }, origin());
+        assert!(
+            small.push(ItemKind::Event, |o| write_create_action(o, "ct", "2024.08.01", "\"e\""), doc, record).is_none()
+        );
+        let full = small.push(ItemKind::Alert, |o| write_create_action(o, "al", "2024.08.01", "\"e:1\""), doc, record);
+        let full = full.expect("the alert does not fit beside the event");
+        assert_eq!((full.len(), full.raw_record(&full.items[0])), (1, &record[..]));
+        let tail = small.finish().unwrap();
+        assert_eq!((tail.items[0].kind, tail.raw_record(&tail.items[0])), (ItemKind::Alert, &record[..]));
     }
 
     #[test]

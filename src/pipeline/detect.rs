@@ -101,7 +101,7 @@ fn detect_file(
         s.events += 1;
         for m in detector.matches(&ev) {
             s.matches += 1;
-            *s.per_rule.entry((m.level, m.title.clone(), m.id.clone())).or_default() += 1;
+            *s.per_rule.entry((m.level, m.title.to_string(), m.id.to_string())).or_default() += 1;
             writeln!(out, "{}", line(&ev, m.level, &m.title))?;
         }
     }

@@ -244,17 +244,20 @@ impl ObjectDecoder {
                                 newest.push_str(&target.timestamp);
                             }
                             let matches = self.detector.matches(&event);
+                            let mut subject = None;
                             let full = builder.push(
                                 ItemKind::Event,
                                 |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
-                                |o| self.enricher.write_document(&event, &target, &matches, o),
+                                |o| subject = self.enricher.write_document(&event, &target, &matches, o),
                                 bytes,
                             );
-                            if matches.is_empty() {
-                                full
-                            } else {
-                                send(full, &mut stats, emit)?;
-                                self.push_alerts(&mut builder, &mut stats, (&event, &target, bytes), &matches, emit)?
+                            match subject {
+                                None => full,
+                                Some(subject) => {
+                                    send(full, &mut stats, emit)?;
+                                    let event = (subject, &target, bytes);
+                                    self.push_alerts(&mut builder, &mut stats, event, &matches, emit)?
+                                }
                             }
                         }
                         Err(e) => {
@@ -285,11 +288,10 @@ impl ObjectDecoder {
         &self,
         builder: &mut BatchBuilder,
         stats: &mut DecodeStats,
-        (event, target, raw): (&RawEvent<'_>, &crate::enrich::Target<'_>, &[u8]),
+        (subject, target, raw): (crate::enrich::alert::AlertSubject<'_>, &crate::enrich::Target<'_>, &[u8]),
         matches: &[crate::detect::Match],
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<Option<Batch>, Closed> {
-        let subject = crate::enrich::alert::AlertSubject::new(event);
         let event_index = format!("{}-{}", self.index_prefix, target.date_str());
         let mut full = None;
         for m in matches {
