@@ -5,8 +5,7 @@
 
 use super::document::Actor;
 use super::facts::Facts;
-use super::{Target, addr, write_str};
-use crate::decode::json_string;
+use super::{Target, write_str};
 use crate::detect::Match;
 use sha2::{Digest, Sha256};
 
@@ -92,32 +91,9 @@ impl<'e> AlertSubject<'e> {
             }
             out.push(b'}');
         }
-        if let Some(raw) = f.source_ip {
-            out.extend_from_slice(b",\"source\":{\"address\":");
-            out.extend_from_slice(raw.get().as_bytes());
-            if let Some(ip) = json_string(raw).and_then(|s| addr::parse(&s)) {
-                out.extend_from_slice(b",\"ip\":\"");
-                addr::write(out, ip);
-                out.push(b'"');
-            }
-            out.push(b'}');
-        }
-        if f.account.is_some() || f.region.is_some() {
-            out.extend_from_slice(b",\"cloud\":{");
-            if let Some(account) = f.account {
-                out.extend_from_slice(b"\"account\":{\"id\":");
-                out.extend_from_slice(account.get().as_bytes());
-                out.push(b'}');
-            }
-            if let Some(region) = f.region {
-                if f.account.is_some() {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"\"region\":");
-                out.extend_from_slice(region.get().as_bytes());
-            }
-            out.push(b'}');
-        }
+        // The event document's own `source` (without GeoIP) and `cloud` objects.
+        super::document::write_source(out, f, None);
+        super::document::write_cloud(out, f);
         out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",\"index\":");
         write_str(out, event_index);
         out.extend_from_slice(b"}}");

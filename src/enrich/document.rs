@@ -220,7 +220,8 @@ fn field(out: &mut Vec<u8>, key: &Cow<'_, str>) {
     out.push(b':');
 }
 
-fn write_cloud(out: &mut Vec<u8>, facts: &Facts<'_>) {
+/// `,"cloud":{"account":{"id":…},"region":…}` from the record's account and region.
+pub(crate) fn write_cloud(out: &mut Vec<u8>, facts: &Facts<'_>) {
     if facts.account.is_none() && facts.region.is_none() {
         return;
     }
@@ -240,7 +241,8 @@ fn write_cloud(out: &mut Vec<u8>, facts: &Facts<'_>) {
     out.push(b'}');
 }
 
-fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) {
+/// `,"source":{"address":…,"ip":…}` from `sourceIPAddress`, with `geo.*`/`as.*` from `geo`.
+pub(crate) fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) {
     let Some(raw) = facts.source_ip else { return };
     out.extend_from_slice(b",\"source\":{\"address\":");
     out.extend_from_slice(raw.get().as_bytes());

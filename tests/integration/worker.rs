@@ -64,7 +64,9 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     assert_eq!(trail.depth(&trail.queue_url).await, (0, 0), "every message deleted, the TestEvent included");
     assert!(trail.dlq_bodies().await.is_empty());
     assert!(run.summary().contains("414 events"), "{}", run.summary());
-    assert!(run.summary().contains("414 indexed, 0 already present, 0 dead-lettered"), "{}", run.summary());
+    assert!(run.summary().contains("414 indexed, 0 already present, 0 dead-lettered, 64 alerts"), "{}", run.summary());
+    // The worker runs the built-in rules as ingest does: the 64 matches of the samples.
+    assert_eq!(osmem.count("trailship-alerts-*").await, 64);
 
     // Every field of every event is kept: compare one real event field by field.
     let original = &indexed[0].events[0];
@@ -80,7 +82,12 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     let rerun = trailship(&["run", "--drain"], &env).await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     assert_eq!(osmem.count("cloudtrail-*").await, 414);
-    assert!(rerun.summary().contains("0 indexed, 414 already present"), "{}", rerun.summary());
+    assert!(
+        rerun.summary().contains("0 indexed, 414 already present, 0 dead-lettered, 0 alerts"),
+        "{}",
+        rerun.summary()
+    );
+    assert_eq!(osmem.count("trailship-alerts-*").await, 64, "a redelivered file adds no alert");
     assert_eq!(trail.depth(&trail.queue_url).await, (0, 0), "{}", rerun.stderr);
 }
 
