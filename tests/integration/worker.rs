@@ -40,7 +40,9 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
         .put("AWSLogs/229654561268/Config/us-east-1/2024/8/1/ConfigHistory/x.json.gz", fixtures::gzip(decoy.as_bytes()))
         .await;
 
-    let env = env_for(&moto, &osmem, &trail.queue_url);
+    let mut env = env_for(&moto, &osmem, &trail.queue_url);
+    let hook = crate::proxies::WebhookReceiver::start(0).await;
+    env.push(("TRAILSHIP__ALERTS__WEBHOOK_URLS".into(), format!("{}/hooks/worker-token-7Hq2", hook.url)));
     let run = trailship(&["run", "--drain"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 
@@ -65,8 +67,22 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     assert!(trail.dlq_bodies().await.is_empty());
     assert!(run.summary().contains("414 events"), "{}", run.summary());
     assert!(run.summary().contains("414 indexed, 0 already present, 0 dead-lettered, 64 alerts"), "{}", run.summary());
-    // The worker runs the built-in rules as ingest does: the 64 matches of the samples.
+    // The worker runs the built-in rules as ingest does: the 64 matches of the samples, of
+    // which the 3 high ones (trail stopped or deleted twice, port opened to the world) are
+    // posted to the webhook before the worker exits.
     assert_eq!(osmem.count("trailship-alerts-*").await, 64);
+    let posted = |posts: &[Value]| -> Vec<String> {
+        let mut ids: Vec<String> = posts
+            .iter()
+            .flat_map(|p| p["body"]["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| format!("{} {}", a["rule"]["level"], a["eventID"]))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let posts = hook.posts().await;
+    assert_eq!(posted(&posts).len(), 3, "{posts:?}");
+    assert!(posted(&posts).iter().all(|a| a.starts_with("\"high\"")), "{posts:?}");
 
     // Every field of every event is kept: compare one real event field by field.
     let original = &indexed[0].events[0];
@@ -88,6 +104,7 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
         rerun.summary()
     );
     assert_eq!(osmem.count("trailship-alerts-*").await, 64, "a redelivered file adds no alert");
+    assert_eq!(hook.posts().await.len(), posts.len(), "and notifies nothing again");
     assert_eq!(trail.depth(&trail.queue_url).await, (0, 0), "{}", rerun.stderr);
 }
 
