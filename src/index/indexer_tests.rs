@@ -210,7 +210,8 @@ async fn alerts_are_counted_apart_and_only_new_ones_handed_back() {
     });
     let got = indexer(&twin, 3).index_batch(b.finish().unwrap(), &CancellationToken::new()).await.unwrap();
     assert_eq!(got.report, BatchReport { created: 1, duplicates: 0, dead_lettered: 1, alerts: 1 });
-    let new: Vec<Value> = got.new_alerts.iter().map(|d| serde_json::from_slice(d).unwrap()).collect();
+    let new: Vec<Value> = got.new_alerts.iter().map(|(_, d)| serde_json::from_slice(d).unwrap()).collect();
+    assert_eq!(got.new_alerts[0].0, crate::detect::Level::High);
     assert_eq!(new, [json!({"rule": {"level": "high"}, "n": "new"})]);
     // The refused alert is dead-lettered with the event's record, which replays it.
     let dead = &twin.calls()[1][0];

@@ -48,8 +48,8 @@ impl std::ops::AddAssign for BatchReport {
 pub struct Settled {
     /// The counts.
     pub report: BatchReport,
-    /// The document line of every alert indexed now.
-    pub new_alerts: Vec<Vec<u8>>,
+    /// The level and document line of every alert indexed now.
+    pub new_alerts: Vec<(crate::detect::Level, Vec<u8>)>,
 }
 
 /// Why a batch could not be fully written. The caller must not acknowledge its source.
@@ -337,10 +337,11 @@ impl<B: BulkClient> Indexer<B> {
                 ItemOutcome::Created if item.kind == ItemKind::Alert => {
                     report.alerts += 1;
                     let doc = current.document(item).to_vec();
+                    // trailship wrote the document: it has a level.
                     if let Some(level) = crate::notify::message::level_of(&doc) {
                         metrics::counter!(telemetry::ALERTS, "level" => level.as_str()).increment(1);
+                        settled.new_alerts.push((level, doc));
                     }
-                    settled.new_alerts.push(doc);
                 }
                 ItemOutcome::Duplicate if item.kind == ItemKind::Alert => {}
                 ItemOutcome::Created => report.created += 1,

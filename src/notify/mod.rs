@@ -50,8 +50,8 @@ impl Outbox {
     /// Adds the alert documents of `created` that are to be notified (at or above the minimum
     /// level) to `kept`, the alerts of one object so far. Past [`MAX_PER_OBJECT`] the rest are
     /// only counted in `over`, so an object matched by every event holds no more than that.
-    pub fn keep(&self, kept: &mut Vec<Vec<u8>>, over: &mut usize, created: Vec<Vec<u8>>) {
-        for doc in created.into_iter().filter(|d| message::level_of(d).is_some_and(|l| l >= self.min_level)) {
+    pub fn keep(&self, kept: &mut Vec<Vec<u8>>, over: &mut usize, created: Vec<(Level, Vec<u8>)>) {
+        for (_, doc) in created.into_iter().filter(|(level, _)| *level >= self.min_level) {
             if kept.len() < MAX_PER_OBJECT {
                 kept.push(doc);
             } else {

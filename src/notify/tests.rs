@@ -116,9 +116,14 @@ fn http_errors_never_show_the_url() {
 fn an_object_keeps_only_what_is_notified_and_at_most_its_share() {
     let (outbox, _rx) = Outbox::new(8, Level::High);
     let (mut kept, mut over) = (Vec::new(), 0);
-    outbox.keep(&mut kept, &mut over, vec![alert_doc("low", "e-1"), alert_doc("high", "e-2"), b"not json".to_vec()]);
-    assert_eq!((kept.len(), over), (1, 0), "below the level (or not an alert): not kept");
-    let many: Vec<Vec<u8>> = (0..MAX_PER_OBJECT + 4).map(|i| alert_doc("critical", &format!("x-{i}"))).collect();
+    outbox.keep(
+        &mut kept,
+        &mut over,
+        vec![(Level::Low, alert_doc("low", "e-1")), (Level::High, alert_doc("high", "e-2"))],
+    );
+    assert_eq!((kept.len(), over), (1, 0), "below the level: not kept");
+    let many: Vec<(Level, Vec<u8>)> =
+        (0..MAX_PER_OBJECT + 4).map(|i| (Level::Critical, alert_doc("critical", &format!("x-{i}")))).collect();
     outbox.keep(&mut kept, &mut over, many);
     assert_eq!((kept.len(), over), (MAX_PER_OBJECT, 5));
 }
