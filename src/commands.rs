@@ -115,10 +115,11 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship run: {} files, {} events in {secs:.2} s, {} events/s ({} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
+            "trailship run: {} files, {} events in {:.2} s of processing, {} events/s ({secs:.2} s in all, idle long-polls included; {} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
             s.files,
             s.events,
-            rate(s.events, secs),
+            s.busy.as_secs_f64(),
+            rate(s.events, s.busy.as_secs_f64()),
             s.indexed.created,
             s.indexed.duplicates,
             s.indexed.dead_lettered,

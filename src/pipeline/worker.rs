@@ -70,6 +70,34 @@ pub struct RunSummary {
     pub events: usize,
     /// How events were settled.
     pub indexed: BatchReport,
+    /// The time at least one message was being processed (idle long-polls left out): what a
+    /// throughput figure divides by.
+    pub busy: Duration,
+}
+
+/// Adds up the time some message is in flight.
+#[derive(Debug, Default)]
+struct Busy {
+    since: Option<std::time::Instant>,
+    total: Duration,
+}
+
+impl Busy {
+    /// Called as a message task starts, with the tasks already running.
+    fn starting(&mut self, running: usize) {
+        if running == 0 {
+            self.since = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Called as a message task has ended, with the tasks still running.
+    fn ended(&mut self, running: usize) {
+        if running == 0 {
+            if let Some(since) = self.since.take() {
+                self.total += since.elapsed();
+            }
+        }
+    }
 }
 
 /// How a message task ended.
@@ -115,11 +143,13 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
         let mut receive_retry = receive_backoff();
         let mut receive_failures = 0;
         let mut failure = None;
+        let mut busy = Busy::default();
         tokio::pin!(shutdown);
 
         loop {
             while let Some(done) = tasks.try_join_next_with_id() {
                 self.record(done, &mut receipts, &mut summary).await;
+                busy.ended(tasks.len());
             }
             let permit = tokio::select! {
                 p = semaphore.clone().acquire_owned() => p.expect("the semaphore is never closed"),
@@ -180,6 +210,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
                 let receipt = msg.receipt.clone();
                 let this = self.clone();
+                busy.starting(tasks.len());
                 let handle = tasks.spawn(async move {
                     let _permit = permit;
                     this.handle_message(msg).await
@@ -188,7 +219,8 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
             }
         }
 
-        self.stop(tasks, receipts, &mut summary).await;
+        self.stop(tasks, receipts, &mut summary, &mut busy).await;
+        summary.busy = busy.total;
         match failure {
             Some(e) => Err(e),
             None => Ok(summary),
@@ -197,7 +229,13 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
 
     /// Lets in-flight messages finish for the grace period, then cancels the rest and releases
     /// their messages.
-    async fn stop(&self, mut tasks: Tasks, mut receipts: HashMap<tokio::task::Id, String>, summary: &mut RunSummary) {
+    async fn stop(
+        &self,
+        mut tasks: Tasks,
+        mut receipts: HashMap<tokio::task::Id, String>,
+        summary: &mut RunSummary,
+        busy: &mut Busy,
+    ) {
         if !tasks.is_empty() {
             tracing::info!(in_flight = tasks.len(), grace = ?self.shutdown_grace, "stopping: finishing in-flight messages");
         }
@@ -208,7 +246,10 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
         loop {
             tokio::select! {
                 done = tasks.join_next_with_id() => match done {
-                    Some(done) => self.record(done, &mut receipts, summary).await,
+                    Some(done) => {
+                        self.record(done, &mut receipts, summary).await;
+                        busy.ended(tasks.len());
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(grace_over), if abort_at.is_none() => {

@@ -244,3 +244,19 @@ async fn a_stalled_object_body_fails_at_its_deadline() {
     assert_eq!((summary.failed, summary.acked), (1, 0));
     assert!(log(&s.queue).acked.is_empty());
 }
+
+#[test]
+fn busy_time_counts_only_while_some_message_is_in_flight() {
+    let mut busy = Busy::default();
+    busy.ended(0);
+    assert_eq!(busy.total, Duration::ZERO, "nothing started, nothing counted");
+    busy.starting(0);
+    let first = busy.since.expect("the first message starts the clock");
+    busy.starting(1);
+    assert_eq!(busy.since, Some(first), "a second message does not restart it");
+    busy.ended(1);
+    assert!(busy.since.is_some(), "one still in flight");
+    std::thread::sleep(Duration::from_millis(5));
+    busy.ended(0);
+    assert!(busy.since.is_none() && busy.total >= Duration::from_millis(5));
+}
