@@ -342,7 +342,9 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
 
 async fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     let client = Client::connect(&cfg.opensearch).await?;
-    Ok(Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries))
+    let indexer = Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries);
+    // Created alerts go back to the pipeline only for the webhooks.
+    Ok(indexer.handing_back_alerts(!cfg.alerts.webhook_urls.is_empty()))
 }
 
 /// The S3 and SQS clients. Every call has an attempt timeout: an SQS call may take the

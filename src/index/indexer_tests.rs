@@ -221,3 +221,20 @@ async fn alerts_are_counted_apart_and_only_new_ones_handed_back() {
     );
     assert_eq!(dead.doc["event"], r#"{"eventID":"e"}"#);
 }
+
+#[tokio::test]
+async fn without_webhooks_created_alerts_are_counted_but_not_handed_back() {
+    let origin = Arc::new(Origin::S3 { bucket: "b".into(), key: "k".into() });
+    let mut b = BatchBuilder::new(BatchLimits { max_bytes: 1 << 30, max_actions: 100 }, origin);
+    let doc = json!({"rule": {"level": "critical"}}).to_string();
+    b.push(
+        ItemKind::Alert,
+        |o| write_create_action(o, "trailship-alerts", "2024.08.01", "\"e:r\""),
+        |o| o.extend_from_slice(doc.as_bytes()),
+        b"{}",
+    );
+    let twin = Twin::new(|_, actions| answer(actions.iter().map(created).collect()));
+    let ix = indexer(&twin, 1).handing_back_alerts(false);
+    let got = ix.index_batch(b.finish().unwrap(), &CancellationToken::new()).await.unwrap();
+    assert_eq!((got.report.alerts, got.new_alerts.len()), (1, 0));
+}

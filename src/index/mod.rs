@@ -95,6 +95,8 @@ pub struct Indexer<B = Client> {
     /// Whether a batch the cluster refuses for its own reasons waits without end (the worker)
     /// or fails after `max_retries` (a one-shot command).
     hold_when_blocked: bool,
+    /// Whether the alert documents created are handed back (only webhooks need them).
+    hand_back_alerts: bool,
     min_delay: Duration,
     max_delay: Duration,
 }
@@ -170,6 +172,7 @@ impl<B: BulkClient> Indexer<B> {
             deadletter_index,
             max_retries,
             hold_when_blocked: false,
+            hand_back_alerts: true,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(30),
         }
@@ -179,6 +182,13 @@ impl<B: BulkClient> Indexer<B> {
     /// (or the pipeline is cancelled) instead of failing after `max_retries`.
     pub fn holding_when_blocked(mut self, hold: bool) -> Self {
         self.hold_when_blocked = hold;
+        self
+    }
+
+    /// Whether [`Indexer::index_batch`] hands back the alert documents it created (a copy of
+    /// each): only worth it when someone is notified of them.
+    pub fn handing_back_alerts(mut self, hand_back: bool) -> Self {
+        self.hand_back_alerts = hand_back;
         self
     }
 
@@ -336,11 +346,13 @@ impl<B: BulkClient> Indexer<B> {
                 }
                 ItemOutcome::Created if item.kind == ItemKind::Alert => {
                     report.alerts += 1;
-                    let doc = current.document(item).to_vec();
+                    let doc = current.document(item);
                     // trailship wrote the document: it has a level.
-                    if let Some(level) = crate::notify::message::level_of(&doc) {
+                    if let Some(level) = crate::notify::message::level_of(doc) {
                         metrics::counter!(telemetry::ALERTS, "level" => level.as_str()).increment(1);
-                        settled.new_alerts.push((level, doc));
+                        if self.hand_back_alerts {
+                            settled.new_alerts.push((level, doc.to_vec()));
+                        }
                     }
                 }
                 ItemOutcome::Duplicate if item.kind == ItemKind::Alert => {}
