@@ -10,6 +10,7 @@ mod detect;
 mod doctor;
 mod fieldmodel;
 mod fixtures;
+mod golden;
 mod harness;
 mod ingest;
 mod metrics;
