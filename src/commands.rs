@@ -49,12 +49,23 @@ pub enum CommandError {
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_logging(log: &LogConfig) {
     JSON_LOGS.store(log.json, std::sync::atomic::Ordering::Relaxed);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // `Targets` (`info,trailship=debug`) rather than `EnvFilter`: EnvFilter's regex engine
+    // (`matchers`) switches every `regex` in the process to building full DFAs, which made
+    // compiling the user-agent parsers about a third slower.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| DEFAULT_LOG_FILTER.parse().expect("the default log filter parses"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    if log.json { builder.json().init() } else { builder.init() }
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
+    if log.json { registry.with(layer.json()).init() } else { registry.with(layer).init() }
 }
+
+/// Log levels when `RUST_LOG` is unset or does not parse: the SDK's chatter kept to warnings.
+const DEFAULT_LOG_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn";
 
 static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

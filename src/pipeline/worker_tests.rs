@@ -40,7 +40,7 @@ struct Setup {
 impl Setup {
     fn new(bodies: &[String], twin: BulkTwin) -> Setup {
         // The worker's logs, shown when a test fails.
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("trailship=debug").try_init();
+        let _ = tracing_subscriber::fmt().with_test_writer().with_max_level(tracing::Level::DEBUG).try_init();
         Setup {
             queue: MemoryQueue::with_bodies(bodies),
             store: MemoryStore::default(),
