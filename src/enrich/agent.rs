@@ -7,7 +7,7 @@
 use super::write_str;
 use quick_cache::sync::Cache;
 use serde::Deserialize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use ua_parser::{os, user_agent};
 
 /// uap-core's parsers (user agent and OS parts), embedded.
@@ -35,11 +35,17 @@ pub struct Agent {
     pub os: Option<String>,
 }
 
-/// Parses user agents. Built once per process; cheap to share.
+/// Parses user agents. Built once per process; cheap to share. The regexes compile on first
+/// use (tens of milliseconds): a command that never meets a browser or SDK agent never pays.
 pub struct Agents {
+    parsers: OnceLock<Parsers>,
+    cache: Cache<Box<str>, Arc<[u8]>>,
+}
+
+/// uap-core's compiled user agent and OS parsers.
+struct Parsers {
     ua: user_agent::Extractor<'static>,
     os: os::Extractor<'static>,
-    cache: Cache<Box<str>, Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for Agents {
@@ -49,9 +55,24 @@ impl std::fmt::Debug for Agents {
 }
 
 impl Agents {
-    /// Compiles the embedded parsers.
+    /// A parser whose regexes compile on first use.
     pub fn new() -> Agents {
-        // Embedded at build time; `embedded_parsers_compile` checks it.
+        Agents { parsers: OnceLock::new(), cache: Cache::new(CACHE_ENTRIES) }
+    }
+
+    /// Compiles the regexes now if no one has yet (waits while another thread does).
+    pub fn compile(&self) {
+        self.parsers();
+    }
+
+    fn parsers(&self) -> &Parsers {
+        self.parsers.get_or_init(Parsers::compile)
+    }
+}
+
+impl Parsers {
+    fn compile() -> Parsers {
+        // Embedded at build time; `browsers_come_from_uap` checks it.
         let data: Data<'static> = serde_json::from_str(REGEXES).expect("embedded uap regexes are valid json");
         let ua = data
             .user_agent_parsers
@@ -67,9 +88,11 @@ impl Agents {
             .expect("embedded os regexes parse")
             .build()
             .expect("embedded os regexes compile");
-        Agents { ua, os, cache: Cache::new(CACHE_ENTRIES) }
+        Parsers { ua, os }
     }
+}
 
+impl Agents {
     /// Parses one agent string.
     pub fn parse(&self, original: &str) -> Agent {
         let inner = original.trim().trim_start_matches('[').trim_end_matches(']');
@@ -77,7 +100,8 @@ impl Agents {
             return agent;
         }
         let mut agent = Agent::default();
-        if let Some(v) = self.ua.extract(inner).filter(|v| v.family != "Other") {
+        let parsers = self.parsers();
+        if let Some(v) = parsers.ua.extract(inner).filter(|v| v.family != "Other") {
             agent.name = Some(v.family.into_owned());
             agent.version = join_version([v.major, v.minor, v.patch, v.patch_minor]);
         } else if let Some((name, version)) = first_product(inner) {
@@ -86,7 +110,8 @@ impl Agents {
         } else if inner.len() <= 100 {
             agent.name = Some(inner.to_owned());
         }
-        agent.os = self.os.extract(inner).map(|o| o.os.into_owned()).filter(|o| o != "Other").or_else(|| sdk_os(inner));
+        agent.os =
+            parsers.os.extract(inner).map(|o| o.os.into_owned()).filter(|o| o != "Other").or_else(|| sdk_os(inner));
         agent
     }
 
@@ -217,6 +242,17 @@ mod tests {
         );
         assert_eq!((chrome.0.as_deref(), chrome.2.as_deref()), (Some("Chrome"), Some("Windows")));
         assert_eq!(chrome.1.as_deref().map(|v| v.starts_with("118.0")), Some(true));
+    }
+
+    #[test]
+    fn regexes_compile_only_for_agents_that_need_them() {
+        let agents = Agents::new();
+        for ua in ["AWS Internal", "console.amazonaws.com", "lambda.amazonaws.com", "[S3Console/0.4]"] {
+            agents.parse(ua);
+        }
+        assert!(agents.parsers.get().is_none(), "cloudtrail's own agents need no regex");
+        agents.parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/120.0");
+        assert!(agents.parsers.get().is_some());
     }
 
     #[test]
