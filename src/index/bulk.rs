@@ -69,6 +69,23 @@ impl Batch {
         Batch { body: Vec::new(), items: Vec::new(), raw: Vec::new(), origin }
     }
 
+    /// An empty batch with room reserved for `room` (body, raw, items), so that filling it
+    /// does not copy the buffers over and over as they double.
+    fn with_room(origin: Arc<Origin>, room: Room) -> Self {
+        Batch {
+            body: Vec::with_capacity(room.body),
+            items: Vec::with_capacity(room.items),
+            raw: Vec::with_capacity(room.raw),
+            origin,
+        }
+    }
+
+    /// What a batch like this one needs, with an eighth to spare.
+    fn room(&self) -> Room {
+        let spare = |n: usize| n + n / 8;
+        Room { body: spare(self.body.len()), raw: spare(self.raw.len()), items: spare(self.items.len()) }
+    }
+
     /// Number of actions.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -188,6 +205,18 @@ impl Batch {
     }
 }
 
+/// Capacities to reserve for a batch's buffers.
+#[derive(Debug, Clone, Copy)]
+struct Room {
+    body: usize,
+    raw: usize,
+    items: usize,
+}
+
+/// Room reserved for an object's first batch, before any batch tells how large they get: a
+/// typical CloudTrail file's worth (reserved address space costs nothing until written).
+const FIRST_ROOM: Room = Room { body: 1 << 20, raw: 1 << 19, items: 1 << 10 };
+
 /// Fills batches up to the limits and hands out each one as it is full.
 #[derive(Debug)]
 pub struct BatchBuilder {
@@ -198,7 +227,12 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// A builder for records of `origin`.
     pub fn new(limits: BatchLimits, origin: Arc<Origin>) -> Self {
-        BatchBuilder { limits, current: Batch::new(origin) }
+        let room = Room {
+            body: FIRST_ROOM.body.min(limits.max_bytes + limits.max_bytes / 8),
+            raw: FIRST_ROOM.raw.min(limits.max_bytes),
+            items: FIRST_ROOM.items.min(limits.max_actions),
+        };
+        BatchBuilder { limits, current: Batch::with_room(origin, room) }
     }
 
     /// Appends one action (see [`Batch::push`]); returns a batch when one is full. A batch never
@@ -212,13 +246,17 @@ impl BatchBuilder {
     ) -> Option<Batch> {
         self.current.push(kind, write_action, write_doc, raw);
         if self.current.body.len() > self.limits.max_bytes && self.current.len() > 1 {
-            let tail = self.current.split_last();
+            let room = self.current.room();
+            let mut tail = self.current.split_last();
+            tail.body.reserve(room.body);
+            tail.raw.reserve(room.raw);
+            tail.items.reserve(room.items);
             let full = std::mem::replace(&mut self.current, tail);
             return Some(full);
         }
         if self.current.body.len() >= self.limits.max_bytes || self.current.len() >= self.limits.max_actions {
-            let origin = self.current.origin.clone();
-            return Some(std::mem::replace(&mut self.current, Batch::new(origin)));
+            let next = Batch::with_room(self.current.origin.clone(), self.current.room());
+            return Some(std::mem::replace(&mut self.current, next));
         }
         None
     }
