@@ -100,7 +100,8 @@ impl Enricher {
     }
 
     /// An enricher that adds `source.geo.*` and `source.as.*` from `geo`.
-    /// Also compiles the embedded rules and parsers now, so the first event does not wait.
+    /// Also compiles the embedded rules now and starts compiling the user-agent parsers, so the
+    /// first event does not wait for all of it.
     pub fn with_geoip(geo: Option<GeoIp>) -> Self {
         document::warm_up();
         Enricher { geo: geo.map(Arc::new) }
