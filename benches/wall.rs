@@ -1,0 +1,123 @@
+//! Whole-process figures, as a user measures them with `time`: the wall time of
+//! `trailship ingest --output /dev/null DIR` from spawn to exit (start-up, rule compilation and
+//! the last flush included), against the wall time of `zcat DIR/*.gz > /dev/null` on the same
+//! files, on one pinned core (`taskset -c 0`) and on both cores; peak RSS from GNU time's `%M`.
+//! Each configuration runs `runs` times, taking turns with the others, and reports its best
+//! and median.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// One measured command: a label, whether it is pinned to one core, and its argv.
+pub struct Config {
+    pub label: &'static str,
+    pub pinned: bool,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// Best and median wall seconds, and the largest peak RSS seen (MB).
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub best: f64,
+    pub median: f64,
+    pub rss_mb: f64,
+}
+
+/// Runs every configuration `runs` times, alternately.
+pub fn measure(configs: &[Config], runs: usize) -> Vec<Timing> {
+    let rss_file = std::env::temp_dir().join(format!("trailship-bench-rss-{}", std::process::id()));
+    let mut secs = vec![Vec::new(); configs.len()];
+    let mut rss = vec![0u64; configs.len()];
+    for _ in 0..runs {
+        for (n, c) in configs.iter().enumerate() {
+            let mut cmd = Command::new("/usr/bin/time");
+            cmd.arg("-f").arg("%M").arg("-o").arg(&rss_file);
+            if c.pinned {
+                cmd.args(["taskset", "-c", "0"]);
+            }
+            cmd.args(&c.argv).envs(c.env.iter().map(|(k, v)| (k, v))).env("RUST_LOG", "warn");
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+            let start = Instant::now();
+            let out = cmd.output().expect("run the command under GNU time (/usr/bin/time) and taskset");
+            let took = start.elapsed().as_secs_f64();
+            assert!(out.status.success(), "{}: {}", c.label, String::from_utf8_lossy(&out.stderr));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if let Some(summary) = stderr.lines().rev().find(|l| l.starts_with("trailship ingest:")) {
+                assert!(summary.contains("(0 invalid records"), "the corpus must be all valid records: {summary}");
+            }
+            let kb: u64 = std::fs::read_to_string(&rss_file).unwrap().trim().parse().unwrap();
+            rss[n] = rss[n].max(kb);
+            secs[n].push(took);
+        }
+    }
+    let _ = std::fs::remove_file(&rss_file);
+    secs.into_iter()
+        .zip(rss)
+        .map(|(mut s, kb)| {
+            s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            Timing { best: s[0], median: s[s.len() / 2], rss_mb: kb as f64 / 1024.0 }
+        })
+        .collect()
+}
+
+/// `sh -c 'zcat DIR/*.gz > /dev/null'`: only inflating the files.
+pub fn zcat(dir: &Path) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), format!("zcat '{}'/*.gz > /dev/null", dir.display())]
+}
+
+/// `trailship ingest --output /dev/null DIR`.
+pub fn ingest(dir: &Path) -> Vec<String> {
+    vec![
+        env!("CARGO_BIN_EXE_trailship").into(),
+        "ingest".into(),
+        "--output".into(),
+        "/dev/null".into(),
+        dir.display().to_string(),
+    ]
+}
+
+/// Measures one corpus the way issue 15 states its goals and prints one line per figure.
+pub fn report(
+    name: &str,
+    dir: &Path,
+    events: u64,
+    runs: usize,
+    no_detection: &[(String, String)],
+    rules: &[(String, String)],
+) {
+    let cfg =
+        |label, pinned, argv: Vec<String>, env: &[(String, String)]| Config { label, pinned, argv, env: env.to_vec() };
+    let configs = [
+        cfg("zcat, one core", true, zcat(dir), &[]),
+        cfg("ingest, one core, detection off", true, ingest(dir), no_detection),
+        cfg("ingest, one core, built-in rules", true, ingest(dir), &[]),
+        cfg("ingest, one core, 81 rules", true, ingest(dir), rules),
+        cfg("ingest, both cores, detection off", false, ingest(dir), no_detection),
+        cfg("ingest, both cores, built-in rules", false, ingest(dir), &[]),
+    ];
+    let t = measure(&configs, runs);
+    let zcat = t[0];
+    println!("{name} (wall time, best / median of {runs}): zcat one core {:.3} s / {:.3} s", zcat.best, zcat.median);
+    for (c, t) in configs.iter().zip(&t).skip(1) {
+        println!(
+            "{name}: {}: {:.3} s / {:.3} s = {:.0} / {:.0} events/s, {:.2}x zcat (best), peak RSS {:.0} MB",
+            c.label,
+            t.best,
+            t.median,
+            events as f64 / t.best,
+            events as f64 / t.median,
+            t.best / zcat.best,
+            t.rss_mb
+        );
+    }
+    let pct = |with: Timing, without: Timing| 100.0 * (with.best - without.best) / without.best;
+    println!(
+        "{name}: detection costs {:.1}% (built-in rules) and {:.1}% (81 rules) of the one-core best; both cores give {:.2}x (detection off) and {:.2}x (built-in rules) the one-core throughput",
+        pct(t[2], t[1]),
+        pct(t[3], t[1]),
+        t[1].best / t[4].best,
+        t[2].best / t[5].best
+    );
+}
