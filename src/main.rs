@@ -70,7 +70,25 @@ enum Command {
     },
 }
 
+/// Fixed malloc thresholds (glibc). By default glibc hands the top of a thread's heap back to
+/// the kernel once more than a threshold is free there, and adapts that threshold to the largest
+/// block freed so far; batches of a few MB are built and freed for every object, so with
+/// detection on (alert documents make them larger) each object's buffers were given back and
+/// faulted in again: 360,000 page faults and 0.5 s of kernel time in a 2.1 s ingest of 200,000
+/// events. With blocks up to 32 MiB taken from the heap and up to 32 MiB of free heap kept for
+/// the next object: 7,600 page faults, 0.03 s. The memory budget bounds what is live; this keeps
+/// at most 32 MiB more per heap (one per busy thread, at most eight per core).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
