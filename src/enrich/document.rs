@@ -15,7 +15,7 @@
 use super::agent::Agents;
 use super::alert::AlertSubject;
 use super::aws;
-use super::facts::Facts;
+use super::facts::{Facts, Identity};
 use super::flat::{self, Sinks};
 use super::geo::GeoIp;
 use super::shape::{Shape, is_field_name};
@@ -111,9 +111,21 @@ fn write_with<'a>(
     out.push(b'"');
     let mut facts = Facts::default();
     let mut unmapped: Vec<(&Cow<'_, str>, &RawValue)> = Vec::new();
+    // `userIdentity` as its shape check read it (`None`: parse it below).
+    let mut walked: Option<Identity<'_>> = None;
     for (key, value) in &ev.fields {
         facts.observe(key, value);
         match FIELDS.get(key.as_ref()) {
+            Some(Role::Mapped(shape)) if key == "userIdentity" => {
+                let (fits, identity) = shape.fits_identity(value.get());
+                walked = identity;
+                if fits {
+                    field(out, key);
+                    out.extend_from_slice(value.get().as_bytes());
+                } else {
+                    unmapped.push((key, value));
+                }
+            }
             Some(Role::Mapped(Shape::Flat)) => {
                 field(out, key);
                 flat::write(key, value.get().as_bytes(), out, sinks);
@@ -133,7 +145,7 @@ fn write_with<'a>(
         out.extend_from_slice(b",\"user_agent\":");
         out.extend_from_slice(&AGENTS.json(ua));
     }
-    let identity = facts.identity().unwrap_or_default();
+    let identity = walked.or_else(|| facts.identity()).unwrap_or_default();
     let kind = identity.kind.as_deref().filter(|k| !k.is_empty());
     let name = if kind.is_some() { identity.user_name() } else { facts.identity.and(identity.user_name()) };
     if let Some(kind) = kind {

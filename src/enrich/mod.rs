@@ -22,6 +22,7 @@ mod scan;
 pub mod shape;
 pub mod tags;
 pub mod time;
+mod walk;
 
 use crate::decode::RawEvent;
 use geo::GeoIp;

@@ -7,10 +7,10 @@
 //! value", a boolean that is not one) is detected here before it is sent; the document writer
 //! then keeps it in `trailship.unmapped` instead, and the event is indexed.
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use super::facts::Identity;
+use super::walk::{At, Walk};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::fmt;
 
 /// The expected shape of one mapped field.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ impl Shape {
         match m["type"].as_str() {
             Some("flat_object") => Shape::Flat,
             Some("boolean") => Shape::Bool,
-            Some("object") => Shape::Object(HashMap::new()),
+            Some("object") => Shape::Object(HashMap::default()),
             _ => Shape::Leaf,
         }
     }
@@ -58,99 +58,172 @@ impl Shape {
             Shape::Bool if matches!(raw, "true" | "false" | "null" | "\"true\"" | "\"false\"") => return true,
             _ => {}
         }
-        let mut de = serde_json::Deserializer::from_str(raw);
-        Fits(self).deserialize(&mut de).unwrap_or(false)
+        Walk::new(raw).fits(self, At::Elsewhere)
+    }
+
+    /// [`Shape::fits`] for `userIdentity`, reading the actor on the same pass; `None` when
+    /// [`super::facts::Facts::identity`] must parse it instead (a misfit, a duplicate field, a
+    /// number where a name belongs: what serde would read otherwise).
+    pub fn fits_identity<'a>(&self, raw: &'a str) -> (bool, Option<Identity<'a>>) {
+        super::walk::fits_identity(self, raw)
     }
 }
 
 /// Whether OpenSearch accepts `name` as an object field name: not empty, and no dot at either
 /// end or twice in a row ("makes object resolution ambiguous").
 pub fn is_field_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.ends_with('.') && !name.contains("..")
+    let bytes = name.as_bytes();
+    // Most names have no dot at all: one memchr instead of a substring search.
+    !bytes.is_empty()
+        && memchr::memchr(b'.', bytes).is_none_or(|first| {
+            first != 0 && bytes[bytes.len() - 1] != b'.' && !bytes[first..].windows(2).any(|w| w == b"..")
+        })
 }
 
 fn properties(props: &Value) -> HashMap<String, Shape> {
     props.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), Shape::from_mapping(v))).collect()).unwrap_or_default()
 }
 
-/// Walks a value against a shape without building it.
-struct Fits<'s>(&'s Shape);
-
-impl<'de> DeserializeSeed<'de> for Fits<'_> {
-    type Value = bool;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Fits<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a json value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(matches!(self.0, Shape::Leaf | Shape::Bool | Shape::Any))
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(matches!(self.0, Shape::Leaf | Shape::Any))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(matches!(self.0, Shape::Leaf | Shape::Any))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(matches!(self.0, Shape::Leaf | Shape::Any))
-    }
-
-    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
-        Ok(match self.0 {
-            Shape::Leaf | Shape::Any => true,
-            Shape::Bool => matches!(s, "true" | "false" | ""),
-            Shape::Object(_) | Shape::Flat => false,
-        })
-    }
-
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let mut ok = !matches!(self.0, Shape::Flat);
-        while let Some(fits) = seq.next_element_seed(Fits(self.0))? {
-            ok &= fits;
-        }
-        Ok(ok)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut ok = matches!(self.0, Shape::Object(_) | Shape::Flat | Shape::Any);
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            ok &= is_field_name(&key) || matches!(self.0, Shape::Flat | Shape::Any);
-            match self.0 {
-                Shape::Object(children) if ok => match children.get(key.as_ref()) {
-                    Some(child) => ok &= map.next_value_seed(Fits(child))?,
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                },
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(ok)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::index::template::EVENT_TEMPLATE;
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// The walk as serde_json would do it, validating: the reference the fast walk must agree with.
+    struct Fits<'s>(&'s Shape);
+
+    impl<'de> DeserializeSeed<'de> for Fits<'_> {
+        type Value = bool;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Fits<'_> {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a json value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(matches!(self.0, Shape::Leaf | Shape::Bool | Shape::Any))
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(matches!(self.0, Shape::Leaf | Shape::Any))
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(matches!(self.0, Shape::Leaf | Shape::Any))
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(matches!(self.0, Shape::Leaf | Shape::Any))
+        }
+
+        fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+            Ok(match self.0 {
+                Shape::Leaf | Shape::Any => true,
+                Shape::Bool => matches!(s, "true" | "false" | ""),
+                Shape::Object(_) | Shape::Flat => false,
+            })
+        }
+
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(true)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            let mut ok = !matches!(self.0, Shape::Flat);
+            while let Some(fits) = seq.next_element_seed(Fits(self.0))? {
+                ok &= fits;
+            }
+            Ok(ok)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut ok = matches!(self.0, Shape::Object(_) | Shape::Flat | Shape::Any);
+            while let Some(key) = map.next_key::<String>()? {
+                ok &= is_field_name(&key) || matches!(self.0, Shape::Flat | Shape::Any);
+                match self.0 {
+                    Shape::Object(children) if ok => match children.get(key.as_str()) {
+                        Some(child) => ok &= map.next_value_seed(Fits(child))?,
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    },
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(ok)
+        }
+    }
+
+    fn reference(shape: &Shape, raw: &str) -> bool {
+        Fits(shape).deserialize(&mut serde_json::Deserializer::from_str(raw)).unwrap_or(false)
+    }
+
+    #[test]
+    fn the_walk_agrees_with_serde_on_every_sample_field_and_odd_values() {
+        let s = shapes();
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples"));
+        let mut stack = vec![root.to_path_buf()];
+        let mut checked = 0;
+        let mut misfits = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let file: Value =
+                    serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
+                for record in file["Records"].as_array().unwrap() {
+                    for (key, value) in record.as_object().unwrap() {
+                        let Some(shape) = s.get(key.as_str()) else { continue };
+                        for raw in [serde_json::to_string(value).unwrap(), serde_json::to_string_pretty(value).unwrap()]
+                        {
+                            assert_eq!(shape.fits(&raw), reference(shape, &raw), "{key}: {raw}");
+                            checked += 1;
+                        }
+                        // The same value under every other shape: misfits too.
+                        let raw = serde_json::to_string(value).unwrap();
+                        for other in [&Shape::Leaf, &Shape::Bool, &Shape::Flat, &s["userIdentity"], &s["resources"]] {
+                            let fits = other.fits(&raw);
+                            assert_eq!(fits, reference(other, &raw), "{key} as {other:?}: {raw}");
+                            misfits += usize::from(!fits);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 5_000 && misfits > 1_000, "{checked} checked, {misfits} misfits");
+        let user = &s["userIdentity"];
+        for raw in [
+            r#"{"type":"IAMUser","user\u004eame":"a"}"#,
+            r#"{"sessionContext":{"sessionIssuer":{"userName":"a\"b","arn":["x",{"y":1}]}}}"#,
+            r#"{"a\u002e":1}"#,
+            r#"{ "type" : "Root" , "sessionContext" : { "attributes" : { "mfaAuthenticated" : "\u0074rue" } } }"#,
+            r#"{"sessionContext":{"attributes":{"mfaAuthenticated":"yes"}}}"#,
+            r#"{"sessionContext":[{"attributes":{}},{"attributes":"x"}]}"#,
+            r#"{"x":{"y":[[{"z":"}"}]]},"type":{"no":1}}"#,
+            "[]",
+            "[[]]",
+            "-1.5e3",
+            "\"\"",
+        ] {
+            for shape in [user, &Shape::Bool, &Shape::Leaf, &Shape::Flat, &Shape::Any] {
+                assert_eq!(shape.fits(raw), reference(shape, raw), "{shape:?}: {raw}");
+            }
+        }
+    }
 
     fn shapes() -> HashMap<String, Shape> {
         Shape::top_level(&serde_json::from_str(EVENT_TEMPLATE).unwrap())
