@@ -439,6 +439,26 @@ mod tests {
     }
 
     #[test]
+    fn escapes_are_followed_across_every_read_boundary() {
+        // Strings ending in runs of backslashes, escaped quotes and brackets inside strings.
+        let values: Vec<String> = (0..6)
+            .flat_map(|run| {
+                let slashes = "\\".repeat(run);
+                [format!("{slashes}"), format!("a{slashes}\"}}]{slashes}"), format!("{slashes}\"[{{{slashes}")]
+            })
+            .collect();
+        let expected: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| serde_json::json!({"n": n, "v": v, "w": [v, {"x": v}]}).to_string())
+            .collect();
+        let input = format!("{{\"Records\":[{}]}}", expected.join(","));
+        for step in 1..=9 {
+            assert_eq!(records(input.as_bytes(), step).unwrap(), expected, "step {step}");
+        }
+    }
+
+    #[test]
     fn skips_other_top_level_keys_and_accepts_bare_arrays() {
         let input = br#"{"x":{"Records":[{"no":1}]},"n":-1.5e3,"s":"Records","t":true,"Records":[{"a":1}],"z":[]}"#;
         assert_eq!(records(input, 5).unwrap(), vec![r#"{"a":1}"#]);
