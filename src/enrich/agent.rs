@@ -60,39 +60,10 @@ impl Agents {
         Agents { parsers: OnceLock::new(), cache: Cache::new(CACHE_ENTRIES) }
     }
 
-    /// Compiles the regexes now if no one has yet (waits while another thread does).
-    pub fn compile(&self) {
-        self.parsers();
-    }
-
     fn parsers(&self) -> &Parsers {
         self.parsers.get_or_init(Parsers::compile)
     }
-}
 
-impl Parsers {
-    fn compile() -> Parsers {
-        // Embedded at build time; `browsers_come_from_uap` checks it.
-        let data: Data<'static> = serde_json::from_str(REGEXES).expect("embedded uap regexes are valid json");
-        let ua = data
-            .user_agent_parsers
-            .into_iter()
-            .try_fold(user_agent::Builder::new(), |b, p| b.push(p))
-            .expect("embedded user agent regexes parse")
-            .build()
-            .expect("embedded user agent regexes compile");
-        let os = data
-            .os_parsers
-            .into_iter()
-            .try_fold(os::Builder::new(), |b, p| b.push(p))
-            .expect("embedded os regexes parse")
-            .build()
-            .expect("embedded os regexes compile");
-        Parsers { ua, os }
-    }
-}
-
-impl Agents {
     /// Parses one agent string.
     pub fn parse(&self, original: &str) -> Agent {
         let inner = original.trim().trim_start_matches('[').trim_end_matches(']');
@@ -139,6 +110,28 @@ impl Agents {
         let json: Arc<[u8]> = out.into();
         self.cache.insert(original.into(), json.clone());
         json
+    }
+}
+
+impl Parsers {
+    fn compile() -> Parsers {
+        // Embedded at build time; `browsers_come_from_uap` checks it.
+        let data: Data<'static> = serde_json::from_str(REGEXES).expect("embedded uap regexes are valid json");
+        let ua = data
+            .user_agent_parsers
+            .into_iter()
+            .try_fold(user_agent::Builder::new(), |b, p| b.push(p))
+            .expect("embedded user agent regexes parse")
+            .build()
+            .expect("embedded user agent regexes compile");
+        let os = data
+            .os_parsers
+            .into_iter()
+            .try_fold(os::Builder::new(), |b, p| b.push(p))
+            .expect("embedded os regexes parse")
+            .build()
+            .expect("embedded os regexes compile");
+        Parsers { ua, os }
     }
 }
 

@@ -101,8 +101,8 @@ impl Enricher {
     }
 
     /// An enricher that adds `source.geo.*` and `source.as.*` from `geo`.
-    /// Also compiles the embedded rules now and starts compiling the user-agent parsers, so the
-    /// first event does not wait for all of it.
+    /// Also compiles the embedded schema and tag rules now, so the first event does not wait
+    /// for them (the user-agent parsers compile on first use).
     pub fn with_geoip(geo: Option<GeoIp>) -> Self {
         document::warm_up();
         Enricher { geo: geo.map(Arc::new) }
