@@ -389,3 +389,25 @@ impl crate::listing::Lister for MemoryBucket {
         Ok(page)
     }
 }
+
+/// Every record of the bundled samples (`tests/fixtures/samples/`), for tests that check a
+/// rule against all of them.
+#[cfg(test)]
+pub(crate) fn sample_records() -> Vec<serde_json::Value> {
+    let mut records = Vec::new();
+    let mut stack =
+        vec![std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples")).to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let mut file: serde_json::Value =
+                    serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
+                records.append(file["Records"].as_array_mut().unwrap());
+            }
+        }
+    }
+    records
+}

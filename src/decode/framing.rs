@@ -444,7 +444,7 @@ mod tests {
         let values: Vec<String> = (0..6)
             .flat_map(|run| {
                 let slashes = "\\".repeat(run);
-                [format!("{slashes}"), format!("a{slashes}\"}}]{slashes}"), format!("{slashes}\"[{{{slashes}")]
+                [slashes.clone(), format!("a{slashes}\"}}]{slashes}"), format!("{slashes}\"[{{{slashes}")]
             })
             .collect();
         let expected: Vec<String> = values

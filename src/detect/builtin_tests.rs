@@ -4,6 +4,7 @@
 
 use super::rules::{BUILTIN, load, load_sources};
 use super::*;
+use crate::testing::sample_records;
 use serde_json::{Value, json};
 
 fn ev(fields: Value) -> Value {
@@ -249,24 +250,4 @@ fn cis_tags_and_cis_rules_agree() {
         agreed += by_tags.len();
     }
     assert!(agreed > 50, "{agreed}");
-}
-
-/// Every record of the bundled samples.
-fn sample_records() -> Vec<Value> {
-    let mut records = Vec::new();
-    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples"));
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let file: Value =
-                    serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
-                records.extend(file["Records"].as_array().unwrap().iter().cloned());
-            }
-        }
-    }
-    records
 }

@@ -355,7 +355,6 @@ impl<'a> Walk<'a> {
 mod tests {
     use super::*;
     use crate::index::template::EVENT_TEMPLATE;
-    use serde_json::Value;
 
     fn identity_shape() -> Shape {
         Shape::top_level(&serde_json::from_str(EVENT_TEMPLATE).unwrap()).remove("userIdentity").unwrap()
@@ -375,25 +374,11 @@ mod tests {
     #[test]
     fn the_identity_pass_reads_what_serde_reads_in_every_sample() {
         let shape = identity_shape();
-        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/samples"));
-        let (mut read, mut stack) = (0, vec![root.to_path_buf()]);
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let file: Value =
-                    serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
-                for record in file["Records"].as_array().unwrap() {
-                    if let Some(identity) = record.get("userIdentity") {
-                        for raw in
-                            [serde_json::to_string(identity).unwrap(), serde_json::to_string_pretty(identity).unwrap()]
-                        {
-                            read += usize::from(check(&shape, &raw));
-                        }
-                    }
+        let mut read = 0;
+        for record in crate::testing::sample_records() {
+            if let Some(identity) = record.get("userIdentity") {
+                for raw in [serde_json::to_string(identity).unwrap(), serde_json::to_string_pretty(identity).unwrap()] {
+                    read += usize::from(check(&shape, &raw));
                 }
             }
         }
