@@ -114,24 +114,37 @@ impl Agents {
 }
 
 impl Parsers {
+    /// Compiles both parsers, the OS one on a second thread when one can be had: whoever waits
+    /// for them waits for the larger half (the user agent regexes, about two thirds).
     fn compile() -> Parsers {
         // Embedded at build time; `browsers_come_from_uap` checks it.
         let data: Data<'static> = serde_json::from_str(REGEXES).expect("embedded uap regexes are valid json");
-        let ua = data
-            .user_agent_parsers
-            .into_iter()
-            .try_fold(user_agent::Builder::new(), |b, p| b.push(p))
-            .expect("embedded user agent regexes parse")
-            .build()
-            .expect("embedded user agent regexes compile");
-        let os = data
-            .os_parsers
-            .into_iter()
-            .try_fold(os::Builder::new(), |b, p| b.push(p))
-            .expect("embedded os regexes parse")
-            .build()
-            .expect("embedded os regexes compile");
-        Parsers { ua, os }
+        let os_parsers = std::sync::Mutex::new(Some(data.os_parsers));
+        let compile_os = || {
+            let parsers = os_parsers.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+            parsers
+                .into_iter()
+                .try_fold(os::Builder::new(), |b, p| b.push(p))
+                .expect("embedded os regexes parse")
+                .build()
+                .expect("embedded os regexes compile")
+        };
+        std::thread::scope(|scope| {
+            let os = std::thread::Builder::new().name("trailship-uap-os".into()).spawn_scoped(scope, compile_os);
+            let ua = data
+                .user_agent_parsers
+                .into_iter()
+                .try_fold(user_agent::Builder::new(), |b, p| b.push(p))
+                .expect("embedded user agent regexes parse")
+                .build()
+                .expect("embedded user agent regexes compile");
+            let os = match os {
+                Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to spare: compile them here.
+                Err(_) => compile_os(),
+            };
+            Parsers { ua, os }
+        })
     }
 }
 
