@@ -86,13 +86,6 @@ struct Capture<'a> {
 impl<'a> Capture<'a> {
     fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
         let id = &mut self.identity;
-        let issuer = |id: &mut Identity<'a>| {
-            id.session_context
-                .get_or_insert_with(SessionContext::default)
-                .session_issuer
-                .get_or_insert_with(SessionIssuer::default)
-                .user_name = Some(value.clone())
-        };
         match slot {
             Slot::Kind => id.kind = Some(value),
             Slot::UserName => id.user_name = Some(value),
@@ -101,7 +94,10 @@ impl<'a> Capture<'a> {
             Slot::Principal => id.principal_id = Some(value),
             Slot::Account => id.account_id = Some(value),
             Slot::InvokedBy => id.invoked_by = Some(value),
-            Slot::IssuerName => issuer(id),
+            Slot::IssuerName => {
+                let session = id.session_context.get_or_insert_with(SessionContext::default);
+                session.session_issuer.get_or_insert_with(SessionIssuer::default).user_name = Some(value)
+            }
             Slot::OnBehalfUser => id.on_behalf_of.get_or_insert_with(OnBehalfOf::default).user_id = Some(value),
         }
     }
@@ -153,13 +149,15 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The string `text` (as written, between quotes ending at `i`) without its escapes.
+    /// The string `text` that [`Walk::string`] has just read (its closing quote ends at `i`),
+    /// without its escapes.
     fn unescaped(&self, text: &'a str, escaped: bool) -> Option<Cow<'a, str>> {
         if !escaped {
             return Some(Cow::Borrowed(text));
         }
         serde_json::from_str::<String>(&self.s[self.i - text.len() - 2..self.i]).ok().map(Cow::Owned)
     }
+
     fn peek(&self) -> Option<u8> {
         self.s.as_bytes().get(self.i).copied()
     }
