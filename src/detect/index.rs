@@ -42,27 +42,20 @@ impl Need {
     }
 
     /// Whether a record whose top-level field (this need's root) is `raw` may satisfy it
-    /// (never false when it does).
-    fn admits(&self, raw: &serde_json::value::RawValue) -> bool {
+    /// (never false when it does). `lowered` holds `raw` with ASCII lowercased, or is empty
+    /// until a value need fills it (one copy per field per event, whatever the needs): each
+    /// value is then one SIMD substring search.
+    fn admits(&self, raw: &serde_json::value::RawValue, lowered: &mut Vec<u8>) -> bool {
         match self {
             Need::Names(_) => true,
             Need::Present { .. } => raw.get() != "null",
             Need::Values { values, .. } => {
-                let text = raw.get().as_bytes();
-                memchr::memchr(b'\\', text).is_some() || values.iter().any(|v| contains_ignore_case(text, v.as_bytes()))
-            }
-        }
-    }
-
-    /// [`Need::admits`] given `lowered`, the raw JSON with ASCII lowercased: one SIMD substring
-    /// search per value instead of a case-blind scan.
-    fn admits_lowered(&self, raw: &serde_json::value::RawValue, lowered: &[u8]) -> bool {
-        match self {
-            Need::Values { values, .. } => {
+                if lowered.is_empty() {
+                    lowered.extend(raw.get().bytes().map(|b| b.to_ascii_lowercase()));
+                }
                 memchr::memchr(b'\\', lowered).is_some()
                     || values.iter().any(|v| memchr::memmem::find(lowered, v.as_bytes()).is_some())
             }
-            other => other.admits(raw),
         }
     }
 
@@ -71,7 +64,9 @@ impl Need {
     fn admits_record(&self, record: &RawEvent<'_>) -> bool {
         match self {
             Need::Names(_) => true,
-            Need::Present { root } | Need::Values { root, .. } => record.get(root).is_some_and(|raw| self.admits(raw)),
+            Need::Present { root } | Need::Values { root, .. } => {
+                record.get(root).is_some_and(|raw| self.admits(raw, &mut Vec::new()))
+            }
         }
     }
 }
@@ -81,7 +76,9 @@ thread_local! {
     static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Whether `hay` contains `needle` (lowercase ASCII), ignoring ASCII case.
+/// Whether `hay` contains `needle` (lowercase ASCII), ignoring ASCII case, by scanning `hay`
+/// as written: the reference the lowercased search of [`Need::admits`] is checked against.
+#[cfg(test)]
 fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
     let Some(&first) = needle.first() else { return true };
     let mut from = 0;
@@ -178,20 +175,7 @@ impl NameIndex {
             let Some(raw) = record.get(root) else { continue };
             LOWERED.with_borrow_mut(|lowered| {
                 lowered.clear();
-                for (i, need) in list {
-                    let admitted = match need {
-                        Need::Values { .. } => {
-                            if lowered.is_empty() {
-                                lowered.extend(raw.get().bytes().map(|b| b.to_ascii_lowercase()));
-                            }
-                            need.admits_lowered(raw, lowered)
-                        }
-                        _ => need.admits(raw),
-                    };
-                    if admitted {
-                        out.push(*i);
-                    }
-                }
+                out.extend(list.iter().filter(|(_, n)| n.admits(raw, lowered)).map(|(i, _)| *i));
             });
         }
         if let Some(hits) = event_name.and_then(|name| lookup(&self.by_name, name)) {
@@ -464,14 +448,17 @@ mod tests {
         for record in crate::testing::sample_records() {
             for value in record.as_object().unwrap().values() {
                 let raw = serde_json::value::to_raw_value(value).unwrap();
-                let lowered: Vec<u8> = raw.get().bytes().map(|b| b.to_ascii_lowercase()).collect();
+                // One lowered copy shared by every need, as `candidates` shares it.
+                let mut shared = Vec::new();
                 for needle in ["root", "assumedrole", "consolelogin", "iamuser", "0.0.0.0/0", r"\u00e9t", "été"] {
                     let n = Need::Values {
                         root: String::new(),
                         values: [needle.to_lowercase()].into(),
                         exact_field: false,
                     };
-                    assert_eq!(n.admits(&raw), n.admits_lowered(&raw, &lowered), "{needle} in {raw}");
+                    let blind = memchr::memchr(b'\\', raw.get().as_bytes()).is_some()
+                        || contains_ignore_case(raw.get().as_bytes(), needle.to_lowercase().as_bytes());
+                    assert_eq!(n.admits(&raw, &mut shared), blind, "{needle} in {raw}");
                 }
             }
         }
