@@ -41,13 +41,20 @@ enum Role {
     Reserved,
     /// A field the template maps, with the shape its value must have.
     Mapped(Shape),
+    /// `userIdentity`: mapped, and the actor is read on the same pass as the shape check.
+    Identity(Shape),
 }
 
 /// Every top-level name with a role, looked up once per record field (hence the fast hasher).
 static FIELDS: LazyLock<FxHashMap<String, Role>> = LazyLock::new(|| {
     let template = serde_json::from_str(EVENT_TEMPLATE).expect("embedded template is valid json");
-    let mut fields: FxHashMap<String, Role> =
-        Shape::top_level(&template).into_iter().map(|(k, shape)| (k, Role::Mapped(shape))).collect();
+    let mut fields: FxHashMap<String, Role> = Shape::top_level(&template)
+        .into_iter()
+        .map(|(k, shape)| {
+            let role = if k == "userIdentity" { Role::Identity(shape) } else { Role::Mapped(shape) };
+            (k, role)
+        })
+        .collect();
     fields.extend(RESERVED.iter().map(|k| (k.to_string(), Role::Reserved)));
     fields
 });
@@ -113,7 +120,7 @@ fn write_with<'a>(
     for (key, value) in &ev.fields {
         facts.observe(key, value);
         match FIELDS.get(key.as_ref()) {
-            Some(Role::Mapped(shape)) if key == "userIdentity" => {
+            Some(Role::Identity(shape)) => {
                 let (fits, identity) = shape.fits_identity(value.get());
                 walked = identity;
                 if fits {
