@@ -10,6 +10,8 @@ WORKDIR /src
 ENV CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
 # Manifests first, with stub targets, so the dependency build is cached until they change.
 COPY Cargo.toml Cargo.lock ./
+# Patched crates (vendor/README.md), part of the dependency build.
+COPY vendor ./vendor
 RUN mkdir -p src benches tests/integration \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && echo 'fn main() {}' > benches/ingest.rs && touch tests/integration/main.rs \
