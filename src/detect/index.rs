@@ -6,7 +6,8 @@
 //! - another field equal to one of a set of exact values: for a top-level field holding a
 //!   scalar (`eventSource`, `errorCode`, …) the rule is looked up by the event's value of it;
 //!   for a nested one, the rule is checked only when the raw JSON of the top-level field holding
-//!   it contains one of them, ignoring ASCII case (or holds an escape, which could hide one);
+//!   it contains one of them, ignoring ASCII case (or holds an escape that could write one of
+//!   their characters); the values of every such rule on a field are found in one pass;
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an
 //!   absent field): the rule is checked only when its top-level field is there and not null.
 //!
@@ -40,56 +41,129 @@ impl Need {
             Need::Present { .. } => 2,
         }
     }
+}
 
-    /// Whether a record whose top-level field (this need's root) is `raw` may satisfy it
-    /// (never false when it does). `lowered` holds `raw` with ASCII lowercased, or is empty
-    /// until a value need fills it (one copy per field per event, whatever the needs): each
-    /// value is then one SIMD substring search.
-    fn admits(&self, raw: &serde_json::value::RawValue, lowered: &mut Vec<u8>) -> bool {
-        match self {
-            Need::Names(_) => true,
-            Need::Present { .. } => raw.get() != "null",
-            Need::Values { values, .. } => {
-                if lowered.is_empty() {
-                    lowered.extend(raw.get().bytes().map(|b| b.to_ascii_lowercase()));
-                }
-                memchr::memchr(b'\\', lowered).is_some()
-                    || values.iter().any(|v| memchr::memmem::find(lowered, v.as_bytes()).is_some())
-            }
-        }
-    }
+/// Rules with a cheaper requirement on one top-level field, checked together: its raw JSON is
+/// ASCII-lowercased once and each distinct value any of them looks for searched once (SIMD
+/// substring search; one Aho-Corasick pass over the field measured slower).
+#[derive(Debug, Default)]
+struct Filter {
+    /// Rule position and what it needs, in load order.
+    rules: Vec<(usize, Check)>,
+    /// Every value a rule looks for (lowercase ASCII), once, ready to search for.
+    values: Vec<memchr::memmem::Finder<'static>>,
+}
 
-    /// Whether `record` may satisfy it (never false when it does).
-    #[cfg(test)]
-    fn admits_record(&self, record: &RawEvent<'_>) -> bool {
-        match self {
-            Need::Names(_) => true,
-            Need::Present { root } | Need::Values { root, .. } => {
-                record.get(root).is_some_and(|raw| self.admits(raw, &mut Vec::new()))
+#[derive(Debug)]
+enum Check {
+    /// The field is there and not null.
+    Present,
+    /// One of these `Filter::values` appears, or an escape the field holds could hide one
+    /// (the [`escapes`] kinds the values' characters could be written with).
+    Values { values: Vec<usize>, escapes: u8 },
+}
+
+/// Escape kinds, as [`escapes`] reports them: `\u` may write any character, the others one each.
+const ESCAPE_U: u8 = 1;
+const ESCAPE_QUOTE: u8 = 2;
+const ESCAPE_BACKSLASH: u8 = 4;
+const ESCAPE_SLASH: u8 = 8;
+const ESCAPE_CONTROL: u8 = 16;
+
+/// The escape kinds that could write a character of `value`.
+fn escapable(value: &str) -> u8 {
+    value.bytes().fold(ESCAPE_U, |kinds, b| {
+        kinds
+            | match b {
+                b'"' => ESCAPE_QUOTE,
+                b'\\' => ESCAPE_BACKSLASH,
+                b'/' => ESCAPE_SLASH,
+                0x08 | 0x0c | b'\n' | b'\r' | b'\t' => ESCAPE_CONTROL,
+                _ => 0,
             }
-        }
+    })
+}
+
+/// The escape kinds raw JSON holds (anything unknown counts as `\u`).
+fn escapes(raw: &[u8]) -> u8 {
+    let (mut kinds, mut from) = (0, 0);
+    while let Some(at) = memchr::memchr(b'\\', &raw[from..]) {
+        let next = from + at + 1;
+        kinds |= match raw.get(next) {
+            Some(b'"') => ESCAPE_QUOTE,
+            Some(b'\\') => ESCAPE_BACKSLASH,
+            Some(b'/') => ESCAPE_SLASH,
+            Some(b'b' | b'f' | b'n' | b'r' | b't') => ESCAPE_CONTROL,
+            _ => ESCAPE_U,
+        };
+        from = next + 1;
     }
+    kinds
+}
+
+/// The field being checked, ASCII-lowercased, and which of a filter's values it holds.
+#[derive(Default)]
+struct Search {
+    lowered: Vec<u8>,
+    found: Vec<Option<bool>>,
 }
 
 thread_local! {
-    /// The raw JSON of the field being checked, ASCII lowercased (reused from event to event).
-    static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Reused from event to event.
+    static SEARCH: std::cell::RefCell<Search> = std::cell::RefCell::new(Search::default());
 }
 
-/// Whether `hay` contains `needle` (lowercase ASCII), ignoring ASCII case, by scanning `hay`
-/// as written: the reference the lowercased search of [`Need::admits`] is checked against.
-#[cfg(test)]
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else { return true };
-    let mut from = 0;
-    while let Some(at) = memchr::memchr2(first, first.to_ascii_uppercase(), &hay[from..]) {
-        let start = from + at;
-        if hay.get(start..start + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)) {
-            return true;
-        }
-        from = start + 1;
+impl Filter {
+    fn add(&mut self, position: usize, need: &Need) {
+        let check = match need {
+            Need::Values { values, .. } => Check::Values {
+                values: values.iter().map(|v| self.value(v)).collect(),
+                escapes: values.iter().fold(0, |kinds, v| kinds | escapable(v)),
+            },
+            _ => Check::Present,
+        };
+        self.rules.push((position, check));
     }
-    false
+
+    fn value(&mut self, v: &str) -> usize {
+        self.values.iter().position(|known| known.needle() == v.as_bytes()).unwrap_or_else(|| {
+            self.values.push(memchr::memmem::Finder::new(v).into_owned());
+            self.values.len() - 1
+        })
+    }
+
+    /// Adds to `out` the rules a record whose field (this filter's root) is `raw` may satisfy
+    /// (never leaving out one it does).
+    fn admitted(&self, raw: &serde_json::value::RawValue, out: &mut Vec<usize>) {
+        let text = raw.get().as_bytes();
+        if text == b"null" {
+            return;
+        }
+        let escapes = if self.values.is_empty() { 0 } else { escapes(text) };
+        SEARCH.with_borrow_mut(|Search { lowered, found }| {
+            lowered.clear();
+            // Searched only when a rule asks, at most once per value.
+            found.clear();
+            found.resize(self.values.len(), None);
+            out.extend(self.rules.iter().filter_map(|(position, check)| {
+                let admitted = match check {
+                    Check::Present => true,
+                    Check::Values { values, escapes: could_hide } => {
+                        escapes & could_hide != 0
+                            || values.iter().any(|&v| {
+                                *found[v].get_or_insert_with(|| {
+                                    if lowered.is_empty() {
+                                        lowered.extend(text.iter().map(u8::to_ascii_lowercase));
+                                    }
+                                    self.values[v].find(lowered).is_some()
+                                })
+                            })
+                    }
+                };
+                admitted.then_some(*position)
+            }));
+        });
+    }
 }
 
 /// Rules keyed by the exact value of one top-level field.
@@ -108,7 +182,7 @@ struct ByValue {
 pub struct NameIndex {
     by_name: FxHashMap<String, Vec<usize>>,
     by_value: Vec<(String, ByValue)>,
-    filtered: Vec<(String, Vec<(usize, Need)>)>,
+    filtered: Vec<(String, Filter)>,
     always: Vec<usize>,
 }
 
@@ -140,10 +214,14 @@ impl NameIndex {
                     Need::Present { root } | Need::Values { root, .. } => root.clone(),
                     Need::Names(_) => unreachable!("handled above"),
                 };
-                match self.filtered.iter_mut().find(|(r, _)| *r == root) {
-                    Some((_, list)) => list.push((position, other)),
-                    None => self.filtered.push((root, vec![(position, other)])),
-                }
+                let at = match self.filtered.iter().position(|(r, _)| *r == root) {
+                    Some(at) => at,
+                    None => {
+                        self.filtered.push((root, Filter::default()));
+                        self.filtered.len() - 1
+                    }
+                };
+                self.filtered[at].1.add(position, &other);
             }
             None => self.always.push(position),
         }
@@ -171,12 +249,10 @@ impl NameIndex {
                 }
             }
         }
-        for (root, list) in &self.filtered {
-            let Some(raw) = record.get(root) else { continue };
-            LOWERED.with_borrow_mut(|lowered| {
-                lowered.clear();
-                out.extend(list.iter().filter(|(_, n)| n.admits(raw, lowered)).map(|(i, _)| *i));
-            });
+        for (root, filter) in &self.filtered {
+            if let Some(raw) = record.get(root) {
+                filter.admitted(raw, out);
+            }
         }
         if let Some(hits) = event_name.and_then(|name| lookup(&self.by_name, name)) {
             out.extend_from_slice(hits);
@@ -333,134 +409,5 @@ fn exact(v: &SigmaValue) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn need_of(detection: &str) -> Option<Need> {
-        let yaml = format!("title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{detection}\n");
-        need(&rsigma_parser::parse_sigma_yaml(&yaml).unwrap().rules.remove(0))
-    }
-
-    fn names(detection: &str) -> Option<Vec<String>> {
-        match need_of(detection)? {
-            Need::Names(s) => Some(s.into_iter().collect()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn name_sets_follow_the_condition() {
-        let both = "  sel:\n    eventSource: ec2.amazonaws.com\n    eventName:\n      - CreateVpc\n      - DeleteVpc\n  condition: sel";
-        assert_eq!(names(both).unwrap(), ["createvpc", "deletevpc"]);
-        let or = "  a:\n    eventName: A\n  b:\n    eventName: B\n  condition: a or b";
-        assert_eq!(names(or).unwrap(), ["a", "b"]);
-        let and_not = "  a:\n    eventName: A\n  f:\n    userAgent: x\n  condition: a and not f";
-        assert_eq!(names(and_not).unwrap(), ["a"]);
-        let one_of = "  sel_a:\n    eventName: A\n  sel_b:\n    eventName: B\n  condition: 1 of sel_*";
-        assert_eq!(names(one_of).unwrap(), ["a", "b"]);
-        let list = "  sel:\n    - eventName: A\n    - eventName: B\n  condition: sel";
-        assert_eq!(names(list).unwrap(), ["a", "b"]);
-    }
-
-    #[test]
-    fn anything_less_certain_gives_no_set() {
-        for d in [
-            "  sel:\n    eventName: Create*\n  condition: sel",
-            "  sel:\n    eventName|startswith: Create\n  condition: sel",
-            "  a:\n    eventName: A\n  b:\n    errorCode: X\n  condition: a or b",
-            "  a:\n    eventName: A\n  condition: not a",
-            "  sel:\n    - eventName: A\n    - errorCode: X\n  condition: sel",
-            "  sel_a:\n    eventName: A\n  sel_b:\n    eventName: B\n  condition: 2 of sel_*",
-        ] {
-            assert_eq!(names(d), None, "{d}");
-        }
-    }
-
-    #[test]
-    fn other_fields_give_value_and_presence_needs() {
-        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        let root =
-            "  sel:\n    userIdentity.type: Root\n  f:\n    eventType: AwsServiceEvent\n  condition: sel and not f";
-        assert_eq!(
-            need_of(root),
-            Some(Need::Values { root: "userIdentity".into(), values: set(&["root"]), exact_field: false })
-        );
-        let source = "  sel:\n    eventSource: S3.amazonaws.com\n    eventName|startswith: Put\n  condition: sel";
-        assert_eq!(
-            need_of(source),
-            Some(Need::Values { root: "eventSource".into(), values: set(&["s3.amazonaws.com"]), exact_field: true })
-        );
-        let denied = "  a:\n    errorCode|endswith: Unauthorized\n  b:\n    errorCode|startswith: AccessDenied\n  condition: 1 of a, b";
-        let denied = denied.replace("1 of a, b", "a or b");
-        assert_eq!(need_of(&denied), Some(Need::Present { root: "errorCode".into() }));
-        assert_eq!(
-            need_of("  sel:\n    sourceIPAddress|cidr: 10.0.0.0/8\n  condition: sel"),
-            Some(Need::Present { root: "sourceIPAddress".into() })
-        );
-        for open in [
-            "  sel:\n    errorCode|exists: false\n  condition: sel",
-            "  sel:\n    errorCode: null\n  condition: sel",
-            "  sel:\n    a: x\n  other:\n    b: y\n  condition: sel or other",
-            "  sel:\n    a|fieldref: b\n  condition: sel",
-        ] {
-            assert_eq!(need_of(open), None, "{open}");
-        }
-        assert!(contains_ignore_case(br#"{"type":"ROOT"}"#, b"root"));
-        assert!(!contains_ignore_case(br#"{"type":"IAMUser"}"#, b"root"));
-        assert!(contains_ignore_case(b"xxRoRoOt", b"root"));
-    }
-
-    #[test]
-    fn top_level_values_are_looked_up_scalars_compared_by_text_and_arrays_always_admitted() {
-        let rule = |d: &str| {
-            let yaml = format!("title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{d}\n");
-            rsigma_parser::parse_sigma_yaml(&yaml).unwrap().rules.remove(0)
-        };
-        let mut index = NameIndex::default();
-        index.add(
-            0,
-            &rule("  sel:\n    eventSource: lambda.amazonaws.com\n    eventName: CreateFunction*\n  condition: sel"),
-        );
-        index.add(1, &rule("  sel:\n    readOnly: 'false'\n  condition: sel"));
-        index.add(2, &rule("  sel:\n    errorCode|endswith: Denied\n  condition: sel"));
-        let candidates = |record: &str| {
-            let ev = RawEvent::parse(record.as_bytes()).unwrap();
-            let mut out = Vec::new();
-            index.candidates(&ev, ev.get_str("eventName").as_deref(), &mut out);
-            out
-        };
-        assert_eq!(candidates(r#"{"eventSource":"Lambda.amazonaws.com","readOnly":false}"#), [0, 1]);
-        assert_eq!(candidates(r#"{"eventSource":"lambda.amazon\u0061ws.com","readOnly":true}"#), [0]);
-        assert_eq!(candidates(r#"{"eventSource":"s3.amazonaws.com","errorCode":"AccessDenied"}"#), [2]);
-        assert_eq!(candidates(r#"{"eventSource":["x","lambda.amazonaws.com"],"errorCode":null}"#), [0]);
-        assert_eq!(index.always(), 0);
-    }
-
-    #[test]
-    fn value_needs_admit_escaped_text_and_refuse_only_what_cannot_match() {
-        let n = Need::Values { root: "userIdentity".into(), values: ["root".to_string()].into(), exact_field: false };
-        let admits = |record: &str| n.admits_record(&RawEvent::parse(record.as_bytes()).unwrap());
-        assert!(admits(r#"{"userIdentity":{"type":"Root"}}"#));
-        assert!(admits(r#"{"userIdentity":{"type":"R\u006fot"}}"#), "an escape could hide the value");
-        assert!(!admits(r#"{"userIdentity":{"type":"IAMUser"}}"#));
-        assert!(!admits(r#"{"eventName":"x"}"#));
-        // The search over the lowercased text agrees with the case-blind scan.
-        for record in crate::testing::sample_records() {
-            for value in record.as_object().unwrap().values() {
-                let raw = serde_json::value::to_raw_value(value).unwrap();
-                // One lowered copy shared by every need, as `candidates` shares it.
-                let mut shared = Vec::new();
-                for needle in ["root", "assumedrole", "consolelogin", "iamuser", "0.0.0.0/0", r"\u00e9t", "été"] {
-                    let n = Need::Values {
-                        root: String::new(),
-                        values: [needle.to_lowercase()].into(),
-                        exact_field: false,
-                    };
-                    let blind = memchr::memchr(b'\\', raw.get().as_bytes()).is_some()
-                        || contains_ignore_case(raw.get().as_bytes(), needle.to_lowercase().as_bytes());
-                    assert_eq!(n.admits(&raw, &mut shared), blind, "{needle} in {raw}");
-                }
-            }
-        }
-    }
-}
+#[path = "index_tests.rs"]
+mod tests;
