@@ -106,6 +106,13 @@ fn geoip_and_retention() {
     let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
     assert_eq!(c.geoip, GeoIpConfig::default());
     assert_eq!(c.opensearch.retention_days, 400);
+    assert_eq!(c.opensearch.number_of_replicas, 1);
+    // As the compose stack sets it for its single node.
+    let c =
+        Config::load_from(Some(toml("").path()), &env(&[("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS", "0")])).unwrap();
+    assert_eq!(c.opensearch.number_of_replicas, 0);
+    let err = Config::load_from(Some(toml("[opensearch]\nnumber_of_replicas = -1\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "opensearch.number_of_replicas");
     let err = Config::load_from(Some(toml("[opensearch]\nretention_days = 0\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "opensearch.retention_days");
     let err = Config::load_from(Some(toml("[geoip]\ncity = \"x\"\n").path()), &[]).unwrap_err();

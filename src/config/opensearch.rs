@@ -35,6 +35,8 @@ pub struct OpenSearchConfig {
     pub tls_insecure: bool,
     /// Days an event index is kept before the ISM policy deletes it.
     pub retention_days: u32,
+    /// Replicas of each shard in every index trailship creates (0 on a single-node cluster).
+    pub number_of_replicas: u32,
 }
 
 /// `opensearch.auth`.
@@ -103,6 +105,7 @@ pub(super) struct RawOpenSearch {
     request_timeout_secs: Option<i64>,
     tls_insecure: Option<bool>,
     retention_days: Option<i64>,
+    number_of_replicas: Option<i64>,
 }
 
 impl RawOpenSearch {
@@ -182,6 +185,7 @@ impl RawOpenSearch {
             request_timeout: secs(int_in("opensearch.request_timeout_secs", os.request_timeout_secs, 60, 1, 3600)?),
             tls_insecure: os.tls_insecure.unwrap_or(false),
             retention_days: int_in("opensearch.retention_days", os.retention_days, 400, 1, 36_500)? as u32,
+            number_of_replicas: int_in("opensearch.number_of_replicas", os.number_of_replicas, 1, 0, 32)? as u32,
         })
     }
 }

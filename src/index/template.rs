@@ -29,11 +29,14 @@ pub struct Template {
     pub body: Value,
 }
 
-/// Renders `source` under `name` for `patterns`.
-pub fn render(source: &str, name: String, patterns: &[String]) -> Result<Template, serde_json::Error> {
+/// Renders `source` under `name` for `patterns`, with `replicas` replicas of each shard.
+pub fn render(source: &str, name: String, patterns: &[String], replicas: u32) -> Result<Template, serde_json::Error> {
     let mut body: Value = serde_json::from_str(source)?;
     if let Some(obj) = body.as_object_mut() {
         obj.insert("index_patterns".into(), Value::from(patterns.to_vec()));
+    }
+    if let Some(index) = body.pointer_mut("/template/settings/index").and_then(Value::as_object_mut) {
+        index.insert("number_of_replicas".into(), Value::from(replicas));
     }
     let digest = digest(&body);
     if let Some(meta) = body.as_object_mut().map(|o| o.entry("_meta").or_insert_with(|| serde_json::json!({}))) {
@@ -116,15 +119,17 @@ pub fn check_version(root: &Value) -> Result<String, String> {
 
 /// The templates of the configured indices.
 pub fn configured(cfg: &crate::config::Config) -> Vec<Template> {
-    templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix)
+    let replicas = cfg.opensearch.number_of_replicas;
+    templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix, replicas)
         .into_iter()
-        .chain(std::iter::once(alerts_template(&cfg.alerts.index_prefix)))
+        .chain(std::iter::once(alerts_template(&cfg.alerts.index_prefix, replicas)))
         .collect()
 }
 
 /// The template of the alert indices `{prefix}-*`.
-pub fn alerts_template(prefix: &str) -> Template {
-    render(ALERTS_TEMPLATE, object_name(prefix), &[format!("{prefix}-*")]).expect("embedded template is valid json")
+pub fn alerts_template(prefix: &str, replicas: u32) -> Template {
+    render(ALERTS_TEMPLATE, object_name(prefix), &[format!("{prefix}-*")], replicas)
+        .expect("embedded template is valid json")
 }
 
 /// The name of the template and ISM policy for `{prefix}-*`: `trailship-{prefix}`, or the
@@ -135,16 +140,16 @@ fn object_name(prefix: &str) -> String {
 
 /// The templates trailship needs for these event indices, dead-letter index and access log
 /// indices.
-pub fn templates(index_prefix: &str, deadletter_index: &str, access_prefix: &str) -> Vec<Template> {
+pub fn templates(index_prefix: &str, deadletter_index: &str, access_prefix: &str, replicas: u32) -> Vec<Template> {
     // The files are embedded at build time and parsed by the unit tests below.
-    vec![
-        render(EVENT_TEMPLATE, format!("trailship-{index_prefix}"), &[format!("{index_prefix}-*")])
-            .expect("embedded template is valid json"),
-        render(DEADLETTER_TEMPLATE, format!("trailship-{deadletter_index}"), &[deadletter_index.to_owned()])
-            .expect("embedded template is valid json"),
-        render(ACCESS_TEMPLATE, format!("trailship-{access_prefix}"), &[format!("{access_prefix}-*")])
-            .expect("embedded template is valid json"),
+    [
+        (EVENT_TEMPLATE, format!("trailship-{index_prefix}"), format!("{index_prefix}-*")),
+        (DEADLETTER_TEMPLATE, format!("trailship-{deadletter_index}"), deadletter_index.to_owned()),
+        (ACCESS_TEMPLATE, format!("trailship-{access_prefix}"), format!("{access_prefix}-*")),
     ]
+    .into_iter()
+    .map(|(source, name, pattern)| render(source, name, &[pattern], replicas).expect("embedded template is valid json"))
+    .collect()
 }
 
 #[cfg(test)]
@@ -171,7 +176,7 @@ mod tests {
 
     #[test]
     fn templates_follow_the_configured_names() {
-        let t = templates("ct", "dead", "s3a");
+        let t = templates("ct", "dead", "s3a", 1);
         assert_eq!(t[0].name, "trailship-ct");
         assert_eq!(t[0].body["index_patterns"], serde_json::json!(["ct-*"]));
         assert_eq!(t[1].body["index_patterns"], serde_json::json!(["dead"]));
@@ -183,7 +188,7 @@ mod tests {
             t[1].body["priority"].as_u64() > t[0].body["priority"].as_u64(),
             "dead-letter wins if patterns overlap"
         );
-        let a = alerts_template("trailship-alerts");
+        let a = alerts_template("trailship-alerts", 1);
         assert_eq!(
             (a.name.as_str(), &a.body["index_patterns"]),
             ("trailship-alerts", &serde_json::json!(["trailship-alerts-*"]))
@@ -197,12 +202,26 @@ mod tests {
 
     #[test]
     fn digests_follow_the_content() {
-        let a = templates("ct", "dead", "s3a");
-        let b = templates("other", "dead", "s3a");
+        let a = templates("ct", "dead", "s3a", 1);
+        let b = templates("other", "dead", "s3a", 1);
         let d = |t: &Template| installed_digest(&t.body).unwrap().to_owned();
-        assert_eq!(d(&a[0]), d(&templates("ct", "dead", "s3a")[0]), "stable");
+        assert_eq!(d(&a[0]), d(&templates("ct", "dead", "s3a", 1)[0]), "stable");
         assert_ne!(d(&a[0]), d(&b[0]), "the pattern is part of the content");
         assert_eq!(d(&a[0]).len(), 16);
+        let single = templates("ct", "dead", "s3a", 0);
+        assert_ne!(d(&a[0]), d(&single[0]), "the replicas are part of the content");
+    }
+
+    #[test]
+    fn every_template_carries_the_configured_replicas() {
+        for replicas in [0, 2] {
+            let all = templates("ct", "dead", "s3a", replicas).into_iter().chain([alerts_template("al", replicas)]);
+            for t in all {
+                let index = &t.body["template"]["settings"]["index"];
+                assert_eq!(index["number_of_replicas"], replicas, "{}", t.name);
+                assert_eq!(index["number_of_shards"], 1, "{}", t.name);
+            }
+        }
     }
 
     #[test]
@@ -222,7 +241,7 @@ mod tests {
 
     #[test]
     fn event_template_never_maps_unknown_fields() {
-        let t = &templates("cloudtrail", "trailship-deadletter", "s3access")[0].body;
+        let t = &templates("cloudtrail", "trailship-deadletter", "s3access", 1)[0].body;
         let m = &t["template"]["mappings"];
         assert_eq!(m["dynamic"], false);
         assert_eq!(m["date_detection"], false);

@@ -50,3 +50,27 @@ async fn setup_is_idempotent_and_reports_each_action() {
     let (_, t) = osmem.get("/_index_template/trailship-ct").await;
     assert_eq!(t["index_templates"][0]["index_template"]["template"]["mappings"]["dynamic"], false);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configured_replicas_reach_every_template_and_a_change_is_an_update() {
+    let osmem = Osmem::start().await;
+    let env = |replicas: &str| {
+        vec![
+            ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
+            ("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS".to_owned(), replicas.to_owned()),
+        ]
+    };
+    let names = ["trailship-cloudtrail", "trailship-trailship-deadletter", "trailship-s3access", "trailship-alerts"];
+    for (replicas, action) in [("0", "installed"), ("2", "updated"), ("2", "unchanged")] {
+        let out = trailship(&["setup"], &env(replicas)).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        for name in names {
+            assert!(out.stdout.contains(&format!("index template {name}: {action}")), "{replicas}: {}", out.stdout);
+            let (status, t) = osmem.get(&format!("/_index_template/{name}")).await;
+            assert_eq!(status, 200);
+            let index = &t["index_templates"][0]["index_template"]["template"]["settings"]["index"];
+            // OpenSearch answers index settings as strings.
+            assert_eq!(index["number_of_replicas"].to_string().trim_matches('"'), replicas, "{name}: {index}");
+        }
+    }
+}
