@@ -346,6 +346,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         frame: frame_limits(cfg),
         window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead },
         index_prefix: cfg.opensearch.index_prefix.clone(),
+        index_period: cfg.opensearch.index_period,
         access_index_prefix: cfg.s3access.index_prefix.clone(),
         deadletter_index: cfg.opensearch.deadletter_index.clone(),
         router: cfg.s3access.router.clone(),

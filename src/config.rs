@@ -10,7 +10,7 @@ mod values;
 pub use alerts::AlertsConfig;
 pub use detect::DetectConfig;
 use opensearch::RawOpenSearch;
-pub use opensearch::{AwsService, OpenSearchAuth, OpenSearchConfig};
+pub use opensearch::{AwsService, IndexPeriod, OpenSearchAuth, OpenSearchConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

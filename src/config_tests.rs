@@ -113,6 +113,13 @@ fn geoip_and_retention() {
     assert_eq!(c.opensearch.number_of_replicas, 0);
     let err = Config::load_from(Some(toml("[opensearch]\nnumber_of_replicas = -1\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "opensearch.number_of_replicas");
+    assert_eq!(c.opensearch.index_period, crate::config::IndexPeriod::Day);
+    let c = Config::load_from(Some(toml("[opensearch]\nindex_period = \"month\"\n").path()), &[]).unwrap();
+    assert_eq!(c.opensearch.index_period, crate::config::IndexPeriod::Month);
+    assert_eq!(c.opensearch.index_period.suffix("2024.08.31"), "2024.08");
+    assert_eq!(crate::config::IndexPeriod::Day.suffix("2024.08.31"), "2024.08.31");
+    let err = Config::load_from(Some(toml("[opensearch]\nindex_period = \"week\"\n").path()), &[]).unwrap_err();
+    assert!(err.key == "opensearch.index_period" && err.message.contains("\"week\""), "{err:?}");
     let err = Config::load_from(Some(toml("[opensearch]\nretention_days = 0\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "opensearch.retention_days");
     let err = Config::load_from(Some(toml("[geoip]\ncity = \"x\"\n").path()), &[]).unwrap_err();

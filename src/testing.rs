@@ -29,6 +29,7 @@ pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
         frame: FrameLimits { max_record_bytes, max_total_bytes: 1 << 30 },
         window: EventWindow::default(),
         index_prefix: "cloudtrail".into(),
+        index_period: Default::default(),
         access_index_prefix: "s3access".into(),
         deadletter_index: "trailship-deadletter".into(),
         router: crate::route::Router::default(),

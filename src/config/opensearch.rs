@@ -7,6 +7,27 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How much time one index covers (`opensearch.index_period`). `month` is for small trails:
+/// twelve indices a year instead of 365, against the cluster's shard limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexPeriod {
+    /// `{prefix}-YYYY.MM.DD`.
+    #[default]
+    Day,
+    /// `{prefix}-YYYY.MM`.
+    Month,
+}
+
+impl IndexPeriod {
+    /// The index suffix for the UTC day `YYYY.MM.DD`.
+    pub fn suffix(self, day: &str) -> &str {
+        match self {
+            IndexPeriod::Day => day,
+            IndexPeriod::Month => day.get(..7).unwrap_or(day),
+        }
+    }
+}
+
 /// The OpenSearch cluster and how documents are written to it.
 #[derive(Debug, Clone)]
 pub struct OpenSearchConfig {
@@ -17,8 +38,10 @@ pub struct OpenSearchConfig {
     /// A PEM bundle of the certificate authorities the cluster's certificate is checked against
     /// (beside the system's).
     pub ca_file: Option<PathBuf>,
-    /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
+    /// Event indices are `{index_prefix}-YYYY.MM.DD` (or `-YYYY.MM`, [`IndexPeriod`]).
     pub index_prefix: String,
+    /// What one event, access log or alert index holds: a day or a month of events.
+    pub index_period: IndexPeriod,
     /// Index for events that cannot be indexed.
     pub deadletter_index: String,
     /// A bulk request is cut at this many bytes.
@@ -106,6 +129,7 @@ pub(super) struct RawOpenSearch {
     tls_insecure: Option<bool>,
     retention_days: Option<i64>,
     number_of_replicas: Option<i64>,
+    index_period: Option<String>,
 }
 
 impl RawOpenSearch {
@@ -116,6 +140,16 @@ impl RawOpenSearch {
         check_url("opensearch.url", &url)?;
         let index_prefix = os.index_prefix.unwrap_or_else(|| "cloudtrail".to_owned());
         validate_index_name("opensearch.index_prefix", &index_prefix)?;
+        let index_period = match os.index_period.as_deref().map(str::trim) {
+            None | Some("day") => IndexPeriod::Day,
+            Some("month") => IndexPeriod::Month,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "opensearch.index_period",
+                    format!("{other:?} is neither \"day\" nor \"month\""),
+                ));
+            }
+        };
         let deadletter_index = os.deadletter_index.unwrap_or_else(|| "trailship-deadletter".to_owned());
         validate_index_name("opensearch.deadletter_index", &deadletter_index)?;
         if deadletter_index.starts_with(&format!("{index_prefix}-")) {
@@ -175,6 +209,7 @@ impl RawOpenSearch {
             auth,
             ca_file: non_empty(os.ca_file).map(PathBuf::from),
             index_prefix,
+            index_period,
             deadletter_index,
             bulk_max_bytes: int_in("opensearch.bulk_max_bytes", os.bulk_max_bytes, 5 << 20, 1 << 10, 100 << 20)?
                 as usize,

@@ -114,8 +114,10 @@ pub struct ObjectDecoder {
     pub frame: FrameLimits,
     /// The event times that may become daily indices.
     pub window: EventWindow,
-    /// Daily index prefix.
+    /// Event index prefix.
     pub index_prefix: String,
+    /// A day or a month per event, access log and alert index (`opensearch.index_period`).
+    pub index_period: crate::config::IndexPeriod,
     /// Daily index prefix of S3 server access logs (`s3access.index_prefix`).
     pub access_index_prefix: String,
     /// Dead-letter index.
@@ -247,7 +249,14 @@ impl ObjectDecoder {
                             let mut subject = None;
                             let full = builder.push(
                                 ItemKind::Event,
-                                |o| write_create_action(o, &self.index_prefix, target.date_str(), target.id_json),
+                                |o| {
+                                    write_create_action(
+                                        o,
+                                        &self.index_prefix,
+                                        self.index_period.suffix(target.date_str()),
+                                        target.id_json,
+                                    )
+                                },
                                 |o| subject = self.enricher.write_document(&event, &target, &matches, o),
                                 bytes,
                             );
@@ -292,7 +301,8 @@ impl ObjectDecoder {
         matches: &[crate::detect::Match],
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<Option<Batch>, Closed> {
-        let event_index = format!("{}-{}", self.index_prefix, target.date_str());
+        let suffix = self.index_period.suffix(target.date_str());
+        let event_index = format!("{}-{suffix}", self.index_prefix);
         let mut full = None;
         for m in matches {
             send(full.take(), stats, emit)?;
@@ -300,7 +310,7 @@ impl ObjectDecoder {
             let id = crate::enrich::alert::AlertSubject::id_json(&m.id, target.id_json);
             full = builder.push(
                 ItemKind::Alert,
-                |o| write_create_action(o, &self.alerts_index_prefix, target.date_str(), &id),
+                |o| write_create_action(o, &self.alerts_index_prefix, suffix, &id),
                 |o| subject.write(target, m, &event_index, o),
                 raw,
             );

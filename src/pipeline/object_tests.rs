@@ -182,3 +182,25 @@ fn a_closed_receiver_stops_decoding() {
     let err = decoder(1).decode(&file[..], origin, &watch(), &mut |_| Err(Closed)).unwrap_err();
     assert!(matches!(err, ObjectError::Closed));
 }
+
+#[test]
+fn a_monthly_index_period_names_event_and_alert_indices_by_month() {
+    let rule = "title: Trail deleted\nid: r-del\nlogsource:\n    product: aws\n    service: cloudtrail\n\
+                detection:\n    sel:\n        eventName: DeleteTrail\n    condition: sel\nlevel: high\n";
+    let mut d = decoder(10);
+    d.index_period = crate::config::IndexPeriod::Month;
+    d.detector = Arc::new(crate::detect::rules::load_sources(vec![("t".into(), rule.into(), false)]).unwrap().detector);
+    let file = br#"[{"eventID":"a","eventTime":"2024-08-01T10:00:00Z","eventName":"DeleteTrail"},
+                    {"eventID":"b","eventTime":"2024-08-31T23:59:59Z","eventName":"ListTrails"},
+                    {"eventID":"c","eventTime":"2024-09-01T00:00:00Z","eventName":"ListTrails"}]"#;
+    let mut batches = Vec::new();
+    d.decode(&file[..], Arc::new(Origin::File("f.json".into())), &watch(), &mut |b| {
+        batches.push(b);
+        Ok(())
+    })
+    .unwrap();
+    let l = lines(&batches);
+    let indices: Vec<&str> = l.iter().filter_map(|a| a["create"]["_index"].as_str()).collect();
+    assert_eq!(indices, ["cloudtrail-2024.08", "trailship-alerts-2024.08", "cloudtrail-2024.08", "cloudtrail-2024.09"]);
+    assert_eq!(l[3]["event"]["index"], "cloudtrail-2024.08");
+}

@@ -127,3 +127,36 @@ async fn a_synced_bucket_routes_like_the_worker_and_a_missing_path_does_not_stop
     assert_eq!(osmem.count("cloudtrail-*").await, fixtures::event_ids(&files).len() as u64);
     assert_eq!(osmem.count("trailship-deadletter").await, 0, "nothing of the other logs was read");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_monthly_index_period_puts_each_month_in_one_index() {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = local_mirror(dir.path());
+    let env = vec![
+        ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
+        ("TRAILSHIP__OPENSEARCH__INDEX_PERIOD".to_owned(), "month".to_owned()),
+    ];
+    let run = trailship(&["ingest", dir.path().to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut monthly = std::collections::BTreeMap::<String, u64>::new();
+    for (daily, count) in fixtures::expected_per_index("cloudtrail", &files) {
+        *monthly.entry(daily[..daily.len() - 3].to_owned()).or_default() += count;
+    }
+    assert!(monthly.len() > 1, "{monthly:?}");
+    for (index, count) in &monthly {
+        assert_eq!(osmem.count(index).await, *count, "{index}");
+    }
+    assert_eq!(monthly.values().sum::<u64>(), 413);
+    assert_eq!(osmem.count("cloudtrail-*").await, 413, "no daily index beside the monthly ones");
+    // The alerts of a month are in that month's alert index, and they point at the monthly event index.
+    let hits = osmem.post("/trailship-alerts-*/_search", &serde_json::json!({"size": 100})).await;
+    let hits = hits["hits"]["hits"].as_array().unwrap().clone();
+    assert_eq!(hits.len(), 64);
+    for hit in hits {
+        let (index, event_index) =
+            (hit["_index"].as_str().unwrap(), hit["_source"]["event"]["index"].as_str().unwrap());
+        assert!(monthly.contains_key(event_index), "{event_index}");
+        assert_eq!(index.strip_prefix("trailship-alerts-"), event_index.strip_prefix("cloudtrail-"), "{hit}");
+    }
+}

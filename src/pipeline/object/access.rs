@@ -103,7 +103,7 @@ impl ObjectDecoder {
                         if r.timestamp > newest {
                             newest.clone_from(&r.timestamp);
                         }
-                        let day = std::str::from_utf8(&r.day).unwrap_or("1970.01.01");
+                        let day = self.index_period.suffix(std::str::from_utf8(&r.day).unwrap_or("1970.01.01"));
                         let id = line_id(text.trim_end().as_bytes());
                         builder.push(
                             ItemKind::Event,
