@@ -45,7 +45,35 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
             ),
         }
     }
+    shard_budget(&client, cfg).await;
     import_dashboards(cfg, &dashboards).await
+}
+
+/// Prints the shard budget ([`crate::index::shards`]); warns past 80% of the cluster's limit.
+/// The cluster not answering is a warning, not a failed setup.
+async fn shard_budget(client: &Client, cfg: &Config) {
+    let budget = crate::index::shards::budget(cfg);
+    let limit = match with_retries(|| client.shard_limit()).await {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the cluster's shard limit");
+            for line in budget.report(None).0.iter().take(1) {
+                println!("{line}");
+            }
+            return;
+        }
+    };
+    let (lines, warn) = budget.report(limit);
+    for line in &lines {
+        println!("{line}");
+    }
+    if warn {
+        tracing::warn!(
+            shards = budget.shards(),
+            limit = limit.map_or(0, |l| l.total()),
+            "the configured retention would hold over 80% of the cluster's shard limit"
+        );
+    }
 }
 
 /// Imports the shipped saved objects into Dashboards (overwriting), one line per object.

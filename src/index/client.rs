@@ -261,6 +261,29 @@ impl Client {
         self.request(Method::Get, path, HeaderMap::new(), None).await.map(|_| ()).map_err(|e| e.to_string())
     }
 
+    /// `cluster.max_shards_per_node` (set or default), the data nodes and the shards held now;
+    /// `None` on OpenSearch Serverless, which has no such limit to ask for.
+    pub async fn shard_limit(&self) -> Result<Option<super::shards::Limit>, ClientError> {
+        if self.serverless {
+            return Ok(None);
+        }
+        let get = |path: &'static str| async move {
+            let (_, body) = self.request(Method::Get, path, HeaderMap::new(), None).await?;
+            Ok::<Value, ClientError>(serde_json::from_slice(&body).unwrap_or(Value::Null))
+        };
+        let settings = get("/_cluster/settings?include_defaults=true&flat_settings=true").await?;
+        let health = get("/_cluster/health").await?;
+        let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+        // A transient setting wins over a persistent one, which wins over the default.
+        let per_node = ["transient", "persistent", "defaults"]
+            .iter()
+            .find_map(|scope| number(&settings[scope]["cluster.max_shards_per_node"]))
+            .unwrap_or(1000);
+        let now = number(&health["active_shards"]).unwrap_or(0) + number(&health["unassigned_shards"]).unwrap_or(0);
+        let data_nodes = number(&health["number_of_data_nodes"]).unwrap_or(1).max(1);
+        Ok(Some(super::shards::Limit { per_node, data_nodes, now }))
+    }
+
     /// Whether this is an OpenSearch Serverless collection.
     pub fn is_serverless(&self) -> bool {
         self.serverless

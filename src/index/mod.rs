@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod client;
 pub mod deadletter;
 pub mod response;
+pub mod shards;
 pub mod sigv4;
 pub mod template;
 
