@@ -7,7 +7,8 @@
 //!   scalar (`eventSource`, `errorCode`, …) the rule is looked up by the event's value of it;
 //!   for a nested one, the rule is checked only when the raw JSON of the top-level field holding
 //!   it contains one of them, ignoring ASCII case (or holds an escape that could write one of
-//!   their characters); the values of every such rule on a field are found in one pass;
+//!   their characters); each distinct value of the rules on one field is searched at most once
+//!   per event, in one lowercased copy of it;
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an
 //!   absent field): the rule is checked only when its top-level field is there and not null.
 //!
