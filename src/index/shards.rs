@@ -144,12 +144,12 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_pass_a_single_node_limit_and_month_with_no_replica_fits() {
-        let budget = budget(&config(&[]));
-        assert_eq!(budget.indices(), 401 * 3 + 1);
-        assert_eq!(budget.shards(), 2408);
+    fn the_defaults_overrun_one_node_and_months_without_replicas_fit() {
+        let defaults = budget(&config(&[]));
+        assert_eq!(defaults.indices(), 401 * 3 + 1);
+        assert_eq!(defaults.shards(), 2408);
         let one_node = Limit { per_node: 1000, data_nodes: 1, now: 7 };
-        let (lines, warn) = budget.report(Some(one_node));
+        let (lines, warn) = defaults.report(Some(one_node));
         assert!(warn);
         assert_eq!(
             lines[0],
@@ -160,21 +160,17 @@ mod tests {
         assert!(lines[1].ends_with("241% of the limit"), "{}", lines[1]);
         assert!(lines[2].contains("WARNING") && lines[2].contains("number_of_replicas = 0"), "{}", lines[2]);
 
-        let small = budget_of(&[
+        let small = budget(&config(&[
             ("TRAILSHIP__OPENSEARCH__INDEX_PERIOD", "month"),
             ("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS", "0"),
-        ]);
+        ]));
         assert_eq!(small.shards(), 15 * 3 + 1);
         let (lines, warn) = small.report(Some(one_node));
         assert!(!warn && lines.len() == 2 && lines[1].ends_with(" 5% of the limit"), "{lines:?}");
         // Three data nodes: replicas are assigned there, so the advice does not mention them.
-        let (lines, warn) = budget.report(Some(Limit { per_node: 1000, data_nodes: 3, now: 0 }));
+        let (lines, warn) = defaults.report(Some(Limit { per_node: 1000, data_nodes: 3, now: 0 }));
         assert!(warn && !lines[2].contains("number_of_replicas"), "{lines:?}");
-        let (lines, warn) = budget.report(None);
+        let (lines, warn) = defaults.report(None);
         assert!(!warn && lines[1].contains("Serverless"));
-    }
-
-    fn budget_of(pairs: &[(&str, &str)]) -> Budget {
-        budget(&config(pairs))
     }
 }
