@@ -70,20 +70,21 @@ enum Command {
     },
 }
 
-/// Fixed malloc thresholds (glibc). By default glibc hands the top of a thread's heap back to
-/// the kernel once more than a threshold is free there, and adapts that threshold to the largest
-/// block freed so far; batches of a few MB are built and freed for every object, so with
-/// detection on (alert documents make them larger) each object's buffers were given back and
-/// faulted in again: 360,000 page faults and 0.5 s of kernel time in a 2.1 s ingest of 200,000
-/// events. With blocks up to 32 MiB taken from the heap and up to 32 MiB of free heap kept for
-/// the next object: 7,600 page faults, 0.03 s. The memory budget bounds what is live; this keeps
-/// at most 32 MiB more per heap (one per busy thread, at most eight per core).
+/// Fixed malloc thresholds (glibc). glibc adapts its mmap threshold to the largest block freed
+/// so far (up to 32 MiB), after which buffers of several MB come from the per-thread heaps;
+/// freed there in ever different sizes they leave free memory that the kernel never gets back,
+/// and resident memory grew past `limits.memory_mb` (eight objects with 3 MiB records: 250–273
+/// MiB peak under a 256 MiB budget). Blocks from 1 MiB are mapped on their own and unmapped when
+/// freed, and the heaps give back what is free above 4 MiB at their top: the same workload peaks
+/// at 193–235 MiB. The cost of mapping fresh pages for every batch is avoided by keeping batch
+/// buffers for the next batches ([`trailship::index::buffers`]): 3,700 page faults for 200,000
+/// events (360,000 with glibc's defaults).
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; it is called before any other thread runs.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
     }
 }
 

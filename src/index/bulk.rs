@@ -4,6 +4,7 @@
 //! original record, so that items the cluster refuses can be retried alone or dead-lettered
 //! with the raw event.
 
+use super::buffers::{Buffers, POOL};
 use crate::source::Origin;
 use std::ops::Range;
 use std::sync::Arc;
@@ -61,23 +62,35 @@ pub struct Batch {
     pub raw: Vec<u8>,
     /// The object the records came from.
     pub origin: Arc<Origin>,
+    /// Whether the buffers go back to the [`POOL`] when the batch is dropped (batches filled
+    /// by a [`BatchBuilder`]).
+    pooled: bool,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self.pooled {
+            let (body, raw, items) =
+                (std::mem::take(&mut self.body), std::mem::take(&mut self.raw), std::mem::take(&mut self.items));
+            POOL.give(Buffers { body, raw, items });
+        }
+    }
 }
 
 impl Batch {
     /// An empty batch for records of `origin`.
     pub fn new(origin: Arc<Origin>) -> Self {
-        Batch { body: Vec::new(), items: Vec::new(), raw: Vec::new(), origin }
+        Batch { body: Vec::new(), items: Vec::new(), raw: Vec::new(), origin, pooled: false }
     }
 
-    /// An empty batch with room reserved for `room` (body, raw, items), so that filling it
-    /// does not copy the buffers over and over as they double.
+    /// An empty batch on buffers from the [`POOL`], with room reserved for `room` (body, raw,
+    /// items), so that filling it does not copy the buffers over and over as they double.
     fn with_room(origin: Arc<Origin>, room: Room) -> Self {
-        Batch {
-            body: Vec::with_capacity(room.body),
-            items: Vec::with_capacity(room.items),
-            raw: Vec::with_capacity(room.raw),
-            origin,
-        }
+        let Buffers { mut body, mut raw, mut items } = POOL.take().unwrap_or_default();
+        body.reserve_exact(room.body);
+        raw.reserve_exact(room.raw);
+        items.reserve_exact(room.items);
+        Batch { body, items, raw, origin, pooled: true }
     }
 
     /// What a batch like this one needs, with an eighth to spare.
@@ -108,7 +121,7 @@ impl Batch {
 
     /// The memory the batch holds, in bytes.
     pub fn footprint(&self) -> usize {
-        self.body.capacity() + self.raw.capacity() + self.items.capacity() * std::mem::size_of::<Item>()
+        super::buffers::footprint(&self.body, &self.raw, &self.items)
     }
 
     /// The `_id` of an item's action, when it has one.
@@ -192,10 +205,10 @@ impl Batch {
         });
     }
 
-    /// Removes the last item into a batch of its own.
-    fn split_last(&mut self) -> Batch {
+    /// Removes the last item into a batch of its own, with `room` for more.
+    fn split_last(&mut self, room: Room) -> Batch {
         let item = self.items.last().cloned().expect("split_last on an empty batch");
-        let mut tail = Batch::new(self.origin.clone());
+        let mut tail = Batch::with_room(self.origin.clone(), room);
         tail.copy_item_from(self, &item);
         self.items.pop();
         self.body.truncate(item.lines.start);
@@ -246,11 +259,7 @@ impl BatchBuilder {
     ) -> Option<Batch> {
         self.current.push(kind, write_action, write_doc, raw);
         if self.current.body.len() > self.limits.max_bytes && self.current.len() > 1 {
-            let room = self.current.room();
-            let mut tail = self.current.split_last();
-            tail.body.reserve(room.body);
-            tail.raw.reserve(room.raw);
-            tail.items.reserve(room.items);
+            let tail = self.current.split_last(self.current.room());
             let full = std::mem::replace(&mut self.current, tail);
             return Some(full);
         }

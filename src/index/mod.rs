@@ -4,6 +4,7 @@
 //! report. A batch's result is only `Ok` when every item is indexed, already present, or
 //! recorded in the dead-letter index. Every wait ends at once when the pipeline is cancelled.
 
+pub mod buffers;
 pub mod bulk;
 pub mod client;
 pub mod deadletter;
