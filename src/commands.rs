@@ -17,6 +17,7 @@ use crate::pipeline::worker::Worker;
 use crate::pipeline::{Budget, spawn_indexers, spawn_telemetry};
 use crate::queue::sqs::SqsQueue;
 use crate::telemetry;
+use crate::trends::Spec;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,10 +27,12 @@ mod alerts;
 mod backfill;
 mod detect;
 mod setup;
+mod trends;
 pub use backfill::{BackfillArgs, backfill};
 pub use detect::{detect, load_rules};
 use setup::install_templates;
 pub use setup::setup;
+pub use trends::{TrendsArgs, trends};
 
 /// How a command failed: bad configuration (exit 2), interrupted (exit 130) or anything else
 /// (exit 1).
@@ -97,7 +100,11 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let jobs = jobs.notifying(notifier.outbox.clone());
     let budget = budget(cfg)?;
     let queue = SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
-    let telemetry_stop = start_telemetry(cfg, cluster, queue.clone()).await?;
+    let telemetry_stop = start_telemetry(cfg, cluster.clone(), queue.clone()).await?;
+    let trends_stop = CancellationToken::new();
+    let trends = cfg.trends.interval.map(|every| {
+        crate::pipeline::trends::spawn_trends(cluster.clone(), Spec::all(cfg), every, trends_stop.clone())
+    });
     let worker = Arc::new(Worker {
         queue,
         store: S3Store { client: s3, expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone() },
@@ -121,7 +128,15 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     }
     notifier.finish(cfg.sqs.shutdown_grace).await;
     telemetry_stop.cancel();
+    trends_stop.cancel();
+    if let Some(t) = trends {
+        t.await.map_err(anyhow::Error::from)?;
+    }
     let s = result?;
+    if drain && cfg.trends.interval.is_some() {
+        // Drained: the trends of what was indexed are current when the command returns.
+        trends::after_indexing(&cluster, cfg).await;
+    }
     let secs = started.elapsed().as_secs_f64();
     say(
         tracing::Level::INFO,

@@ -5,6 +5,7 @@
 mod alerts;
 mod detect;
 mod opensearch;
+mod trends;
 mod values;
 
 pub use alerts::AlertsConfig;
@@ -14,6 +15,7 @@ pub use opensearch::{AwsService, IndexPeriod, OpenSearchAuth, OpenSearchConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use trends::TrendsConfig;
 pub use values::Secret;
 use values::{StringList, base_url, basic_auth, check_url, int_in, non_empty, secs};
 
@@ -58,6 +60,8 @@ pub struct Config {
     pub detect: DetectConfig,
     /// Alert documents and webhook notifications.
     pub alerts: AlertsConfig,
+    /// Daily trend aggregates.
+    pub trends: TrendsConfig,
 }
 
 /// S3 server access logs (routed by their file names).
@@ -164,6 +168,7 @@ struct RawConfig {
     s3access: RawS3Access,
     detect: detect::RawDetect,
     alerts: alerts::RawAlerts,
+    trends: trends::RawTrends,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -437,7 +442,9 @@ impl RawConfig {
                 ),
             ));
         }
-        let cfg = Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect, alerts };
+        let trends = self.trends.validate()?;
+        let cfg =
+            Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect, alerts, trends };
         cfg.check_memory_budget()?;
         Ok(cfg)
     }

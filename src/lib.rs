@@ -30,3 +30,4 @@ pub mod source;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
+pub mod trends;

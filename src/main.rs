@@ -49,6 +49,9 @@ enum Command {
     /// templates; the SQS queue and its redrive policy; the trail bucket; GeoIP files) and
     /// print a checklist. Exit 1 when something is wrong.
     Doctor,
+    /// Recompute the daily trend aggregates ({prefix}-trends-YYYY) of a range of days from the
+    /// event indices, for CloudTrail and S3 access logs; idempotent.
+    Trends(commands::TrendsArgs),
     /// Evaluate the Sigma rules over local CloudTrail files (no OpenSearch): one line per match,
     /// then a count per rule.
     Detect {
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
             Command::Setup { dashboards_url } => commands::setup(&config, dashboards_url).await,
             Command::Doctor => commands::doctor(&config, &source).await,
             Command::Backfill(args) => commands::backfill(&config, args).await,
+            Command::Trends(args) => commands::trends(&config, args).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
             Command::Detect { rules, paths } => commands::detect(&config, rules, paths).await,
             Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,

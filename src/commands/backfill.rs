@@ -155,6 +155,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let started = Instant::now();
     let mut indexers = Vec::new();
     let mut notifier = None;
+    let mut cluster = None;
     let mode: Mode<S3Store> = if args.dry_run {
         Mode::DryRun
     } else if args.enqueue {
@@ -166,6 +167,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         let decoder = Arc::new(object_decoder(cfg)?);
         let indexer = indexer(cfg).await?;
         install_templates(indexer.client(), cfg).await?;
+        cluster = Some(indexer.client().clone());
         let n = notifier.insert(super::alerts::Notifier::start(cfg)?);
         let (sink, handles) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
         let sink = sink.notifying(n.outbox.clone());
@@ -181,6 +183,11 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     if let Some(n) = notifier {
         // Interrupted: stop as soon as a worker stopping would.
         n.finish(if summary.interrupted { cfg.sqs.shutdown_grace } else { super::NOTIFY_AT_EXIT }).await;
+    }
+    if let (Some(client), false) = (&cluster, summary.interrupted) {
+        // Trends of the days indexed into, even when some objects failed (their rerun
+        // recomputes them again).
+        super::trends::after_indexing(client, cfg).await;
     }
     let secs = started.elapsed().as_secs_f64();
     say(tracing::Level::INFO, &summary_line(&summary, secs, dry_run, enqueue));

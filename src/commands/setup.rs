@@ -18,8 +18,19 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
     for (name, action) in ensure_templates(&client, cfg, true).await? {
         println!("index template {name}: {}", action.as_str());
     }
-    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix, &cfg.alerts.index_prefix] {
-        let policy = template::ism_policy(prefix, cfg.opensearch.retention_days);
+    let days = cfg.opensearch.retention_days;
+    let kept = |prefix: &str| format!("indices {prefix}-* deleted {days} days after creation");
+    let mut policies: Vec<(template::Policy, String)> =
+        [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix, &cfg.alerts.index_prefix]
+            .into_iter()
+            .map(|prefix| (template::ism_policy(prefix, days), kept(prefix)))
+            .collect();
+    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
+        let (trends, years) = (format!("{prefix}-trends"), cfg.trends.retention_years);
+        let what = format!("yearly indices {trends}-* kept {years} years past their last day");
+        policies.push((template::trends_policy(&trends, years), what));
+    }
+    for (policy, what) in policies {
         let action = with_retries(|| client.ensure_policy(&policy))
             .await
             .map_err(|e| anyhow::anyhow!("cannot install ism policy {}: {e}", policy.id))?;
@@ -37,12 +48,7 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
                 );
                 println!("ism policy {}: skipped (no ISM plugin on this cluster)", policy.id);
             }
-            action => println!(
-                "ism policy {}: {} (indices {prefix}-* deleted {} days after creation)",
-                policy.id,
-                action.as_str(),
-                cfg.opensearch.retention_days
-            ),
+            action => println!("ism policy {}: {} ({what})", policy.id, action.as_str()),
         }
     }
     shard_budget(&client, cfg).await;

@@ -48,6 +48,27 @@ pub fn requester_identity(requester: &str) -> Option<(&str, &str)> {
     (!account.is_empty() && !name.is_empty()).then_some((name, account))
 }
 
+/// The kind of requester, in CloudTrail's `userIdentity.type` words: `Anonymous` (S3 wrote
+/// `-`), `AWSService` (`svc:…`), `AssumedRole`, `IAMUser`, `Root`, `FederatedUser` (ARNs),
+/// `CanonicalUser` (a 64-digit canonical ID), `Unknown` otherwise. Daily trends count by it.
+pub fn requester_type(requester: Option<&str>) -> &'static str {
+    let Some(r) = requester else { return "Anonymous" };
+    if r.starts_with("svc:") {
+        return "AWSService";
+    }
+    if let Some(rest) = r.strip_prefix("arn:") {
+        let resource = rest.splitn(5, ':').nth(4).unwrap_or_default();
+        return match resource.split_once('/').map_or(resource, |(kind, _)| kind) {
+            "assumed-role" => "AssumedRole",
+            "user" => "IAMUser",
+            "root" => "Root",
+            "federated-user" => "FederatedUser",
+            _ => "Unknown",
+        };
+    }
+    if r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit()) { "CanonicalUser" } else { "Unknown" }
+}
+
 /// The access key ID a presigned request URI carries, if any.
 pub fn presigned_access_key(query: &str) -> Option<String> {
     for pair in query.split('&') {
@@ -116,10 +137,16 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out
         }
         out.push(b'}');
     }
-    if let Some((name, account)) = r.requester.and_then(requester_identity) {
-        out.extend_from_slice(b",\"user\":{\"name\":");
+    out.extend_from_slice(b",\"user\":{\"type\":");
+    write_str(out, requester_type(r.requester));
+    let identity = r.requester.and_then(requester_identity);
+    if let Some((name, _)) = identity {
+        out.extend_from_slice(b",\"name\":");
         write_str(out, name);
-        out.extend_from_slice(b"},\"cloud\":{\"account\":{\"id\":");
+    }
+    out.push(b'}');
+    if let Some((_, account)) = identity {
+        out.extend_from_slice(b",\"cloud\":{\"account\":{\"id\":");
         write_str(out, account);
         out.extend_from_slice(b"}}");
     }
@@ -164,7 +191,7 @@ mod tests {
         assert_eq!(d["@timestamp"], "2019-02-06T00:00:38Z");
         assert_eq!(d["remote_ip"], "2001:db8::7");
         assert_eq!(d["source"], json!({"ip": "2001:db8::7"}));
-        assert_eq!(d["user"], json!({"name": "backup-role/i-0abc"}));
+        assert_eq!(d["user"], json!({"name": "backup-role/i-0abc", "type": "AssumedRole"}));
         assert_eq!(d["cloud"], json!({"account": {"id": "123456789012"}}));
         assert_eq!(d["http"], json!({"request": {"method": "GET"}}));
         assert_eq!(d["url"]["path"], "/amzn-s3-demo-bucket1/reports/Q1%25202024.csv");
@@ -192,7 +219,8 @@ mod tests {
                 "AWSAccessKeyId=AKIAI44QH8DHBEXAMPLE&Expires=1549411200&Signature=xyz",
             );
         let d = document(&line);
-        assert!(d.get("requester").is_none() && d.get("user").is_none() && d.get("cloud").is_none());
+        assert!(d.get("requester").is_none() && d["user"].get("name").is_none() && d.get("cloud").is_none());
+        assert_eq!(d["user"]["type"], "Anonymous");
         assert_eq!(d["aws"]["access_key_id"], "AKIAI44QH8DHBEXAMPLE");
         let plain = LINE.replace(
             "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20190206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc",
@@ -200,6 +228,19 @@ mod tests {
         );
         let d = document(&plain);
         assert!(d.get("aws").is_none() && d["url"].get("query").is_none(), "{d}");
+    }
+
+    #[test]
+    fn requesters_have_a_type() {
+        let t = |r: &str| requester_type(Some(r));
+        assert_eq!(requester_type(None), "Anonymous");
+        assert_eq!(t("svc:logging.s3.amazonaws.com"), "AWSService");
+        assert_eq!(t("arn:aws:sts::123456789012:assumed-role/backup-role/i-0abc"), "AssumedRole");
+        assert_eq!(t("arn:aws:iam::111122223333:user/dev/bob"), "IAMUser");
+        assert_eq!(t("arn:aws:iam::111122223333:root"), "Root");
+        assert_eq!(t("arn:aws:sts::111122223333:federated-user/carol"), "FederatedUser");
+        assert_eq!(t("79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"), "CanonicalUser");
+        assert_eq!(t("someone"), "Unknown");
     }
 
     #[test]

@@ -65,6 +65,12 @@ pub fn budget(cfg: &Config) -> Budget {
         .map(|prefix| Held { pattern: format!("{prefix}-*"), indices: dated })
         .collect();
     held.push(Held { pattern: os.deadletter_index.clone(), indices: 1 });
+    // Yearly trend indices, each kept (retention_years + 1) × 366 days: the years of the
+    // retention, the one before them still ageing out, and the current one.
+    let yearly = u64::from(cfg.trends.retention_years) + 2;
+    for prefix in [&os.index_prefix, &cfg.s3access.index_prefix] {
+        held.push(Held { pattern: format!("{prefix}-trends-*"), indices: yearly });
+    }
     Budget { held, copies: 1 + u64::from(os.number_of_replicas) }
 }
 
@@ -146,27 +152,27 @@ mod tests {
     #[test]
     fn the_defaults_overrun_one_node_and_months_without_replicas_fit() {
         let defaults = budget(&config(&[]));
-        assert_eq!(defaults.indices(), 401 * 3 + 1);
-        assert_eq!(defaults.shards(), 2408);
+        assert_eq!(defaults.indices(), 401 * 3 + 1 + 9 * 2);
+        assert_eq!(defaults.shards(), 2444);
         let one_node = Limit { per_node: 1000, data_nodes: 1, now: 7 };
         let (lines, warn) = defaults.report(Some(one_node));
         assert!(warn);
         assert_eq!(
             lines[0],
-            "shard budget: 1204 indices at steady state (cloudtrail-* 401, s3access-* 401, trailship-alerts-* 401, \
-             trailship-deadletter 1), 2408 shards with 1 replica each"
+            "shard budget: 1222 indices at steady state (cloudtrail-* 401, s3access-* 401, trailship-alerts-* 401, \
+             trailship-deadletter 1, cloudtrail-trends-* 9, s3access-trends-* 9), 2444 shards with 1 replica each"
         );
         assert!(lines[1].contains("accepts 1000 shards (cluster.max_shards_per_node 1000 × 1 data node) and holds 7"));
-        assert!(lines[1].ends_with("241% of the limit"), "{}", lines[1]);
+        assert!(lines[1].ends_with("244% of the limit"), "{}", lines[1]);
         assert!(lines[2].contains("WARNING") && lines[2].contains("number_of_replicas = 0"), "{}", lines[2]);
 
         let small = budget(&config(&[
             ("TRAILSHIP__OPENSEARCH__INDEX_PERIOD", "month"),
             ("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS", "0"),
         ]));
-        assert_eq!(small.shards(), 15 * 3 + 1);
+        assert_eq!(small.shards(), 15 * 3 + 1 + 9 * 2);
         let (lines, warn) = small.report(Some(one_node));
-        assert!(!warn && lines.len() == 2 && lines[1].ends_with(" 5% of the limit"), "{lines:?}");
+        assert!(!warn && lines.len() == 2 && lines[1].ends_with(" 6% of the limit"), "{lines:?}");
         // Three data nodes: replicas are assigned there, so the advice does not mention them.
         let (lines, warn) = defaults.report(Some(Limit { per_node: 1000, data_nodes: 3, now: 0 }));
         assert!(warn && !lines[2].contains("number_of_replicas"), "{lines:?}");

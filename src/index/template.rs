@@ -17,6 +17,10 @@ pub const DEADLETTER_TEMPLATE: &str = include_str!("../../mappings/deadletter-te
 pub const ACCESS_TEMPLATE: &str = include_str!("../../mappings/s3access-template.json");
 /// The alert document template (`mappings/alerts-template.json`).
 pub const ALERTS_TEMPLATE: &str = include_str!("../../mappings/alerts-template.json");
+/// The CloudTrail trend template (`mappings/trends-template.json`).
+pub const TRENDS_TEMPLATE: &str = include_str!("../../mappings/trends-template.json");
+/// The S3 access log trend template (`mappings/s3access-trends-template.json`).
+pub const ACCESS_TRENDS_TEMPLATE: &str = include_str!("../../mappings/s3access-trends-template.json");
 /// The ISM retention policy (`mappings/ism-policy.json`).
 pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
 
@@ -68,7 +72,27 @@ pub struct Policy {
 
 /// The retention policy for `{index_prefix}-*`: delete after `retention_days`.
 pub fn ism_policy(index_prefix: &str, retention_days: u32) -> Policy {
+    let body: Value = serde_json::from_str(ISM_POLICY).expect("embedded ism policy is valid json");
+    finish_policy(index_prefix, retention_days, body)
+}
+
+/// The retention policy for the yearly trend indices `{trend_prefix}-*`: each is deleted
+/// (`retention_years` + 1) × 366 days after its creation, so that every day it holds is kept
+/// at least `retention_years`. It takes precedence over the event indices' policy, whose
+/// pattern also matches them.
+pub fn trends_policy(trend_prefix: &str, retention_years: u32) -> Policy {
     let mut body: Value = serde_json::from_str(ISM_POLICY).expect("embedded ism policy is valid json");
+    body["policy"]["description"] = Value::from(format!(
+        "trailship: yearly trend indices are deleted once every day in them is older than the retention \
+         (set from trends.retention_years = {retention_years})"
+    ));
+    for t in body["policy"]["ism_template"].as_array_mut().into_iter().flatten() {
+        t["priority"] = Value::from(200);
+    }
+    finish_policy(trend_prefix, (retention_years + 1) * 366, body)
+}
+
+fn finish_policy(index_prefix: &str, retention_days: u32, mut body: Value) -> Policy {
     let policy = &mut body["policy"];
     for state in policy["states"].as_array_mut().into_iter().flatten() {
         for t in state["transitions"].as_array_mut().into_iter().flatten() {
@@ -123,6 +147,20 @@ pub fn configured(cfg: &crate::config::Config) -> Vec<Template> {
     templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix, replicas)
         .into_iter()
         .chain(std::iter::once(alerts_template(&cfg.alerts.index_prefix, replicas)))
+        .chain(trend_templates(&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix, replicas))
+        .collect()
+}
+
+/// The templates of the yearly trend indices `{prefix}-trends-*`, above the event and access
+/// log templates whose patterns also match them.
+pub fn trend_templates(index_prefix: &str, access_prefix: &str, replicas: u32) -> Vec<Template> {
+    [(TRENDS_TEMPLATE, index_prefix), (ACCESS_TRENDS_TEMPLATE, access_prefix)]
+        .into_iter()
+        .map(|(source, prefix)| {
+            let trend_prefix = format!("{prefix}-trends");
+            render(source, object_name(&trend_prefix), &[format!("{trend_prefix}-*")], replicas)
+                .expect("embedded template is valid json")
+        })
         .collect()
 }
 
@@ -172,6 +210,29 @@ mod tests {
         assert!(check_version(&root(Some("opensearch"), "1.3.20")).unwrap_err().contains("2.7 or later"));
         assert!(check_version(&root(None, "7.10.2")).unwrap_err().contains("not OpenSearch"));
         assert!(check_version(&root(Some("opensearch"), "")).unwrap_err().contains("unreadable"));
+    }
+
+    #[test]
+    fn trend_templates_and_policies_win_over_the_event_ones_they_overlap() {
+        let events = templates("ct", "dead", "s3a", 1);
+        let trends = trend_templates("ct", "s3a", 0);
+        assert_eq!(
+            (trends[0].name.as_str(), &trends[0].body["index_patterns"]),
+            ("trailship-ct-trends", &serde_json::json!(["ct-trends-*"]))
+        );
+        assert_eq!(trends[1].body["index_patterns"], serde_json::json!(["s3a-trends-*"]));
+        assert!(trends[0].body["priority"].as_u64() > events[0].body["priority"].as_u64());
+        assert!(trends[1].body["priority"].as_u64() > events[2].body["priority"].as_u64());
+        assert_eq!(trends[0].body["template"]["settings"]["index"]["number_of_replicas"], 0);
+        assert_eq!(trends[1].body["template"]["mappings"]["properties"]["bytes_sent"]["type"], "long");
+        let p = trends_policy("ct-trends", 7);
+        let e = ism_policy("ct", 400);
+        assert_eq!(p.id, "trailship-ct-trends");
+        let t = &p.body["policy"]["ism_template"][0];
+        assert_eq!(t["index_patterns"], serde_json::json!(["ct-trends-*"]));
+        assert!(t["priority"].as_u64() > e.body["policy"]["ism_template"][0]["priority"].as_u64());
+        assert_eq!(p.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"], "2928d");
+        assert_ne!(p.digest, trends_policy("ct-trends", 8).digest);
     }
 
     #[test]

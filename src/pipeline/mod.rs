@@ -17,6 +17,9 @@
 //! `limits.memory_mb` whatever they contain. Objects wait for room instead of overrunning it.
 //! Once decoded, an object keeps only the size of its last batch until that settles.
 //!
+//! Trends: `run` also spawns the periodic trend pass ([`trends::spawn_trends`]), which
+//! recomputes the days indexed objects touched.
+//!
 //! Alerts: once every batch of an object is settled, the alert documents it created go to the
 //! notification [`Outbox`] (never waiting) when webhooks are configured; one task
 //! ([`spawn_notifier`]) delivers them.
@@ -30,6 +33,7 @@ pub mod detect;
 pub mod ingest;
 pub mod object;
 pub mod replay;
+pub mod trends;
 pub mod worker;
 
 use crate::fetch::{FetchError, ObjectStore, Watched};
@@ -179,6 +183,7 @@ pub async fn process_object<S: ObjectStore>(
 
 /// Counts an object whose events are all settled (metrics).
 pub fn object_indexed(r: &ObjectReport) {
+    crate::trends::touched::record(r.decoded.oldest_event, r.decoded.newest_event);
     metrics::counter!(crate::telemetry::OBJECTS, "outcome" => "indexed").increment(1);
     for (outcome, n) in [
         ("indexed", r.indexed.created),

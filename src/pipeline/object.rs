@@ -29,6 +29,8 @@ pub struct DecodeStats {
     pub batches: usize,
     /// The newest `eventTime` among the events, as Unix seconds.
     pub newest_event: Option<i64>,
+    /// The oldest `eventTime` among the events, as Unix seconds.
+    pub oldest_event: Option<i64>,
     /// Alert documents made (one per rule matched by an event).
     pub alerts: usize,
 }
@@ -187,7 +189,7 @@ impl ObjectDecoder {
         let mut stats = DecodeStats::default();
         // The newest @timestamp so far: canonical UTC RFC 3339, so the string order is the time
         // order (to the second).
-        let mut newest = String::new();
+        let (mut oldest, mut newest) = (String::new(), String::new());
         let (oldest_day, newest_day) = (self.window.oldest, self.window.newest());
         while let Some(framed) = records.next_record()? {
             watch.check()?;
@@ -245,6 +247,10 @@ impl ObjectDecoder {
                                 newest.clear();
                                 newest.push_str(&target.timestamp);
                             }
+                            if oldest.is_empty() || *target.timestamp < *oldest {
+                                oldest.clear();
+                                oldest.push_str(&target.timestamp);
+                            }
                             let matches = self.detector.matches(&event);
                             let mut subject = None;
                             let full = builder.push(
@@ -288,7 +294,7 @@ impl ObjectDecoder {
             };
             send(full, &mut stats, emit)?;
         }
-        finish(builder, stats, &newest, emit)
+        finish(builder, stats, (&oldest, &newest), emit)
     }
 
     /// Adds one alert document per rule in `matches` after the event's own document, sending
@@ -368,15 +374,16 @@ fn send(
     Ok(())
 }
 
-/// Sends the last batch and records the newest time seen (canonical RFC 3339 UTC).
+/// Sends the last batch and records the oldest and newest times seen (canonical RFC 3339 UTC).
 fn finish(
     builder: BatchBuilder,
     mut stats: DecodeStats,
-    newest: &str,
+    (oldest, newest): (&str, &str),
     emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
 ) -> Result<DecodeStats, ObjectError> {
     send(builder.finish(), &mut stats, emit)?;
-    stats.newest_event = chrono::DateTime::parse_from_rfc3339(newest).ok().map(|t| t.timestamp());
+    let secs = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp());
+    (stats.oldest_event, stats.newest_event) = (secs(oldest), secs(newest));
     Ok(stats)
 }
 

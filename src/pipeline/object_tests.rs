@@ -42,7 +42,17 @@ fn a_file_becomes_create_actions_in_daily_indices() {
         {"eventTime":"2024-08-02T00:00:01Z","eventName":"NoId"}
     ]}"#;
     let (stats, batches) = decode_all(2, &file[..]);
-    assert_eq!(stats, DecodeStats { events: 3, invalid: 1, batches: 2, newest_event: Some(1_722_556_800), alerts: 0 });
+    assert_eq!(
+        stats,
+        DecodeStats {
+            events: 3,
+            invalid: 1,
+            batches: 2,
+            newest_event: Some(1_722_556_800),
+            oldest_event: Some(1_722_556_799),
+            alerts: 0
+        }
+    );
     let l = lines(&batches);
     assert_eq!(l[0]["create"]["_index"], "cloudtrail-2024.08.01");
     assert_eq!(l[0]["create"]["_id"], "a");
@@ -100,7 +110,17 @@ fn bad_records_are_dead_lettered_and_the_file_goes_on() {
         r#"{{"Records":[{{"eventID":"a","eventTime":"2024-08-01T00:00:00Z"}},{{"eventID":}},"text",[1],{big},{{"eventID":"b","eventTime":"2024-08-01T00:00:01Z"}}]}}"#
     );
     let (stats, batches) = decode_all(100, file.as_bytes());
-    assert_eq!(stats, DecodeStats { events: 6, invalid: 4, batches: 1, newest_event: Some(1_722_470_401), alerts: 0 });
+    assert_eq!(
+        stats,
+        DecodeStats {
+            events: 6,
+            invalid: 4,
+            batches: 1,
+            newest_event: Some(1_722_470_401),
+            oldest_event: Some(1_722_470_400),
+            alerts: 0
+        }
+    );
     let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();
     assert_eq!(docs[0]["eventID"], "a");
     assert_eq!(docs[5]["eventID"], "b");

@@ -50,7 +50,9 @@ async fn doctor_checks_every_dependency_and_says_what_to_fix() {
     assert!(line(out, "✓ geoip.asn_db").contains("asn.mmdb"), "{out}");
     assert!(out.contains("✗ index template trailship-s3access: missing"), "{out}");
     assert!(out.contains("✗ index template trailship-alerts: missing"), "{out}");
-    assert!(out.ends_with("4 wrong, 0 to look at\n"), "{out}");
+    assert!(out.contains("✗ index template trailship-cloudtrail-trends: missing"), "{out}");
+    assert!(out.contains("✗ index template trailship-s3access-trends: missing"), "{out}");
+    assert!(out.ends_with("6 wrong, 0 to look at\n"), "{out}");
 
     let setup = trailship(&["setup"], &env).await;
     assert_eq!(setup.code, 0, "{}", setup.stderr);

@@ -21,4 +21,5 @@ mod setup;
 mod sigv4;
 mod stress;
 mod trail;
+mod trends;
 mod worker;

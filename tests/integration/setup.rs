@@ -20,13 +20,17 @@ async fn setup_is_idempotent_and_reports_each_action() {
             "index template trailship-trailship-deadletter: installed",
             "index template trailship-s3access: installed",
             "index template trailship-alerts: installed",
+            "index template trailship-ct-trends: installed",
+            "index template trailship-s3access-trends: installed",
             "ism policy trailship-ct: skipped (no ISM plugin on this cluster)",
             "ism policy trailship-s3access: skipped (no ISM plugin on this cluster)",
             "ism policy trailship-alerts: skipped (no ISM plugin on this cluster)",
-            "shard budget: 1204 indices at steady state (ct-* 401, s3access-* 401, trailship-alerts-* 401, \
-             trailship-deadletter 1), 2408 shards with 1 replica each",
+            "ism policy trailship-ct-trends: skipped (no ISM plugin on this cluster)",
+            "ism policy trailship-s3access-trends: skipped (no ISM plugin on this cluster)",
+            "shard budget: 1222 indices at steady state (ct-* 401, s3access-* 401, trailship-alerts-* 401, \
+             trailship-deadletter 1, ct-trends-* 9, s3access-trends-* 9), 2444 shards with 1 replica each",
             "shard budget: the cluster accepts 1000 shards (cluster.max_shards_per_node 1000 × 1 data node) and \
-             holds 0 now; trailship's steady state is 241% of the limit",
+             holds 0 now; trailship's steady state is 244% of the limit",
             "shard budget: WARNING: over 80% of the limit: once it is reached, new daily indices are refused. Set \
              opensearch.index_period = \"month\", lower opensearch.retention_days, set opensearch.number_of_replicas = 0 \
              (a single node never assigns replicas), or raise cluster.max_shards_per_node",
@@ -85,7 +89,7 @@ async fn the_configured_replicas_reach_every_template_and_a_change_is_an_update(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shard_budget_follows_the_configuration_and_the_clusters_settings() {
     let osmem = Osmem::start().await;
-    let limit = json!({"persistent": {"cluster.max_shards_per_node": 60}});
+    let limit = json!({"persistent": {"cluster.max_shards_per_node": 80}});
     assert_eq!(osmem.put("/_cluster/settings", &limit).await["acknowledged"], true);
     let env = |period: &str, replicas: &str| {
         vec![
@@ -94,16 +98,17 @@ async fn the_shard_budget_follows_the_configuration_and_the_clusters_settings() 
             ("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS".to_owned(), replicas.to_owned()),
         ]
     };
-    // 15 monthly indices of each kind and the dead letters, no replica: 46 of 60 shards, 77%.
+    // 15 monthly indices of each kind, the dead letters and 9 yearly trend indices of each
+    // source, no replica: 64 of 80 shards, 80%.
     let fits = trailship(&["setup"], &env("month", "0")).await;
     assert_eq!(fits.code, 0, "{}", fits.stderr);
-    assert!(fits.stdout.contains("46 indices at steady state (cloudtrail-* 15, s3access-* 15, trailship-alerts-* 15, trailship-deadletter 1), 46 shards with 0 replicas each"), "{}", fits.stdout);
-    assert!(fits.stdout.contains("accepts 60 shards (cluster.max_shards_per_node 60 × 1 data node) and holds 0 now; trailship's steady state is 77% of the limit"), "{}", fits.stdout);
+    assert!(fits.stdout.contains("64 indices at steady state (cloudtrail-* 15, s3access-* 15, trailship-alerts-* 15, trailship-deadletter 1, cloudtrail-trends-* 9, s3access-trends-* 9), 64 shards with 0 replicas each"), "{}", fits.stdout);
+    assert!(fits.stdout.contains("accepts 80 shards (cluster.max_shards_per_node 80 × 1 data node) and holds 0 now; trailship's steady state is 80% of the limit"), "{}", fits.stdout);
     assert!(!fits.stdout.contains("WARNING") && !fits.stderr.contains("shard limit"), "{}{}", fits.stdout, fits.stderr);
-    // With a replica it is 92 shards: setup still succeeds, and says what to change.
+    // With a replica it is 128 shards: setup still succeeds, and says what to change.
     let over = trailship(&["setup"], &env("month", "1")).await;
     assert_eq!(over.code, 0, "{}", over.stderr);
-    assert!(over.stdout.contains("153% of the limit"), "{}", over.stdout);
+    assert!(over.stdout.contains("160% of the limit"), "{}", over.stdout);
     assert!(over.stdout.contains("WARNING") && over.stdout.contains("number_of_replicas = 0"), "{}", over.stdout);
     assert!(over.stderr.contains("over 80% of the cluster's shard limit"), "{}", over.stderr);
 }

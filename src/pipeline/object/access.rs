@@ -44,7 +44,7 @@ impl ObjectDecoder {
         let mut lines = BufReader::with_capacity(64 << 10, inflated);
         let mut builder = BatchBuilder::new(self.limits, origin);
         let mut stats = DecodeStats::default();
-        let mut newest = String::new();
+        let (mut oldest, mut newest) = (String::new(), String::new());
         let (oldest_day, newest_day) = (self.window.oldest, self.window.newest());
         let (mut line, mut number, mut read) = (Vec::new(), 0usize, 0u64);
         loop {
@@ -103,6 +103,9 @@ impl ObjectDecoder {
                         if r.timestamp > newest {
                             newest.clone_from(&r.timestamp);
                         }
+                        if oldest.is_empty() || r.timestamp < oldest {
+                            oldest.clone_from(&r.timestamp);
+                        }
                         let day = self.index_period.suffix(std::str::from_utf8(&r.day).unwrap_or("1970.01.01"));
                         let id = line_id(text.trim_end().as_bytes());
                         builder.push(
@@ -116,7 +119,7 @@ impl ObjectDecoder {
             };
             send(full, &mut stats, emit)?;
         }
-        finish(builder, stats, &newest, emit)
+        finish(builder, stats, (&oldest, &newest), emit)
     }
 }
 

@@ -1,0 +1,196 @@
+//! Recomputes one day's trends against the cluster: pages the day's keys out of its event index
+//! (one composite page in memory at a time), writes them with `index` actions, then deletes the
+//! day's trend documents whose key the day no longer has. A day whose event index is gone
+//! (past `opensearch.retention_days`) is left as it is: that is what trends are kept for.
+
+use super::{Spec, existing_page, index_actions};
+use crate::index::client::{BulkClient, Client, ClientError};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use opensearch::http::Method;
+use opensearch::http::headers::HeaderMap;
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// What recomputing one day did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DayOutcome {
+    /// Trend documents written.
+    pub written: usize,
+    /// Trend documents deleted (their key no longer occurs that day).
+    pub deleted: usize,
+    /// Events counted.
+    pub events: u64,
+    /// The day has no event index (deleted by retention, or never written): left as it is.
+    pub no_events_index: bool,
+}
+
+/// Why a day could not be recomputed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} trends for {day}: {message}")]
+pub struct TrendError {
+    /// `cloudtrail` or `s3access`.
+    pub kind: &'static str,
+    /// The day.
+    pub day: NaiveDate,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Recomputes `day` of `spec`'s trends.
+pub async fn recompute_day(client: &Client, spec: &Spec, day: NaiveDate) -> Result<DayOutcome, TrendError> {
+    let fail = |message: String| TrendError { kind: spec.name(), day, message };
+    let events_index = spec.event_index(day);
+    let trend_index = spec.trend_index(day);
+    let mut outcome = DayOutcome::default();
+    let mut kept: HashSet<String> = HashSet::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let answer = match client.search(&events_index, &spec.query(day, after.as_ref())).await {
+            Ok(a) => a,
+            Err(e) if after.is_none() && index_missing(&e) => {
+                outcome.no_events_index = true;
+                return Ok(outcome);
+            }
+            Err(e) => return Err(fail(format!("aggregating {events_index}: {e}"))),
+        };
+        let page = spec.page(day, &answer).map_err(|m| fail(format!("aggregating {events_index}: {m}")))?;
+        outcome.events += page.events;
+        if !page.docs.is_empty() {
+            let body = index_actions(&trend_index, &page.docs);
+            let answer =
+                client.bulk(Bytes::from(body)).await.map_err(|e| fail(format!("writing {trend_index}: {e}")))?;
+            check_items(&answer, "index", page.docs.len(), &[200, 201])
+                .map_err(|m| fail(format!("writing {trend_index}: {m}")))?;
+            outcome.written += page.docs.len();
+            kept.extend(page.docs.into_iter().map(|(id, _)| id));
+        }
+        match page.after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    outcome.deleted =
+        delete_vanished(client, spec, day, &kept).await.map_err(|m| fail(format!("{trend_index}: {m}")))?;
+    Ok(outcome)
+}
+
+/// What a pass did for one kind of trends.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    /// Days recomputed.
+    pub days: usize,
+    /// Days left as they were: no event index.
+    pub without_index: usize,
+    /// Trend documents written.
+    pub written: usize,
+    /// Trend documents deleted.
+    pub deleted: usize,
+    /// Events counted.
+    pub events: u64,
+    /// Days that failed, and why.
+    pub failed: Vec<TrendError>,
+}
+
+impl std::fmt::Display for PassReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} days ({} without an event index, left as they were), {} events counted, {} trend documents written, {} deleted",
+            self.days, self.without_index, self.events, self.written, self.deleted
+        )?;
+        if !self.failed.is_empty() {
+            write!(f, ", {} days failed", self.failed.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Recomputes every day of `days` for `spec`, one day after the other; a failed day is
+/// reported and the others go on.
+pub async fn pass(client: &Client, spec: &Spec, days: impl IntoIterator<Item = NaiveDate>) -> PassReport {
+    let mut report = PassReport::default();
+    for day in days {
+        match recompute_day(client, spec, day).await {
+            Ok(o) => {
+                report.days += 1;
+                report.without_index += usize::from(o.no_events_index);
+                report.written += o.written;
+                report.deleted += o.deleted;
+                report.events += o.events;
+            }
+            Err(e) => report.failed.push(e),
+        }
+    }
+    report
+}
+
+/// Deletes the trend documents of `day` whose id is not in `kept`.
+async fn delete_vanished(
+    client: &Client,
+    spec: &Spec,
+    day: NaiveDate,
+    kept: &HashSet<String>,
+) -> Result<usize, String> {
+    let trend_index = spec.trend_index(day);
+    // What was written a moment ago (a rerun) must be visible to the listing. (Serverless
+    // collections refresh on their own and refuse the call.)
+    if !client.is_serverless() {
+        let refresh = format!("/{trend_index}/_refresh");
+        match client.request(Method::Post, &refresh, HeaderMap::new(), None).await {
+            Ok(_) => {}
+            Err(e) if index_missing(&e) => return Ok(0),
+            Err(e) => return Err(format!("refresh: {e}")),
+        }
+    }
+    let mut vanished = Vec::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let answer = client
+            .search(&trend_index, &Spec::existing_query(day, after.as_ref()))
+            .await
+            .map_err(|e| format!("listing the day's documents: {e}"))?;
+        let (ids, next) = existing_page(&answer)?;
+        vanished.extend(ids.into_iter().filter(|id| !kept.contains(id)));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    for chunk in vanished.chunks(super::PAGE_SIZE) {
+        client.delete_ids(&trend_index, chunk).await.map_err(|e| format!("deleting vanished keys: {e}"))?;
+    }
+    Ok(vanished.len())
+}
+
+fn index_missing(e: &ClientError) -> bool {
+    matches!(e, ClientError::Status { status: 404, .. })
+}
+
+/// Checks that a `_bulk` answer has `expected` items of `op`, each with one of `ok` statuses.
+fn check_items(answer: &[u8], op: &str, expected: usize, ok: &[u64]) -> Result<(), String> {
+    let answer: Value = serde_json::from_slice(answer).map_err(|e| format!("unreadable _bulk answer: {e}"))?;
+    let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if items.len() != expected {
+        return Err(format!("{} items answered for {expected}", items.len()));
+    }
+    match items.iter().find(|i| !i[op]["status"].as_u64().is_some_and(|s| ok.contains(&s))) {
+        None => Ok(()),
+        Some(bad) => Err(format!("an item was refused: {}", bad.to_string().chars().take(300).collect::<String>())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_must_be_confirmed() {
+        let ok = br#"{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":200}}]}"#;
+        assert_eq!(check_items(ok, "index", 2, &[200, 201]), Ok(()));
+        assert!(check_items(ok, "index", 3, &[200, 201]).unwrap_err().contains("2 items answered for 3"));
+        let refused = br#"{"errors":true,"items":[{"index":{"status":201}},{"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#;
+        assert!(check_items(refused, "index", 2, &[200, 201]).unwrap_err().contains("es_rejected_execution_exception"));
+        assert!(check_items(b"<html>", "index", 1, &[200]).unwrap_err().contains("unreadable"));
+    }
+}

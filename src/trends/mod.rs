@@ -1,0 +1,255 @@
+//! Daily trend aggregates: what one day of an event index holds, counted per key of a few
+//! bounded dimensions (account, region, service, API, outcome, error, identity type for
+//! CloudTrail; bucket, operation, status, requester type for S3 access logs), written to
+//! yearly `{prefix}-trends-YYYY` indices that are kept for years after the raw daily indices
+//! are gone. Pure: the queries, the pages they answer, the documents and their ids; the
+//! requests are made in [`compute`], the days to recompute are gathered in [`touched`].
+//!
+//! A trend document's `_id` is the day and a hash of its key, and it is written with `index`,
+//! so recomputing a day replaces its documents (after late events, a backfill, or another
+//! worker doing the same day): the result depends only on the raw index.
+
+pub mod compute;
+pub mod touched;
+
+use crate::config::{Config, IndexPeriod};
+use crate::index::deadletter::fnv1a;
+use chrono::NaiveDate;
+use serde_json::{Map, Value, json};
+
+/// Keys asked for per composite aggregation page.
+pub const PAGE_SIZE: usize = 1000;
+
+/// Which event indices a trend is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// CloudTrail events (`opensearch.index_prefix`).
+    CloudTrail,
+    /// S3 server access log records (`s3access.index_prefix`).
+    S3Access,
+}
+
+/// One dimension: the field of the event documents, also the field of the trend document.
+#[derive(Debug, Clone, Copy)]
+struct Dim {
+    field: &'static str,
+}
+
+const CLOUDTRAIL_DIMS: &[Dim] = &[
+    Dim { field: "cloud.account.id" },
+    Dim { field: "cloud.region" },
+    Dim { field: "eventSource" },
+    Dim { field: "eventName" },
+    Dim { field: "event.outcome" },
+    Dim { field: "errorCode" },
+    Dim { field: "userIdentity.type" },
+];
+
+const ACCESS_DIMS: &[Dim] =
+    &[Dim { field: "bucket" }, Dim { field: "operation" }, Dim { field: "http_status" }, Dim { field: "user.type" }];
+
+/// The trends of one kind of event index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// What is counted.
+    pub kind: Kind,
+    /// The event indices' prefix.
+    pub event_prefix: String,
+    /// How the event indices are cut.
+    pub period: IndexPeriod,
+}
+
+/// One page of a day's keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The trend documents, `(_id, document)`.
+    pub docs: Vec<(String, Value)>,
+    /// Events the page's keys count.
+    pub events: u64,
+    /// Where the next page starts; `None` after the last.
+    pub after: Option<Value>,
+}
+
+impl Spec {
+    /// The trends `cfg` computes: CloudTrail events and S3 server access logs.
+    pub fn all(cfg: &Config) -> Vec<Spec> {
+        let period = cfg.opensearch.index_period;
+        vec![
+            Spec { kind: Kind::CloudTrail, event_prefix: cfg.opensearch.index_prefix.clone(), period },
+            Spec { kind: Kind::S3Access, event_prefix: cfg.s3access.index_prefix.clone(), period },
+        ]
+    }
+
+    /// A short name for messages: `cloudtrail` or `s3access`.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::CloudTrail => "cloudtrail",
+            Kind::S3Access => "s3access",
+        }
+    }
+
+    fn dims(&self) -> &'static [Dim] {
+        match self.kind {
+            Kind::CloudTrail => CLOUDTRAIL_DIMS,
+            Kind::S3Access => ACCESS_DIMS,
+        }
+    }
+
+    /// The trend indices' prefix: `{event prefix}-trends`.
+    pub fn trend_prefix(&self) -> String {
+        format!("{}-trends", self.event_prefix)
+    }
+
+    /// The event index holding `day`.
+    pub fn event_index(&self, day: NaiveDate) -> String {
+        let date = day.format("%Y.%m.%d").to_string();
+        format!("{}-{}", self.event_prefix, self.period.suffix(&date))
+    }
+
+    /// The trend index holding `day`: `{prefix}-trends-YYYY`.
+    pub fn trend_index(&self, day: NaiveDate) -> String {
+        format!("{}-{}", self.trend_prefix(), day.format("%Y"))
+    }
+
+    /// The composite aggregation over `day` of the event index, from `after` on.
+    pub fn query(&self, day: NaiveDate, after: Option<&Value>) -> Value {
+        let sources: Vec<Value> = self
+            .dims()
+            .iter()
+            .map(|d| json!({ d.field: {"terms": {"field": d.field, "missing_bucket": true}} }))
+            .collect();
+        let mut composite = json!({"size": PAGE_SIZE, "sources": sources});
+        if let Some(after) = after {
+            composite["after"] = after.clone();
+        }
+        let mut agg = json!({"composite": composite});
+        if self.kind == Kind::S3Access {
+            agg["aggs"] = json!({"bytes_sent": {"sum": {"field": "bytes_sent"}}});
+        }
+        let (from, to) = (day_start(day), day_start(day + chrono::Days::new(1)));
+        let mut query = json!({"bool": {"filter": [{"range": {"@timestamp": {"gte": from, "lt": to}}}]}});
+        if self.kind == Kind::CloudTrail {
+            // Insight events describe unusual call rates; they are not calls themselves.
+            query["bool"]["must_not"] = json!([{"term": {"eventCategory": "Insight"}}]);
+        }
+        json!({"size": 0, "track_total_hits": false, "query": query, "aggs": {"keys": agg}})
+    }
+
+    /// The trend documents of one answer to [`Spec::query`] for `day`.
+    pub fn page(&self, day: NaiveDate, answer: &Value) -> Result<Page, String> {
+        let agg = &answer["aggregations"]["keys"];
+        let buckets =
+            agg["buckets"].as_array().ok_or_else(|| format!("no composite buckets in the answer: {}", head(answer)))?;
+        let day_text = day.format("%Y-%m-%d").to_string();
+        let mut docs = Vec::with_capacity(buckets.len());
+        let mut events = 0;
+        for bucket in buckets {
+            let count = bucket["doc_count"].as_u64().ok_or_else(|| format!("a bucket without doc_count: {bucket}"))?;
+            events += count;
+            let mut doc = Map::new();
+            doc.insert("day".into(), Value::from(day_text.clone()));
+            let mut hashed: Vec<u8> = day_text.clone().into_bytes();
+            for d in self.dims() {
+                let v = &bucket["key"][d.field];
+                // A missing value and an empty one hash differently.
+                match v {
+                    Value::Null => hashed.push(0),
+                    other => {
+                        hashed.push(1);
+                        hashed.extend_from_slice(scalar(other).as_bytes());
+                    }
+                }
+                hashed.push(0xff);
+                if !v.is_null() {
+                    insert_path(&mut doc, d.field, v.clone());
+                }
+            }
+            let id = format!("{day_text}-{:016x}", fnv1a(&[&hashed]));
+            doc.insert("trend_key".into(), Value::from(id.clone()));
+            doc.insert("count".into(), Value::from(count));
+            if self.kind == Kind::S3Access {
+                let bytes = bucket["bytes_sent"]["value"].as_f64().unwrap_or(0.0);
+                doc.insert("bytes_sent".into(), Value::from(bytes.round() as u64));
+            }
+            docs.push((id, Value::Object(doc)));
+        }
+        let after = match (buckets.is_empty(), agg.get("after_key")) {
+            (false, Some(key)) if !key.is_null() && buckets.len() >= PAGE_SIZE => Some(key.clone()),
+            _ => None,
+        };
+        Ok(Page { docs, events, after })
+    }
+
+    /// The query listing the `_id`s of `day`'s trend documents, from `after` on.
+    pub fn existing_query(day: NaiveDate, after: Option<&Value>) -> Value {
+        let mut composite = json!({"size": PAGE_SIZE, "sources": [{"trend_key": {"terms": {"field": "trend_key"}}}]});
+        if let Some(after) = after {
+            composite["after"] = after.clone();
+        }
+        json!({
+            "size": 0,
+            "track_total_hits": false,
+            "query": {"term": {"day": day.format("%Y-%m-%d").to_string()}},
+            "aggs": {"keys": {"composite": composite}},
+        })
+    }
+}
+
+/// The ids one answer to [`Spec::existing_query`] lists, and where the next page starts.
+pub fn existing_page(answer: &Value) -> Result<(Vec<String>, Option<Value>), String> {
+    let agg = &answer["aggregations"]["keys"];
+    let buckets =
+        agg["buckets"].as_array().ok_or_else(|| format!("no composite buckets in the answer: {}", head(answer)))?;
+    let ids = buckets.iter().filter_map(|b| b["key"]["trend_key"].as_str().map(str::to_owned)).collect::<Vec<_>>();
+    let after = match agg.get("after_key") {
+        Some(key) if !key.is_null() && buckets.len() >= PAGE_SIZE => Some(key.clone()),
+        _ => None,
+    };
+    Ok((ids, after))
+}
+
+/// `_bulk` NDJSON writing `docs` to `index` with `index` actions (replacing what is there).
+pub fn index_actions(index: &str, docs: &[(String, Value)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (id, doc) in docs {
+        serde_json::to_writer(&mut out, &json!({"index": {"_index": index, "_id": id}})).expect("json serializes");
+        out.push(b'\n');
+        serde_json::to_writer(&mut out, doc).expect("json serializes");
+        out.push(b'\n');
+    }
+    out
+}
+
+fn day_start(day: NaiveDate) -> String {
+    format!("{}T00:00:00Z", day.format("%Y-%m-%d"))
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn head(v: &Value) -> String {
+    v.to_string().chars().take(300).collect()
+}
+
+/// Sets `a.b.c` in `doc` as nested objects.
+fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            doc.insert(path.to_owned(), value);
+        }
+        Some((first, rest)) => {
+            let child = doc.entry(first.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = child {
+                insert_path(map, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
