@@ -15,7 +15,10 @@ events by tests/integration/dashboards.rs):
   configured `opensearch.index_prefix`, `s3access.index_prefix` and `alerts.index_prefix`):
   `trailship-events` (`cloudtrail-*`), `trailship-s3access` (`s3access-*`),
   `trailship-all-sources` (`cloudtrail-*,s3access-*`, for the searches that ask both sources one
-  question) and `trailship-alerts` (`trailship-alerts-*`, one document per rule match);
+  question) and `trailship-alerts` (`trailship-alerts-*`, one document per rule match); and two
+  on the daily trend indices, time field `day`: `trailship-cloudtrail-trends`
+  (`cloudtrail-trends-*`) and
+  `trailship-s3access-trends` (`s3access-trends-*`), whose panels sum `count` (or `bytes_sent`);
 - queries are Lucene (`query_string`), never KQL, on fields the index templates map;
 - aggregations only on aggregatable mapped types (keyword, ip, long, integer, date, geo_point);
   metrics are a count or a sum of a long field.
@@ -31,6 +34,8 @@ INDEX_PATTERN = "trailship-events"
 ACCESS_PATTERN = "trailship-s3access-logs"
 ALL_PATTERN = "trailship-all-sources"
 ALERTS_PATTERN = "trailship-alerts"
+TRENDS_PATTERN = "trailship-cloudtrail-trends"
+ACCESS_TRENDS_PATTERN = "trailship-s3access-trends"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 THROTTLING = ["ThrottlingException", "Throttling", "RequestLimitExceeded", "Client.RequestLimitExceeded",
@@ -76,9 +81,9 @@ def terms(field, size, schema, label=None):
     return {"type": "terms", "schema": schema, "params": params}
 
 
-def over_time():
-    return {"type": "date_histogram", "schema": "segment",
-            "params": {"field": "@timestamp", "useNormalizedOpenSearchInterval": True, "interval": "auto",
+def over_time(field="@timestamp", interval="auto", schema="segment"):
+    return {"type": "date_histogram", "schema": schema,
+            "params": {"field": field, "useNormalizedOpenSearchInterval": True, "interval": interval,
                        "drop_partials": False, "min_doc_count": 1, "extended_bounds": {}}}
 
 
@@ -181,10 +186,15 @@ def dashboard(did, title, description, panels):
 # --- the content ----------------------------------------------------------------------------------
 
 def index_patterns():
-    return [{"id": pid, "type": "index-pattern", "attributes": {"title": title, "timeFieldName": "@timestamp"},
+    events = [{"id": pid, "type": "index-pattern", "attributes": {"title": title, "timeFieldName": "@timestamp"},
              "references": []}
             for pid, title in ((INDEX_PATTERN, "cloudtrail-*"), (ACCESS_PATTERN, "s3access-*"),
                                (ALL_PATTERN, "cloudtrail-*,s3access-*"), (ALERTS_PATTERN, "trailship-alerts-*"))]
+    # The daily trend documents have no @timestamp: their time is the UTC day.
+    trends = [{"id": pid, "type": "index-pattern", "attributes": {"title": title, "timeFieldName": "day"},
+               "references": []}
+              for pid, title in ((TRENDS_PATTERN, "cloudtrail-trends-*"), (ACCESS_TRENDS_PATTERN, "s3access-trends-*"))]
+    return events + trends
 
 
 SEARCH_COLUMNS = ["eventName", "user.name", "source.address", "awsRegion", "errorCode", "requestParameters"]
@@ -408,11 +418,46 @@ def operations(s):
                      "Errors and throttling by service and API, and who stopped or terminated instances.", panels)
 
 
+def trends():
+    p = "trailship-trends-"
+    kw = {"pattern": TRENDS_PATTERN}
+    calls = total("count", "Calls")
+    week = over_time("day", "w")
+    panels = [
+        (vis(p + "calls-by-service", "Calls per week by service", "histogram", xy_params("histogram"),
+             [calls, week, terms("eventSource", 15, "group")], **kw), 48, 12),
+        (vis(p + "error-share", "Error share over time", "area", xy_params("area", "stacked", "percentage"),
+             [calls, week, terms("event.outcome", 3, "group")],
+             description="Share of calls by outcome, per week (failure = the call returned an errorCode).", **kw),
+         24, 12),
+        (vis(p + "errors-by-code", "Errors per week by errorCode", "line", xy_params("line", "normal"),
+             [calls, week, terms("errorCode", 10, "group")], **kw), 24, 12),
+        (vis(p + "top-apis-per-month", "Top APIs per month", "table", TABLE,
+             [calls, over_time("day", "M", "bucket"), terms("eventName", 10, "bucket")], **kw), 16, 14),
+        (vis(p + "accounts", "Calls per week by account", "line", xy_params("line", "normal"),
+             [calls, week, terms("cloud.account.id", 10, "group", "Account")], **kw), 16, 14),
+        (vis(p + "regions", "Calls per week by region", "line", xy_params("line", "normal"),
+             [calls, week, terms("cloud.region", 10, "group")], **kw), 16, 14),
+        (vis(p + "identity-types", "Calls per week by identity type", "histogram", xy_params("histogram"),
+             [calls, week, terms("userIdentity.type", 8, "group")], **kw), 24, 12),
+        (table(p + "top-apis", "Top APIs", [("eventSource", 10, None), ("eventName", 10, None)], measure=calls, **kw),
+         24, 12),
+        (vis(p + "s3-requests", "S3 requests per week by bucket", "histogram", xy_params("histogram"),
+             [calls, week, terms("bucket", 10, "group")], pattern=ACCESS_TRENDS_PATTERN), 24, 12),
+        (vis(p + "s3-bytes", "S3 bytes sent per week by bucket", "histogram", xy_params("histogram"),
+             [total("bytes_sent", "Bytes sent"), week, terms("bucket", 10, "group")],
+             pattern=ACCESS_TRENDS_PATTERN), 24, 12),
+    ]
+    return dashboard("trailship-trends", "CloudTrail trends",
+                     "Years of API-call patterns from the daily trend indices (kept trends.retention_years): calls "
+                     "by service, errors, top APIs, accounts, regions; S3 requests and bytes by bucket.", panels)
+
+
 def objects():
     """Every object once, each before the objects that reference it (import validates references)."""
     s, a, d = searches(), access_searches(), alert_searches()
     out = index_patterns() + list(s.values()) + list(a.values()) + list(d.values())
-    for board, panels in (overview(), security(s), operations(s), s3access(a), detections(d)):
+    for board, panels in (overview(), security(s), operations(s), s3access(a), detections(d), trends()):
         seen = {o["id"] for o in out}
         out += [p for p in panels if p["id"] not in seen]
         out.append(board)

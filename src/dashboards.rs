@@ -19,9 +19,14 @@ pub const ACCESS_PATTERN_ID: &str = "trailship-s3access-logs";
 pub const ALL_PATTERN_ID: &str = "trailship-all-sources";
 /// The id of the alert index pattern.
 pub const ALERTS_PATTERN_ID: &str = "trailship-alerts";
+/// The id of the CloudTrail trend index pattern.
+pub const TRENDS_PATTERN_ID: &str = "trailship-cloudtrail-trends";
+/// The id of the S3 access-log trend index pattern.
+pub const ACCESS_TRENDS_PATTERN_ID: &str = "trailship-s3access-trends";
 
 /// The saved objects with the index patterns' titles set for the configured prefixes:
-/// `{index_prefix}-*`, `{access_prefix}-*`, both comma-separated, and `{alerts_prefix}-*`.
+/// `{index_prefix}-*`, `{access_prefix}-*`, both comma-separated, `{alerts_prefix}-*`, and the
+/// trend indices `{index_prefix}-trends-*` and `{access_prefix}-trends-*`.
 pub fn render(index_prefix: &str, access_prefix: &str, alerts_prefix: &str) -> String {
     let mut out = String::with_capacity(SAVED_OBJECTS.len());
     for line in SAVED_OBJECTS.lines().filter(|l| !l.trim().is_empty()) {
@@ -32,6 +37,8 @@ pub fn render(index_prefix: &str, access_prefix: &str, alerts_prefix: &str) -> S
             Some(ACCESS_PATTERN_ID) => Some(format!("{access_prefix}-*")),
             Some(ALL_PATTERN_ID) => Some(format!("{index_prefix}-*,{access_prefix}-*")),
             Some(ALERTS_PATTERN_ID) => Some(format!("{alerts_prefix}-*")),
+            Some(TRENDS_PATTERN_ID) => Some(format!("{index_prefix}-trends-*")),
+            Some(ACCESS_TRENDS_PATTERN_ID) => Some(format!("{access_prefix}-trends-*")),
             _ => None,
         };
         match title {

@@ -3,7 +3,9 @@
 //! object.
 
 use super::*;
-use crate::index::template::{ACCESS_TEMPLATE, ALERTS_TEMPLATE, EVENT_TEMPLATE};
+use crate::index::template::{
+    ACCESS_TEMPLATE, ACCESS_TRENDS_TEMPLATE, ALERTS_TEMPLATE, EVENT_TEMPLATE, TRENDS_TEMPLATE,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every mapped field of the indices an index pattern covers, dotted path → type (over both
@@ -13,6 +15,8 @@ fn fields_of(pattern: &str) -> BTreeMap<String, String> {
         INDEX_PATTERN_ID => mapped_fields(EVENT_TEMPLATE),
         ACCESS_PATTERN_ID => mapped_fields(ACCESS_TEMPLATE),
         ALERTS_PATTERN_ID => mapped_fields(ALERTS_TEMPLATE),
+        TRENDS_PATTERN_ID => mapped_fields(TRENDS_TEMPLATE),
+        ACCESS_TRENDS_PATTERN_ID => mapped_fields(ACCESS_TRENDS_TEMPLATE),
         ALL_PATTERN_ID => {
             let mut both = mapped_fields(ACCESS_TEMPLATE);
             for (field, kind) in mapped_fields(EVENT_TEMPLATE) {
@@ -173,20 +177,24 @@ fn every_object_is_valid_for_the_saved_objects_import() {
         assert!(seen.insert(id.to_owned(), kind.to_owned()).is_none(), "duplicate id {id}");
     }
     let patterns: Vec<(&str, &str)> =
-        objects[..4].iter().map(|o| (o["id"].as_str().unwrap(), o["attributes"]["title"].as_str().unwrap())).collect();
+        objects[..6].iter().map(|o| (o["id"].as_str().unwrap(), o["attributes"]["title"].as_str().unwrap())).collect();
     assert_eq!(
         patterns,
         [
             (INDEX_PATTERN_ID, "cloudtrail-*"),
             (ACCESS_PATTERN_ID, "s3access-*"),
             (ALL_PATTERN_ID, "cloudtrail-*,s3access-*"),
-            (ALERTS_PATTERN_ID, "trailship-alerts-*")
+            (ALERTS_PATTERN_ID, "trailship-alerts-*"),
+            (TRENDS_PATTERN_ID, "cloudtrail-trends-*"),
+            (ACCESS_TRENDS_PATTERN_ID, "s3access-trends-*"),
         ]
     );
-    for o in &objects[..4] {
-        assert_eq!(o["attributes"]["timeFieldName"], "@timestamp");
-        assert_eq!(fields_of(o["id"].as_str().unwrap())["@timestamp"], "date");
+    for o in &objects[..6] {
+        let time = if o["attributes"]["title"].as_str().unwrap().contains("-trends-") { "day" } else { "@timestamp" };
+        assert_eq!(o["attributes"]["timeFieldName"], time);
+        assert_eq!(fields_of(o["id"].as_str().unwrap())[time], "date");
     }
+    assert!(objects[6..].iter().all(|o| o["type"] != "index-pattern"));
 }
 
 #[test]
@@ -280,7 +288,14 @@ fn dashboards_point_only_to_existing_panels() {
     }
     assert_eq!(
         boards,
-        ["CloudTrail overview", "CloudTrail security", "CloudTrail operations", "S3 access", "Detections"]
+        [
+            "CloudTrail overview",
+            "CloudTrail security",
+            "CloudTrail operations",
+            "S3 access",
+            "Detections",
+            "CloudTrail trends"
+        ]
     );
     for (id, kind) in &kinds {
         if *kind == "visualization" {
@@ -307,14 +322,24 @@ fn render_sets_the_index_pattern_for_the_prefix_and_nothing_else() {
     let rendered = render("trail-prod", "s3-prod", "alerts-prod");
     let (a, b): (Vec<_>, Vec<_>) = (SAVED_OBJECTS.lines().collect(), rendered.lines().collect());
     assert_eq!(a.len(), b.len());
-    let titles: Vec<String> = b[..4]
+    let titles: Vec<String> = b[..6]
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["attributes"]["title"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(titles, ["trail-prod-*", "s3-prod-*", "trail-prod-*,s3-prod-*", "alerts-prod-*"]);
+    assert_eq!(
+        titles,
+        [
+            "trail-prod-*",
+            "s3-prod-*",
+            "trail-prod-*,s3-prod-*",
+            "alerts-prod-*",
+            "trail-prod-trends-*",
+            "s3-prod-trends-*"
+        ]
+    );
     let first: Value = serde_json::from_str(b[0]).unwrap();
     assert_eq!(first["attributes"]["timeFieldName"], "@timestamp");
-    assert_eq!(a[4..], b[4..]);
+    assert_eq!(a[6..], b[6..]);
     assert_eq!(
         render("cloudtrail", "s3access", "trailship-alerts")
             .lines()

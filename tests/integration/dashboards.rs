@@ -8,7 +8,7 @@
 
 use crate::dashboards_data::{SAMPLE_KEY, SAMPLE_REQUESTER, THROTTLING, access_logs, supplement};
 use crate::fixtures::LogFile;
-use crate::harness::{Osmem, osmem_with_samples};
+use crate::harness::{Osmem, osmem_with_samples, trailship};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use trailship::dashboards::SAVED_OBJECTS;
@@ -140,15 +140,23 @@ fn indices_of(object: &Value) -> &'static str {
         "trailship-s3access-logs" => "s3access-*",
         "trailship-all-sources" => "cloudtrail-*,s3access-*",
         "trailship-alerts" => "trailship-alerts-*",
+        "trailship-cloudtrail-trends" => "cloudtrail-trends-*",
+        "trailship-s3access-trends" => "s3access-trends-*",
         other => panic!("{}: unknown index pattern {other}", object["id"]),
     }
 }
 
-fn request_query(query: &str) -> Value {
+/// The query Dashboards sends for `query` on `indices`: the saved query within a time range on
+/// the index pattern's time field (`day` for the trend indices, which `cloudtrail-*` also
+/// matches but which have no `@timestamp`).
+fn request_query(query: &str, indices: &str) -> Value {
+    let time = if indices.contains("-trends-") { "day" } else { "@timestamp" };
+    let range = json!({"range": {time: {"gte": "2000-01-01T00:00:00.000Z", "lte": "2100-01-01T00:00:00.000Z",
+        "format": "strict_date_optional_time"}}});
     if query.is_empty() {
-        json!({"match_all": {}})
+        json!({"bool": {"filter": [range]}})
     } else {
-        json!({"bool": {"must": [{"query_string": {"query": query, "analyze_wildcard": true}}]}})
+        json!({"bool": {"must": [{"query_string": {"query": query, "analyze_wildcard": true}}], "filter": [range]}})
     }
 }
 
@@ -202,11 +210,32 @@ async fn indexed() -> (Osmem, BTreeMap<&'static str, Vec<Value>>, tempfile::Temp
     let extra =
         LogFile { key: "supplement.json.gz".into(), events: supplement().into_iter().map(|(e, _)| e).collect() };
     let (osmem, events, dir) = osmem_with_samples(extra, &access_logs()).await;
+    let env = [("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let days: Vec<&str> = events.iter().map(|e| &e["eventTime"].as_str().unwrap()[..10]).collect();
+    let (first, last) = (days.iter().min().unwrap(), days.iter().max().unwrap());
+    let trends = trailship(&["trends", "--from", first, "--to", last], &env).await;
+    assert_eq!(trends.code, 0, "{}", trends.stderr);
     let mut docs = BTreeMap::new();
-    for indices in ["cloudtrail-*", "s3access-*", "cloudtrail-*,s3access-*", "trailship-alerts-*"] {
-        let found: Vec<Value> = osmem.all(indices).await.into_iter().map(|h| h["_source"].clone()).collect();
+    for indices in [
+        "cloudtrail-*",
+        "s3access-*",
+        "cloudtrail-*,s3access-*",
+        "trailship-alerts-*",
+        "cloudtrail-trends-*",
+        "s3access-trends-*",
+    ] {
+        let body = json!({"size": 10000, "query": request_query("", indices)});
+        let answer = osmem.post(&format!("/{indices}/_search"), &body).await;
+        let hits = answer["hits"]["hits"].as_array().unwrap_or_else(|| panic!("{indices}: {answer}"));
+        let found: Vec<Value> = hits.iter().map(|h| h["_source"].clone()).collect();
         docs.insert(indices, found);
     }
+    // The trends count every event and every access-log line once.
+    let calls: u64 = docs["cloudtrail-trends-*"].iter().map(|d| d["count"].as_u64().unwrap()).sum();
+    let insights = events.iter().filter(|e| e["eventCategory"] == "Insight").count() as u64;
+    assert_eq!(calls, events.len() as u64 - insights);
+    let requests: u64 = docs["s3access-trends-*"].iter().map(|d| d["count"].as_u64().unwrap()).sum();
+    assert_eq!(requests as usize, access_logs().iter().map(|(_, text)| text.lines().count()).sum::<usize>());
     assert_eq!(docs["cloudtrail-*"].len(), events.len());
     let lines: usize = access_logs().iter().map(|(_, text)| text.lines().count()).sum();
     assert_eq!(docs["s3access-*"].len(), lines);
@@ -240,7 +269,7 @@ async fn every_panel_and_saved_search_answers_correctly_on_real_events() {
         let matching: Vec<&Value> = docs[indices].iter().filter(|d| wanted(d)).collect();
         assert!(!matching.is_empty(), "{id}: no sample or generated event for {query:?}");
 
-        let mut body = json!({"size": 0, "track_total_hits": true, "query": request_query(&query)});
+        let mut body = json!({"size": 0, "track_total_hits": true, "query": request_query(&query, indices)});
         let state: Value =
             o["attributes"]["visState"].as_str().map_or(Value::Null, |s| serde_json::from_str(s).unwrap());
         let buckets: Vec<Value> = state["aggs"]
@@ -325,7 +354,7 @@ async fn every_panel_and_saved_search_answers_correctly_on_real_events() {
         let object = objects.iter().find(|x| x["id"] == o).unwrap().clone();
         let osmem = &osmem;
         async move {
-            let body = json!({"size": 100, "query": request_query(&saved_query(&object))});
+            let body = json!({"size": 100, "query": request_query(&saved_query(&object), indices_of(&object))});
             let answer = osmem.post(&format!("/{}/_search", indices_of(&object)), &body).await;
             let mut found: Vec<String> = answer["hits"]["hits"]
                 .as_array()

@@ -108,13 +108,20 @@ async fn setup_sends_the_import_dashboards_expects_and_reports_each_object() {
     let sent: Vec<Value> =
         got.body.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(sent.len(), objects.len());
-    let titles: Vec<&str> = sent[..3].iter().map(|o| o["attributes"]["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = sent[..6].iter().map(|o| o["attributes"]["title"].as_str().unwrap()).collect();
     assert_eq!(
         titles,
-        ["trail-prod-*", "s3access-*", "trail-prod-*,s3access-*"],
+        [
+            "trail-prod-*",
+            "s3access-*",
+            "trail-prod-*,s3access-*",
+            "trailship-alerts-*",
+            "trail-prod-trends-*",
+            "s3access-trends-*"
+        ],
         "index patterns rendered for the prefixes"
     );
-    assert!(sent[3..] == objects[3..], "the other objects are sent as shipped");
+    assert!(sent[6..] == objects[6..], "the other objects are sent as shipped");
 
     let reported: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("dashboards ")).collect();
     assert_eq!(reported.len(), objects.len(), "{}", run.stdout);
