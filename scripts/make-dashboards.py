@@ -442,6 +442,10 @@ def trends():
              [calls, week, terms("userIdentity.type", 8, "group")], **kw), 24, 12),
         (table(p + "top-apis", "Top APIs", [("eventSource", 10, None), ("eventName", 10, None)], measure=calls, **kw),
          24, 12),
+        (table(p + "first-seen", "API calls seen for the first time",
+               [("eventName", 20, None), ("cloud.account.id", 10, "Account")], query="first_seen:true",
+               description="Account and API pairs whose first day in the trends falls in the selected time range: "
+                           "a cheap signal of abnormal calls.", **kw), 24, 12),
         (vis(p + "s3-requests", "S3 requests per week by bucket", "histogram", xy_params("histogram"),
              [calls, week, terms("bucket", 10, "group")], pattern=ACCESS_TRENDS_PATTERN), 24, 12),
         (vis(p + "s3-bytes", "S3 bytes sent per week by bucket", "histogram", xy_params("histogram"),

@@ -3,14 +3,14 @@
 //! day's trend documents whose key the day no longer has. A day whose event index is gone
 //! (past `opensearch.retention_days`) is left as it is: that is what trends are kept for.
 
-use super::{Spec, existing_page, index_actions};
+use super::{Kind, Pair, Spec, existing_page, first_seen, index_actions, pair_of};
 use crate::index::client::{BulkClient, Client, ClientError};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use opensearch::http::Method;
 use opensearch::http::headers::HeaderMap;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// What recomputing one day did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct DayOutcome {
     pub deleted: usize,
     /// Events counted.
     pub events: u64,
+    /// First-seen documents written, moved or deleted.
+    pub first_seen: usize,
     /// The day has no event index (deleted by retention, or never written): left as it is.
     pub no_events_index: bool,
 }
@@ -44,6 +46,7 @@ pub async fn recompute_day(client: &Client, spec: &Spec, day: NaiveDate) -> Resu
     let trend_index = spec.trend_index(day);
     let mut outcome = DayOutcome::default();
     let mut kept: HashSet<String> = HashSet::new();
+    let mut pairs: BTreeSet<Pair> = BTreeSet::new();
     let mut after: Option<Value> = None;
     loop {
         let answer = match client.search(&events_index, &spec.query(day, after.as_ref())).await {
@@ -63,6 +66,11 @@ pub async fn recompute_day(client: &Client, spec: &Spec, day: NaiveDate) -> Resu
             check_items(&answer, "index", page.docs.len(), &[200, 201])
                 .map_err(|m| fail(format!("writing {trend_index}: {m}")))?;
             outcome.written += page.docs.len();
+            if spec.kind == Kind::CloudTrail {
+                pairs.extend(
+                    page.docs.iter().filter_map(|(_, d)| pair_of(&d["cloud"]["account"]["id"], &d["eventName"])),
+                );
+            }
             kept.extend(page.docs.into_iter().map(|(id, _)| id));
         }
         match page.after {
@@ -70,8 +78,14 @@ pub async fn recompute_day(client: &Client, spec: &Spec, day: NaiveDate) -> Resu
             None => break,
         }
     }
-    outcome.deleted =
+    let (deleted, vanished) =
         delete_vanished(client, spec, day, &kept).await.map_err(|m| fail(format!("{trend_index}: {m}")))?;
+    outcome.deleted = deleted;
+    if spec.kind == Kind::CloudTrail {
+        pairs.extend(vanished);
+        outcome.first_seen =
+            first_seen::update(client, spec, &pairs).await.map_err(|m| fail(format!("first seen: {m}")))?;
+    }
     Ok(outcome)
 }
 
@@ -88,6 +102,8 @@ pub struct PassReport {
     pub deleted: usize,
     /// Events counted.
     pub events: u64,
+    /// First-seen documents written, moved or deleted.
+    pub first_seen: usize,
     /// Days that failed, and why.
     pub failed: Vec<TrendError>,
 }
@@ -96,8 +112,8 @@ impl std::fmt::Display for PassReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} days ({} without an event index, left as they were), {} events counted, {} trend documents written, {} deleted",
-            self.days, self.without_index, self.events, self.written, self.deleted
+            "{} days ({} without an event index, left as they were), {} events counted, {} trend documents written, {} deleted, {} first-seen updates",
+            self.days, self.without_index, self.events, self.written, self.deleted, self.first_seen
         )?;
         if !self.failed.is_empty() {
             write!(f, ", {} days failed", self.failed.len())?;
@@ -118,6 +134,7 @@ pub async fn pass(client: &Client, spec: &Spec, days: impl IntoIterator<Item = N
                 report.written += o.written;
                 report.deleted += o.deleted;
                 report.events += o.events;
+                report.first_seen += o.first_seen;
             }
             Err(e) => report.failed.push(e),
         }
@@ -125,13 +142,14 @@ pub async fn pass(client: &Client, spec: &Spec, days: impl IntoIterator<Item = N
     report
 }
 
-/// Deletes the trend documents of `day` whose id is not in `kept`.
+/// Deletes the trend documents of `day` whose id is not in `kept`; returns how many, and the
+/// account and API pairs they counted.
 async fn delete_vanished(
     client: &Client,
     spec: &Spec,
     day: NaiveDate,
     kept: &HashSet<String>,
-) -> Result<usize, String> {
+) -> Result<(usize, Vec<Pair>), String> {
     let trend_index = spec.trend_index(day);
     // What was written a moment ago (a rerun) must be visible to the listing. (Serverless
     // collections refresh on their own and refuse the call.)
@@ -139,7 +157,7 @@ async fn delete_vanished(
         let refresh = format!("/{trend_index}/_refresh");
         match client.request(Method::Post, &refresh, HeaderMap::new(), None).await {
             Ok(_) => {}
-            Err(e) if index_missing(&e) => return Ok(0),
+            Err(e) if index_missing(&e) => return Ok((0, Vec::new())),
             Err(e) => return Err(format!("refresh: {e}")),
         }
     }
@@ -151,16 +169,17 @@ async fn delete_vanished(
             .await
             .map_err(|e| format!("listing the day's documents: {e}"))?;
         let (ids, next) = existing_page(&answer)?;
-        vanished.extend(ids.into_iter().filter(|id| !kept.contains(id)));
+        vanished.extend(ids.into_iter().filter(|(id, _)| !kept.contains(id)));
         match next {
             Some(n) => after = Some(n),
             None => break,
         }
     }
-    for chunk in vanished.chunks(super::PAGE_SIZE) {
+    let (ids, pairs): (Vec<String>, Vec<Option<Pair>>) = vanished.into_iter().unzip();
+    for chunk in ids.chunks(super::PAGE_SIZE) {
         client.delete_ids(&trend_index, chunk).await.map_err(|e| format!("deleting vanished keys: {e}"))?;
     }
-    Ok(vanished.len())
+    Ok((ids.len(), pairs.into_iter().flatten().collect()))
 }
 
 fn index_missing(e: &ClientError) -> bool {

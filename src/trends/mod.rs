@@ -10,6 +10,7 @@
 //! worker doing the same day): the result depends only on the raw index.
 
 pub mod compute;
+pub mod first_seen;
 pub mod touched;
 
 use crate::config::{Config, IndexPeriod};
@@ -180,27 +181,50 @@ impl Spec {
         Ok(Page { docs, events, after })
     }
 
-    /// The query listing the `_id`s of `day`'s trend documents, from `after` on.
+    /// The query listing the `_id`s of `day`'s trend documents (with their account and API,
+    /// for [`first_seen`]), from `after` on. First-seen documents are not the day's keys.
     pub fn existing_query(day: NaiveDate, after: Option<&Value>) -> Value {
-        let mut composite = json!({"size": PAGE_SIZE, "sources": [{"trend_key": {"terms": {"field": "trend_key"}}}]});
+        let sources = json!([
+            {"trend_key": {"terms": {"field": "trend_key"}}},
+            {"cloud.account.id": {"terms": {"field": "cloud.account.id", "missing_bucket": true}}},
+            {"eventName": {"terms": {"field": "eventName", "missing_bucket": true}}},
+        ]);
+        let mut composite = json!({"size": PAGE_SIZE, "sources": sources});
         if let Some(after) = after {
             composite["after"] = after.clone();
         }
-        json!({
-            "size": 0,
-            "track_total_hits": false,
-            "query": {"term": {"day": day.format("%Y-%m-%d").to_string()}},
-            "aggs": {"keys": {"composite": composite}},
-        })
+        let query = json!({"bool": {
+            "filter": [{"term": {"day": day.format("%Y-%m-%d").to_string()}}],
+            "must_not": [{"exists": {"field": "first_seen"}}],
+        }});
+        json!({"size": 0, "track_total_hits": false, "query": query, "aggs": {"keys": {"composite": composite}}})
     }
 }
 
-/// The ids one answer to [`Spec::existing_query`] lists, and where the next page starts.
-pub fn existing_page(answer: &Value) -> Result<(Vec<String>, Option<Value>), String> {
+/// An account and an API (`eventName`).
+pub type Pair = (String, String);
+
+/// One page of a composite aggregation: its entries, and where the next page starts.
+pub type Paged<T> = (Vec<T>, Option<Value>);
+
+/// The pair a CloudTrail trend document (or composite key) counts, if it has both.
+pub fn pair_of(account: &Value, name: &Value) -> Option<Pair> {
+    Some((account.as_str()?.to_owned(), name.as_str()?.to_owned()))
+}
+
+/// The documents one answer to [`Spec::existing_query`] lists (id, and pair when CloudTrail),
+/// and where the next page starts.
+pub fn existing_page(answer: &Value) -> Result<Paged<(String, Option<Pair>)>, String> {
     let agg = &answer["aggregations"]["keys"];
     let buckets =
         agg["buckets"].as_array().ok_or_else(|| format!("no composite buckets in the answer: {}", head(answer)))?;
-    let ids = buckets.iter().filter_map(|b| b["key"]["trend_key"].as_str().map(str::to_owned)).collect::<Vec<_>>();
+    let ids = buckets
+        .iter()
+        .filter_map(|b| {
+            let k = &b["key"];
+            Some((k["trend_key"].as_str()?.to_owned(), pair_of(&k["cloud.account.id"], &k["eventName"])))
+        })
+        .collect::<Vec<_>>();
     let after = match agg.get("after_key") {
         Some(key) if !key.is_null() && buckets.len() >= PAGE_SIZE => Some(key.clone()),
         _ => None,

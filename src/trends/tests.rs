@@ -101,9 +101,15 @@ fn a_full_page_continues_after_its_last_key_and_access_logs_sum_bytes() {
 #[test]
 fn existing_documents_are_listed_by_key() {
     let q = Spec::existing_query(day("2026-02-03"), None);
-    assert_eq!(q["query"], json!({"term": {"day": "2026-02-03"}}));
-    let answer = json!({"aggregations": {"keys": {"after_key": {"trend_key": "b"}, "buckets": [{"key": {"trend_key": "a"}, "doc_count": 1}]}}});
-    assert_eq!(existing_page(&answer).unwrap(), (vec!["a".to_owned()], None));
+    assert_eq!(q["query"]["bool"]["filter"][0], json!({"term": {"day": "2026-02-03"}}));
+    assert_eq!(q["query"]["bool"]["must_not"][0], json!({"exists": {"field": "first_seen"}}));
+    let answer = json!({"aggregations": {"keys": {"after_key": {"trend_key": "b"}, "buckets": [
+        {"key": {"trend_key": "a", "cloud.account.id": "1", "eventName": "X"}, "doc_count": 1},
+        {"key": {"trend_key": "b", "cloud.account.id": null, "eventName": null}, "doc_count": 1}]}}});
+    assert_eq!(
+        existing_page(&answer).unwrap(),
+        (vec![("a".to_owned(), Some(("1".to_owned(), "X".to_owned()))), ("b".to_owned(), None)], None)
+    );
 }
 
 #[test]

@@ -108,6 +108,7 @@ fn meaning(id: &str, query: &str) -> Filter {
         "trailship-search-s3access-anonymous" => Box::new(|d| !has(d, "requester")),
         "trailship-search-s3access-requester" => Box::new(|d| is(d, "requester", &[SAMPLE_REQUESTER])),
         "trailship-search-detections" => Box::new(|d| has(d, "rule.id")),
+        "trailship-trends-first-seen" => Box::new(|d| is(d, "first_seen", &["true"])),
         "trailship-detections-severe" | "trailship-detections-severe-by-account" => {
             Box::new(|d| is(d, "rule.level", &["high", "critical"]))
         }
@@ -231,7 +232,9 @@ async fn indexed() -> (Osmem, BTreeMap<&'static str, Vec<Value>>, tempfile::Temp
         docs.insert(indices, found);
     }
     // The trends count every event and every access-log line once.
-    let calls: u64 = docs["cloudtrail-trends-*"].iter().map(|d| d["count"].as_u64().unwrap()).sum();
+    let counted = docs["cloudtrail-trends-*"].iter().filter(|d| d["first_seen"] != true);
+    let calls: u64 = counted.map(|d| d["count"].as_u64().unwrap()).sum();
+    assert!(docs["cloudtrail-trends-*"].iter().any(|d| d["first_seen"] == true));
     let insights = events.iter().filter(|e| e["eventCategory"] == "Insight").count() as u64;
     assert_eq!(calls, events.len() as u64 - insights);
     let requests: u64 = docs["s3access-trends-*"].iter().map(|d| d["count"].as_u64().unwrap()).sum();

@@ -68,6 +68,9 @@ async fn trends(osmem: &Osmem) -> (BTreeMap<Key, u64>, BTreeMap<String, Value>) 
     let (mut counts, mut docs) = (BTreeMap::new(), BTreeMap::new());
     for hit in osmem.all("cloudtrail-trends-*").await {
         let d = &hit["_source"];
+        if d["first_seen"] == true {
+            continue;
+        }
         let s = |v: &Value| v.as_str().unwrap().to_owned();
         let key = (
             s(&d["day"]),
@@ -84,6 +87,33 @@ async fn trends(osmem: &Osmem) -> (BTreeMap<Key, u64>, BTreeMap<String, Value>) 
         docs.insert(hit["_id"].as_str().unwrap().to_owned(), d.clone());
     }
     (counts, docs)
+}
+
+/// The first day of each account and API in `events`.
+fn expected_first(events: &[Value]) -> BTreeMap<(String, String), String> {
+    let mut out: BTreeMap<(String, String), String> = BTreeMap::new();
+    for e in events {
+        let k = key_of(e);
+        let first = out.entry((k.1, k.4)).or_insert_with(|| k.0.clone());
+        if k.0 < *first {
+            first.clone_from(&k.0);
+        }
+    }
+    out
+}
+
+/// The first-seen documents: account and API → day, each in its day's yearly index.
+async fn first_seen(osmem: &Osmem) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for hit in osmem.all("cloudtrail-trends-*").await.into_iter().filter(|h| h["_source"]["first_seen"] == true) {
+        let d = &hit["_source"];
+        let day = d["day"].as_str().unwrap().to_owned();
+        assert_eq!(hit["_index"], format!("cloudtrail-trends-{}", &day[..4]));
+        let pair =
+            (d["cloud"]["account"]["id"].as_str().unwrap().to_owned(), d["eventName"].as_str().unwrap().to_owned());
+        assert!(out.insert(pair, day).is_none(), "one first-seen document per pair: {d}");
+    }
+    out
 }
 
 fn env(osmem: &Osmem) -> Vec<(String, String)> {
@@ -131,6 +161,7 @@ async fn trends_count_every_key_rerun_idempotently_follow_late_events_and_drop_v
     );
     let (counts, docs) = trends(&osmem).await;
     assert_eq!(counts, expected(&events), "every key's count is the raw files' count");
+    assert_eq!(first_seen(&osmem).await, expected_first(&events), "the first day of every account and API");
     let (status, template) = osmem.get("/cloudtrail-trends-2024/_mapping").await;
     assert_eq!(status, 200);
     assert_eq!(template["cloudtrail-trends-2024"]["mappings"]["properties"]["count"]["type"], "long", "{template}");
@@ -158,6 +189,19 @@ async fn trends_count_every_key_rerun_idempotently_follow_late_events_and_drop_v
         }
     }
     assert_eq!(after.len(), docs.len() + 1);
+    let firsts = first_seen(&osmem).await;
+    assert_eq!(firsts, expected_first(&events));
+    assert_eq!(firsts[&(ACCOUNTS[0].to_owned(), "DeleteTrail".to_owned())], "2024-08-03", "a call new on the 3rd");
+    // An older day recomputed after events arrived for it moves a pair's first day back.
+    let mut older = generated(1, 2);
+    older["eventID"] = json!("older-1");
+    older["eventName"] = json!("DeleteTrail");
+    older["eventSource"] = json!("cloudtrail.amazonaws.com");
+    ingest(&osmem, dir.path(), "older", std::slice::from_ref(&older)).await;
+    events.push(older);
+    run_trends(&osmem, "2024-08-01", "2024-08-01").await;
+    assert_eq!(first_seen(&osmem).await[&(ACCOUNTS[0].to_owned(), "DeleteTrail".to_owned())], "2024-08-01");
+    assert_eq!(trends(&osmem).await.0, expected(&events));
 
     // Every event of one key of the 2nd deleted from the raw index: its aggregate goes.
     let gone = key_of(&generated(2, 0));
@@ -181,6 +225,7 @@ async fn trends_count_every_key_rerun_idempotently_follow_late_events_and_drop_v
     let (counts, _) = trends(&osmem).await;
     assert_eq!(counts, expected(&events));
     assert!(!counts.contains_key(&gone));
+    assert_eq!(first_seen(&osmem).await, expected_first(&events));
 }
 
 #[tokio::test(flavor = "multi_thread")]
