@@ -321,3 +321,35 @@ async fn the_worker_recomputes_the_days_it_indexed_into_on_its_own() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("trends recomputed"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn monthly_event_indices_give_the_same_daily_trends() {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Across a month end: two monthly indices, each day still counted on its own.
+    let events: Vec<Value> = (30..=31)
+        .flat_map(|day| (0..12).map(move |n| generated(day, n)))
+        .map(|mut e| {
+            let t = e["eventTime"].as_str().unwrap().replace("2024-08-", "2024-07-");
+            e["eventTime"] = json!(t);
+            e
+        })
+        .chain((1..=2).flat_map(|day| (0..12).map(move |n| generated(day, n))))
+        .collect();
+    let mut env = env(&osmem);
+    env.push(("TRAILSHIP__OPENSEARCH__INDEX_PERIOD".into(), "month".into()));
+    let path = dir.path().join("months.json");
+    std::fs::write(&path, serde_json::to_vec(&json!({"Records": events})).unwrap()).unwrap();
+    let run = trailship(&["ingest", path.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(osmem.count("cloudtrail-2024.07").await, 24);
+    let run = trailship(&["trends", "--from", "2024-07-30", "--to", "2024-08-02"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("4 days (0 without an event index, left as they were), 48 events counted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(trends(&osmem).await.0, expected(&events));
+    assert_eq!(first_seen(&osmem).await, expected_first(&events));
+}
