@@ -140,20 +140,11 @@ fn write_line(out: &mut Vec<u8>, v: &Value) {
 
 /// Every item of a `_bulk` answer of `index` and `delete` actions confirmed.
 fn check_mixed(answer: &[u8], expected: usize) -> Result<(), String> {
-    let answer: Value = serde_json::from_slice(answer).map_err(|e| format!("unreadable _bulk answer: {e}"))?;
-    let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if items.len() != expected {
-        return Err(format!("{} items answered for {expected}", items.len()));
-    }
-    let ok = |i: &Value| match (i.get("index"), i.get("delete")) {
+    super::compute::check_items(answer, expected, |i| match (i.get("index"), i.get("delete")) {
         (Some(r), None) => matches!(r["status"].as_u64(), Some(200 | 201)),
         (None, Some(r)) => matches!(r["status"].as_u64(), Some(200 | 404)),
         _ => false,
-    };
-    match items.iter().find(|i| !ok(i)) {
-        None => Ok(()),
-        Some(bad) => Err(format!("an item was refused: {}", bad.to_string().chars().take(300).collect::<String>())),
-    }
+    })
 }
 
 #[cfg(test)]
