@@ -56,11 +56,12 @@ pub struct BackfillArgs {
     pub s3access: bool,
 }
 
-fn usage(key: &str, message: impl Into<String>) -> CommandError {
+pub(super) fn usage(key: &str, message: impl Into<String>) -> CommandError {
     ConfigError { key: key.into(), message: message.into() }.into()
 }
 
-fn date(key: &str, text: &Option<String>) -> Result<Option<NaiveDate>, CommandError> {
+/// A `YYYY-MM-DD` flag (`--from`, `--to`), if given.
+pub(super) fn date(key: &str, text: &Option<String>) -> Result<Option<NaiveDate>, CommandError> {
     text.as_deref()
         .map(|t| {
             NaiveDate::parse_from_str(t, "%Y-%m-%d")

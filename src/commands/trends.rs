@@ -1,8 +1,9 @@
 //! `trailship trends`: recomputes the daily trend aggregates ([`crate::trends`]) of a range of
 //! days for CloudTrail events and S3 access logs, and the same pass at the end of `backfill`.
 
+use super::backfill::{date, usage};
 use super::{CommandError, say};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::index::client::Client;
 use crate::trends::{Spec, compute};
 use chrono::{Days, NaiveDate, Utc};
@@ -23,26 +24,16 @@ pub struct TrendsArgs {
 /// Days one run may cover at most (27 years).
 const MAX_DAYS: u64 = 10_000;
 
-fn date(key: &str, text: Option<&str>) -> Result<Option<NaiveDate>, CommandError> {
-    text.map(|t| {
-        NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| {
-            CommandError::from(ConfigError { key: key.into(), message: format!("{t:?} is not a date like 2024-08-01") })
-        })
-    })
-    .transpose()
-}
-
 /// The days `args` name.
 fn days(args: &TrendsArgs, retention_days: u32, today: NaiveDate) -> Result<Vec<NaiveDate>, CommandError> {
-    let to = date("--to", args.to.as_deref())?.unwrap_or(today);
-    let from = date("--from", args.from.as_deref())?.unwrap_or(to - Days::new(u64::from(retention_days)));
-    let usage = |message: String| CommandError::from(ConfigError { key: "--from".into(), message });
+    let to = date("--to", &args.to)?.unwrap_or(today);
+    let from = date("--from", &args.from)?.unwrap_or(to - Days::new(u64::from(retention_days)));
     if from > to {
-        return Err(usage(format!("{from} is after --to {to}")));
+        return Err(usage("--from", format!("{from} is after --to {to}")));
     }
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).take(MAX_DAYS as usize + 1).collect();
     if days.len() as u64 > MAX_DAYS {
-        return Err(usage(format!("{from} to {to} is over {MAX_DAYS} days")));
+        return Err(usage("--from", format!("{from} to {to} is over {MAX_DAYS} days")));
     }
     Ok(days)
 }

@@ -22,10 +22,12 @@ pub fn spawn_trends(client: Client, specs: Vec<Spec>, interval: Duration, stop: 
             let today = Utc::now().date_naive();
             days.extend([today, today - Days::new(1)]);
             tokio::select! {
-                _ = run_pass(&client, &specs, days) => {}
-                // Days taken and not done are recomputed by the next worker's passes (they
-                // cover yesterday and today) or by `trailship trends`.
-                _ = stop.cancelled() => return,
+                _ = run_pass(&client, &specs, days.clone()) => {}
+                _ = stop.cancelled() => {
+                    // Stopped part-way: the days go back, for `run --drain`'s last pass.
+                    touched::give_back(days);
+                    return;
+                }
             }
         }
     })
