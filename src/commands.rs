@@ -245,9 +245,8 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         }
     };
     let limits = IngestLimits {
-        // One file more than cores: while one waits for its last batch to be written, the
-        // cores still have a file to decode (both cores of the benchmark machine: 1.55x → 1.7x
-        // the one-core throughput).
+        // One file more than cores: while one waits for its last batch to be indexed, the
+        // cores still have a file to decode.
         parallel: std::thread::available_parallelism().map_or(2, |n| n.get()) + 1,
         budget: budget(cfg)?,
         max_file_time: cfg.limits.max_object_time,

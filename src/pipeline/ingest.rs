@@ -1,8 +1,10 @@
 //! `trailship ingest`: local CloudTrail files and directories → OpenSearch, or → the exact
-//! `_bulk` NDJSON on a file or stdout (`--output`). Files are decoded in parallel on blocking
-//! threads; a file that fails is reported and the others go on.
+//! `_bulk` NDJSON on a file or stdout (`--output`). A few decoding threads (blocking threads)
+//! each take the next file, decode it and settle its batches, until none is left: going from
+//! one file to the next wakes no other thread. A file that fails is reported and the others go
+//! on.
 
-use super::{Budget, process_reader, spawn_indexers, spawn_writer};
+use super::{Budget, Output, decode_reader, spawn_indexers};
 use crate::index::{BatchReport, Indexer};
 use crate::pipeline::object::{ObjectDecoder, Watch};
 use crate::route::{self, LogKind};
@@ -10,9 +12,8 @@ use crate::source::Origin;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Where ingested events go.
@@ -102,7 +103,7 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// How ingest runs: files decoded at once, the memory budget, and the time one file may take.
 #[derive(Debug, Clone)]
 pub struct IngestLimits {
-    /// Files decoded at once.
+    /// Files decoded at once (decoding threads).
     pub parallel: usize,
     /// The memory budget shared by the files being decoded.
     pub budget: Budget,
@@ -126,34 +127,36 @@ pub async fn ingest(
             (tx.notifying(outbox), Finish::Indexers(handles))
         }
         Target::Output(out) => {
-            let (tx, handle) = spawn_writer(out, parallel * 2);
-            (tx, Finish::Writer(handle))
+            let (sink, output) = Output::sink(out);
+            (sink, Finish::Output(output))
         }
     };
 
+    let files = Arc::new(files);
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..parallel.min(files.len()))
+        .map(|_| {
+            let (files, next, decoder, sink, limits, cancel) =
+                (files.clone(), next.clone(), decoder.clone(), sink.clone(), limits.clone(), cancel.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut summary = IngestSummary::default();
+                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let reserved = limits.budget.reserve_blocking();
+                    // The file's time starts once it has room to be decoded.
+                    let watch = Watch::new(cancel.clone(), limits.max_file_time);
+                    let result = std::fs::File::open(path).map_err(anyhow::Error::from).and_then(|file| {
+                        let origin = Arc::new(Origin::File(path.clone()));
+                        Ok(decode_reader(file, origin, &decoder, &sink, &watch, reserved)?)
+                    });
+                    tally(path, result, &mut summary);
+                }
+                summary
+            })
+        })
+        .collect();
     let mut summary = IngestSummary::default();
-    let slots = Arc::new(Semaphore::new(parallel));
-    let mut tasks = JoinSet::new();
-    for path in files {
-        let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let (decoder, sink, budget) = (decoder.clone(), sink.clone(), limits.budget.clone());
-        let watch = Arc::new(Watch::new(cancel.clone(), limits.max_file_time));
-        tasks.spawn(async move {
-            let _permit = permit;
-            let result = match std::fs::File::open(&path) {
-                Ok(file) => process_reader(file, Arc::new(Origin::File(path.clone())), decoder, sink, watch, &budget)
-                    .await
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
-            };
-            (path, result)
-        });
-        while let Some(done) = tasks.try_join_next() {
-            tally(done?, &mut summary);
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        tally(done?, &mut summary);
+    for thread in threads {
+        summary += thread.await?;
     }
     drop(sink);
     match finish {
@@ -162,17 +165,32 @@ pub async fn ingest(
                 h.await?;
             }
         }
-        Finish::Writer(h) => h.await??,
+        Finish::Output(output) => match output.finish() {
+            // A write error failed a file already, which the summary reports.
+            Err(e) if summary.failed == 0 => return Err(e.into()),
+            _ => {}
+        },
     }
     Ok(summary)
 }
 
-enum Finish {
-    Indexers(Vec<tokio::task::JoinHandle<()>>),
-    Writer(tokio::task::JoinHandle<std::io::Result<()>>),
+impl std::ops::AddAssign for IngestSummary {
+    fn add_assign(&mut self, other: IngestSummary) {
+        self.files += other.files;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.events += other.events;
+        self.invalid += other.invalid;
+        self.indexed += other.indexed;
+    }
 }
 
-fn tally((path, result): (PathBuf, anyhow::Result<super::ObjectReport>), summary: &mut IngestSummary) {
+enum Finish {
+    Indexers(Vec<tokio::task::JoinHandle<()>>),
+    Output(Arc<Output>),
+}
+
+fn tally(path: &Path, result: anyhow::Result<super::ObjectReport>, summary: &mut IngestSummary) {
     match result {
         Ok(r) => {
             summary.files += 1;

@@ -6,7 +6,7 @@
 //! ingest:   local files ─► decode+build (blocking thread) ────────────┤
 //!                                                                     ▼
 //!                                                 indexer tasks (N concurrent _bulk) ─► oneshot per batch
-//!                                              or one writer thread (--output)
+//!                                              or the --output file, written by the decoding thread
 //! ```
 //! A message task awaits the result of every batch its objects produced before it acknowledges
 //! the message, so a message is deleted only once all its events are indexed or dead-lettered.
@@ -32,6 +32,7 @@ pub mod backfill;
 pub mod detect;
 pub mod ingest;
 pub mod object;
+mod output;
 pub mod replay;
 pub mod trends;
 pub mod worker;
@@ -42,7 +43,8 @@ use crate::index::{BatchReport, IndexError, Indexer, Settled, bulk::Batch};
 use crate::notify::{Outbox, Webhook};
 use crate::source::{ObjectRef, Origin};
 use object::{Closed, DecodeStats, ObjectDecoder, ObjectError, Watch};
-use std::io::{Read, Write};
+pub use output::Output;
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -61,8 +63,18 @@ pub struct Job {
 /// alerts they create are announced.
 #[derive(Debug, Clone)]
 pub struct Sink {
-    jobs: mpsc::Sender<Job>,
+    route: Route,
     outbox: Option<Outbox>,
+}
+
+#[derive(Debug, Clone)]
+enum Route {
+    /// To the indexer tasks, one batch out per object at a time.
+    Indexers(mpsc::Sender<Job>),
+    /// Written to the `--output` file by the decoding thread itself: handing every batch to a
+    /// writer thread and waiting for its answer cost each file two thread wake-ups, and on two
+    /// cores left them idle a sixth of the time.
+    Output(Arc<Output>),
 }
 
 impl Sink {
@@ -101,6 +113,12 @@ impl Budget {
         self.units.clone().acquire_many_owned(self.per_object).await.expect("the budget is never closed")
     }
 
+    /// Waits for room for one more object, blocking the thread (a decoding thread of `ingest`,
+    /// in the runtime's blocking pool).
+    fn reserve_blocking(&self) -> OwnedSemaphorePermit {
+        tokio::runtime::Handle::current().block_on(self.reserve())
+    }
+
     /// Gives back all of `reserved` but `keep` bytes (an object done decoding keeps only its
     /// last batch while that is indexed).
     fn shrink(reserved: &mut OwnedSemaphorePermit, keep: usize) {
@@ -130,6 +148,9 @@ pub enum ProcessError {
     /// An indexer task went away without answering.
     #[error("indexer stopped before answering")]
     IndexerGone,
+    /// The `--output` file could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
     /// The blocking decode task panicked or was cancelled.
     #[error("decode task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -220,7 +241,7 @@ pub fn spawn_indexers<B: BulkClient>(
             })
         })
         .collect();
-    (Sink { jobs: tx, outbox: None }, handles)
+    (Sink { route: Route::Indexers(tx), outbox: None }, handles)
 }
 
 /// Starts the task that delivers alert notifications to `urls`, fed by the returned outbox
@@ -252,20 +273,6 @@ pub fn spawn_telemetry(
     ]
 }
 
-/// Starts the `--output` writer thread: writes each batch's NDJSON to `out`, then answers it.
-pub fn spawn_writer(out: Box<dyn Write + Send>, capacity: usize) -> (Sink, JoinHandle<std::io::Result<()>>) {
-    let (tx, mut rx) = mpsc::channel::<Job>(capacity);
-    let handle = tokio::task::spawn_blocking(move || {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-        while let Some(job) = rx.blocking_recv() {
-            out.write_all(&job.batch.body)?;
-            let _ = job.reply.send(Ok(Settled::default()));
-        }
-        out.flush()
-    });
-    (Sink { jobs: tx, outbox: None }, handle)
-}
-
 /// Decodes `reader` on a blocking thread once the budget has room for it, sends its batches to
 /// `sink` one at a time, and returns when every batch is settled.
 pub async fn process_reader<R: Read + Send + 'static>(
@@ -282,61 +289,77 @@ pub async fn process_reader<R: Read + Send + 'static>(
         _ = watch.cancel.cancelled() => return Err(ObjectError::Cancelled.into()),
     };
     watch.waited(waiting.elapsed());
-    let outbox = sink.outbox.clone();
-    let notify = (sink.outbox.clone(), origin.clone());
-    let (decoded, indexed, failed, (new_alerts, left_out)) = tokio::task::spawn_blocking(move || {
-        let mut reserved = reserved;
-        let mut out_bytes = 0;
-        let mut indexed = BatchReport::default();
-        let (mut new_alerts, mut left_out) = (Vec::new(), 0);
-        let mut failed: Option<ProcessError> = None;
-        let mut out: Option<oneshot::Receiver<Result<Settled, IndexError>>> = None;
-        let mut settle = |rx: oneshot::Receiver<_>, failed: &mut Option<ProcessError>| {
-            let waiting = Instant::now();
-            match rx.blocking_recv() {
-                Ok(Ok(Settled { report, new_alerts: created })) => {
-                    indexed += report;
-                    if let Some(outbox) = &outbox {
-                        outbox.keep(&mut new_alerts, &mut left_out, created);
-                    }
+    tokio::task::spawn_blocking(move || decode_reader(reader, origin, &decoder, &sink, &watch, reserved)).await?
+}
+
+/// The blocking part of [`process_reader`], with the object's memory `reserved`: decodes
+/// `reader`, sends its batches to `sink` one at a time, settles every one, and announces the
+/// alerts they created.
+fn decode_reader<R: Read + Send + 'static>(
+    reader: R,
+    origin: Arc<Origin>,
+    decoder: &ObjectDecoder,
+    sink: &Sink,
+    watch: &Watch,
+    mut reserved: OwnedSemaphorePermit,
+) -> Result<ObjectReport, ProcessError> {
+    let mut out_bytes = 0;
+    let mut indexed = BatchReport::default();
+    let (mut new_alerts, mut left_out) = (Vec::new(), 0);
+    let mut failed: Option<ProcessError> = None;
+    let mut out: Option<oneshot::Receiver<Result<Settled, IndexError>>> = None;
+    let mut settle = |rx: oneshot::Receiver<_>, failed: &mut Option<ProcessError>| {
+        let waiting = Instant::now();
+        match rx.blocking_recv() {
+            Ok(Ok(Settled { report, new_alerts: created })) => {
+                indexed += report;
+                if let Some(outbox) = &sink.outbox {
+                    outbox.keep(&mut new_alerts, &mut left_out, created);
                 }
-                Ok(Err(e)) => *failed = failed.take().or(Some(ProcessError::Index(e))),
-                Err(_) => *failed = failed.take().or(Some(ProcessError::IndexerGone)),
             }
-            watch.waited(waiting.elapsed());
+            Ok(Err(e)) => *failed = failed.take().or(Some(ProcessError::Index(e))),
+            Err(_) => *failed = failed.take().or(Some(ProcessError::IndexerGone)),
+        }
+        watch.waited(waiting.elapsed());
+    };
+    let mut emit = |batch: Batch| -> Result<(), Closed> {
+        let jobs = match &sink.route {
+            Route::Indexers(jobs) => jobs,
+            Route::Output(output) => {
+                return output.write(&batch.body).map_err(|e| {
+                    failed = failed.take().or(Some(ProcessError::Output(e)));
+                    Closed
+                });
+            }
         };
-        let mut emit = |batch: Batch| -> Result<(), Closed> {
-            // One batch out at a time: wait for the previous one before handing over the next.
-            if let Some(rx) = out.take() {
-                settle(rx, &mut failed);
-            }
-            if failed.is_some() {
-                return Err(Closed);
-            }
-            let (reply, rx) = oneshot::channel();
-            out_bytes = batch.footprint();
-            sink.jobs.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
-            out = Some(rx);
-            Ok(())
-        };
-        let decoded = decoder.decode(reader, origin, &watch, &mut emit);
-        // The framer and the batch being filled are gone: room for other objects.
-        Budget::shrink(&mut reserved, out_bytes);
-        // Settle what was sent even when decoding failed part-way, so nothing is left in flight.
+        // One batch out at a time: wait for the previous one before handing over the next.
         if let Some(rx) = out.take() {
             settle(rx, &mut failed);
         }
-        let decoded = match decoded {
-            // A read that failed because of the cancellation is the cancellation.
-            Err(_) if watch.cancel.is_cancelled() => Err(ObjectError::Cancelled),
-            other => other,
-        };
-        (decoded, indexed, failed, (new_alerts, left_out))
-    })
-    .await?;
+        if failed.is_some() {
+            return Err(Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        out_bytes = batch.footprint();
+        jobs.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
+        out = Some(rx);
+        Ok(())
+    };
+    let decoded = decoder.decode(reader, origin.clone(), watch, &mut emit);
+    // The framer and the batch being filled are gone: room for other objects.
+    Budget::shrink(&mut reserved, out_bytes);
+    // Settle what was sent even when decoding failed part-way, so nothing is left in flight.
+    if let Some(rx) = out.take() {
+        settle(rx, &mut failed);
+    }
+    let decoded = match decoded {
+        // A read that failed because of the cancellation is the cancellation.
+        Err(_) if watch.cancel.is_cancelled() => Err(ObjectError::Cancelled),
+        other => other,
+    };
     // The alerts created are announced even when the object failed later on: a redelivery
     // finds their documents present and would not announce them again.
-    if let (Some(outbox), origin) = notify {
+    if let Some(outbox) = &sink.outbox {
         outbox.file_indexed(&origin, &new_alerts, left_out);
     }
     if let Some(e) = failed {

@@ -54,6 +54,18 @@ async fn output_is_the_exact_bulk_body() {
     assert_eq!(ids, fixtures::event_ids(&files));
 }
 
+/// An output that cannot be written fails the files and the command, naming the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_that_cannot_be_written_fails_the_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    local_mirror(dir.path());
+    let run = trailship(&["ingest", "--output", "/dev/full", dir.path().join("AWSLogs").to_str().unwrap()], &[]).await;
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write the output: No space left on device"), "{}", run.stderr);
+    assert!(run.summary().starts_with("trailship ingest: 0 files, 0 events"), "{}", run.summary());
+    assert!(run.summary().contains("36 files failed"), "{}", run.summary());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_into_opensearch_and_report_broken_files() {
     let osmem = Osmem::start().await;
