@@ -70,12 +70,14 @@ fn value<'a>(raw: &'a RawValue) -> EventValue<'a> {
     }
 }
 
-/// Collects the values at `path` under `raw`, fanning out over arrays on the way.
-fn walk<'a>(raw: &'a RawValue, path: &[&str], out: &mut Vec<EventValue<'a>>) {
-    let Some((first, rest)) = path.split_first() else {
+/// Collects the values at the dotted `path` under `raw` (`None`: `raw` itself), fanning out
+/// over arrays on the way.
+fn walk<'a>(raw: &'a RawValue, path: Option<&str>, out: &mut Vec<EventValue<'a>>) {
+    let Some(path) = path else {
         out.push(value(raw));
         return;
     };
+    let (first, rest) = split(path);
     match raw.get().as_bytes().first() {
         Some(b'{') => {
             if let Ok(object) = RawEvent::parse(raw.get().as_bytes()) {
@@ -86,10 +88,18 @@ fn walk<'a>(raw: &'a RawValue, path: &[&str], out: &mut Vec<EventValue<'a>>) {
         }
         Some(b'[') => {
             for item in serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default() {
-                walk(item, path, out);
+                walk(item, Some(path), out);
             }
         }
         _ => {}
+    }
+}
+
+/// The first segment of a dotted path and the rest, if any (as `split('.')` cuts it).
+fn split(path: &str) -> (&str, Option<&str>) {
+    match path.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (path, None),
     }
 }
 
@@ -110,23 +120,21 @@ impl Event for RecordEvent<'_, '_> {
             let root = path.split(['.', '[']).next()?;
             return self.wrapped(self.position(root)?).get_field(path);
         }
-        let mut segments = path.split('.');
-        let root = segments.next()?;
+        let (root, rest) = split(path);
         let i = self.position(root)?;
-        let rest: Vec<&str> = segments.collect();
         let raw = self.record.fields[i].1;
         let mut found = Vec::new();
         if raw.get().starts_with('{') {
             // The first level of a top-level object is split once per record: rules look up
             // several members of userIdentity, requestParameters, … in the same record.
             let members = self.members[i].get_or_init(|| RawEvent::parse(raw.get().as_bytes()).ok());
-            if let (Some(object), Some((first, deeper))) = (members, rest.split_first()) {
+            if let (Some(object), Some((first, deeper))) = (members, rest.map(split)) {
                 if let Some(member) = object.get(first) {
                     walk(member, deeper, &mut found);
                 }
             }
         } else {
-            walk(raw, &rest, &mut found);
+            walk(raw, rest, &mut found);
         }
         collected(found)
     }

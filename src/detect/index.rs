@@ -171,7 +171,7 @@ impl Filter {
 #[derive(Debug, Default)]
 struct ByValue {
     /// Lowercased value → rule positions.
-    rules: FxHashMap<String, Vec<usize>>,
+    rules: FxHashMap<Box<[u8]>, Vec<usize>>,
     /// Every rule in `rules` once: what an array or object value admits.
     all: Vec<usize>,
 }
@@ -181,7 +181,7 @@ struct ByValue {
 /// is looked up once per event), and those checked always.
 #[derive(Debug, Default)]
 pub struct NameIndex {
-    by_name: FxHashMap<String, Vec<usize>>,
+    by_name: FxHashMap<Box<[u8]>, Vec<usize>>,
     by_value: Vec<(String, ByValue)>,
     filtered: Vec<(String, Filter)>,
     always: Vec<usize>,
@@ -193,7 +193,7 @@ impl NameIndex {
         match need(rule) {
             Some(Need::Names(names)) => {
                 for name in names {
-                    self.by_name.entry(name).or_default().push(position);
+                    self.by_name.entry(name.into_bytes().into()).or_default().push(position);
                 }
             }
             Some(Need::Values { root, values, exact_field: true }) => {
@@ -206,7 +206,7 @@ impl NameIndex {
                 };
                 let by = &mut self.by_value[at].1;
                 for value in values {
-                    by.rules.entry(value).or_default().push(position);
+                    by.rules.entry(value.into_bytes().into()).or_default().push(position);
                 }
                 by.all.push(position);
             }
@@ -268,15 +268,14 @@ impl NameIndex {
 }
 
 /// The rules of `map` under `key`, lowercased (without allocating for short ASCII keys).
-fn lookup<'m>(map: &'m FxHashMap<String, Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
+fn lookup<'m>(map: &'m FxHashMap<Box<[u8]>, Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
     let mut buf = [0u8; 128];
     if key.len() <= buf.len() && key.is_ascii() {
         buf[..key.len()].copy_from_slice(key.as_bytes());
         buf[..key.len()].make_ascii_lowercase();
-        // ASCII in, ASCII out.
-        return map.get(std::str::from_utf8(&buf[..key.len()]).ok()?);
+        return map.get(&buf[..key.len()]);
     }
-    map.get(key.to_lowercase().as_str())
+    map.get(key.to_lowercase().as_bytes())
 }
 
 /// What every match of `rule` requires, or `None`.

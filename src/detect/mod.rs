@@ -80,6 +80,37 @@ pub struct Match {
     pub level: Level,
     /// The rule's `tags` (`attack.t1078`, …).
     pub tags: Arc<[String]>,
+    /// The alert document's `"rule":{"id":…,"name":…,"level":…,"tags":[…]}`, escaped once.
+    pub alert_json: Arc<str>,
+}
+
+impl Match {
+    /// The match a rule reports.
+    pub fn new(id: &str, title: &str, level: Level, tags: Vec<String>) -> Match {
+        use crate::enrich::json::write_str;
+        let mut json = b"\"rule\":{\"id\":".to_vec();
+        write_str(&mut json, id);
+        json.extend_from_slice(b",\"name\":");
+        write_str(&mut json, title);
+        json.extend_from_slice(b",\"level\":");
+        write_str(&mut json, level.as_str());
+        json.extend_from_slice(b",\"tags\":[");
+        for (i, tag) in tags.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            write_str(&mut json, tag);
+        }
+        json.extend_from_slice(b"]}");
+        Match {
+            id: id.into(),
+            title: title.into(),
+            level,
+            tags: tags.into(),
+            // JSON written from strings: valid UTF-8.
+            alert_json: String::from_utf8(json).unwrap_or_default().into(),
+        }
+    }
 }
 
 /// The loaded rules, ready to evaluate records: each compiled, with the match it reports.
@@ -105,12 +136,7 @@ impl Detector {
     fn push(&mut self, source: &rsigma_parser::SigmaRule, rule: CompiledRule) {
         self.index.add(self.rules.len(), source);
         let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
-        let reported = Match {
-            id: id.into(),
-            title: rule.title.as_str().into(),
-            level: Level::from_sigma(rule.level.as_ref()),
-            tags: rule.tags.clone().into(),
-        };
+        let reported = Match::new(&id, &rule.title, Level::from_sigma(rule.level.as_ref()), rule.tags.clone());
         self.rules.push((rule, reported));
     }
 

@@ -3,7 +3,6 @@
 //! to), with an `_id` made of the `eventID` and the rule id, so a redelivered or re-ingested
 //! file never adds a second alert. Pure.
 
-use super::document::Actor;
 use super::facts::Facts;
 use super::{Target, write_str};
 use crate::detect::Match;
@@ -12,16 +11,45 @@ use sha2::{Digest, Sha256};
 /// The longest `_id` OpenSearch takes, in bytes.
 const MAX_ID_BYTES: usize = 512;
 
-/// What every alert of one event shares, read once from the record.
-pub struct AlertSubject<'e> {
-    facts: Facts<'e>,
-    actor: Actor,
+/// What every alert of one event shares, written once per event: the members after `eventID`
+/// (`,"eventName":…,"eventSource":…,"user":{…},"source":{…},"cloud":{…}`).
+pub struct AlertSubject {
+    shared: Vec<u8>,
 }
 
-impl<'e> AlertSubject<'e> {
-    /// What the document writer read from the record: its facts and its actor.
-    pub(crate) fn from_parts(facts: Facts<'e>, actor: Actor) -> Self {
-        AlertSubject { facts, actor }
+impl AlertSubject {
+    /// What the document writer read from the record: its facts, the actor's type and name,
+    /// and the event document's `,"source":{…` members without GeoIP (empty when it has none).
+    pub(crate) fn new(f: &Facts<'_>, kind: Option<&str>, name: Option<&str>, source: &[u8]) -> Self {
+        let mut out = Vec::with_capacity(256 + source.len());
+        for (field, value) in [(&b",\"eventName\":"[..], &f.event_name), (b",\"eventSource\":", &f.event_source)] {
+            if let Some(v) = value {
+                out.extend_from_slice(field);
+                write_str(&mut out, v);
+            }
+        }
+        if name.is_some() || kind.is_some() {
+            out.extend_from_slice(b",\"user\":{");
+            let mut first = true;
+            for (field, value) in [(&b"\"name\":"[..], name), (b"\"type\":", kind)] {
+                if let Some(v) = value {
+                    if !first {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(field);
+                    write_str(&mut out, v);
+                    first = false;
+                }
+            }
+            out.push(b'}');
+        }
+        // The event document's own `source` (without GeoIP) and `cloud` objects.
+        if !source.is_empty() {
+            out.extend_from_slice(source);
+            out.push(b'}');
+        }
+        super::document::write_cloud(&mut out, f);
+        AlertSubject { shared: out }
     }
 
     /// The alert's `_id` as a JSON string literal: `<eventID>:<rule id>` (readable: `GET
@@ -51,49 +79,13 @@ impl<'e> AlertSubject<'e> {
 
     /// Writes the alert document of match `m` for the event bound for `event_index`.
     pub fn write(&self, target: &Target<'_>, m: &Match, event_index: &str, out: &mut Vec<u8>) {
-        let f = &self.facts;
         out.extend_from_slice(b"{\"@timestamp\":");
         write_str(out, &target.timestamp);
-        out.extend_from_slice(b",\"rule\":{\"id\":");
-        write_str(out, &m.id);
-        out.extend_from_slice(b",\"name\":");
-        write_str(out, &m.title);
-        out.extend_from_slice(b",\"level\":");
-        write_str(out, m.level.as_str());
-        out.extend_from_slice(b",\"tags\":[");
-        for (i, tag) in m.tags.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(out, tag);
-        }
-        out.extend_from_slice(b"]},\"eventID\":");
+        out.push(b',');
+        out.extend_from_slice(m.alert_json.as_bytes());
+        out.extend_from_slice(b",\"eventID\":");
         out.extend_from_slice(target.id_json.as_bytes());
-        for (name, value) in [(&b",\"eventName\":"[..], &f.event_name), (b",\"eventSource\":", &f.event_source)] {
-            if let Some(v) = value {
-                out.extend_from_slice(name);
-                write_str(out, v);
-            }
-        }
-        let Actor { kind, name } = &self.actor;
-        if name.is_some() || kind.is_some() {
-            out.extend_from_slice(b",\"user\":{");
-            let mut first = true;
-            for (field, value) in [(&b"\"name\":"[..], name), (b"\"type\":", kind)] {
-                if let Some(v) = value {
-                    if !first {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(field);
-                    write_str(out, v);
-                    first = false;
-                }
-            }
-            out.push(b'}');
-        }
-        // The event document's own `source` (without GeoIP) and `cloud` objects.
-        super::document::write_source(out, f, None);
-        super::document::write_cloud(out, f);
+        out.extend_from_slice(&self.shared);
         out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",\"index\":");
         write_str(out, event_index);
         out.extend_from_slice(b"}}");
@@ -119,12 +111,7 @@ mod tests {
     }
 
     fn rule() -> Match {
-        Match {
-            id: "4ef9b5b4".into(),
-            title: "Root \"console\" login".into(),
-            level: Level::High,
-            tags: vec!["attack.t1078".to_owned()].into(),
-        }
+        Match::new("4ef9b5b4", "Root \"console\" login", Level::High, vec!["attack.t1078".to_owned()])
     }
 
     #[test]
@@ -153,7 +140,7 @@ mod tests {
     fn what_the_record_lacks_the_alert_lacks() {
         let doc = alert(
             r#"{"eventID":"e-2","eventTime":"2024-07-31T12:46:41Z","sourceIPAddress":"ec2.amazonaws.com"}"#,
-            &Match { tags: Vec::new().into(), ..rule() },
+            &Match::new("4ef9b5b4", "Root \"console\" login", Level::High, Vec::new()),
         );
         assert_eq!(doc["source"], json!({"address": "ec2.amazonaws.com"}));
         assert_eq!(doc["rule"]["tags"], json!([]));

@@ -78,15 +78,6 @@ pub fn warm_up() {
     LazyLock::force(&TAGGER);
 }
 
-/// The actor of an event (`user.type`, `user.name`), handed back for its alert documents.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// `userIdentity.type`.
-    pub kind: Option<String>,
-    /// `user.name`.
-    pub name: Option<String>,
-}
-
 /// Writes the document for `ev`, which matched the detection rules `matches`, into `out`;
 /// when some rule matched, returns what its alert documents carry (read on the same pass).
 pub fn write<'a>(
@@ -95,7 +86,7 @@ pub fn write<'a>(
     target: &Target<'_>,
     matches: &[Match],
     out: &mut Vec<u8>,
-) -> Option<AlertSubject<'a>> {
+) -> Option<AlertSubject> {
     SINKS.with_borrow_mut(|sinks| {
         sinks.clear();
         write_with(geo, ev, target, matches, out, sinks)
@@ -109,7 +100,7 @@ fn write_with<'a>(
     matches: &[Match],
     out: &mut Vec<u8>,
     sinks: &mut Sinks,
-) -> Option<AlertSubject<'a>> {
+) -> Option<AlertSubject> {
     out.extend_from_slice(b"{\"@timestamp\":\"");
     out.extend_from_slice(target.timestamp.as_bytes());
     out.push(b'"');
@@ -144,7 +135,10 @@ fn write_with<'a>(
         }
     }
     write_cloud(out, &facts);
-    write_source(out, &facts, geo);
+    let source_at = out.len();
+    let source_end = write_source(out, &facts, geo);
+    // The source object without GeoIP, for the alert documents (`}` closes it there).
+    let source = source_at..source_end;
     if let Some(ua) = &facts.user_agent {
         out.extend_from_slice(b",\"user_agent\":");
         out.extend_from_slice(&AGENTS.json(ua));
@@ -190,8 +184,7 @@ fn write_with<'a>(
     if matches.is_empty() {
         return None;
     }
-    let actor = Actor { kind: kind.map(str::to_owned), name };
-    Some(AlertSubject::from_parts(facts, actor))
+    Some(AlertSubject::new(&facts, kind, name.as_deref(), &out[source]))
 }
 
 /// `,"tags":[…]` when some tag rule applies.
@@ -261,20 +254,24 @@ pub(crate) fn write_cloud(out: &mut Vec<u8>, facts: &Facts<'_>) {
 }
 
 /// `,"source":{"address":…,"ip":…}` from `sourceIPAddress`, with `geo.*`/`as.*` from `geo`.
-pub(crate) fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) {
-    let Some(raw) = facts.source_ip else { return };
+/// Returns where the GeoIP members begin (`out`'s length when nothing was written).
+fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) -> usize {
+    let Some(raw) = facts.source_ip else { return out.len() };
     out.extend_from_slice(b",\"source\":{\"address\":");
     out.extend_from_slice(raw.get().as_bytes());
+    let mut geo_at = out.len();
     if let Some(ip) = json_string(raw).and_then(|s| addr::parse(&s)) {
         // Writing to a Vec cannot fail.
         out.extend_from_slice(b",\"ip\":\"");
         addr::write(out, ip);
         out.push(b'"');
+        geo_at = out.len();
         if let Some(geo) = geo {
             out.extend_from_slice(&geo.json(ip));
         }
     }
     out.push(b'}');
+    geo_at
 }
 
 fn write_trailship(out: &mut Vec<u8>, sinks: &Sinks, unmapped: &[(&Cow<'_, str>, &RawValue)]) {

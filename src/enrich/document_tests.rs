@@ -121,7 +121,7 @@ fn matched_rules_are_listed_with_the_highest_level() {
     let ev = RawEvent::parse(text.as_bytes()).unwrap();
     let e = Enricher::new();
     let t = e.target(&ev).unwrap();
-    let m = |id: &str, title: &str, level| Match { id: id.into(), title: title.into(), level, tags: Vec::new().into() };
+    let m = |id: &str, title: &str, level| Match::new(id, title, level, Vec::new());
     let mut out = Vec::new();
     e.write_document(&ev, &t, &[m("a-1", "Trail stopped", Level::High), m("b-2", "CIS 4.5", Level::Medium)], &mut out);
     let d: Value = serde_json::from_slice(&out).unwrap();

@@ -131,7 +131,7 @@ impl Enricher {
         target: &Target<'_>,
         matches: &[crate::detect::Match],
         out: &mut Vec<u8>,
-    ) -> Option<alert::AlertSubject<'a>> {
+    ) -> Option<alert::AlertSubject> {
         document::write(self.geo.as_deref(), ev, target, matches, out)
     }
 }

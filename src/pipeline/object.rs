@@ -303,7 +303,7 @@ impl ObjectDecoder {
         &self,
         builder: &mut BatchBuilder,
         stats: &mut DecodeStats,
-        (subject, target, raw): (crate::enrich::alert::AlertSubject<'_>, &crate::enrich::Target<'_>, &[u8]),
+        (subject, target, raw): (crate::enrich::alert::AlertSubject, &crate::enrich::Target<'_>, &[u8]),
         matches: &[crate::detect::Match],
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<Option<Batch>, Closed> {
