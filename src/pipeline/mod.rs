@@ -326,7 +326,12 @@ fn decode_reader<R: Read + Send + 'static>(
         let jobs = match &sink.route {
             Route::Indexers(jobs) => jobs,
             Route::Output(output) => {
-                return output.write(&batch.body).map_err(|e| {
+                // Like waiting for the indexers, a slow output (a pipe) does not count against
+                // the file's time.
+                let waiting = Instant::now();
+                let written = output.write(&batch.body);
+                watch.waited(waiting.elapsed());
+                return written.map_err(|e| {
                     failed = failed.take().or(Some(ProcessError::Output(e)));
                     Closed
                 });

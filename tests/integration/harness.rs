@@ -188,7 +188,7 @@ impl RunOutput {
 
 /// The trailship binary with `args`, only the environment `env` (plus PATH and RUST_LOG), run
 /// from a directory holding no `trailship.toml`, its stderr piped.
-fn command(args: &[&str], env: &[(String, String)]) -> Command {
+pub fn command(args: &[&str], env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailship"));
     cmd.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
     cmd.current_dir(std::env::temp_dir());

@@ -66,6 +66,35 @@ async fn an_output_that_cannot_be_written_fails_the_ingest() {
     assert!(run.summary().contains("36 files failed"), "{}", run.summary());
 }
 
+/// Time blocked on a slow `--output` (a pipe nobody reads yet) is not the file's decode time:
+/// with `limits.max_object_seconds = 1`, files held up for longer still go in whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_output_does_not_time_files_out() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    local_mirror(dir.path());
+    // Batches of two actions: a file's decoding goes on after each blocked write.
+    let env = [
+        ("TRAILSHIP__LIMITS__MAX_OBJECT_SECONDS".to_owned(), "1".to_owned()),
+        ("TRAILSHIP__OPENSEARCH__BULK_MAX_ACTIONS".to_owned(), "2".to_owned()),
+    ];
+    let mut child =
+        crate::harness::command(&["ingest", "--output", "-", dir.path().join("AWSLogs").to_str().unwrap()], &env)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // The reader is what is slow here: nothing reads the pipe for 2.5 s, so the writers block.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let mut body = Vec::new();
+    stdout.read_to_end(&mut body).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("trailship ingest: 36 files, 413 events"), "{stderr}");
+    assert!(body.len() > 1 << 17, "more than two pipe buffers were written: {}", body.len());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_into_opensearch_and_report_broken_files() {
     let osmem = Osmem::start().await;
