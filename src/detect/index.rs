@@ -154,7 +154,8 @@ impl Filter {
                             || values.iter().any(|&v| {
                                 *found[v].get_or_insert_with(|| {
                                     if lowered.is_empty() {
-                                        lowered.extend(text.iter().map(u8::to_ascii_lowercase));
+                                        lowered.extend_from_slice(text);
+                                        lowered.make_ascii_lowercase();
                                     }
                                     self.values[v].find(lowered).is_some()
                                 })

@@ -2,8 +2,10 @@
 //! and evaluated by the `rsigma-eval` crate against the raw record (field names as CloudTrail
 //! writes them). This module loads the rules ([`rules`]), indexes them by the `eventName` they
 //! require so an event is checked only against the rules it could match ([`index`]), adapts a
-//! borrowed record to the evaluator ([`event`]) and says which rules matched. Pure once loaded.
+//! borrowed record to the evaluator ([`event`]), answers yes or no per rule without the engine's
+//! match report ([`eval`]) and says which rules matched. Pure once loaded.
 
+pub mod eval;
 pub mod event;
 pub mod index;
 pub mod rules;
@@ -116,7 +118,8 @@ impl Match {
 /// The loaded rules, ready to evaluate records: each compiled, with the match it reports.
 #[derive(Default)]
 pub struct Detector {
-    rules: Vec<(CompiledRule, Match)>,
+    /// Each rule, its yes-or-no program where it has one, and what it reports.
+    rules: Vec<(CompiledRule, Option<eval::Program>, Match)>,
     index: index::NameIndex,
 }
 
@@ -137,12 +140,16 @@ impl Detector {
         self.index.add(self.rules.len(), source);
         let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
         let reported = Match::new(&id, &rule.title, Level::from_sigma(rule.level.as_ref()), rule.tags.clone());
-        self.rules.push((rule, reported));
+        let program = eval::Program::new(&rule);
+        self.rules.push((rule, program, reported));
     }
 
-    /// Whether `rule` matches `event`: its conditions as the engine's `evaluate_rule` checks
-    /// them (the first that holds), without building the engine's match report.
-    fn holds(rule: &CompiledRule, event: &event::RecordEvent<'_, '_>) -> bool {
+    /// Whether `rule` matches `event`: by its program, or where it has none, its conditions as
+    /// the engine's `evaluate_rule` checks them, without building the engine's match report.
+    fn holds(rule: &CompiledRule, program: Option<&eval::Program>, event: &event::RecordEvent<'_, '_>) -> bool {
+        if let Some(program) = program {
+            return program.holds(event);
+        }
         SELECTIONS.with_borrow_mut(|selections| {
             rule.conditions.iter().any(|c| {
                 selections.clear();
@@ -167,8 +174,8 @@ impl Detector {
             candidates
                 .iter()
                 .map(|&i| &self.rules[i])
-                .filter(|(rule, _)| Self::holds(rule, &event))
-                .map(|(_, reported)| reported.clone())
+                .filter(|(rule, program, _)| Self::holds(rule, program.as_ref(), &event))
+                .map(|(_, _, reported)| reported.clone())
                 .collect()
         });
         out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
@@ -179,8 +186,12 @@ impl Detector {
     #[cfg(test)]
     fn matches_without_index(&self, record: &RawEvent<'_>) -> Vec<String> {
         let event = event::RecordEvent::new(record);
-        let mut ids: Vec<String> =
-            self.rules.iter().filter_map(|(r, _)| evaluate_rule(r, &event)).filter_map(|r| r.header.rule_id).collect();
+        let mut ids: Vec<String> = self
+            .rules
+            .iter()
+            .filter_map(|(r, _, _)| evaluate_rule(r, &event))
+            .filter_map(|r| r.header.rule_id)
+            .collect();
         ids.sort();
         ids
     }
