@@ -84,16 +84,27 @@ pub struct Match {
     pub tags: Arc<[String]>,
     /// The alert document's `"rule":{"id":…,"name":…,"level":…,"tags":[…]}`, escaped once.
     pub alert_json: Arc<str>,
+    /// `id` as a JSON string literal, escaped once.
+    pub id_json: Arc<str>,
+    /// `title` as a JSON string literal, escaped once.
+    pub title_json: Arc<str>,
 }
 
 impl Match {
     /// The match a rule reports.
     pub fn new(id: &str, title: &str, level: Level, tags: Vec<String>) -> Match {
         use crate::enrich::json::write_str;
+        let literal = |s: &str| {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            // JSON written from a string: valid UTF-8.
+            Arc::<str>::from(String::from_utf8(out).unwrap_or_default())
+        };
+        let (id_json, title_json) = (literal(id), literal(title));
         let mut json = b"\"rule\":{\"id\":".to_vec();
-        write_str(&mut json, id);
+        json.extend_from_slice(id_json.as_bytes());
         json.extend_from_slice(b",\"name\":");
-        write_str(&mut json, title);
+        json.extend_from_slice(title_json.as_bytes());
         json.extend_from_slice(b",\"level\":");
         write_str(&mut json, level.as_str());
         json.extend_from_slice(b",\"tags\":[");
@@ -111,6 +122,8 @@ impl Match {
             tags: tags.into(),
             // JSON written from strings: valid UTF-8.
             alert_json: String::from_utf8(json).unwrap_or_default().into(),
+            id_json,
+            title_json,
         }
     }
 }

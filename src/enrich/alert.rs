@@ -11,17 +11,40 @@ use sha2::{Digest, Sha256};
 /// The longest `_id` OpenSearch takes, in bytes.
 const MAX_ID_BYTES: usize = 512;
 
-/// What every alert of one event shares, written once per event: the members after `eventID`
-/// (`,"eventName":…,"eventSource":…,"user":{…},"source":{…},"cloud":{…}`).
+/// What every alert of one event shares, written once per event: the document around the
+/// rule (`{"@timestamp":…,` before it; `,"eventID":…,"eventName":…,"eventSource":…,"user":{…},
+/// "source":{…},"cloud":{…},"event":{"kind":"alert","index":` after it, the index to come).
 pub struct AlertSubject {
-    shared: Vec<u8>,
+    doc: Vec<u8>,
+    /// Where the rule goes.
+    head: usize,
+    /// Where the `eventID` literal ends.
+    id_end: usize,
 }
 
+/// `,"eventID":`
+const EVENT_ID: &[u8] = b",\"eventID\":";
+
 impl AlertSubject {
-    /// What the document writer read from the record: its facts, the actor's type and name,
-    /// and the event document's `,"source":{…` members without GeoIP (empty when it has none).
-    pub(crate) fn new(f: &Facts<'_>, kind: Option<&str>, name: Option<&str>, source: &[u8]) -> Self {
-        let mut out = Vec::with_capacity(256 + source.len());
+    /// What the document writer read from the record: its target, facts, the actor's type and
+    /// name, and the event document's `,"source":{…` members without GeoIP (empty when it has
+    /// none).
+    pub(crate) fn new(
+        target: &Target<'_>,
+        f: &Facts<'_>,
+        kind: Option<&str>,
+        name: Option<&str>,
+        source: &[u8],
+    ) -> Self {
+        let mut out = Vec::with_capacity(384 + target.id_json.len() + source.len());
+        // The timestamp as the event document writes it (normalised, nothing to escape).
+        out.extend_from_slice(b"{\"@timestamp\":\"");
+        out.extend_from_slice(target.timestamp.as_bytes());
+        out.extend_from_slice(b"\",");
+        let head = out.len();
+        out.extend_from_slice(EVENT_ID);
+        out.extend_from_slice(target.id_json.as_bytes());
+        let id_end = out.len();
         for (field, value) in [(&b",\"eventName\":"[..], &f.event_name), (b",\"eventSource\":", &f.event_source)] {
             if let Some(v) = value {
                 out.extend_from_slice(field);
@@ -49,7 +72,8 @@ impl AlertSubject {
             out.push(b'}');
         }
         super::document::write_cloud(&mut out, f);
-        AlertSubject { shared: out }
+        out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",\"index\":");
+        AlertSubject { doc: out, head, id_end }
     }
 
     /// The alert's `_id` as a JSON string literal: `<eventID>:<rule id>` (readable: `GET
@@ -57,12 +81,19 @@ impl AlertSubject {
     /// pass OpenSearch's 512-byte limit, `sha256:` and 128 bits of SHA-256 over both, in hex.
     /// `id_json` is the `eventID` as its JSON literal.
     pub fn id_json(rule_id: &str, id_json: &str) -> String {
-        let mut out = Vec::with_capacity(id_json.len() + rule_id.len() + 2);
+        let mut rule_json = Vec::with_capacity(rule_id.len() + 2);
+        write_str(&mut rule_json, rule_id);
+        // JSON written from a string: valid UTF-8.
+        Self::id_of(rule_id, std::str::from_utf8(&rule_json).unwrap_or_default(), id_json)
+    }
+
+    /// [`Self::id_json`] of a rule whose id is also at hand as its JSON literal.
+    fn id_of(rule_id: &str, rule_json: &str, id_json: &str) -> String {
+        let mut out = Vec::with_capacity(id_json.len() + rule_json.len());
         out.extend_from_slice(&id_json.as_bytes()[..id_json.len() - 1]);
         out.push(b':');
-        let at = out.len();
-        write_str(&mut out, rule_id);
-        out.remove(at); // the rule id's opening quote
+        // The rule id without its opening quote.
+        out.extend_from_slice(&rule_json.as_bytes()[1..]);
         if out.len() - 2 > MAX_ID_BYTES {
             let digest = Sha256::new().chain_update(rule_id).chain_update([0]).chain_update(id_json).finalize();
             const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -77,18 +108,34 @@ impl AlertSubject {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    /// Writes the alert document of match `m` for the event bound for `event_index`.
-    pub fn write(&self, target: &Target<'_>, m: &Match, event_index: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"@timestamp\":");
-        write_str(out, &target.timestamp);
-        out.push(b',');
+    /// The alert documents of the event, bound for `event_index`.
+    pub fn alerts(mut self, event_index: &str) -> Alerts {
+        write_str(&mut self.doc, event_index);
+        self.doc.extend_from_slice(b"}}");
+        Alerts { doc: self.doc, head: self.head, id_end: self.id_end }
+    }
+}
+
+/// The alert documents of one event: all but the rule written once.
+pub struct Alerts {
+    doc: Vec<u8>,
+    head: usize,
+    id_end: usize,
+}
+
+impl Alerts {
+    /// The `_id` of the alert of match `m` (see [`AlertSubject::id_json`]).
+    pub fn id(&self, m: &Match) -> String {
+        // The event's `eventID` literal, copied from a `&str`: valid UTF-8.
+        let id_json = std::str::from_utf8(&self.doc[self.head + EVENT_ID.len()..self.id_end]).unwrap_or("\"\"");
+        AlertSubject::id_of(&m.id, &m.id_json, id_json)
+    }
+
+    /// Writes the alert document of match `m`.
+    pub fn write(&self, m: &Match, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.doc[..self.head]);
         out.extend_from_slice(m.alert_json.as_bytes());
-        out.extend_from_slice(b",\"eventID\":");
-        out.extend_from_slice(target.id_json.as_bytes());
-        out.extend_from_slice(&self.shared);
-        out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",\"index\":");
-        write_str(out, event_index);
-        out.extend_from_slice(b"}}");
+        out.extend_from_slice(&self.doc[self.head..]);
     }
 }
 
@@ -106,7 +153,9 @@ mod tests {
         let mut doc = Vec::new();
         let subject = enricher.write_document(&ev, &target, std::slice::from_ref(m), &mut doc).unwrap();
         let mut out = Vec::new();
-        subject.write(&target, m, "cloudtrail-2024.07.31", &mut out);
+        let alerts = subject.alerts("cloudtrail-2024.07.31");
+        alerts.write(m, &mut out);
+        assert_eq!(alerts.id(m), AlertSubject::id_json(&m.id, target.id_json));
         serde_json::from_slice(&out).expect("valid json")
     }
 

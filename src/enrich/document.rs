@@ -184,7 +184,7 @@ fn write_with<'a>(
     if matches.is_empty() {
         return None;
     }
-    Some(AlertSubject::new(&facts, kind, name.as_deref(), &out[source]))
+    Some(AlertSubject::new(target, &facts, kind, name.as_deref(), &out[source]))
 }
 
 /// `,"tags":[…]` when some tag rule applies.
@@ -210,14 +210,14 @@ fn write_rule(out: &mut Vec<u8>, matches: &[Match]) {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, &m.id);
+        out.extend_from_slice(m.id_json.as_bytes());
     }
     out.extend_from_slice(b"],\"name\":[");
     for (i, m) in matches.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, &m.title);
+        out.extend_from_slice(m.title_json.as_bytes());
     }
     out.extend_from_slice(b"],\"level\":");
     write_str(out, highest.as_str());

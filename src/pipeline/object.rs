@@ -309,15 +309,16 @@ impl ObjectDecoder {
     ) -> Result<Option<Batch>, Closed> {
         let suffix = self.index_period.suffix(target.date_str());
         let event_index = format!("{}-{suffix}", self.index_prefix);
+        let alerts = subject.alerts(&event_index);
         let mut full = None;
         for m in matches {
             send(full.take(), stats, emit)?;
             stats.alerts += 1;
-            let id = crate::enrich::alert::AlertSubject::id_json(&m.id, target.id_json);
+            let id = alerts.id(m);
             full = builder.push(
                 ItemKind::Alert,
                 |o| write_create_action(o, &self.alerts_index_prefix, suffix, &id),
-                |o| subject.write(target, m, &event_index, o),
+                |o| alerts.write(m, o),
                 raw,
             );
         }
