@@ -5,7 +5,7 @@
 //! hold escapes. No `serde_json::Value` tree is built for the dotted paths rules use; paths
 //! with Sigma 3 array selectors (`items[4]`) go through the engine's own JSON walker. Pure.
 
-use crate::decode::{RawEvent, json_string};
+use crate::decode::{RawEvent, json_string, same_key};
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -15,30 +15,31 @@ use std::cell::OnceCell;
 /// One record, for one evaluation.
 pub struct RecordEvent<'r, 'a> {
     record: &'r RawEvent<'a>,
-    /// The members of each top-level object field, split on first use.
-    members: Vec<OnceCell<Option<RawEvent<'a>>>>,
+    /// The members of each top-level object field, split on first use (the cells too: most
+    /// rules checked read only top-level strings).
+    members: OnceCell<Box<[OnceCell<Option<RawEvent<'a>>>]>>,
     /// Each top-level field as a one-key `Value`, for selector paths and keyword searches.
-    parsed: Vec<OnceCell<JsonEvent<'static>>>,
+    parsed: OnceCell<Box<[OnceCell<JsonEvent<'static>>]>>,
+}
+
+/// `n` empty cells.
+fn cells<T>(n: usize) -> Box<[OnceCell<T>]> {
+    (0..n).map(|_| OnceCell::new()).collect()
 }
 
 impl<'r, 'a> RecordEvent<'r, 'a> {
     /// Wraps `record`; nothing is parsed yet.
     pub fn new(record: &'r RawEvent<'a>) -> Self {
-        let n = record.fields.len();
-        RecordEvent {
-            record,
-            members: (0..n).map(|_| OnceCell::new()).collect(),
-            parsed: (0..n).map(|_| OnceCell::new()).collect(),
-        }
+        RecordEvent { record, members: OnceCell::new(), parsed: OnceCell::new() }
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.record.fields.iter().position(|(k, _)| k == key)
+        self.record.fields.iter().position(|(k, _)| same_key(k.as_bytes(), key.as_bytes()))
     }
 
     /// Field `i` as a one-key object (the engine's JSON view).
     fn wrapped(&self, i: usize) -> &JsonEvent<'static> {
-        self.parsed[i].get_or_init(|| {
+        self.parsed.get_or_init(|| cells(self.record.fields.len()))[i].get_or_init(|| {
             let (key, raw) = &self.record.fields[i];
             let value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             JsonEvent::owned(Value::Object(serde_json::Map::from_iter([(key.to_string(), value)])))
@@ -54,7 +55,7 @@ fn value<'a>(raw: &'a RawValue) -> EventValue<'a> {
         Some(b'n') => EventValue::Null,
         Some(b't') => EventValue::Bool(true),
         Some(b'f') => EventValue::Bool(false),
-        Some(b'{') => match RawEvent::parse(text.as_bytes()) {
+        Some(b'{') => match RawEvent::parse_str(text) {
             Ok(object) => EventValue::Map(object.fields.into_iter().map(|(k, v)| (k, value(v))).collect()),
             Err(_) => EventValue::Null,
         },
@@ -80,7 +81,7 @@ fn walk<'a>(raw: &'a RawValue, path: Option<&str>, out: &mut Vec<EventValue<'a>>
     let (first, rest) = split(path);
     match raw.get().as_bytes().first() {
         Some(b'{') => {
-            if let Ok(object) = RawEvent::parse(raw.get().as_bytes()) {
+            if let Ok(object) = RawEvent::parse_str(raw.get()) {
                 if let Some(member) = object.get(first) {
                     walk(member, rest, out);
                 }
@@ -127,7 +128,8 @@ impl Event for RecordEvent<'_, '_> {
         if raw.get().starts_with('{') {
             // The first level of a top-level object is split once per record: rules look up
             // several members of userIdentity, requestParameters, … in the same record.
-            let members = self.members[i].get_or_init(|| RawEvent::parse(raw.get().as_bytes()).ok());
+            let members = self.members.get_or_init(|| cells(self.record.fields.len()))[i]
+                .get_or_init(|| RawEvent::parse_str(raw.get()).ok());
             if let (Some(object), Some((first, deeper))) = (members, rest.map(split)) {
                 if let Some(member) = object.get(first) {
                     walk(member, deeper, &mut found);
@@ -140,16 +142,16 @@ impl Event for RecordEvent<'_, '_> {
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        (0..self.parsed.len()).any(|i| self.wrapped(i).any_string_value(pred))
+        (0..self.record.fields.len()).any(|i| self.wrapped(i).any_string_value(pred))
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
-        (0..self.parsed.len()).flat_map(|i| self.wrapped(i).all_string_values()).collect()
+        (0..self.record.fields.len()).flat_map(|i| self.wrapped(i).all_string_values()).collect()
     }
 
     fn to_json(&self) -> Value {
         let mut map = serde_json::Map::new();
-        for i in 0..self.parsed.len() {
+        for i in 0..self.record.fields.len() {
             if let Value::Object(one) = self.wrapped(i).to_json() {
                 map.extend(one);
             }

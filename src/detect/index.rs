@@ -5,10 +5,11 @@
 //!   is looked up by the event's name;
 //! - another field equal to one of a set of exact values: for a top-level field holding a
 //!   scalar (`eventSource`, `errorCode`, …) the rule is looked up by the event's value of it;
-//!   for a nested one, the rule is checked only when the raw JSON of the top-level field holding
-//!   it contains one of them, ignoring ASCII case (or holds an escape that could write one of
-//!   their characters); each distinct value of the rules on one field is searched at most once
-//!   per event, in one lowercased copy of it;
+//!   for a nested one, the rule is checked only when the raw JSON of the top-level field
+//!   holding it contains one of them, ignoring ASCII case, each distinct value searched at
+//!   most once per event in one lowercased copy of the field. Whatever could hide a value
+//!   (an escape that could write one of its characters, a character that is not ASCII where
+//!   it holds a `k`) admits the rule;
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an
 //!   absent field): the rule is checked only when its top-level field is there and not null.
 //!
@@ -16,10 +17,11 @@
 //! match. (The engine's own index would key most EC2 rules on `eventSource: ec2.amazonaws.com`,
 //! the smaller value set, and evaluate all of them for every EC2 call.) Pure.
 
+use super::caseless::CaselessMap;
 use crate::decode::RawEvent;
 use rsigma_parser::ast::{ConditionExpr, Detection, Detections, Modifier, Quantifier, SelectorPattern};
 use rsigma_parser::{SigmaRule, SigmaValue, StringPart, detection_name_matches};
-use rustc_hash::FxHashMap;
+use serde_json::value::RawValue;
 use std::collections::BTreeSet;
 
 /// What every match of a rule requires.
@@ -60,9 +62,15 @@ enum Check {
     /// The field is there and not null.
     Present,
     /// One of these `Filter::values` appears, or an escape the field holds could hide one
-    /// (the [`escapes`] kinds the values' characters could be written with).
+    /// (the [`escapes`] kinds the values' characters could be written with, and [`NOT_ASCII`]
+    /// when one holds a `k`: the Kelvin sign lowercases to it).
     Values { values: Vec<usize>, escapes: u8 },
 }
+
+/// A kind beside the escape kinds: a character that is not ASCII could lowercase to one of
+/// the value's (`K`, the Kelvin sign, to `k`; `str::to_lowercase`, as the engine compares,
+/// turns no other into ASCII but `İ`, which brings a combining dot with its `i`).
+const NOT_ASCII: u8 = 32;
 
 /// Escape kinds, as [`escapes`] reports them: `\u` may write any character, the others one each.
 const ESCAPE_U: u8 = 1;
@@ -119,7 +127,9 @@ impl Filter {
         let check = match need {
             Need::Values { values, .. } => Check::Values {
                 values: values.iter().map(|v| self.value(v)).collect(),
-                escapes: values.iter().fold(0, |kinds, v| kinds | escapable(v)),
+                escapes: values
+                    .iter()
+                    .fold(0, |kinds, v| kinds | escapable(v) | if v.contains('k') { NOT_ASCII } else { 0 }),
             },
             _ => Check::Present,
         };
@@ -135,22 +145,26 @@ impl Filter {
 
     /// Adds to `out` the rules a record whose field (this filter's root) is `raw` may satisfy
     /// (never leaving out one it does).
-    fn admitted(&self, raw: &serde_json::value::RawValue, out: &mut Vec<usize>) {
+    fn admitted(&self, raw: &RawValue, out: &mut Vec<usize>) {
         let text = raw.get().as_bytes();
         if text == b"null" {
             return;
         }
-        let escapes = if self.values.is_empty() { 0 } else { escapes(text) };
+        // Worked out on first use: the escape kinds the field holds, and whether it is ASCII.
+        let (mut held, mut ascii) = (None, None);
         SEARCH.with_borrow_mut(|Search { lowered, found }| {
             lowered.clear();
             // Searched only when a rule asks, at most once per value.
             found.clear();
             found.resize(self.values.len(), None);
-            out.extend(self.rules.iter().filter_map(|(position, check)| {
+            for (position, check) in &self.rules {
                 let admitted = match check {
                     Check::Present => true,
                     Check::Values { values, escapes: could_hide } => {
-                        escapes & could_hide != 0
+                        let held = *held.get_or_insert_with(|| escapes(text));
+                        let hidden = could_hide & NOT_ASCII != 0 && !*ascii.get_or_insert_with(|| text.is_ascii());
+                        held & could_hide != 0
+                            || hidden
                             || values.iter().any(|&v| {
                                 *found[v].get_or_insert_with(|| {
                                     if lowered.is_empty() {
@@ -162,8 +176,10 @@ impl Filter {
                             })
                     }
                 };
-                admitted.then_some(*position)
-            }));
+                if admitted {
+                    out.push(*position);
+                }
+            }
         });
     }
 }
@@ -171,8 +187,8 @@ impl Filter {
 /// Rules keyed by the exact value of one top-level field.
 #[derive(Debug, Default)]
 struct ByValue {
-    /// Lowercased value → rule positions.
-    rules: FxHashMap<Box<[u8]>, Vec<usize>>,
+    /// Value (ignoring ASCII case) → rule positions.
+    rules: CaselessMap<Vec<usize>>,
     /// Every rule in `rules` once: what an array or object value admits.
     all: Vec<usize>,
 }
@@ -182,7 +198,7 @@ struct ByValue {
 /// is looked up once per event), and those checked always.
 #[derive(Debug, Default)]
 pub struct NameIndex {
-    by_name: FxHashMap<Box<[u8]>, Vec<usize>>,
+    by_name: CaselessMap<Vec<usize>>,
     by_value: Vec<(String, ByValue)>,
     filtered: Vec<(String, Filter)>,
     always: Vec<usize>,
@@ -194,7 +210,7 @@ impl NameIndex {
         match need(rule) {
             Some(Need::Names(names)) => {
                 for name in names {
-                    self.by_name.entry(name.into_bytes().into()).or_default().push(position);
+                    self.by_name.entry_or_default(&name).push(position);
                 }
             }
             Some(Need::Values { root, values, exact_field: true }) => {
@@ -207,7 +223,7 @@ impl NameIndex {
                 };
                 let by = &mut self.by_value[at].1;
                 for value in values {
-                    by.rules.entry(value.into_bytes().into()).or_default().push(position);
+                    by.rules.entry_or_default(&value).push(position);
                 }
                 by.all.push(position);
             }
@@ -239,13 +255,13 @@ impl NameIndex {
                 // Sigma matches any element of an array: leave the evaluation to decide.
                 Some(b'[' | b'{') => out.extend_from_slice(&by.all),
                 Some(b'"') => {
-                    if let Some(hits) = crate::decode::json_string(raw).and_then(|v| lookup(&by.rules, &v)) {
+                    if let Some(hits) = crate::decode::json_string(raw).and_then(|v| by.rules.get(&v)) {
                         out.extend_from_slice(hits);
                     }
                 }
                 // Numbers and booleans compare by their text.
                 _ => {
-                    if let Some(hits) = lookup(&by.rules, raw.get()) {
+                    if let Some(hits) = by.rules.get(raw.get()) {
                         out.extend_from_slice(hits);
                     }
                 }
@@ -256,7 +272,7 @@ impl NameIndex {
                 filter.admitted(raw, out);
             }
         }
-        if let Some(hits) = event_name.and_then(|name| lookup(&self.by_name, name)) {
+        if let Some(hits) = event_name.and_then(|name| self.by_name.get(name)) {
             out.extend_from_slice(hits);
         }
         out.sort_unstable();
@@ -266,17 +282,6 @@ impl NameIndex {
     pub fn always(&self) -> usize {
         self.always.len()
     }
-}
-
-/// The rules of `map` under `key`, lowercased (without allocating for short ASCII keys).
-fn lookup<'m>(map: &'m FxHashMap<Box<[u8]>, Vec<usize>>, key: &str) -> Option<&'m Vec<usize>> {
-    let mut buf = [0u8; 128];
-    if key.len() <= buf.len() && key.is_ascii() {
-        buf[..key.len()].copy_from_slice(key.as_bytes());
-        buf[..key.len()].make_ascii_lowercase();
-        return map.get(&buf[..key.len()]);
-    }
-    map.get(key.to_lowercase().as_bytes())
 }
 
 /// What every match of `rule` requires, or `None`.

@@ -175,6 +175,17 @@ fn value_needs_admit_escaped_text_and_refuse_only_what_cannot_match() {
 }
 
 #[test]
+fn a_character_that_lowercases_to_ascii_is_not_left_out() {
+    // The engine compares `str::to_lowercase`: the Kelvin sign is a `k` to it.
+    let kelvin = "NoSuch\u{212A}ey";
+    assert_eq!(kelvin.to_lowercase(), "nosuchkey");
+    let f = filter(&["nosuchkey", "root"]);
+    assert_eq!(admitted(&f, &format!(r#"{{"error":"{kelvin}"}}"#)), [0, 2]);
+    assert_eq!(admitted(&f, "{\"error\":\"NoSuchBucket\",\"by\":\"\u{212A}\"}"), [0, 2], "not ASCII, a value with a k");
+    assert_eq!(admitted(&f, r#"{"error":"NoSuchBucket"}"#), [2]);
+}
+
+#[test]
 fn escape_kinds() {
     assert_eq!(escapes(br#""plain""#), 0);
     assert_eq!(

@@ -1,10 +1,12 @@
 //! Detections at ingest: Sigma rules (SigmaHQ format) over every CloudTrail record, compiled
 //! and evaluated by the `rsigma-eval` crate against the raw record (field names as CloudTrail
 //! writes them). This module loads the rules ([`rules`]), indexes them by the `eventName` they
-//! require so an event is checked only against the rules it could match ([`index`]), adapts a
+//! require so an event is checked only against the rules it could match ([`index`], its maps
+//! keyed ignoring ASCII case without lowercasing the key: `caseless`), adapts a
 //! borrowed record to the evaluator ([`event`]), answers yes or no per rule without the engine's
 //! match report ([`eval`]) and says which rules matched. Pure once loaded.
 
+mod caseless;
 pub mod eval;
 pub mod event;
 pub mod index;
@@ -71,23 +73,35 @@ impl Level {
     }
 }
 
-/// One rule that matched one record (cheap to clone: the strings are shared with the rule).
+/// One rule that matched one record (cheap to clone: one count on what the rule reports).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Match {
+pub struct Match(Arc<Reported>);
+
+/// What a rule reports when it matches, written once when the rule is loaded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reported {
     /// The rule's `id` (or, for a rule without one, `title:<title>`).
-    pub id: Arc<str>,
+    pub id: String,
     /// The rule's `title`.
-    pub title: Arc<str>,
+    pub title: String,
     /// The rule's `level`.
     pub level: Level,
     /// The rule's `tags` (`attack.t1078`, …).
-    pub tags: Arc<[String]>,
+    pub tags: Vec<String>,
     /// The alert document's `"rule":{"id":…,"name":…,"level":…,"tags":[…]}`, escaped once.
-    pub alert_json: Arc<str>,
+    pub alert_json: String,
     /// `id` as a JSON string literal, escaped once.
-    pub id_json: Arc<str>,
+    pub id_json: String,
     /// `title` as a JSON string literal, escaped once.
-    pub title_json: Arc<str>,
+    pub title_json: String,
+}
+
+impl std::ops::Deref for Match {
+    type Target = Reported;
+
+    fn deref(&self) -> &Reported {
+        &self.0
+    }
 }
 
 impl Match {
@@ -98,7 +112,7 @@ impl Match {
             let mut out = Vec::new();
             write_str(&mut out, s);
             // JSON written from a string: valid UTF-8.
-            Arc::<str>::from(String::from_utf8(out).unwrap_or_default())
+            String::from_utf8(out).unwrap_or_default()
         };
         let (id_json, title_json) = (literal(id), literal(title));
         let mut json = b"\"rule\":{\"id\":".to_vec();
@@ -115,16 +129,16 @@ impl Match {
             write_str(&mut json, tag);
         }
         json.extend_from_slice(b"]}");
-        Match {
+        Match(Arc::new(Reported {
             id: id.into(),
             title: title.into(),
             level,
-            tags: tags.into(),
+            tags,
             // JSON written from strings: valid UTF-8.
-            alert_json: String::from_utf8(json).unwrap_or_default().into(),
+            alert_json: String::from_utf8(json).unwrap_or_default(),
             id_json,
             title_json,
-        }
+        }))
     }
 }
 
@@ -173,26 +187,37 @@ impl Detector {
 
     /// The rules that match `record`, most severe first (then by title).
     pub fn matches(&self, record: &RawEvent<'_>) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.matches_into(record, &mut out);
+        out
+    }
+
+    /// [`Detector::matches`], into `out` (cleared first): a decoder reuses one vector for
+    /// every record instead of allocating one per matching record.
+    pub fn matches_into(&self, record: &RawEvent<'_>, out: &mut Vec<Match>) {
+        out.clear();
         if self.rules.is_empty() {
-            return Vec::new();
+            return;
         }
         let name = record.get_str("eventName");
-        let mut out: Vec<Match> = CANDIDATES.with_borrow_mut(|candidates| {
+        CANDIDATES.with_borrow_mut(|candidates| {
             self.index.candidates(record, name.as_deref(), candidates);
             if candidates.is_empty() {
                 // Most events: no rule is written for them, nothing to set up.
-                return Vec::new();
+                return;
             }
             let event = event::RecordEvent::new(record);
-            candidates
-                .iter()
-                .map(|&i| &self.rules[i])
-                .filter(|(rule, program, _)| Self::holds(rule, program.as_ref(), &event))
-                .map(|(_, _, reported)| reported.clone())
-                .collect()
+            out.extend(
+                candidates
+                    .iter()
+                    .map(|&i| &self.rules[i])
+                    .filter(|(rule, program, _)| Self::holds(rule, program.as_ref(), &event))
+                    .map(|(_, _, reported)| reported.clone()),
+            );
         });
-        out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
-        out
+        if out.len() > 1 {
+            out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
+        }
     }
 
     /// The ids of the rules that match `record`, every rule evaluated (the index's reference).

@@ -108,10 +108,14 @@ impl AlertSubject {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    /// The alert documents of the event, bound for `event_index`.
-    pub fn alerts(mut self, event_index: &str) -> Alerts {
-        write_str(&mut self.doc, event_index);
-        self.doc.extend_from_slice(b"}}");
+    /// The alert documents of the event, whose own index is `<prefix>-<suffix>` (validated
+    /// index-name characters, nothing to escape, as in `write_create_action`).
+    pub fn alerts(mut self, prefix: &str, suffix: &str) -> Alerts {
+        self.doc.push(b'"');
+        self.doc.extend_from_slice(prefix.as_bytes());
+        self.doc.push(b'-');
+        self.doc.extend_from_slice(suffix.as_bytes());
+        self.doc.extend_from_slice(b"\"}}");
         Alerts { doc: self.doc, head: self.head, id_end: self.id_end }
     }
 }
@@ -153,7 +157,7 @@ mod tests {
         let mut doc = Vec::new();
         let subject = enricher.write_document(&ev, &target, std::slice::from_ref(m), &mut doc).unwrap();
         let mut out = Vec::new();
-        let alerts = subject.alerts("cloudtrail-2024.07.31");
+        let alerts = subject.alerts("cloudtrail", "2024.07.31");
         alerts.write(m, &mut out);
         assert_eq!(alerts.id(m), AlertSubject::id_json(&m.id, target.id_json));
         serde_json::from_slice(&out).expect("valid json")

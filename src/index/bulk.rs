@@ -157,15 +157,30 @@ impl Batch {
         write_doc: impl FnOnce(&mut Vec<u8>),
         raw: &[u8],
     ) {
+        // An alert right after its event shares the event's copy of the record.
+        let shared =
+            kind == ItemKind::Alert && self.items.last().is_some_and(|last| self.raw[last.raw.clone()] == *raw);
+        self.push_item(kind, write_action, write_doc, raw, shared);
+    }
+
+    /// [`Batch::push`], the record shared with the last item when `shared` (the caller knows it
+    /// is the same record).
+    fn push_item(
+        &mut self,
+        kind: ItemKind,
+        write_action: impl FnOnce(&mut Vec<u8>),
+        write_doc: impl FnOnce(&mut Vec<u8>),
+        raw: &[u8],
+        shared: bool,
+    ) {
         let start = self.body.len();
         write_action(&mut self.body);
         self.body.push(b'\n');
         let doc_start = self.body.len();
         write_doc(&mut self.body);
         self.body.push(b'\n');
-        // An alert right after its event shares the event's copy of the record.
         let raw = match self.items.last() {
-            Some(last) if kind == ItemKind::Alert && self.raw[last.raw.clone()] == *raw => last.raw.clone(),
+            Some(last) if shared => last.raw.clone(),
             _ => {
                 let raw_start = self.raw.len();
                 self.raw.extend_from_slice(raw);
@@ -235,6 +250,11 @@ const FIRST_ROOM: Room = Room { body: 1 << 20, raw: 1 << 19, items: 1 << 10 };
 pub struct BatchBuilder {
     limits: BatchLimits,
     current: Batch,
+    /// The address and length of the record slice last pushed: an alert pushed with the same
+    /// slice is its event's (the slice is borrowed across both pushes), and when the current
+    /// batch holds anything its last item is that push's, so the alert shares its record
+    /// without comparing a possibly 100 KB record byte by byte. Never dereferenced.
+    last_raw: (usize, usize),
 }
 
 impl BatchBuilder {
@@ -245,7 +265,7 @@ impl BatchBuilder {
             raw: FIRST_ROOM.raw.min(limits.max_bytes),
             items: FIRST_ROOM.items.min(limits.max_actions),
         };
-        BatchBuilder { limits, current: Batch::with_room(origin, room) }
+        BatchBuilder { limits, current: Batch::with_room(origin, room), last_raw: (0, 0) }
     }
 
     /// Appends one action (see [`Batch::push`]); returns a batch when one is full. A batch never
@@ -257,7 +277,11 @@ impl BatchBuilder {
         write_doc: impl FnOnce(&mut Vec<u8>),
         raw: &[u8],
     ) -> Option<Batch> {
-        self.current.push(kind, write_action, write_doc, raw);
+        let slice = (raw.as_ptr() as usize, raw.len());
+        let shared = kind == ItemKind::Alert && slice == self.last_raw;
+        debug_assert!(!shared || self.current.items.last().is_none_or(|l| self.current.raw[l.raw.clone()] == *raw));
+        self.last_raw = slice;
+        self.current.push_item(kind, write_action, write_doc, raw, shared);
         if self.current.body.len() > self.limits.max_bytes && self.current.len() > 1 {
             let tail = self.current.split_last(self.current.room());
             let full = std::mem::replace(&mut self.current, tail);

@@ -191,6 +191,8 @@ impl ObjectDecoder {
         // order (to the second).
         let (mut oldest, mut newest) = (String::new(), String::new());
         let (oldest_day, newest_day) = (self.window.oldest, self.window.newest());
+        // The rules each record matched, one vector for all of them.
+        let mut matches = Vec::new();
         while let Some(framed) = records.next_record()? {
             watch.check()?;
             stats.events += 1;
@@ -251,7 +253,7 @@ impl ObjectDecoder {
                                 oldest.clear();
                                 oldest.push_str(&target.timestamp);
                             }
-                            let matches = self.detector.matches(&event);
+                            self.detector.matches_into(&event, &mut matches);
                             let mut subject = None;
                             let full = builder.push(
                                 ItemKind::Event,
@@ -308,8 +310,7 @@ impl ObjectDecoder {
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<Option<Batch>, Closed> {
         let suffix = self.index_period.suffix(target.date_str());
-        let event_index = format!("{}-{suffix}", self.index_prefix);
-        let alerts = subject.alerts(&event_index);
+        let alerts = subject.alerts(&self.index_prefix, suffix);
         let mut full = None;
         for m in matches {
             send(full.take(), stats, emit)?;
