@@ -149,7 +149,8 @@ impl Batch {
     }
 
     /// Appends one action: `write_action` and `write_doc` each write one line's JSON (no
-    /// newline) and `raw` is the original record.
+    /// newline) and `raw` is the original record, copied ([`BatchBuilder::push`] lets an alert
+    /// share its event's copy).
     pub fn push(
         &mut self,
         kind: ItemKind,
@@ -157,10 +158,7 @@ impl Batch {
         write_doc: impl FnOnce(&mut Vec<u8>),
         raw: &[u8],
     ) {
-        // An alert right after its event shares the event's copy of the record.
-        let shared =
-            kind == ItemKind::Alert && self.items.last().is_some_and(|last| self.raw[last.raw.clone()] == *raw);
-        self.push_item(kind, write_action, write_doc, raw, shared);
+        self.push_item(kind, write_action, write_doc, raw, false);
     }
 
     /// [`Batch::push`], the record shared with the last item when `shared` (the caller knows it
