@@ -311,3 +311,31 @@ fn policy_event() -> Value {
         "responseElements": null
     })
 }
+
+/// The pretty-printed trail corpus: the files of the trail corpus in `from` written again with
+/// two-space indentation and a newline before every member (as `json.dumps(indent=2)` and
+/// hand-exported trails write them), so every record holds newlines between its tokens.
+/// Returns the events and the gzip bytes.
+pub fn build_pretty_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) {
+    let stamp = dir.join(format!(".complete-v1-{events}"));
+    let sum =
+        |dir: &Path| -> u64 { std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum() };
+    if stamp.exists() {
+        return (events, sum(dir));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "gz") {
+            continue;
+        }
+        let file: Value =
+            serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        serde_json::to_writer_pretty(&mut enc, &file).unwrap();
+        std::fs::write(dir.join(path.file_name().unwrap()), enc.finish().unwrap()).unwrap();
+    }
+    std::fs::write(stamp, events.to_string()).unwrap();
+    (events, sum(dir))
+}

@@ -5,7 +5,8 @@
 //! `BENCH_MODE` picks what runs (comma-separated; default all of them):
 //! - `wall`: whole-process wall time as a user measures it with `time` ([`wall`]), against
 //!   `zcat` of the same files, one pinned core and both cores, detection off, built-in rules
-//!   and 81 rules, peak RSS; on the throughput corpus and on the trail corpus ([`corpus`]).
+//!   and 81 rules, peak RSS; on the throughput corpus, the trail corpus and the trail corpus
+//!   pretty-printed (newlines inside every record, compacted as they are framed) ([`corpus`]).
 //! - `configs`: the in-process rate of the `ingest` summary line, one core, for detection off /
 //!   on and GeoIP off / on (dense test databases built once by `scripts/make-mmdb.py --dense`;
 //!   public sources come from a pool of 10,000 addresses, so the cache both hits and misses).
@@ -19,7 +20,7 @@ mod corpus;
 mod typical_rules;
 mod wall;
 
-use corpus::{build_access_corpus, build_corpus, build_trail_corpus, inflated_bytes};
+use corpus::{build_access_corpus, build_corpus, build_pretty_corpus, build_trail_corpus, inflated_bytes};
 use std::path::Path;
 use std::process::Command;
 
@@ -83,9 +84,18 @@ fn wall_mode(bench: &Bench, root: &Path, trail_files: u64) {
         inflated as f64 / trail_bytes as f64,
         trail.display()
     );
+    let pretty = root.join("bench-pretty-corpus");
+    let (_, pretty_bytes) = build_pretty_corpus(&pretty, &trail, trail_events);
+    eprintln!(
+        "pretty-printed trail corpus: the same events indented, {:.1} MB gzip, {:.1} MB of JSON, at {}",
+        pretty_bytes as f64 / 1e6,
+        inflated_bytes(&pretty) as f64 / 1e6,
+        pretty.display()
+    );
     let (runs, off, rules) = (bench.runs, &bench.no_detection, &bench.rules);
     wall::report("throughput corpus", &bench.dir, bench.events, runs, off, rules);
     wall::report("trail corpus", &trail, trail_events, runs, off, rules);
+    wall::report("pretty-printed trail corpus", &pretty, trail_events, runs, off, rules);
 }
 
 /// The in-process rate of the summary line, one core, detection and GeoIP off and on.

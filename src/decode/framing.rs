@@ -3,9 +3,12 @@
 //! and one read-ahead chunk are held, so memory does not grow with the file; a record over the
 //! record limit is scanned through without being kept (only its first bytes are), and the buffer
 //! shrinks back after a large record. The framer tracks strings and nesting only; each record's
-//! JSON is validated when it is deserialized.
+//! JSON is validated when it is deserialized. A record with newlines between its tokens (a
+//! pretty-printed file) is handed out compacted ([`super::compact`]), so every document written
+//! from it is one line; compact records are handed out as they are.
 
 use super::DecodeError;
+use super::compact::compact_in_place;
 use std::io::{self, Read};
 
 /// Bytes read from the source at a time.
@@ -73,6 +76,8 @@ struct Scan {
     skipped: u64,
     /// Whether the value is over the record limit.
     over: bool,
+    /// Whether a newline or carriage return stands between its tokens (a pretty-printed file).
+    newline: bool,
 }
 
 /// Yields the records of one CloudTrail log file.
@@ -189,7 +194,11 @@ impl<R: Read> RecordReader<R> {
                         let size = scan.skipped + scan.i as u64;
                         return Ok(Some(Framed::TooLarge { offset, size, head: &self.head }));
                     }
-                    return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + scan.i] }));
+                    let mut len = scan.i;
+                    if scan.newline {
+                        len = compact_in_place(&mut self.buf[s..s + scan.i]);
+                    }
+                    return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + len] }));
                 }
                 State::Trailer => {
                     if self.peek()?.is_some() {
@@ -348,6 +357,7 @@ impl<R: Read> RecordReader<R> {
                                 break;
                             }
                             b'{' | b'[' => depth += 1,
+                            b'\n' | b'\r' => scan.newline = true,
                             b'}' | b']' => {
                                 depth -= 1;
                                 if depth == 0 {
@@ -411,7 +421,14 @@ mod tests {
         while let Some(framed) = r.next_record()? {
             match framed {
                 Framed::Record { offset, bytes } => {
-                    assert_eq!(&input[offset as usize..offset as usize + bytes.len()], bytes, "offset points at it");
+                    assert_eq!(input[offset as usize], bytes[0], "offset points at its start");
+                    if !input.contains(&b'\n') {
+                        assert_eq!(
+                            &input[offset as usize..offset as usize + bytes.len()],
+                            bytes,
+                            "offset points at it"
+                        );
+                    }
                     out.push(String::from_utf8(bytes.to_vec()).unwrap());
                 }
                 Framed::TooLarge { offset, size, head } => {
@@ -435,6 +452,22 @@ mod tests {
         for step in [1, 2, 3, 7, 1000] {
             let got = records(input, step).unwrap();
             assert_eq!(got, vec![r#"{"a":"x}\"]{","b":[1,{"c":null}]}"#, r#"{"d":"\\"}"#], "step {step}");
+        }
+    }
+
+    #[test]
+    fn pretty_printed_records_come_out_compact_whatever_the_read_size() {
+        let records_json = serde_json::json!([
+            {"eventName": "RunInstances", "requestParameters": {"a": [1, {"b": "x \n y"}], "c": {}}},
+            {"eventName": "Put \" }", "tags": ["a b", "c\\"], "n": null}
+        ]);
+        let expected: Vec<String> = records_json.as_array().unwrap().iter().map(|v| v.to_string()).collect();
+        let pretty = serde_json::to_string_pretty(&serde_json::json!({"Records": records_json})).unwrap();
+        let crlf = pretty.replace('\n', "\r\n\t");
+        for input in [&pretty, &crlf] {
+            for step in [1, 2, 5, 13, 1000] {
+                assert_eq!(records(input.as_bytes(), step).unwrap(), expected, "step {step}");
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! ([`framing`]), each record deserialized into a [`RawEvent`] that borrows every top-level field
 //! as raw JSON. Nothing here builds a `serde_json::Value` tree; pure apart from the `Read` given.
 
+pub mod compact;
 pub mod framing;
 pub mod s3access;
 

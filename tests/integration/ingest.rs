@@ -201,3 +201,39 @@ async fn a_monthly_index_period_puts_each_month_in_one_index() {
         assert_eq!(index.strip_prefix("trailship-alerts-"), event_index.strip_prefix("cloudtrail-"), "{hit}");
     }
 }
+
+/// Pretty-printed log files (the public Stratus Red Team detonations: newlines and indentation
+/// inside every record) become one NDJSON line per document, and OpenSearch takes every event.
+#[tokio::test(flavor = "multi_thread")]
+async fn pretty_printed_files_make_one_line_per_document() {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudtrail/stratus-red-team"));
+    let mut ids = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(text.contains("\n  "), "the fixture is pretty-printed");
+        let records: Vec<Value> = serde_json::from_str(&text).unwrap();
+        ids.extend(records.iter().map(|r| r["eventID"].as_str().unwrap().to_owned()));
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("bulk.ndjson");
+    let run = trailship(&["ingest", "--output", out.to_str().unwrap(), dir.to_str().unwrap()], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one json line ({e}): {l}")))
+        .collect();
+    let written: BTreeSet<String> = lines
+        .chunks(2)
+        .filter(|pair| pair[0]["create"]["_index"].as_str().unwrap().starts_with("cloudtrail-"))
+        .map(|pair| pair[1]["eventID"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(written, ids);
+
+    let osmem = Osmem::start().await;
+    let env = vec![("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let run = trailship(&["ingest", dir.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(osmem.count("cloudtrail-2*").await, ids.len() as u64);
+    assert_eq!(osmem.count("trailship-deadletter").await, 0);
+}
