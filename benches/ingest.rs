@@ -115,7 +115,7 @@ fn configs_mode(bench: &Bench, geoip: &[(String, String)]) {
     for (label, (median, best)) in [
         ("detection off, without GeoIP", off),
         ("detection off, with GeoIP (city + asn, cached)", geo_only),
-        ("the 21 built-in rules, without GeoIP", only_builtin),
+        ("the built-in rules, without GeoIP", only_builtin),
         ("81 rules (built-in + 60 typical), without GeoIP", detect),
         ("81 rules, with GeoIP (city + asn, cached)", on),
     ] {

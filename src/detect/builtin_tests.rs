@@ -29,6 +29,10 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
     let sg = |request: Value| {
         with(api("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress"), json!({"requestParameters": request}))
     };
+    let edit = |cidr: &str| {
+        json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-1", "SecurityGroupRule": {
+            "SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": cidr}}}})
+    };
     let items = |n: usize| json!({"instancesSet": {"items": (0..n).map(|i| json!({"instanceId": format!("i-{i}")})).collect::<Vec<_>>()}});
     let login = |outcome: &str, mfa: &str| {
         with(
@@ -140,6 +144,14 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
                 "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}})),
         ),
         (
+            "aws_security_group_rule_modified_to_the_world.yml",
+            with(api("ec2.amazonaws.com", "ModifySecurityGroupRules"), json!({"requestParameters": edit("0.0.0.0/0")})),
+            with(
+                api("ec2.amazonaws.com", "ModifySecurityGroupRules"),
+                json!({"requestParameters": edit("10.0.0.0/8")}),
+            ),
+        ),
+        (
             "aws_ec2_instances_stopped_or_terminated_in_bulk.yml",
             with(api("ec2.amazonaws.com", "TerminateInstances"), json!({"requestParameters": items(5)})),
             with(api("ec2.amazonaws.com", "TerminateInstances"), json!({"requestParameters": items(4)})),
@@ -167,6 +179,22 @@ fn every_built_in_rule_matches_its_case_and_not_its_near_miss() {
         assert_eq!(ids_matching(file, &hit).len(), 1, "{file} should match {hit}");
         assert!(ids_matching(file, &miss).is_empty(), "{file} should not match {miss}");
     }
+}
+
+/// Outbound rules expose nothing, and an edited rule does not say its direction: neither is an
+/// ingress opened to the world.
+#[test]
+fn egress_and_edited_rules_are_not_ingress_opened_to_the_world() {
+    let file = "aws_security_group_opened_to_the_world.yml";
+    let all = json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "-1",
+        "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}});
+    let egress = with(api("ec2.amazonaws.com", "AuthorizeSecurityGroupEgress"), json!({"requestParameters": all}));
+    assert!(ids_matching(file, &egress).is_empty());
+    let edit = json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-1", "SecurityGroupRule": {
+        "SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": "0.0.0.0/0"}}}});
+    let edit = with(api("ec2.amazonaws.com", "ModifySecurityGroupRules"), json!({"requestParameters": edit}));
+    assert!(ids_matching(file, &edit).is_empty());
+    assert_eq!(ids_matching("aws_security_group_rule_modified_to_the_world.yml", &edit).len(), 1);
 }
 
 #[test]

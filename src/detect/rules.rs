@@ -27,6 +27,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "aws_security_group_opened_to_the_world.yml",
         include_str!("../../rules/aws_security_group_opened_to_the_world.yml"),
     ),
+    (
+        "aws_security_group_rule_modified_to_the_world.yml",
+        include_str!("../../rules/aws_security_group_rule_modified_to_the_world.yml"),
+    ),
     ("cis_4_01_unauthorized_api_calls.yml", include_str!("../../rules/cis_4_01_unauthorized_api_calls.yml")),
     ("cis_4_02_console_login_without_mfa.yml", include_str!("../../rules/cis_4_02_console_login_without_mfa.yml")),
     ("cis_4_03_root_account_usage.yml", include_str!("../../rules/cis_4_03_root_account_usage.yml")),

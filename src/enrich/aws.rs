@@ -6,10 +6,14 @@
 //! - `aws.s3.bytes_transferred_in` / `_out` (`long`): `additionalEventData.bytesTransferredIn`
 //!   / `Out` of S3 data events (CloudTrail writes them as floats, `500.0`);
 //! - `aws.ec2.world_open_ports` (`integer_range` array): for `AuthorizeSecurityGroupIngress`,
-//!   `AuthorizeSecurityGroupEgress` and `ModifySecurityGroupRules`, the port ranges that the
-//!   request opens to every address (a CIDR with prefix length 0: `0.0.0.0/0`, `::/0`).
-//!   Protocol `-1` (and any protocol other than TCP, UDP, ICMP, ICMPv6, for which EC2 ignores
-//!   the ports) means every port; ICMP has no ports and gives no range.
+//!   the inbound port ranges that the request opens to every address (a CIDR with prefix length
+//!   0: `0.0.0.0/0`, `::/0`). Protocol `-1` (and any protocol other than TCP, UDP, ICMP, ICMPv6,
+//!   for which EC2 ignores the ports) means every port; ICMP has no ports and gives no range.
+//! - `aws.ec2.world_egress_ports`: the same for `AuthorizeSecurityGroupEgress`: outbound
+//!   traffic allowed to every address, which exposes nothing.
+//! - `aws.ec2.world_modified_ports`: the same for `ModifySecurityGroupRules`, whose request
+//!   names a rule by id and never says whether that rule is inbound or outbound: the ranges an
+//!   existing rule now allows to or from every address, direction unknown.
 
 use super::facts::Facts;
 use serde::Deserialize;
@@ -17,17 +21,45 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::io::Write;
 
-/// Event names whose request can open ports.
-const SECURITY_GROUP_EVENTS: [&str; 3] =
-    ["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "ModifySecurityGroupRules"];
-
 /// An inclusive port range.
 pub type Ports = (u16, u16);
+
+/// Which way the rules of a security-group request let traffic through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Inbound (`AuthorizeSecurityGroupIngress`): the ports are reachable.
+    Ingress,
+    /// Outbound (`AuthorizeSecurityGroupEgress`).
+    Egress,
+    /// Not said by the request (`ModifySecurityGroupRules` names a rule by id only).
+    Unknown,
+}
+
+impl Direction {
+    /// The direction of a security-group request, by event name; `None` for other events.
+    fn of(event_name: &str) -> Option<Direction> {
+        match event_name {
+            "AuthorizeSecurityGroupIngress" => Some(Direction::Ingress),
+            "AuthorizeSecurityGroupEgress" => Some(Direction::Egress),
+            "ModifySecurityGroupRules" => Some(Direction::Unknown),
+            _ => None,
+        }
+    }
+
+    /// The field of `aws.ec2` holding the ranges opened this way.
+    pub fn field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "world_open_ports",
+            Direction::Egress => "world_egress_ports",
+            Direction::Unknown => "world_modified_ports",
+        }
+    }
+}
 
 /// Writes `,"aws":{…}` when there is anything to say.
 pub fn write(out: &mut Vec<u8>, facts: &Facts<'_>, access_key_id: Option<&str>) {
     let bytes = s3_bytes(facts);
-    let ports = world_open_ports(facts);
+    let (direction, ports) = world_ports(facts);
     let access_key_id = access_key_id.filter(|k| !k.is_empty());
     if access_key_id.is_none() && bytes == (None, None) && ports.is_empty() {
         return;
@@ -62,7 +94,7 @@ pub fn write(out: &mut Vec<u8>, facts: &Facts<'_>, access_key_id: Option<&str>) 
     }
     if !ports.is_empty() {
         sep(out);
-        out.extend_from_slice(b"\"ec2\":{\"world_open_ports\":[");
+        let _ = write!(out, "\"ec2\":{{\"{}\":[", direction.field());
         for (n, (lo, hi)) in ports.iter().enumerate() {
             let _ = write!(out, "{}{{\"gte\":{lo},\"lte\":{hi}}}", if n > 0 { "," } else { "" });
         }
@@ -100,21 +132,23 @@ fn byte_count(raw: &RawValue) -> Option<u64> {
     Some(f as u64)
 }
 
-/// The port ranges a security-group request opens to the world, sorted, without repeats.
-pub fn world_open_ports(facts: &Facts<'_>) -> Vec<Ports> {
-    let Some(name) = facts.event_name.as_deref() else { return Vec::new() };
-    if !SECURITY_GROUP_EVENTS.contains(&name) || facts.event_source.as_deref() != Some("ec2.amazonaws.com") {
-        return Vec::new();
+/// The port ranges a security-group request opens to the world, sorted, without repeats, and
+/// which way they are open (no ranges for any other event).
+pub fn world_ports(facts: &Facts<'_>) -> (Direction, Vec<Ports>) {
+    let nothing = (Direction::Unknown, Vec::new());
+    let Some(direction) = facts.event_name.as_deref().and_then(Direction::of) else { return nothing };
+    if facts.event_source.as_deref() != Some("ec2.amazonaws.com") {
+        return nothing;
     }
     // Rare events: a `Value` tree is fine here and copes with the three request shapes.
     let Some(request) = facts.request.and_then(|r| serde_json::from_str::<Value>(r.get()).ok()) else {
-        return Vec::new();
+        return nothing;
     };
     let mut ports = Vec::new();
     collect(&request, &mut ports);
     ports.sort_unstable();
     ports.dedup();
-    ports
+    (direction, ports)
 }
 
 /// Walks the request: every object naming a protocol is a permission (the flat form of

@@ -16,7 +16,7 @@ fn ports(name: &str, request: Value) -> Vec<Ports> {
     let record =
         json!({"eventSource": "ec2.amazonaws.com", "eventName": name, "requestParameters": request}).to_string();
     let ev = RawEvent::parse(record.as_bytes()).unwrap();
-    world_open_ports(&facts_of(&ev))
+    world_ports(&facts_of(&ev)).1
 }
 
 fn aws_json(record: Value) -> Option<Value> {
@@ -85,9 +85,27 @@ fn other_events_and_sources_give_no_ports() {
         "requestParameters": request})
     .to_string();
     let ev = RawEvent::parse(record.as_bytes()).unwrap();
-    assert_eq!(world_open_ports(&facts_of(&ev)), []);
+    assert_eq!(world_ports(&facts_of(&ev)).1, []);
     assert_eq!(ports("AuthorizeSecurityGroupIngress", json!(null)), []);
     assert_eq!(ports("AuthorizeSecurityGroupIngress", json!("text")), []);
+}
+
+#[test]
+fn only_inbound_rules_are_open_ports_and_an_edited_rule_says_no_direction() {
+    let all = json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "-1",
+        "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}});
+    let ec2 = |name: &str, request: &Value| {
+        aws_json(json!({"eventSource": "ec2.amazonaws.com", "eventName": name, "requestParameters": request}))
+            .map(|aws| aws["ec2"].clone())
+    };
+    let range = json!([{"gte": 0, "lte": 65535}]);
+    assert_eq!(ec2("AuthorizeSecurityGroupIngress", &all), Some(json!({"world_open_ports": range})));
+    assert_eq!(ec2("AuthorizeSecurityGroupEgress", &all), Some(json!({"world_egress_ports": range})));
+    // Editing the default egress rule (all traffic to 0.0.0.0/0): the request names the rule
+    // by id and says nothing of its direction.
+    let edit = json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-1", "SecurityGroupRule": {
+        "SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": "0.0.0.0/0"}}}});
+    assert_eq!(ec2("ModifySecurityGroupRules", &edit), Some(json!({"world_modified_ports": range})));
 }
 
 #[test]

@@ -51,7 +51,7 @@ async fn detect_runs_the_rules_over_local_files_and_counts_per_rule() {
     assert!(deleted[0].starts_with("2024-07-31T12:46:41Z  high"), "{}", deleted[0]);
     assert!(deleted[0].ends_with("ee73c230-44bc-4492-8542-cfb189eae287"), "{}", deleted[0]);
     assert!(run.summary().starts_with("trailship detect: 36 files, 413 events"), "{}", run.summary());
-    assert!(run.summary().contains("(21 rules loaded, 21 built in; 0 skipped"), "{}", run.summary());
+    assert!(run.summary().contains("(22 rules loaded, 22 built in; 0 skipped"), "{}", run.summary());
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("nested")).unwrap();
