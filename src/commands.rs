@@ -358,7 +358,16 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         enricher: Enricher::with_geoip(geo),
         limits: BatchLimits { max_bytes: cfg.opensearch.bulk_max_bytes, max_actions: cfg.opensearch.bulk_max_actions },
         frame: frame_limits(cfg),
-        window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead },
+        window: EventWindow {
+            oldest: cfg.limits.oldest_event_day,
+            days_ahead: cfg.limits.event_days_ahead,
+            ..EventWindow::cloudtrail()
+        },
+        access_window: EventWindow {
+            oldest: cfg.s3access.oldest_event_day,
+            days_ahead: cfg.limits.event_days_ahead,
+            ..EventWindow::s3access()
+        },
         index_prefix: cfg.opensearch.index_prefix.clone(),
         index_period: cfg.opensearch.index_period,
         access_index_prefix: cfg.s3access.index_prefix.clone(),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use trends::TrendsConfig;
 pub use values::Secret;
-use values::{StringList, base_url, basic_auth, check_url, int_in, non_empty, secs};
+use values::{StringList, base_url, basic_auth, check_url, day, int_in, non_empty, secs};
 
 /// A configuration problem, always about one key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +71,8 @@ pub struct S3AccessConfig {
     pub index_prefix: String,
     /// Key routing: the default by name, plus `s3access.prefixes`.
     pub router: crate::route::Router,
+    /// Access log records before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
+    pub oldest_event_day: [u8; 10],
 }
 
 /// The `/metrics` `/healthz` `/readyz` listener of `trailship run`.
@@ -91,7 +93,7 @@ pub struct LimitsConfig {
     pub max_decompressed_bytes: u64,
     /// An object that takes longer than this to fetch, decode and index fails.
     pub max_object_time: Duration,
-    /// Events before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
+    /// CloudTrail events before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
     pub oldest_event_day: [u8; 10],
     /// Events more than this many days after today are dead-lettered.
     pub event_days_ahead: u32,
@@ -176,6 +178,7 @@ struct RawConfig {
 struct RawS3Access {
     index_prefix: Option<String>,
     prefixes: Option<StringList>,
+    oldest_event_date: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -396,15 +399,7 @@ impl RawConfig {
                 1 << 50,
             )? as u64,
             max_object_time: secs(int_in("limits.max_object_seconds", l.max_object_seconds, 900, 1, 86_400)?),
-            oldest_event_day: match non_empty(l.oldest_event_date) {
-                None => *b"2013.01.01",
-                Some(text) => chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.format("%Y.%m.%d").to_string().into_bytes().try_into().ok())
-                    .ok_or_else(|| {
-                        ConfigError::new("limits.oldest_event_date", format!("{text:?} is not a date like 2013-01-01"))
-                    })?,
-            },
+            oldest_event_day: day("limits.oldest_event_date", l.oldest_event_date, *b"2013.01.01")?,
             event_days_ahead: int_in("limits.event_days_ahead", l.event_days_ahead, 1, 0, 3650)? as u32,
         };
         let listen = match non_empty(self.metrics.listen) {
@@ -427,7 +422,9 @@ impl RawConfig {
             ));
         }
         let access_prefixes = self.s3access.prefixes.map(StringList::into_vec).unwrap_or_default();
-        let s3access = S3AccessConfig { index_prefix: access_prefix, router: crate::route::Router { access_prefixes } };
+        let oldest_event_day = day("s3access.oldest_event_date", self.s3access.oldest_event_date, *b"2006.03.01")?;
+        let router = crate::route::Router { access_prefixes };
+        let s3access = S3AccessConfig { index_prefix: access_prefix, router, oldest_event_day };
         let detect = self.detect.validate();
         let alerts = self.alerts.validate()?;
         let other_prefixes = [&opensearch.index_prefix, &s3access.index_prefix];

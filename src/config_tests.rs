@@ -178,6 +178,12 @@ fn limits_defaults_and_the_memory_budget_check() {
     assert_eq!((&c.limits.oldest_event_day, c.limits.event_days_ahead), (b"2019.06.01", 0));
     let err = Config::load_from(Some(toml("[limits]\noldest_event_date = \"June\"\n").path()), &[]).unwrap_err();
     assert_eq!(err.key, "limits.oldest_event_date");
+    // S3 server access logs have their own start, older than CloudTrail's.
+    assert_eq!(&c.s3access.oldest_event_day, b"2006.03.01");
+    let f = toml("[s3access]\noldest_event_date = \"2008-01-01\"\n");
+    assert_eq!(&Config::load_from(Some(f.path()), &[]).unwrap().s3access.oldest_event_day, b"2008.01.01");
+    let err = Config::load_from(Some(toml("[s3access]\noldest_event_date = \"2008\"\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "s3access.oldest_event_date");
 }
 
 #[test]

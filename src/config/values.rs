@@ -35,6 +35,15 @@ pub(super) fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
 }
 
+/// A day written `YYYY-MM-DD`, as the daily index suffix `YYYY.MM.DD`; `default` when unset.
+pub(super) fn day(key: &str, text: Option<String>, default: [u8; 10]) -> Result<[u8; 10], ConfigError> {
+    let Some(text) = non_empty(text) else { return Ok(default) };
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.format("%Y.%m.%d").to_string().into_bytes().try_into().ok())
+        .ok_or_else(|| ConfigError::new(key, format!("{text:?} is not a date like 2013-01-01")))
+}
+
 pub(super) fn secs(v: i64) -> Duration {
     Duration::from_secs(v as u64)
 }

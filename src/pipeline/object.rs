@@ -114,8 +114,10 @@ pub struct ObjectDecoder {
     pub limits: BatchLimits,
     /// Record and decompressed-size caps.
     pub frame: FrameLimits,
-    /// The event times that may become daily indices.
+    /// The CloudTrail event times that may become indices.
     pub window: EventWindow,
+    /// The S3 server access log times that may become indices.
+    pub access_window: EventWindow,
     /// Event index prefix.
     pub index_prefix: String,
     /// A day or a month per event, access log and alert index (`opensearch.index_period`).
@@ -132,24 +134,31 @@ pub struct ObjectDecoder {
     pub alerts_index_prefix: String,
 }
 
-/// The plausible event times: a forged or broken file must not create an index per day of the
-/// calendar. Days are compared as the daily index suffix `YYYY.MM.DD`.
+/// The plausible event times of one log source: a forged or broken file must not create an
+/// index per day of the calendar. Days are compared as the daily index suffix `YYYY.MM.DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventWindow {
     /// The oldest day accepted.
     pub oldest: [u8; 10],
+    /// The configuration key that sets `oldest`, for the dead letter's reason.
+    pub oldest_key: &'static str,
     /// How many days after today (UTC) are accepted.
     pub days_ahead: u32,
 }
 
-impl Default for EventWindow {
-    /// From 2013-01-01 (CloudTrail was launched in November 2013) to one day ahead.
-    fn default() -> Self {
-        EventWindow { oldest: *b"2013.01.01", days_ahead: 1 }
-    }
-}
-
 impl EventWindow {
+    /// CloudTrail's default: from 2013-01-01 (CloudTrail was launched in November 2013) to one
+    /// day ahead.
+    pub fn cloudtrail() -> Self {
+        EventWindow { oldest: *b"2013.01.01", oldest_key: "limits.oldest_event_date", days_ahead: 1 }
+    }
+
+    /// S3 server access logs' default: from 2006-03-01 (Amazon S3 was launched in March 2006,
+    /// with server access logging) to one day ahead.
+    pub fn s3access() -> Self {
+        EventWindow { oldest: *b"2006.03.01", oldest_key: "s3access.oldest_event_date", days_ahead: 1 }
+    }
+
     /// The newest day accepted now.
     fn newest(&self) -> [u8; 10] {
         let day = chrono::Utc::now() + chrono::Duration::days(i64::from(self.days_ahead));
@@ -235,7 +244,7 @@ impl ObjectDecoder {
                                     reason: Self::outside_window(
                                         "eventTime",
                                         &target.timestamp,
-                                        &oldest_day,
+                                        &self.window,
                                         &newest_day,
                                     ),
                                     event_id: event_id.as_deref(),
@@ -326,13 +335,14 @@ impl ObjectDecoder {
         Ok(full)
     }
 
-    /// Why a record's time is outside [`EventWindow`] (`oldest` to `newest` day).
-    fn outside_window(what: &str, timestamp: &str, oldest: &[u8; 10], newest: &[u8; 10]) -> String {
+    /// Why a record's time is outside `window` (its oldest day to `newest`).
+    fn outside_window(what: &str, timestamp: &str, window: &EventWindow, newest: &[u8; 10]) -> String {
         let day = |d: &[u8; 10]| String::from_utf8_lossy(d).replace('.', "-");
         format!(
-            "{what} {timestamp} is outside {} to {} (limits.oldest_event_date, limits.event_days_ahead)",
-            day(oldest),
-            day(newest)
+            "{what} {timestamp} is outside {} to {} ({}, limits.event_days_ahead)",
+            day(&window.oldest),
+            day(newest),
+            window.oldest_key
         )
     }
 

@@ -166,6 +166,34 @@ fn events_outside_the_plausible_window_are_dead_lettered_not_given_an_index() {
     assert_eq!(days[0], "cloudtrail-2013.01.01");
 }
 
+/// Each log source has its own plausible start: S3 server access logs from 2010 and 2012 are
+/// real, and CloudTrail's 2013 start must not dead-letter them.
+#[test]
+fn access_logs_have_their_own_oldest_day() {
+    let line = |stamp: &str| {
+        format!(
+            "{o} bucket [{stamp} +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -",
+            o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+        )
+    };
+    let file = [line("06/Feb/2010:00:00:38"), line("31/Dec/2012:23:59:59"), line("28/Feb/2006:23:59:59")].join("\n");
+    let mut batches = Vec::new();
+    let origin = Arc::new(Origin::File("logs/2010-02-06-00-00-38-0123456789ABCDEF".into()));
+    let stats = decoder(100)
+        .decode(file.as_bytes(), origin, &watch(), &mut |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((stats.events, stats.invalid), (3, 1));
+    let l = lines(&batches);
+    let indices: Vec<&str> = l.iter().filter_map(|a| a["create"]["_index"].as_str()).collect();
+    assert_eq!(indices, ["s3access-2010.02.06", "s3access-2012.12.31", "trailship-deadletter"]);
+    let reason = l.last().unwrap()["reason"].as_str().unwrap();
+    assert!(reason.contains("outside 2006-03-01 to"), "{reason}");
+    assert!(reason.contains("(s3access.oldest_event_date, limits.event_days_ahead)"), "{reason}");
+}
+
 #[test]
 fn broken_containers_fail_the_object() {
     let origin = Arc::new(Origin::File("f.json".into()));

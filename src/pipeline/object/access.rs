@@ -45,7 +45,7 @@ impl ObjectDecoder {
         let mut builder = BatchBuilder::new(self.limits, origin);
         let mut stats = DecodeStats::default();
         let (mut oldest, mut newest) = (String::new(), String::new());
-        let (oldest_day, newest_day) = (self.window.oldest, self.window.newest());
+        let (oldest_day, newest_day) = (self.access_window.oldest, self.access_window.newest());
         let (mut line, mut number, mut read) = (Vec::new(), 0usize, 0u64);
         loop {
             line.clear();
@@ -87,7 +87,7 @@ impl ObjectDecoder {
                         self.dead_letter(&mut builder, &mut stats, bad)
                     }
                     Ok(r) if r.day < oldest_day || r.day > newest_day => {
-                        let why = Self::outside_window("time", &r.timestamp, &oldest_day, &newest_day);
+                        let why = Self::outside_window("time", &r.timestamp, &self.access_window, &newest_day);
                         let reason = format!("line {number}: {why}");
                         let id = r.request_id;
                         let bad = Invalid {
