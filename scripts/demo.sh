@@ -86,17 +86,17 @@ def call(path, body=None):
     req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body else None,
                                  headers={"Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(req))
-# cloudtrail-2* is the daily event indices; cloudtrail-* also matches the yearly trend indices.
-indices = sorted(call("/_cat/indices/cloudtrail-2*?format=json"), key=lambda i: i["index"])
+# cloudtrail-* holds the event indices and nothing else (trends live in trailship-trends-*).
+indices = sorted(call("/_cat/indices/cloudtrail-*?format=json"), key=lambda i: i["index"])
 print("events per daily index:")
 for i in indices:
     print(f"  {i['index']:<24} {i['docs.count']:>5}")
 print(f"  {'total':<24} {sum(int(i['docs.count']) for i in indices):>5}")
-aggs = call("/cloudtrail-2*/_search", {"size": 0, "aggs": {"names": {"terms": {"field": "eventName", "size": 10}}}})
+aggs = call("/cloudtrail-*/_search", {"size": 0, "aggs": {"names": {"terms": {"field": "eventName", "size": 10}}}})
 print("top eventNames:")
 for b in aggs["aggregations"]["names"]["buckets"]:
     print(f"  {b['key']:<40} {b['doc_count']:>5}")
-years = call("/cloudtrail-trends-*/_search", {"size": 0, "query": {"bool": {"must_not": [{"exists": {"field": "first_seen"}}]}},
+years = call("/trailship-trends-cloudtrail-*/_search", {"size": 0, "query": {"bool": {"must_not": [{"exists": {"field": "first_seen"}}]}},
              "aggs": {"years": {"terms": {"field": "_index", "size": 20, "order": {"_key": "asc"}},
                                 "aggs": {"calls": {"sum": {"field": "count"}}}}}})
 print("daily trends (kept for years after the raw indices), calls per yearly index:")

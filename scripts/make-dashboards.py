@@ -17,8 +17,8 @@ events by tests/integration/dashboards.rs):
   `trailship-all-sources` (`cloudtrail-*,s3access-*`, for the searches that ask both sources one
   question) and `trailship-alerts` (`trailship-alerts-*`, one document per rule match); and two
   on the daily trend indices, time field `day`: `trailship-cloudtrail-trends`
-  (`cloudtrail-trends-*`) and
-  `trailship-s3access-trends` (`s3access-trends-*`), whose panels sum `count` (or `bytes_sent`);
+  (`trailship-trends-cloudtrail-*`) and
+  `trailship-s3access-trends` (`trailship-trends-s3access-*`), whose panels sum `count` (or `bytes_sent`);
 - queries are Lucene (`query_string`), never KQL, on fields the index templates map;
 - aggregations only on aggregatable mapped types (keyword, ip, long, integer, date, geo_point);
   metrics are a count or a sum of a long field.
@@ -193,7 +193,8 @@ def index_patterns():
     # The daily trend documents have no @timestamp: their time is the UTC day.
     trends = [{"id": pid, "type": "index-pattern", "attributes": {"title": title, "timeFieldName": "day"},
                "references": []}
-              for pid, title in ((TRENDS_PATTERN, "cloudtrail-trends-*"), (ACCESS_TRENDS_PATTERN, "s3access-trends-*"))]
+              for pid, title in ((TRENDS_PATTERN, "trailship-trends-cloudtrail-*"),
+                                 (ACCESS_TRENDS_PATTERN, "trailship-trends-s3access-*"))]
     return events + trends
 
 

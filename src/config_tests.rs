@@ -186,6 +186,24 @@ fn limits_defaults_and_the_memory_budget_check() {
     assert_eq!(err.key, "s3access.oldest_event_date");
 }
 
+/// No configured pattern may reach into the trend indices (`trailship-trends-*`).
+#[test]
+fn no_prefix_holds_the_trend_indices() {
+    for (section, key, value) in [
+        ("alerts", "index_prefix", "trailship-trends"),
+        ("opensearch", "index_prefix", "trailship-trends-x"),
+        ("s3access", "index_prefix", "trailship-trends"),
+        ("opensearch", "deadletter_index", "trailship-trends-dead"),
+    ] {
+        let f = toml(&format!("[{section}]\n{key} = \"{value}\"\n"));
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err();
+        assert_eq!(err.key, format!("{section}.{key}"), "{value}: {err}");
+        assert!(err.message.contains("trailship-trends-*"), "{err}");
+    }
+    let f = toml("[alerts]\nindex_prefix = \"trailship-findings\"\n");
+    assert!(Config::load_from(Some(f.path()), &[]).is_ok());
+}
+
 #[test]
 fn metrics_listen_is_an_address_or_off() {
     let c = Config::load_from(Some(toml("").path()), &[]).unwrap();

@@ -4,6 +4,7 @@
 //! request, and reading its answer object by object. `trailship setup` drives it.
 
 use crate::config::DashboardsConfig;
+use crate::config::trends::trend_prefix;
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub const ACCESS_TRENDS_PATTERN_ID: &str = "trailship-s3access-trends";
 
 /// The saved objects with the index patterns' titles set for the configured prefixes:
 /// `{index_prefix}-*`, `{access_prefix}-*`, both comma-separated, `{alerts_prefix}-*`, and the
-/// trend indices `{index_prefix}-trends-*` and `{access_prefix}-trends-*`.
+/// trend indices `trailship-trends-{index_prefix}-*` and `trailship-trends-{access_prefix}-*`.
 pub fn render(index_prefix: &str, access_prefix: &str, alerts_prefix: &str) -> String {
     let mut out = String::with_capacity(SAVED_OBJECTS.len());
     for line in SAVED_OBJECTS.lines().filter(|l| !l.trim().is_empty()) {
@@ -37,8 +38,8 @@ pub fn render(index_prefix: &str, access_prefix: &str, alerts_prefix: &str) -> S
             Some(ACCESS_PATTERN_ID) => Some(format!("{access_prefix}-*")),
             Some(ALL_PATTERN_ID) => Some(format!("{index_prefix}-*,{access_prefix}-*")),
             Some(ALERTS_PATTERN_ID) => Some(format!("{alerts_prefix}-*")),
-            Some(TRENDS_PATTERN_ID) => Some(format!("{index_prefix}-trends-*")),
-            Some(ACCESS_TRENDS_PATTERN_ID) => Some(format!("{access_prefix}-trends-*")),
+            Some(TRENDS_PATTERN_ID) => Some(format!("{}-*", trend_prefix(index_prefix))),
+            Some(ACCESS_TRENDS_PATTERN_ID) => Some(format!("{}-*", trend_prefix(access_prefix))),
             _ => None,
         };
         match title {

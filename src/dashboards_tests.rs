@@ -185,8 +185,8 @@ fn every_object_is_valid_for_the_saved_objects_import() {
             (ACCESS_PATTERN_ID, "s3access-*"),
             (ALL_PATTERN_ID, "cloudtrail-*,s3access-*"),
             (ALERTS_PATTERN_ID, "trailship-alerts-*"),
-            (TRENDS_PATTERN_ID, "cloudtrail-trends-*"),
-            (ACCESS_TRENDS_PATTERN_ID, "s3access-trends-*"),
+            (TRENDS_PATTERN_ID, "trailship-trends-cloudtrail-*"),
+            (ACCESS_TRENDS_PATTERN_ID, "trailship-trends-s3access-*"),
         ]
     );
     for o in &objects[..6] {
@@ -333,8 +333,8 @@ fn render_sets_the_index_pattern_for_the_prefix_and_nothing_else() {
             "s3-prod-*",
             "trail-prod-*,s3-prod-*",
             "alerts-prod-*",
-            "trail-prod-trends-*",
-            "s3-prod-trends-*"
+            "trailship-trends-trail-prod-*",
+            "trailship-trends-s3-prod-*"
         ]
     );
     let first: Value = serde_json::from_str(b[0]).unwrap();

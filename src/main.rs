@@ -49,7 +49,7 @@ enum Command {
     /// templates; the SQS queue and its redrive policy; the trail bucket; GeoIP files) and
     /// print a checklist. Exit 1 when something is wrong.
     Doctor,
-    /// Recompute the daily trend aggregates ({prefix}-trends-YYYY) of a range of days from the
+    /// Recompute the daily trend aggregates (trailship-trends-{prefix}-YYYY) of a range of days from the
     /// event indices, for CloudTrail and S3 access logs; idempotent.
     Trends(commands::TrendsArgs),
     /// Evaluate the Sigma rules over local CloudTrail files (no OpenSearch): one line per match,

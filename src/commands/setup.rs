@@ -26,7 +26,7 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
             .map(|prefix| (template::ism_policy(prefix, days), kept(prefix)))
             .collect();
     for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
-        let (trends, years) = (format!("{prefix}-trends"), cfg.trends.retention_years);
+        let (trends, years) = (crate::config::trends::trend_prefix(prefix), cfg.trends.retention_years);
         let what = format!("yearly indices {trends}-* kept {years} years past their last day");
         policies.push((template::trends_policy(&trends, years), what));
     }
@@ -52,7 +52,42 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
         }
     }
     shard_budget(&client, cfg).await;
+    former_trend_indices(&client, cfg).await;
     import_dashboards(cfg, &dashboards).await
+}
+
+/// Says how to move trend indices left under their former names (`{prefix}-trends-YYYY`, inside
+/// the event pattern `{prefix}-*`) to `trailship-trends-{prefix}-YYYY`. Listing them failing is
+/// a warning, not a failed setup.
+async fn former_trend_indices(client: &Client, cfg: &Config) {
+    use crate::config::trends::{former_trend_prefix, trend_prefix};
+    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
+        let former = former_trend_prefix(prefix);
+        let names = match client.index_names(&format!("{former}-*")).await {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list indices {former}-*: trend indices under their former name not checked");
+                continue;
+            }
+        };
+        if names.is_empty() {
+            continue;
+        }
+        let now = trend_prefix(prefix);
+        println!(
+            "former trend indices: {} under {prefix}-* (trend indices are now {now}-YYYY); move each, then delete it:",
+            names.join(", ")
+        );
+        for name in &names {
+            let year = &name[former.len() + 1..];
+            println!(
+                "  POST /_reindex {{\"source\":{{\"index\":\"{name}\"}},\"dest\":{{\"index\":\"{now}-{year}\"}}}} \
+                 then DELETE /{name}"
+            );
+        }
+        let object = format!("trailship-{former}");
+        println!("  then DELETE /_index_template/{object} and DELETE /_plugins/_ism/policies/{object}");
+    }
 }
 
 /// Prints the shard budget ([`crate::index::shards`]); warns past 80% of the cluster's limit.

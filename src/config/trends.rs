@@ -1,6 +1,6 @@
 //! The `[trends]` section: how often the worker recomputes the daily trend aggregates
 //! (`trends.interval_minutes`) and how long the yearly trend indices are kept
-//! (`trends.retention_years`).
+//! (`trends.retention_years`); and what the trend indices are called.
 
 use super::ConfigError;
 use super::values::int_in;
@@ -14,6 +14,22 @@ pub struct TrendsConfig {
     pub interval: Option<Duration>,
     /// Years the trend indices are kept.
     pub retention_years: u32,
+}
+
+/// The prefix of the yearly trend indices of the event indices `{source_prefix}-*`:
+/// `trailship-trends-{source_prefix}`, outside every `{prefix}-*` pattern of events, so that
+/// `cloudtrail-*` and `s3access-*` hold events and nothing else.
+pub fn trend_prefix(source_prefix: &str) -> String {
+    format!("{TRENDS_NAMESPACE}{source_prefix}")
+}
+
+/// What every trend index name starts with.
+pub const TRENDS_NAMESPACE: &str = "trailship-trends-";
+
+/// The prefix the trend indices had before they left the event namespace: `{source_prefix}-trends`
+/// (`setup` says how to move such indices).
+pub fn former_trend_prefix(source_prefix: &str) -> String {
+    format!("{source_prefix}-trends")
 }
 
 #[derive(Debug, Default, Deserialize)]

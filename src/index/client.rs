@@ -349,6 +349,20 @@ impl Client {
         Ok(())
     }
 
+    /// The names of the indices matching `pattern` (`_cat/indices`), sorted.
+    pub async fn index_names(&self, pattern: &str) -> Result<Vec<String>, ClientError> {
+        let path = format!("/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all");
+        let (_, body) = self.request(Method::Get, &path, json_headers(), None).await?;
+        let rows: Vec<Value> = serde_json::from_slice(&body).map_err(|e| ClientError::Status {
+            path: path.clone(),
+            status: 200,
+            body: format!("not a list of indices: {e}"),
+        })?;
+        let mut names: Vec<String> = rows.iter().filter_map(|r| r["index"].as_str().map(str::to_owned)).collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// One request; a non-2xx status is an error carrying the start of the body.
     pub async fn request(
         &self,

@@ -69,7 +69,7 @@ pub fn budget(cfg: &Config) -> Budget {
     // retention, the one before them still ageing out, and the current one.
     let yearly = u64::from(cfg.trends.retention_years) + 2;
     for prefix in [&os.index_prefix, &cfg.s3access.index_prefix] {
-        held.push(Held { pattern: format!("{prefix}-trends-*"), indices: yearly });
+        held.push(Held { pattern: format!("{}-*", crate::config::trends::trend_prefix(prefix)), indices: yearly });
     }
     Budget { held, copies: 1 + u64::from(os.number_of_replicas) }
 }
@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(
             lines[0],
             "shard budget: 1222 indices at steady state (cloudtrail-* 401, s3access-* 401, trailship-alerts-* 401, \
-             trailship-deadletter 1, cloudtrail-trends-* 9, s3access-trends-* 9), 2444 shards with 1 replica each"
+             trailship-deadletter 1, trailship-trends-cloudtrail-* 9, trailship-trends-s3access-* 9), 2444 shards with 1 replica each"
         );
         assert!(lines[1].contains("accepts 1000 shards (cluster.max_shards_per_node 1000 × 1 data node) and holds 7"));
         assert!(lines[1].ends_with("244% of the limit"), "{}", lines[1]);

@@ -78,8 +78,8 @@ pub fn ism_policy(index_prefix: &str, retention_days: u32) -> Policy {
 
 /// The retention policy for the yearly trend indices `{trend_prefix}-*`: each is deleted
 /// (`retention_years` + 1) × 366 days after its creation, so that every day it holds is kept
-/// at least `retention_years`. It takes precedence over the event indices' policy, whose
-/// pattern also matches them.
+/// at least `retention_years`. Its priority is above the event indices' policy, so that an
+/// event prefix set to reach into `trailship-trends-*` by hand still leaves trend indices to it.
 pub fn trends_policy(trend_prefix: &str, retention_years: u32) -> Policy {
     let mut body: Value = serde_json::from_str(ISM_POLICY).expect("embedded ism policy is valid json");
     body["policy"]["description"] = Value::from(format!(
@@ -151,13 +151,13 @@ pub fn configured(cfg: &crate::config::Config) -> Vec<Template> {
         .collect()
 }
 
-/// The templates of the yearly trend indices `{prefix}-trends-*`, above the event and access
-/// log templates whose patterns also match them.
+/// The templates of the yearly trend indices `trailship-trends-{prefix}-*`, outside the event
+/// and access log patterns (and above their templates in priority all the same).
 pub fn trend_templates(index_prefix: &str, access_prefix: &str, replicas: u32) -> Vec<Template> {
     [(TRENDS_TEMPLATE, index_prefix), (ACCESS_TRENDS_TEMPLATE, access_prefix)]
         .into_iter()
         .map(|(source, prefix)| {
-            let trend_prefix = format!("{prefix}-trends");
+            let trend_prefix = crate::config::trends::trend_prefix(prefix);
             render(source, object_name(&trend_prefix), &[format!("{trend_prefix}-*")], replicas)
                 .expect("embedded template is valid json")
         })
@@ -213,26 +213,30 @@ mod tests {
     }
 
     #[test]
-    fn trend_templates_and_policies_win_over_the_event_ones_they_overlap() {
+    fn trend_templates_and_policies_live_outside_the_event_namespace() {
         let events = templates("ct", "dead", "s3a", 1);
         let trends = trend_templates("ct", "s3a", 0);
         assert_eq!(
             (trends[0].name.as_str(), &trends[0].body["index_patterns"]),
-            ("trailship-ct-trends", &serde_json::json!(["ct-trends-*"]))
+            ("trailship-trends-ct", &serde_json::json!(["trailship-trends-ct-*"]))
         );
-        assert_eq!(trends[1].body["index_patterns"], serde_json::json!(["s3a-trends-*"]));
+        assert_eq!(trends[1].body["index_patterns"], serde_json::json!(["trailship-trends-s3a-*"]));
+        for t in &trends {
+            let pattern = t.body["index_patterns"][0].as_str().unwrap();
+            assert!(!pattern.starts_with("ct-") && !pattern.starts_with("s3a-"), "{pattern}");
+        }
         assert!(trends[0].body["priority"].as_u64() > events[0].body["priority"].as_u64());
         assert!(trends[1].body["priority"].as_u64() > events[2].body["priority"].as_u64());
         assert_eq!(trends[0].body["template"]["settings"]["index"]["number_of_replicas"], 0);
         assert_eq!(trends[1].body["template"]["mappings"]["properties"]["bytes_sent"]["type"], "long");
-        let p = trends_policy("ct-trends", 7);
+        let p = trends_policy("trailship-trends-ct", 7);
         let e = ism_policy("ct", 400);
-        assert_eq!(p.id, "trailship-ct-trends");
+        assert_eq!(p.id, "trailship-trends-ct");
         let t = &p.body["policy"]["ism_template"][0];
-        assert_eq!(t["index_patterns"], serde_json::json!(["ct-trends-*"]));
+        assert_eq!(t["index_patterns"], serde_json::json!(["trailship-trends-ct-*"]));
         assert!(t["priority"].as_u64() > e.body["policy"]["ism_template"][0]["priority"].as_u64());
         assert_eq!(p.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"], "2928d");
-        assert_ne!(p.digest, trends_policy("ct-trends", 8).digest);
+        assert_ne!(p.digest, trends_policy("trailship-trends-ct", 8).digest);
     }
 
     #[test]

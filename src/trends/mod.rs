@@ -1,7 +1,7 @@
 //! Daily trend aggregates: what one day of an event index holds, counted per key of a few
 //! bounded dimensions (account, region, service, API, outcome, error, identity type for
 //! CloudTrail; bucket, operation, status, requester type for S3 access logs), written to
-//! yearly `{prefix}-trends-YYYY` indices that are kept for years after the raw daily indices
+//! yearly `trailship-trends-{prefix}-YYYY` indices that are kept for years after the raw daily indices
 //! are gone. Pure: the queries, the pages they answer, the documents and their ids; the
 //! requests are made in [`compute`], the days to recompute are gathered in [`touched`].
 //!
@@ -96,9 +96,9 @@ impl Spec {
         }
     }
 
-    /// The trend indices' prefix: `{event prefix}-trends`.
+    /// The trend indices' prefix: `trailship-trends-{event prefix}`.
     pub fn trend_prefix(&self) -> String {
-        format!("{}-trends", self.event_prefix)
+        crate::config::trends::trend_prefix(&self.event_prefix)
     }
 
     /// The event index holding `day`.
@@ -107,7 +107,7 @@ impl Spec {
         format!("{}-{}", self.event_prefix, self.period.suffix(&date))
     }
 
-    /// The trend index holding `day`: `{prefix}-trends-YYYY`.
+    /// The trend index holding `day`: `trailship-trends-{prefix}-YYYY`.
     pub fn trend_index(&self, day: NaiveDate) -> String {
         format!("{}-{}", self.trend_prefix(), day.format("%Y"))
     }

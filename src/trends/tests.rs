@@ -14,10 +14,10 @@ fn day(s: &str) -> NaiveDate {
 fn names_follow_the_period_and_the_year() {
     let s = spec(Kind::CloudTrail, IndexPeriod::Day);
     assert_eq!(s.event_index(day("2026-02-03")), "cloudtrail-2026.02.03");
-    assert_eq!(s.trend_index(day("2026-02-03")), "cloudtrail-trends-2026");
+    assert_eq!(s.trend_index(day("2026-02-03")), "trailship-trends-cloudtrail-2026");
     let m = spec(Kind::S3Access, IndexPeriod::Month);
     assert_eq!(m.event_index(day("2026-02-03")), "s3access-2026.02");
-    assert_eq!(m.trend_index(day("2025-12-31")), "s3access-trends-2025");
+    assert_eq!(m.trend_index(day("2025-12-31")), "trailship-trends-s3access-2025");
 }
 
 #[test]
@@ -114,9 +114,9 @@ fn existing_documents_are_listed_by_key() {
 
 #[test]
 fn actions_replace_documents_by_id() {
-    let ndjson = index_actions("cloudtrail-trends-2026", &[("d-1".into(), json!({"count": 1}))]);
+    let ndjson = index_actions("trailship-trends-cloudtrail-2026", &[("d-1".into(), json!({"count": 1}))]);
     assert_eq!(
         String::from_utf8(ndjson).unwrap(),
-        "{\"index\":{\"_id\":\"d-1\",\"_index\":\"cloudtrail-trends-2026\"}}\n{\"count\":1}\n"
+        "{\"index\":{\"_id\":\"d-1\",\"_index\":\"trailship-trends-cloudtrail-2026\"}}\n{\"count\":1}\n"
     );
 }

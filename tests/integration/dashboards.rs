@@ -141,8 +141,8 @@ fn indices_of(object: &Value) -> &'static str {
         "trailship-s3access-logs" => "s3access-*",
         "trailship-all-sources" => "cloudtrail-*,s3access-*",
         "trailship-alerts" => "trailship-alerts-*",
-        "trailship-cloudtrail-trends" => "cloudtrail-trends-*",
-        "trailship-s3access-trends" => "s3access-trends-*",
+        "trailship-cloudtrail-trends" => "trailship-trends-cloudtrail-*",
+        "trailship-s3access-trends" => "trailship-trends-s3access-*",
         other => panic!("{}: unknown index pattern {other}", object["id"]),
     }
 }
@@ -222,8 +222,8 @@ async fn indexed() -> (Osmem, BTreeMap<&'static str, Vec<Value>>, tempfile::Temp
         "s3access-*",
         "cloudtrail-*,s3access-*",
         "trailship-alerts-*",
-        "cloudtrail-trends-*",
-        "s3access-trends-*",
+        "trailship-trends-cloudtrail-*",
+        "trailship-trends-s3access-*",
     ] {
         let body = json!({"size": 10000, "query": request_query("", indices)});
         let answer = osmem.post(&format!("/{indices}/_search"), &body).await;
@@ -232,12 +232,12 @@ async fn indexed() -> (Osmem, BTreeMap<&'static str, Vec<Value>>, tempfile::Temp
         docs.insert(indices, found);
     }
     // The trends count every event and every access-log line once.
-    let counted = docs["cloudtrail-trends-*"].iter().filter(|d| d["first_seen"] != true);
+    let counted = docs["trailship-trends-cloudtrail-*"].iter().filter(|d| d["first_seen"] != true);
     let calls: u64 = counted.map(|d| d["count"].as_u64().unwrap()).sum();
-    assert!(docs["cloudtrail-trends-*"].iter().any(|d| d["first_seen"] == true));
+    assert!(docs["trailship-trends-cloudtrail-*"].iter().any(|d| d["first_seen"] == true));
     let insights = events.iter().filter(|e| e["eventCategory"] == "Insight").count() as u64;
     assert_eq!(calls, events.len() as u64 - insights);
-    let requests: u64 = docs["s3access-trends-*"].iter().map(|d| d["count"].as_u64().unwrap()).sum();
+    let requests: u64 = docs["trailship-trends-s3access-*"].iter().map(|d| d["count"].as_u64().unwrap()).sum();
     assert_eq!(requests as usize, access_logs().iter().map(|(_, text)| text.lines().count()).sum::<usize>());
     assert_eq!(docs["cloudtrail-*"].len(), events.len());
     let lines: usize = access_logs().iter().map(|(_, text)| text.lines().count()).sum();

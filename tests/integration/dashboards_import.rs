@@ -116,8 +116,8 @@ async fn setup_sends_the_import_dashboards_expects_and_reports_each_object() {
             "s3access-*",
             "trail-prod-*,s3access-*",
             "trailship-alerts-*",
-            "trail-prod-trends-*",
-            "s3access-trends-*"
+            "trailship-trends-trail-prod-*",
+            "trailship-trends-s3access-*"
         ],
         "index patterns rendered for the prefixes"
     );

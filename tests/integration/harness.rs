@@ -154,6 +154,12 @@ impl Osmem {
         r.json().await.unwrap()
     }
 
+    /// DELETE, e.g. an index.
+    pub async fn delete(&self, path: &str) -> Value {
+        let r = reqwest::Client::new().delete(format!("{}{path}", self.url)).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
     /// Number of documents matching an index pattern (0 when none exists).
     pub async fn count(&self, index: &str) -> u64 {
         let (status, body) = self.get(&format!("/{index}/_count?ignore_unavailable=true&allow_no_indices=true")).await;

@@ -85,7 +85,7 @@ async fn metrics_after_a_drained_corpus_equal_the_truth_and_readyz_follows_opens
         assert_eq!(m.get(key), Some(&value), "{key}");
     }
     assert!(m["trailship_bulk_duration_seconds_count"] >= 36.0, "{m:?}");
-    assert_eq!(osmem.count("cloudtrail-2*").await, 413);
+    assert_eq!(osmem.count("cloudtrail-*").await, 413);
     assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
     assert_eq!(get(&format!("{base}/readyz")).await, (200, "ready\n".to_owned()));
 

@@ -20,15 +20,15 @@ async fn setup_is_idempotent_and_reports_each_action() {
             "index template trailship-trailship-deadletter: installed",
             "index template trailship-s3access: installed",
             "index template trailship-alerts: installed",
-            "index template trailship-ct-trends: installed",
-            "index template trailship-s3access-trends: installed",
+            "index template trailship-trends-ct: installed",
+            "index template trailship-trends-s3access: installed",
             "ism policy trailship-ct: skipped (no ISM plugin on this cluster)",
             "ism policy trailship-s3access: skipped (no ISM plugin on this cluster)",
             "ism policy trailship-alerts: skipped (no ISM plugin on this cluster)",
-            "ism policy trailship-ct-trends: skipped (no ISM plugin on this cluster)",
-            "ism policy trailship-s3access-trends: skipped (no ISM plugin on this cluster)",
+            "ism policy trailship-trends-ct: skipped (no ISM plugin on this cluster)",
+            "ism policy trailship-trends-s3access: skipped (no ISM plugin on this cluster)",
             "shard budget: 1222 indices at steady state (ct-* 401, s3access-* 401, trailship-alerts-* 401, \
-             trailship-deadletter 1, ct-trends-* 9, s3access-trends-* 9), 2444 shards with 1 replica each",
+             trailship-deadletter 1, trailship-trends-ct-* 9, trailship-trends-s3access-* 9), 2444 shards with 1 replica each",
             "shard budget: the cluster accepts 1000 shards (cluster.max_shards_per_node 1000 × 1 data node) and \
              holds 0 now; trailship's steady state is 244% of the limit",
             "shard budget: WARNING: over 80% of the limit: once it is reached, new daily indices are refused. Set \
@@ -102,7 +102,7 @@ async fn the_shard_budget_follows_the_configuration_and_the_clusters_settings() 
     // source, no replica: 64 of 80 shards, 80%.
     let fits = trailship(&["setup"], &env("month", "0")).await;
     assert_eq!(fits.code, 0, "{}", fits.stderr);
-    assert!(fits.stdout.contains("64 indices at steady state (cloudtrail-* 15, s3access-* 15, trailship-alerts-* 15, trailship-deadletter 1, cloudtrail-trends-* 9, s3access-trends-* 9), 64 shards with 0 replicas each"), "{}", fits.stdout);
+    assert!(fits.stdout.contains("64 indices at steady state (cloudtrail-* 15, s3access-* 15, trailship-alerts-* 15, trailship-deadletter 1, trailship-trends-cloudtrail-* 9, trailship-trends-s3access-* 9), 64 shards with 0 replicas each"), "{}", fits.stdout);
     assert!(fits.stdout.contains("accepts 80 shards (cluster.max_shards_per_node 80 × 1 data node) and holds 0 now; trailship's steady state is 80% of the limit"), "{}", fits.stdout);
     assert!(!fits.stdout.contains("WARNING") && !fits.stderr.contains("shard limit"), "{}{}", fits.stdout, fits.stderr);
     // With a replica it is 128 shards: setup still succeeds, and says what to change.
@@ -111,4 +111,39 @@ async fn the_shard_budget_follows_the_configuration_and_the_clusters_settings() 
     assert!(over.stdout.contains("160% of the limit"), "{}", over.stdout);
     assert!(over.stdout.contains("WARNING") && over.stdout.contains("number_of_replicas = 0"), "{}", over.stdout);
     assert!(over.stderr.contains("over 80% of the cluster's shard limit"), "{}", over.stderr);
+}
+
+/// Trend indices under their former name (`cloudtrail-trends-YYYY`, inside `cloudtrail-*`):
+/// setup says how to move them, and what it says works.
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_says_how_to_move_trend_indices_out_of_the_event_pattern() {
+    let osmem = Osmem::start().await;
+    let env = vec![("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let doc = json!({"day": "2024-08-01", "count": 3});
+    osmem.put("/cloudtrail-trends-2024/_doc/d1?refresh=true", &doc).await;
+    let run = trailship(&["setup"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains("cloudtrail-trends")).collect();
+    assert_eq!(
+        lines,
+        [
+            "former trend indices: cloudtrail-trends-2024 under cloudtrail-* (trend indices are now \
+             trailship-trends-cloudtrail-YYYY); move each, then delete it:",
+            "  POST /_reindex {\"source\":{\"index\":\"cloudtrail-trends-2024\"},\"dest\":{\"index\":\
+             \"trailship-trends-cloudtrail-2024\"}} then DELETE /cloudtrail-trends-2024",
+            "  then DELETE /_index_template/trailship-cloudtrail-trends and DELETE /_plugins/_ism/policies/\
+             trailship-cloudtrail-trends",
+        ],
+        "{}",
+        run.stdout
+    );
+    // Doing what it says leaves cloudtrail-* to events and the trend document in its new home.
+    let body =
+        json!({"source": {"index": "cloudtrail-trends-2024"}, "dest": {"index": "trailship-trends-cloudtrail-2024"}});
+    assert_eq!(osmem.post("/_reindex?refresh=true", &body).await["created"], 1);
+    osmem.delete("/cloudtrail-trends-2024").await;
+    assert_eq!(osmem.count("cloudtrail-*").await, 0);
+    assert_eq!(osmem.count("trailship-trends-cloudtrail-*").await, 1);
+    let again = trailship(&["setup"], &env).await;
+    assert!(!again.stdout.contains("former trend indices"), "{}", again.stdout);
 }

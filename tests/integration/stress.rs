@@ -87,14 +87,14 @@ async fn sigterm_during_an_outage_exits_within_the_grace_and_a_later_drain_index
     eprintln!("exited {took:?} after SIGTERM, 5 s grace, during a 503 outage");
     assert!(out.summary().contains("released"), "{}", out.summary());
     assert!(!out.summary().contains(" 0 released"), "in-flight messages were released: {}", out.summary());
-    assert_eq!(osmem.count("cloudtrail-2*").await, 0);
+    assert_eq!(osmem.count("cloudtrail-*").await, 0);
 
     // The outage ends; a drain indexes every event exactly once and empties the queue.
     proxy.set(json!([])).await;
     let run = trailship(&["run", "--drain"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let depth = trail.depth(&trail.queue_url).await;
-    let docs = osmem.all("cloudtrail-2*").await;
+    let docs = osmem.all("cloudtrail-*").await;
     assert_eq!(docs.len(), 413, "queue {depth:?} after {}\nand {}", out.summary(), run.summary());
     assert_eq!(ids(&docs), fixtures::event_ids(&files));
     assert_eq!(osmem.count("trailship-deadletter").await, 0);
@@ -142,7 +142,7 @@ async fn eight_concurrent_objects_with_a_200_mb_line_stay_under_the_memory_budge
         "{}",
         run.summary()
     );
-    assert_eq!(osmem.count("cloudtrail-2*").await, 40);
+    assert_eq!(osmem.count("cloudtrail-*").await, 40);
     let dead = osmem.all("trailship-deadletter").await;
     assert_eq!(dead.len(), 8);
     for d in &dead {
@@ -177,7 +177,7 @@ async fn a_gzip_bomb_stops_at_the_cap_with_an_error_naming_bucket_and_key() {
     }
     assert!(run.summary().contains("1 left for redelivery"), "{}", run.summary());
     assert!(peak_mib(run.summary()) < 256, "{}", run.summary());
-    assert_eq!(osmem.count("cloudtrail-2*").await, 0);
+    assert_eq!(osmem.count("cloudtrail-*").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,7 +197,7 @@ async fn a_bad_record_in_the_middle_is_dead_lettered_and_the_others_indexed() {
     assert!(run.summary().contains("0 left for redelivery, 0 released"), "{}", run.summary());
     let expected: BTreeSet<String> =
         sample.events.iter().take(6).map(|e| e["eventID"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids(&osmem.all("cloudtrail-2*").await), expected);
+    assert_eq!(ids(&osmem.all("cloudtrail-*").await), expected);
     let dead = osmem.all("trailship-deadletter").await;
     let mut raw: Vec<&str> = dead.iter().map(|d| d["_source"]["event"].as_str().unwrap()).collect();
     raw.sort();
@@ -249,7 +249,7 @@ async fn bulk_answers_are_read_item_by_item_through_throttling_blocks_and_413() 
 
     let mut expected = fixtures::event_ids(&files);
     expected.remove("too-big-for-the-cluster");
-    let docs = osmem.all("cloudtrail-2*").await;
+    let docs = osmem.all("cloudtrail-*").await;
     assert_eq!(ids(&docs), expected, "every event indexed, once");
     let settled = format!("{} indexed, 0 already present, 1 dead-lettered", expected.len());
     assert!(run.summary().contains(&settled), "{}", run.summary());

@@ -1,5 +1,5 @@
 //! `trailship trends` and the worker's periodic pass: daily aggregates in
-//! `{prefix}-trends-YYYY` counted against the raw files, idempotent, updated by late events,
+//! `trailship-trends-{prefix}-YYYY` counted against the raw files, idempotent, updated by late events,
 //! and without the keys a day no longer has.
 
 use crate::fixtures::{self, LogFile, access_line, event};
@@ -66,7 +66,7 @@ fn expected(events: &[Value]) -> BTreeMap<Key, u64> {
 /// What the trend indices hold: count per key, and every document by `_id`.
 async fn trends(osmem: &Osmem) -> (BTreeMap<Key, u64>, BTreeMap<String, Value>) {
     let (mut counts, mut docs) = (BTreeMap::new(), BTreeMap::new());
-    for hit in osmem.all("cloudtrail-trends-*").await {
+    for hit in osmem.all("trailship-trends-cloudtrail-*").await {
         let d = &hit["_source"];
         if d["first_seen"] == true {
             continue;
@@ -82,7 +82,7 @@ async fn trends(osmem: &Osmem) -> (BTreeMap<Key, u64>, BTreeMap<String, Value>) 
             d["errorCode"].as_str().map(str::to_owned),
             s(&d["userIdentity"]["type"]),
         );
-        assert_eq!(hit["_index"], format!("cloudtrail-trends-{}", &key.0[..4]));
+        assert_eq!(hit["_index"], format!("trailship-trends-cloudtrail-{}", &key.0[..4]));
         assert!(counts.insert(key, d["count"].as_u64().unwrap()).is_none(), "one document per key: {d}");
         docs.insert(hit["_id"].as_str().unwrap().to_owned(), d.clone());
     }
@@ -105,10 +105,12 @@ fn expected_first(events: &[Value]) -> BTreeMap<(String, String), String> {
 /// The first-seen documents: account and API → day, each in its day's yearly index.
 async fn first_seen(osmem: &Osmem) -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
-    for hit in osmem.all("cloudtrail-trends-*").await.into_iter().filter(|h| h["_source"]["first_seen"] == true) {
+    for hit in
+        osmem.all("trailship-trends-cloudtrail-*").await.into_iter().filter(|h| h["_source"]["first_seen"] == true)
+    {
         let d = &hit["_source"];
         let day = d["day"].as_str().unwrap().to_owned();
-        assert_eq!(hit["_index"], format!("cloudtrail-trends-{}", &day[..4]));
+        assert_eq!(hit["_index"], format!("trailship-trends-cloudtrail-{}", &day[..4]));
         let pair =
             (d["cloud"]["account"]["id"].as_str().unwrap().to_owned(), d["eventName"].as_str().unwrap().to_owned());
         assert!(out.insert(pair, day).is_none(), "one first-seen document per pair: {d}");
@@ -161,10 +163,15 @@ async fn trends_count_every_key_rerun_idempotently_follow_late_events_and_drop_v
     );
     let (counts, docs) = trends(&osmem).await;
     assert_eq!(counts, expected(&events), "every key's count is the raw files' count");
+    // The pattern users type first holds the events and nothing else.
+    assert_eq!(osmem.count("cloudtrail-*").await, files.len() as u64, "no trend document under cloudtrail-*");
     assert_eq!(first_seen(&osmem).await, expected_first(&events), "the first day of every account and API");
-    let (status, template) = osmem.get("/cloudtrail-trends-2024/_mapping").await;
+    let (status, template) = osmem.get("/trailship-trends-cloudtrail-2024/_mapping").await;
     assert_eq!(status, 200);
-    assert_eq!(template["cloudtrail-trends-2024"]["mappings"]["properties"]["count"]["type"], "long", "{template}");
+    assert_eq!(
+        template["trailship-trends-cloudtrail-2024"]["mappings"]["properties"]["count"]["type"], "long",
+        "{template}"
+    );
 
     // A rerun changes nothing.
     let out = run_trends(&osmem, "2024-08-01", "2024-08-05").await;
@@ -263,7 +270,7 @@ async fn s3_access_trends_count_requests_and_bytes_per_bucket_operation_status_a
     let out = run_trends(&osmem, "2024-08-01", "2024-08-02").await;
     assert!(out.contains("trailship trends s3access 2024-08-01 to 2024-08-02: 2 days (0 without an event index, left as they were), 5 events counted, 4 trend documents written"), "{out}");
     let mut got: Vec<(String, String, i64, String, u64, u64)> = osmem
-        .all("s3access-trends-2024")
+        .all("trailship-trends-s3access-2024")
         .await
         .iter()
         .map(|h| {
@@ -291,7 +298,14 @@ async fn s3_access_trends_count_requests_and_bytes_per_bucket_operation_status_a
             row("2024-08-02", "REST.PUT.OBJECT", 200, "IAMUser", 1, 0),
         ]
     );
-    assert!(osmem.all("s3access-trends-2024").await.iter().all(|h| h["_source"]["bucket"] == "amzn-s3-demo-bucket1"));
+    assert!(
+        osmem
+            .all("trailship-trends-s3access-2024")
+            .await
+            .iter()
+            .all(|h| h["_source"]["bucket"] == "amzn-s3-demo-bucket1")
+    );
+    assert_eq!(osmem.count("s3access-*").await, 5, "no trend document under s3access-*");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -320,6 +334,7 @@ async fn the_worker_recomputes_the_days_it_indexed_into_on_its_own() {
     let out = worker.terminate(Duration::from_secs(10)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("trends recomputed"), "{}", out.stderr);
+    assert_eq!(osmem.count("cloudtrail-*").await, events.len() as u64, "no trend document under cloudtrail-*");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,7 +48,7 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
 
     let expected_ids = fixtures::event_ids(&indexed);
     assert_eq!(expected_ids.len(), 414, "413 real events and one insight");
-    let docs = osmem.all("cloudtrail-2*").await;
+    let docs = osmem.all("cloudtrail-*").await;
     assert_eq!(ids(&docs), expected_ids, "the index holds exactly the delivered events");
     assert_eq!(docs.len(), 414);
     for (index, count) in fixtures::expected_per_index("cloudtrail", &indexed) {
@@ -97,7 +97,7 @@ async fn worker_indexes_exactly_the_delivered_events_and_a_second_run_adds_nothi
     }
     let rerun = trailship(&["run", "--drain"], &env).await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
-    assert_eq!(osmem.count("cloudtrail-2*").await, 414);
+    assert_eq!(osmem.count("cloudtrail-*").await, 414);
     assert!(
         rerun.summary().contains("0 indexed, 414 already present, 0 dead-lettered, 0 alerts"),
         "{}",
@@ -148,7 +148,7 @@ async fn failures_stay_on_the_queue_until_redrive_and_bad_events_are_dead_letter
     }
 
     // The good events are indexed, the bad ones dead-lettered with the reason and raw event.
-    assert_eq!(osmem.count("cloudtrail-2*").await, 2);
+    assert_eq!(osmem.count("cloudtrail-*").await, 2);
     let dead = osmem.all("trailship-deadletter").await;
     let mut types: Vec<&str> = dead.iter().map(|d| d["_source"]["error_type"].as_str().unwrap()).collect();
     types.sort();
@@ -202,7 +202,7 @@ async fn sigterm_interrupts_the_long_poll_and_exits_cleanly() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("stop signal received"), "{}", out.stderr);
     assert!(out.summary().contains(&format!("1 files, {} events", file.events.len())), "{}", out.summary());
-    assert_eq!(osmem.count("cloudtrail-2*").await, file.events.len() as u64);
+    assert_eq!(osmem.count("cloudtrail-*").await, file.events.len() as u64);
     assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
 }
 
@@ -235,7 +235,7 @@ async fn a_notification_for_a_bucket_outside_the_allowlist_is_never_fetched_and_
     let paths: Vec<&String> = requests.as_object().unwrap().keys().collect();
     assert!(paths.iter().any(|p| p.starts_with(&format!("/{}/", trail.bucket))), "the good file was read: {paths:?}");
     assert!(!paths.iter().any(|p| p.contains("attacker-bucket")), "no request for the forged object: {paths:?}");
-    assert_eq!(ids(&osmem.all("cloudtrail-2*").await), fixtures::event_ids(&[good]));
+    assert_eq!(ids(&osmem.all("cloudtrail-*").await), fixtures::event_ids(&[good]));
 
     // Once visible again, the next receive hands it to the redrive policy (maxReceiveCount 1).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
