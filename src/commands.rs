@@ -2,7 +2,7 @@
 //! configuration, run the pipeline, print the summary line (`setup` and the templates every
 //! command installs are in [`setup`]).
 
-use crate::config::{AwsConfig, Config, ConfigError, LogConfig};
+use crate::config::{Config, ConfigError, LogConfig};
 use crate::decode::FrameLimits;
 use crate::enrich::Enricher;
 use crate::enrich::geo::GeoIp;
@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 mod alerts;
+mod aws;
 mod backfill;
 mod detect;
 mod setup;
 mod trends;
+pub(crate) use aws::aws_clients;
 pub use backfill::{BackfillArgs, backfill};
 pub use detect::{detect, load_rules};
 use setup::install_templates;
@@ -60,15 +62,34 @@ pub fn init_logging(log: &LogConfig) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
-        .unwrap_or_else(|| DEFAULT_LOG_FILTER.parse().expect("the default log filter parses"));
+        .unwrap_or_else(|| log_filter(log.level).parse().expect("the log filter parses"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     let registry = tracing_subscriber::registry().with(filter);
     if log.json { registry.with(layer.json()).init() } else { registry.with(layer).init() }
 }
 
-/// Log levels when `RUST_LOG` is unset or does not parse: the SDK's chatter kept to warnings.
-const DEFAULT_LOG_FILTER: &str = "info,aws_config=warn,aws_smithy_runtime=warn";
+/// Log levels when `RUST_LOG` is unset or does not parse: `log.level` for trailship; the AWS
+/// SDK's own lines (its credential chain warns with a debug dump of every provider it tried)
+/// only at `error` unless `log.level` is `debug` or `trace`. trailship reports what failed
+/// itself, in one line.
+fn log_filter(level: tracing::Level) -> String {
+    const SDK: [&str; 8] = [
+        "aws_config",
+        "aws_smithy_runtime",
+        "aws_runtime",
+        "aws_sdk_s3",
+        "aws_sdk_sqs",
+        "aws_sdk_sts",
+        "aws_sdk_sso",
+        "aws_sdk_ssooidc",
+    ];
+    let level = level.as_str().to_ascii_lowercase();
+    if level == "debug" || level == "trace" {
+        return level;
+    }
+    std::iter::once(level).chain(SDK.iter().map(|t| format!("{t}=error"))).collect::<Vec<_>>().join(",")
+}
 
 static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -385,41 +406,6 @@ async fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     Ok(indexer.handing_back_alerts(!cfg.alerts.webhook_urls.is_empty()))
 }
 
-/// The S3 and SQS clients. Every call has an attempt timeout: an SQS call may take the
-/// long-poll wait plus 30 s (generous: a receive that times out after the queue answered leaves
-/// its messages invisible until their visibility timeout), opening an object 30 s; a body being
-/// streamed is watched by the worker itself (`limits.max_object_seconds`).
-pub(crate) async fn aws_clients(
-    cfg: &AwsConfig,
-    wait_time: Duration,
-) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs::Client), CommandError> {
-    use aws_config::timeout::TimeoutConfig;
-    let timeouts = |attempt: Duration| {
-        TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(attempt).build()
-    };
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts(Duration::from_secs(30)));
-    if let Some(region) = &cfg.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(url) = &cfg.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let shared = loader.load().await;
-    if shared.region().is_none() {
-        return Err(ConfigError {
-            key: "aws.region".into(),
-            message: "not set, and AWS_REGION or the AWS profile does not say".into(),
-        }
-        .into());
-    }
-    let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.s3_force_path_style).build();
-    let sqs_config = aws_sdk_sqs::config::Builder::from(&shared)
-        .timeout_config(timeouts(wait_time + Duration::from_secs(30)))
-        .build();
-    Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::from_conf(sqs_config)))
-}
-
 /// `trailship doctor`: the checklist on stdout; an error when something is wrong.
 pub async fn doctor(cfg: &Config, source: &str) -> Result<(), CommandError> {
     use crate::doctor::Status;
@@ -457,4 +443,22 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("stop signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn the_sdk_logs_errors_only_unless_the_level_asks_for_debug() {
+        let info = log_filter(Level::INFO);
+        assert!(info.starts_with("info,aws_config=error,aws_smithy_runtime=error"), "{info}");
+        let parsed: tracing_subscriber::filter::Targets = info.parse().unwrap();
+        assert!(!parsed.would_enable("aws_config::meta::credentials::chain", &Level::WARN));
+        assert!(parsed.would_enable("aws_config::meta::credentials::chain", &Level::ERROR));
+        assert!(parsed.would_enable("trailship::pipeline", &Level::INFO));
+        let debug: tracing_subscriber::filter::Targets = log_filter(Level::DEBUG).parse().unwrap();
+        assert!(debug.would_enable("aws_config::meta::credentials::chain", &Level::WARN));
+    }
 }

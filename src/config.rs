@@ -154,6 +154,8 @@ pub struct SqsConfig {
 pub struct LogConfig {
     /// `text` or `json`.
     pub json: bool,
+    /// `log.level`: the most verbose level logged when `RUST_LOG` is unset.
+    pub level: tracing::Level,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -238,6 +240,7 @@ struct RawSqs {
 #[serde(deny_unknown_fields, default)]
 struct RawLog {
     format: Option<String>,
+    level: Option<String>,
 }
 
 impl Config {
@@ -379,13 +382,20 @@ impl RawConfig {
         let (username, password) = basic_auth("dashboards", self.dashboards.username, self.dashboards.password)?;
         let dashboards = DashboardsConfig { url: base_url("dashboards.url", self.dashboards.url)?, username, password };
 
-        let log = match self.log.format.as_deref().unwrap_or("text") {
-            "text" => LogConfig { json: false },
-            "json" => LogConfig { json: true },
+        let json = match self.log.format.as_deref().unwrap_or("text") {
+            "text" => false,
+            "json" => true,
             other => {
                 return Err(ConfigError::new("log.format", format!("must be \"text\" or \"json\", got {other:?}")));
             }
         };
+        let level = match non_empty(self.log.level) {
+            None => tracing::Level::INFO,
+            Some(text) => text.trim().parse().map_err(|_| {
+                ConfigError::new("log.level", format!("must be error, warn, info, debug or trace, got {text:?}"))
+            })?,
+        };
+        let log = LogConfig { json, level };
         let l = self.limits;
         let limits = LimitsConfig {
             memory_bytes: int_in("limits.memory_mb", l.memory_mb, 256, 64, 1 << 20)? as usize * MIB,

@@ -68,6 +68,7 @@ fn bad_values_name_their_key() {
         ("[opensearch]\ndeadletter_index = \"cloudtrail-dead\"\n", "opensearch.deadletter_index"),
         ("[opensearch]\nusername = \"admin\"\n", "opensearch.password"),
         ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[log]\nlevel = \"loud\"\n", "log.level"),
         ("[dashboards]\nurl = \"localhost:5601\"\n", "dashboards.url"),
         ("[dashboards]\nurl = \"http://d:5601\"\nusername = \"admin\"\n", "dashboards.password"),
         ("[sqs]\nvisibility_timeout_secs = \"soon\"\n", "sqs.visibility_timeout_secs"),

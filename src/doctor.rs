@@ -84,7 +84,14 @@ pub async fn checks(cfg: &Config, source: &str) -> Vec<Check> {
                     out.extend(buckets(cfg, &s3).await);
                 }
             }
-            Err(e) => out.push(Check::fail("aws", e.to_string(), "set aws.region or AWS_REGION")),
+            Err(crate::commands::CommandError::Config(e)) => {
+                out.push(Check::fail("aws", e.to_string(), "set aws.region or AWS_REGION"))
+            }
+            Err(e) => out.push(Check::fail(
+                "aws credentials",
+                e.to_string(),
+                "give trailship's process credentials as the line says, then run doctor again",
+            )),
         }
     }
     out.extend(geoip(cfg));

@@ -50,8 +50,8 @@ async fn doctor_checks_every_dependency_and_says_what_to_fix() {
     assert!(line(out, "✓ geoip.asn_db").contains("asn.mmdb"), "{out}");
     assert!(out.contains("✗ index template trailship-s3access: missing"), "{out}");
     assert!(out.contains("✗ index template trailship-alerts: missing"), "{out}");
-    assert!(out.contains("✗ index template trailship-cloudtrail-trends: missing"), "{out}");
-    assert!(out.contains("✗ index template trailship-s3access-trends: missing"), "{out}");
+    assert!(out.contains("✗ index template trailship-trends-cloudtrail: missing"), "{out}");
+    assert!(out.contains("✗ index template trailship-trends-s3access: missing"), "{out}");
     assert!(out.ends_with("6 wrong, 0 to look at\n"), "{out}");
 
     let setup = trailship(&["setup"], &env).await;
@@ -102,4 +102,33 @@ async fn doctor_names_each_broken_dependency_in_one_line() {
     let bad = trailship(&["doctor"], &[("TRAILSHIP__SQS__WAIT_TIME_SECS".to_owned(), "99".to_owned())]).await;
     assert_eq!(bad.code, 2);
     assert!(bad.stdout.starts_with("✗ configuration: sqs.wait_time_secs"), "{}", bad.stdout);
+}
+
+/// No AWS credentials anywhere: one line that says so, where the chain looked and how to
+/// provide them, from doctor and from run; no SDK dump in any output.
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_aws_credentials_are_one_line_that_says_how_to_provide_them() {
+    let osmem = Osmem::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("TRAILSHIP__OPENSEARCH__URL", osmem.url.as_str()),
+        ("TRAILSHIP__SQS__QUEUE_URL", "http://127.0.0.1:9/123456789012/trail"),
+        ("TRAILSHIP__AWS__REGION", "us-east-1"),
+        ("HOME", home.path().to_str().unwrap()),
+        // Instance metadata found nothing, as off EC2, without waiting for its timeouts.
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let doctor = trailship(&["doctor"], &env).await;
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    let l = line(&doctor.stdout, "✗ aws credentials: no AWS credentials found: looked in the environment");
+    assert!(l.contains("AWS_PROFILE") && l.contains("instance metadata"), "{l}");
+    let run = trailship(&["run", "--drain"], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.lines().last().unwrap().contains("no AWS credentials found: looked in"), "{}", run.stderr);
+    for out in [&doctor.stdout, &doctor.stderr, &run.stderr] {
+        assert!(!out.contains("ProviderError") && !out.contains("aws_config"), "{out}");
+    }
 }
