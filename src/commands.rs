@@ -255,6 +255,11 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     for missing in &found.missing {
         tracing::error!(error = %missing, "cannot read path");
     }
+    // Paths are checked before OpenSearch is: none readable fails at once, not after the
+    // cluster's start-up retries.
+    if found.files.is_empty() && !found.missing.is_empty() {
+        return Err(anyhow::anyhow!("nothing to ingest: {}", found.missing.join("; ")).into());
+    }
     let mut notifier = None;
     let target = match &output {
         Some(path) => Target::Output(open_output(path)?),

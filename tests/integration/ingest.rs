@@ -237,3 +237,19 @@ async fn pretty_printed_files_make_one_line_per_document() {
     assert_eq!(osmem.count("cloudtrail-*").await, ids.len() as u64);
     assert_eq!(osmem.count("trailship-deadletter").await, 0);
 }
+
+/// A path that does not exist fails at once, before OpenSearch is asked anything (here nothing
+/// listens at the configured URL, whose start-up retries would take tens of seconds).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_path_fails_before_opensearch_is_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-export");
+    let url = format!("http://127.0.0.1:{}", crate::harness::free_port());
+    let env = vec![("TRAILSHIP__OPENSEARCH__URL".to_owned(), url)];
+    let started = std::time::Instant::now();
+    let run = trailship(&["ingest", missing.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap();
+    assert!(last.contains("nothing to ingest") && last.contains("no-such-export"), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+}
