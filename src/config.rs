@@ -449,7 +449,15 @@ impl RawConfig {
                 ),
             ));
         }
-        check_trend_namespace(&opensearch, &s3access, &alerts)?;
+        trends::check_namespace(
+            [&opensearch.index_prefix, &s3access.index_prefix],
+            [
+                ("opensearch.index_prefix", &opensearch.index_prefix),
+                ("s3access.index_prefix", &s3access.index_prefix),
+                ("alerts.index_prefix", &alerts.index_prefix),
+            ],
+            &opensearch.deadletter_index,
+        )?;
         let trends = self.trends.validate()?;
         let cfg =
             Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect, alerts, trends };
@@ -461,40 +469,6 @@ impl RawConfig {
 const MIB: usize = 1 << 20;
 
 /// Whether the daily indices of one prefix would match the other's `{prefix}-*` pattern.
-/// The trend indices (`trailship-trends-{source prefix}-YYYY`) must fall under no other
-/// pattern trailship writes or a user types, and hold nothing else.
-fn check_trend_namespace(
-    opensearch: &OpenSearchConfig,
-    s3access: &S3AccessConfig,
-    alerts: &AlertsConfig,
-) -> Result<(), ConfigError> {
-    let trend_indices: Vec<String> = [&opensearch.index_prefix, &s3access.index_prefix]
-        .iter()
-        .map(|p| format!("{}-", trends::trend_prefix(p)))
-        .collect();
-    let prefixes = [
-        ("opensearch.index_prefix", &opensearch.index_prefix),
-        ("s3access.index_prefix", &s3access.index_prefix),
-        ("alerts.index_prefix", &alerts.index_prefix),
-    ];
-    for (key, prefix) in prefixes {
-        let pattern = format!("{prefix}-");
-        if prefix.starts_with(trends::TRENDS_NAMESPACE) || trend_indices.iter().any(|t| t.starts_with(&pattern)) {
-            let message = format!("{prefix:?}: {prefix}-* would hold the trend indices {}*", trends::TRENDS_NAMESPACE);
-            return Err(ConfigError::new(key, message));
-        }
-    }
-    if opensearch.deadletter_index.starts_with(trends::TRENDS_NAMESPACE) {
-        let message = format!(
-            "{:?} would fall under the trend indices {}*",
-            opensearch.deadletter_index,
-            trends::TRENDS_NAMESPACE
-        );
-        return Err(ConfigError::new("opensearch.deadletter_index", message));
-    }
-    Ok(())
-}
-
 fn overlapping(a: &str, b: &str) -> bool {
     a == b || a.starts_with(&format!("{b}-")) || b.starts_with(&format!("{a}-"))
 }

@@ -32,6 +32,29 @@ pub fn former_trend_prefix(source_prefix: &str) -> String {
     format!("{source_prefix}-trends")
 }
 
+/// The trend indices of the sources (`trailship-trends-{source prefix}-YYYY`) must fall under
+/// none of the configured `(key, prefix)` patterns `{prefix}-*` a user types, and the
+/// dead-letter index must not fall under theirs.
+pub(super) fn check_namespace(
+    sources: [&str; 2],
+    prefixes: [(&str, &str); 3],
+    deadletter_index: &str,
+) -> Result<(), ConfigError> {
+    let trend_indices: Vec<String> = sources.iter().map(|p| format!("{}-", trend_prefix(p))).collect();
+    for (key, prefix) in prefixes {
+        let pattern = format!("{prefix}-");
+        if prefix.starts_with(TRENDS_NAMESPACE) || trend_indices.iter().any(|t| t.starts_with(&pattern)) {
+            let message = format!("{prefix:?}: {prefix}-* would hold the trend indices {TRENDS_NAMESPACE}*");
+            return Err(ConfigError::new(key, message));
+        }
+    }
+    if deadletter_index.starts_with(TRENDS_NAMESPACE) {
+        let message = format!("{deadletter_index:?} would fall under the trend indices {TRENDS_NAMESPACE}*");
+        return Err(ConfigError::new("opensearch.deadletter_index", message));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawTrends {
