@@ -421,14 +421,14 @@ mod tests {
         while let Some(framed) = r.next_record()? {
             match framed {
                 Framed::Record { offset, bytes } => {
-                    assert_eq!(input[offset as usize], bytes[0], "offset points at its start");
-                    if !input.contains(&b'\n') {
-                        assert_eq!(
-                            &input[offset as usize..offset as usize + bytes.len()],
-                            bytes,
-                            "offset points at it"
-                        );
+                    // The record as it stands at its offset, compacted when the file is
+                    // pretty-printed (compacting the rest of the input keeps its prefix).
+                    let mut rest = input[offset as usize..].to_vec();
+                    if input.contains(&b'\n') || input.contains(&b'\r') {
+                        let n = crate::decode::compact::compact_in_place(&mut rest);
+                        rest.truncate(n);
                     }
+                    assert_eq!(&rest[..bytes.len()], bytes, "offset points at it");
                     out.push(String::from_utf8(bytes.to_vec()).unwrap());
                 }
                 Framed::TooLarge { offset, size, head } => {
