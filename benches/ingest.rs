@@ -5,7 +5,7 @@
 //! `BENCH_MODE` picks what runs (comma-separated; default all of them):
 //! - `wall`: whole-process wall time as a user measures it with `time` ([`wall`]), against
 //!   `zcat` of the same files, one pinned core and both cores, detection off, built-in rules
-//!   and 81 rules, peak RSS; on the throughput corpus, the trail corpus and the trail corpus
+//!   and the built-in + 60 typical rules, peak RSS; on the throughput corpus, the trail corpus and the trail corpus
 //!   pretty-printed (newlines inside every record, compacted as they are framed) ([`corpus`]).
 //! - `configs`: the in-process rate of the `ingest` summary line, one core, for detection off /
 //!   on and GeoIP off / on (dense test databases built once by `scripts/make-mmdb.py --dense`;
@@ -107,8 +107,8 @@ fn configs_mode(bench: &Bench, geoip: &[(String, String)]) {
         ("detection off", bench.no_detection.clone()),
         ("detection off, geoip", geoip_only),
         ("built-in rules", Vec::new()),
-        ("81 rules", bench.rules.clone()),
-        ("81 rules, geoip", with_geoip),
+        ("built-in + 60 rules", bench.rules.clone()),
+        ("built-in + 60 rules, geoip", with_geoip),
     ];
     let got = measure_alternately(dir, runs, &configs);
     let (off, geo_only, only_builtin, detect, on) = (got[0], got[1], got[2], got[3], got[4]);
@@ -116,15 +116,15 @@ fn configs_mode(bench: &Bench, geoip: &[(String, String)]) {
         ("detection off, without GeoIP", off),
         ("detection off, with GeoIP (city + asn, cached)", geo_only),
         ("the built-in rules, without GeoIP", only_builtin),
-        ("81 rules (built-in + 60 typical), without GeoIP", detect),
-        ("81 rules, with GeoIP (city + asn, cached)", on),
+        ("built-in + 60 typical rules, without GeoIP", detect),
+        ("built-in + 60 typical rules, with GeoIP (city + asn, cached)", on),
     ] {
         println!(
             "in-process rate, one core, {label}: median {median:.0} events/s, best {best:.0} events/s over {runs} runs of {events} events"
         );
     }
     // How often the rules fire on this corpus: every event in it comes from attack detonations.
-    for (label, env) in [("built-in rules", &configs[2].1), ("81 rules", &configs[3].1)] {
+    for (label, env) in [("built-in rules", &configs[2].1), ("built-in + 60 rules", &configs[3].1)] {
         let out = Command::new(env!("CARGO_BIN_EXE_trailship"))
             .arg("detect")
             .arg(dir)
@@ -138,7 +138,7 @@ fn configs_mode(bench: &Bench, geoip: &[(String, String)]) {
     }
     let cost = |with: f64| 100.0 * (off.0 - with) / off.0;
     println!(
-        "detection costs {:.1}% (built-in rules) and {:.1}% (81 rules) of the median in-process rate; GeoIP {:.1}%",
+        "detection costs {:.1}% (built-in rules) and {:.1}% (built-in + 60 rules) of the median in-process rate; GeoIP {:.1}%",
         cost(only_builtin.0),
         cost(detect.0),
         cost(geo_only.0)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Backfill throughput over many small objects against the local servers (moto for S3, osmem
-for OpenSearch), for the README: `trailship backfill --concurrency N` for N in 1, 4, 16.
+for OpenSearch), for docs/performance.md: `trailship backfill --concurrency N` for N in 1, 4, 16.
 
     .venv/bin/python scripts/bench-backfill.py TRAILSHIP_BINARY [OBJECTS] [EVENTS_PER_OBJECT]
 

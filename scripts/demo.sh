@@ -2,8 +2,8 @@
 # The whole pipeline on bundled sample data, with no Docker and no AWS account:
 # starts moto (S3 + SQS) and osmem (an OpenSearch-compatible server) on loopback, creates a
 # bucket, a queue with a DLQ and the bucket notification, uploads the sample CloudTrail logs
-# (tests/fixtures/samples), runs `trailship run --drain`, prints what landed, and stops what it
-# started.
+# (tests/fixtures/samples) and S3 server access logs (tests/fixtures/s3access-samples), runs
+# `trailship run --drain`, prints what landed, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/test-env.sh
@@ -65,6 +65,15 @@ for dirpath, _, names in os.walk(root):
         s3.upload_file(path, "demo-cloudtrail-logs", os.path.relpath(path, root))
         n += 1
 print(f"uploaded {n} sample CloudTrail files to s3://demo-cloudtrail-logs", file=sys.stderr)
+# S3 server access logs go through the same bucket and queue; their file names route them.
+access = "tests/fixtures/s3access-samples"
+m = 0
+for dirpath, _, names in os.walk(access):
+    for name in sorted(names):
+        path = os.path.join(dirpath, name)
+        s3.upload_file(path, "demo-cloudtrail-logs", os.path.relpath(path, access))
+        m += 1
+print(f"uploaded {m} sample S3 server access log files to s3://demo-cloudtrail-logs/s3logs/", file=sys.stderr)
 print(q)
 PY
 )
@@ -102,6 +111,16 @@ years = call("/trailship-trends-cloudtrail-*/_search", {"size": 0, "query": {"bo
 print("daily trends (kept for years after the raw indices), calls per yearly index:")
 for b in years["aggregations"]["years"]["buckets"]:
     print(f"  {b['key']:<24} {int(b['calls']['value']):>5} calls in {b['doc_count']} day x key documents")
+access = call("/s3access-*/_search", {"size": 0, "aggs": {"who": {"terms": {"field": "requester", "size": 5},
+              "aggs": {"ops": {"terms": {"field": "operation", "size": 3}}, "ips": {"terms": {"field": "remote_ip", "size": 2}}}},
+              "keys": {"terms": {"field": "aws.access_key_id", "size": 5}}}})
+print("S3 server access logs: who keeps using the bucket (requests, operations, addresses):")
+for b in access["aggregations"]["who"]["buckets"]:
+    ops = ", ".join(f"{o['key']} {o['doc_count']}" for o in b["ops"]["buckets"])
+    ips = ", ".join(i["key"] for i in b["ips"]["buckets"])
+    print(f"  {b['key']:<66} {b['doc_count']:>3}  {ops}  from {ips}")
+for b in access["aggregations"]["keys"]["buckets"]:
+    print(f"  access key {b['key']} in presigned URLs: {b['doc_count']} requests")
 rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 10},
              "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}}}}}})
 print("alerts by detection rule (built-in Sigma rules):")

@@ -37,7 +37,7 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
         match action {
             SetupAction::Unsupported if client.is_serverless() => println!(
                 "ism policy {}: skipped (OpenSearch Serverless has no ISM: retention is the collection's data \
-                 lifecycle policy, see the README)",
+                 lifecycle policy, see docs/aws.md)",
                 policy.id
             ),
             SetupAction::Unsupported => {

@@ -6,7 +6,7 @@
 //!   the template's mapping ([`shape`]), that use a name enrichment owns, or whose name
 //!   OpenSearch refuses (empty, stray dots) are moved to `trailship.unmapped`;
 //! - `cloud`, `source`, `user_agent`, `user`, `aws` ([`aws`]), `event`, `tags`, `rule` (the
-//!   detection rules matched; see the crate README);
+//!   detection rules matched; see docs/detections.md);
 //! - `search_text`: the free-form leaves, for searches without a field name (indexed, not
 //!   stored in `_source`);
 //! - `trailship`: `truncated` (paths of cut leaves), `original` (their full values) and
