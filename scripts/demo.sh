@@ -120,7 +120,8 @@ for b in access["aggregations"]["who"]["buckets"]:
     ips = ", ".join(i["key"] for i in b["ips"]["buckets"])
     print(f"  {b['key']:<66} {b['doc_count']:>3}  {ops}  from {ips}")
 for b in access["aggregations"]["keys"]["buckets"]:
-    print(f"  access key {b['key']} in presigned URLs: {b['doc_count']} requests")
+    n = b["doc_count"]
+    print(f"  access key {b['key']} in presigned URLs: {n} request{'' if n == 1 else 's'}")
 rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 10},
              "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}}}}}})
 print("alerts by detection rule (built-in Sigma rules):")
