@@ -24,14 +24,17 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 mod alerts;
+mod args;
 mod aws;
 mod backfill;
 mod detect;
+mod doctor;
 mod setup;
 mod trends;
 pub(crate) use aws::aws_clients;
 pub use backfill::{BackfillArgs, backfill};
 pub use detect::{detect, load_rules};
+pub use doctor::doctor;
 use setup::install_templates;
 pub use setup::setup;
 pub use trends::{TrendsArgs, trends};
@@ -409,22 +412,6 @@ async fn indexer(cfg: &Config) -> Result<Indexer, CommandError> {
     let indexer = Indexer::new(client, cfg.opensearch.deadletter_index.clone(), cfg.opensearch.max_retries);
     // Created alerts go back to the pipeline only for the webhooks.
     Ok(indexer.handing_back_alerts(!cfg.alerts.webhook_urls.is_empty()))
-}
-
-/// `trailship doctor`: the checklist on stdout; an error when something is wrong.
-pub async fn doctor(cfg: &Config, source: &str) -> Result<(), CommandError> {
-    use crate::doctor::Status;
-    let checks = crate::doctor::checks(cfg, source).await;
-    for c in &checks {
-        println!("{}", c.render());
-    }
-    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
-    let (failed, warned) = (count(Status::Fail), count(Status::Warn));
-    println!("{} checks: {failed} wrong, {warned} to look at", checks.len());
-    if failed > 0 {
-        return Err(anyhow::anyhow!("doctor: {failed} of {} checks failed", checks.len()).into());
-    }
-    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -3,8 +3,8 @@
 //! whole, and every read is watched: it fails once the object's deadline passes or the pipeline
 //! is cancelled, so a stalled body never holds a message (or a blocking thread) for long.
 
-use crate::pipeline::object::Watch;
 use crate::source::ObjectRef;
+use crate::watch::Watch;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;

@@ -15,10 +15,10 @@ pub mod config;
 pub mod dashboards;
 pub mod decode;
 pub mod detect;
-pub mod doctor;
 pub mod enrich;
 pub mod fetch;
 pub mod index;
+pub mod json;
 pub mod listing;
 pub mod notification;
 pub mod notify;
@@ -31,3 +31,4 @@ pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
 pub mod trends;
+pub mod watch;

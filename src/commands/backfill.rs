@@ -2,8 +2,9 @@
 //! mode (index, `--enqueue`, `--dry-run`), runs [`crate::pipeline::backfill`] and prints the
 //! summary line.
 
+use super::args::{date, usage};
 use super::{CommandError, aws_clients, budget, indexer, install_templates, object_decoder, peak_memory, say};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::fetch::S3Store;
 use crate::listing::Scope;
 use crate::listing::s3::S3Lister;
@@ -11,7 +12,6 @@ use crate::listing::state::State;
 use crate::pipeline::backfill::{self, BackfillSummary, Mode, Progress, Settings};
 use crate::pipeline::spawn_indexers;
 use crate::queue::sqs::SqsQueue;
-use chrono::NaiveDate;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -54,20 +54,6 @@ pub struct BackfillArgs {
     /// simple or date-partitioned, instead of a trail.
     #[arg(long)]
     pub s3access: bool,
-}
-
-pub(super) fn usage(key: &str, message: impl Into<String>) -> CommandError {
-    ConfigError { key: key.into(), message: message.into() }.into()
-}
-
-/// A `YYYY-MM-DD` flag (`--from`, `--to`), if given.
-pub(super) fn date(key: &str, text: &Option<String>) -> Result<Option<NaiveDate>, CommandError> {
-    text.as_deref()
-        .map(|t| {
-            NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                .map_err(|_| usage(key, format!("{t:?} is not a date like 2024-08-01")))
-        })
-        .transpose()
 }
 
 /// The default `--concurrency`: four objects per core (most of an object's time is waiting for

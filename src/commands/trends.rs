@@ -1,7 +1,7 @@
 //! `trailship trends`: recomputes the daily trend aggregates ([`crate::trends`]) of a range of
 //! days for CloudTrail events and S3 access logs, and the same pass at the end of `backfill`.
 
-use super::backfill::{date, usage};
+use super::args::{date, usage};
 use super::{CommandError, say};
 use crate::config::Config;
 use crate::index::client::Client;

@@ -107,7 +107,7 @@ impl std::ops::Deref for Match {
 impl Match {
     /// The match a rule reports.
     pub fn new(id: &str, title: &str, level: Level, tags: Vec<String>) -> Match {
-        use crate::enrich::json::write_str;
+        use crate::json::write_str;
         let literal = |s: &str| {
             let mut out = Vec::new();
             write_str(&mut out, s);

@@ -71,7 +71,7 @@ impl AlertSubject {
             out.extend_from_slice(source);
             out.push(b'}');
         }
-        super::document::write_cloud(&mut out, f);
+        f.write_cloud(&mut out);
         out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",\"index\":");
         AlertSubject { doc: out, head, id_end }
     }

@@ -134,7 +134,7 @@ fn write_with<'a>(
             }
         }
     }
-    write_cloud(out, &facts);
+    facts.write_cloud(out);
     let source_at = out.len();
     let source_end = write_source(out, &facts, geo);
     // The source object without GeoIP, for the alert documents (`}` closes it there).
@@ -230,27 +230,6 @@ fn field(out: &mut Vec<u8>, key: &Cow<'_, str>) {
     out.push(b',');
     write_key(out, key);
     out.push(b':');
-}
-
-/// `,"cloud":{"account":{"id":…},"region":…}` from the record's account and region.
-pub(crate) fn write_cloud(out: &mut Vec<u8>, facts: &Facts<'_>) {
-    if facts.account.is_none() && facts.region.is_none() {
-        return;
-    }
-    out.extend_from_slice(b",\"cloud\":{");
-    if let Some(account) = facts.account {
-        out.extend_from_slice(b"\"account\":{\"id\":");
-        out.extend_from_slice(account.get().as_bytes());
-        out.push(b'}');
-    }
-    if let Some(region) = facts.region {
-        if facts.account.is_some() {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"region\":");
-        out.extend_from_slice(region.get().as_bytes());
-    }
-    out.push(b'}');
 }
 
 /// `,"source":{"address":…,"ip":…}` from `sourceIPAddress`, with `geo.*`/`as.*` from `geo`.

@@ -190,6 +190,29 @@ impl Identity<'_> {
     }
 }
 
+impl Facts<'_> {
+    /// `,"cloud":{"account":{"id":…},"region":…}` from the record's account and region.
+    pub(crate) fn write_cloud(&self, out: &mut Vec<u8>) {
+        if self.account.is_none() && self.region.is_none() {
+            return;
+        }
+        out.extend_from_slice(b",\"cloud\":{");
+        if let Some(account) = self.account {
+            out.extend_from_slice(b"\"account\":{\"id\":");
+            out.extend_from_slice(account.get().as_bytes());
+            out.push(b'}');
+        }
+        if let Some(region) = self.region {
+            if self.account.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"region\":");
+            out.extend_from_slice(region.get().as_bytes());
+        }
+        out.push(b'}');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,6 @@ pub mod document;
 pub mod facts;
 pub mod flat;
 pub mod geo;
-pub mod json;
 pub mod s3access;
 mod scan;
 pub mod shape;
@@ -25,6 +24,7 @@ pub mod time;
 mod walk;
 
 use crate::decode::RawEvent;
+use crate::json::write_str;
 use geo::GeoIp;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -134,11 +134,6 @@ impl Enricher {
     ) -> Option<alert::AlertSubject> {
         document::write(self.geo.as_deref(), ev, target, matches, out)
     }
-}
-
-/// Writes `s` as a JSON string literal.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    json::write_str(out, s);
 }
 
 fn is_string(v: &RawValue) -> bool {

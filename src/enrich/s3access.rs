@@ -7,9 +7,9 @@
 //! GeoIP, both as for CloudTrail and from the same caches. The raw line is kept in
 //! `event.original`. Pure; written straight from the borrowed record, field by field.
 
-use super::json::write_str;
 use crate::decode::s3access::AccessRecord;
 use crate::enrich::geo::GeoIp;
+use crate::json::write_str;
 use std::borrow::Cow;
 use std::io::Write;
 

@@ -1,5 +1,5 @@
-//! What the event template expects each record field to look like, and whether a value fits.
-//! Pure.
+//! What the event template expects each record field to look like (the check that a value fits
+//! is the one-pass walk of [`super::walk`]). Pure.
 //!
 //! The schema is read from the shipped template itself (`mappings/cloudtrail-template.json`),
 //! so the mapping stays the one source of truth. A record field whose value would make
@@ -7,8 +7,6 @@
 //! value", a boolean that is not one) is detected here before it is sent; the document writer
 //! then keeps it in `trailship.unmapped` instead, and the event is indexed.
 
-use super::facts::Identity;
-use super::walk::{At, Walk};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
@@ -46,26 +44,6 @@ impl Shape {
             Some("object") => Shape::Object(HashMap::default()),
             _ => Shape::Leaf,
         }
-    }
-
-    /// Whether `raw` (valid JSON) fits this shape.
-    pub fn fits(&self, raw: &str) -> bool {
-        // Fast paths for the common cases: a scalar where a scalar is expected.
-        let first = raw.as_bytes().first().copied().unwrap_or(b'n');
-        match self {
-            Shape::Any => return true,
-            Shape::Leaf if first != b'{' && first != b'[' => return true,
-            Shape::Bool if matches!(raw, "true" | "false" | "null" | "\"true\"" | "\"false\"") => return true,
-            _ => {}
-        }
-        Walk::new(raw).fits(self, At::Elsewhere)
-    }
-
-    /// [`Shape::fits`] for `userIdentity`, reading the actor on the same pass; `None` when
-    /// [`super::facts::Facts::identity`] must parse it instead (a misfit, a duplicate field, a
-    /// number where a name belongs: what serde would read otherwise).
-    pub fn fits_identity<'a>(&self, raw: &'a str) -> (bool, Option<Identity<'a>>) {
-        super::walk::fits_identity(self, raw)
     }
 }
 

@@ -9,6 +9,29 @@ use super::facts::{Identity, OnBehalfOf, SessionContext, SessionIssuer};
 use super::shape::{Shape, is_field_name};
 use std::borrow::Cow;
 
+/// Whether a raw value fits a [`Shape`]: the checks the document writer asks of each field.
+impl Shape {
+    /// Whether `raw` (valid JSON) fits this shape.
+    pub fn fits(&self, raw: &str) -> bool {
+        // Fast paths for the common cases: a scalar where a scalar is expected.
+        let first = raw.as_bytes().first().copied().unwrap_or(b'n');
+        match self {
+            Shape::Any => return true,
+            Shape::Leaf if first != b'{' && first != b'[' => return true,
+            Shape::Bool if matches!(raw, "true" | "false" | "null" | "\"true\"" | "\"false\"") => return true,
+            _ => {}
+        }
+        Walk::new(raw).fits(self, At::Elsewhere)
+    }
+
+    /// [`Shape::fits`] for `userIdentity`, reading the actor on the same pass; `None` when
+    /// [`super::facts::Facts::identity`] must parse it instead (a misfit, a duplicate field, a
+    /// number where a name belongs: what serde would read otherwise).
+    pub fn fits_identity<'a>(&self, raw: &'a str) -> (bool, Option<Identity<'a>>) {
+        fits_identity(self, raw)
+    }
+}
+
 /// Where the walk is, for the identity capture: outside it, in one of the objects
 /// [`Identity`] reads, or at one of its string fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

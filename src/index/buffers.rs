@@ -8,7 +8,7 @@
 //! [`KEPT_BYTES`] in all (part of `Config::BASE_MEMORY_BYTES`), they are filled again as they
 //! are.
 
-use super::bulk::Item;
+use super::item::Item;
 use std::sync::Mutex;
 
 /// At most this many bytes of buffers are kept.

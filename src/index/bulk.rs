@@ -5,8 +5,8 @@
 //! with the raw event.
 
 use super::buffers::{Buffers, POOL};
+pub use super::item::{Item, ItemKind};
 use crate::source::Origin;
-use std::ops::Range;
 use std::sync::Arc;
 
 /// Caps on one `_bulk` request.
@@ -16,31 +16,6 @@ pub struct BatchLimits {
     pub max_bytes: usize,
     /// Number of actions at which a batch is cut.
     pub max_actions: usize,
-}
-
-/// What an action in a batch is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemKind {
-    /// A CloudTrail event headed for its daily index.
-    Event,
-    /// A record for the dead-letter index (it must not fail in turn).
-    DeadLetter,
-    /// An alert document (a detection rule matched the event before it); its raw record is
-    /// the event's, so a refused alert is dead-lettered with what replays it.
-    Alert,
-}
-
-/// One action of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    /// The action line and the document line, newlines included, in [`Batch::body`].
-    pub lines: Range<usize>,
-    /// Where the document line starts.
-    pub doc_start: usize,
-    /// The original record in [`Batch::raw`].
-    pub raw: Range<usize>,
-    /// Event or dead-letter record.
-    pub kind: ItemKind,
 }
 
 #[derive(serde::Deserialize)]

@@ -8,6 +8,7 @@ pub mod buffers;
 pub mod bulk;
 pub mod client;
 pub mod deadletter;
+pub mod item;
 pub mod response;
 pub mod shards;
 pub mod sigv4;

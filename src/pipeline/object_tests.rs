@@ -3,6 +3,7 @@
 
 use super::*;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 fn decoder(max_actions: usize) -> ObjectDecoder {
     crate::testing::decoder(max_actions, 64 << 10)

@@ -3,7 +3,7 @@
 //! day's trend documents whose key the day no longer has. A day whose event index is gone
 //! (past `opensearch.retention_days`) is left as it is: that is what trends are kept for.
 
-use super::{Kind, Pair, Spec, existing_page, first_seen, index_actions, pair_of};
+use super::{Kind, Pair, Spec, check_items, existing_page, first_seen, index_actions, pair_of};
 use crate::index::client::{BulkClient, Client, ClientError};
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -184,33 +184,4 @@ async fn delete_vanished(
 
 fn index_missing(e: &ClientError) -> bool {
     matches!(e, ClientError::Status { status: 404, .. })
-}
-
-/// Checks that a `_bulk` answer has `expected` items, each of them `ok`.
-pub(super) fn check_items(answer: &[u8], expected: usize, ok: impl Fn(&Value) -> bool) -> Result<(), String> {
-    let answer: Value = serde_json::from_slice(answer).map_err(|e| format!("unreadable _bulk answer: {e}"))?;
-    let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if items.len() != expected {
-        return Err(format!("{} items answered for {expected}", items.len()));
-    }
-    match items.iter().find(|i| !ok(i)) {
-        None => Ok(()),
-        Some(bad) => Err(format!("an item was refused: {}", bad.to_string().chars().take(300).collect::<String>())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_item_must_be_confirmed() {
-        let indexed = |i: &Value| matches!(i["index"]["status"].as_u64(), Some(200 | 201));
-        let ok = br#"{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":200}}]}"#;
-        assert_eq!(check_items(ok, 2, indexed), Ok(()));
-        assert!(check_items(ok, 3, indexed).unwrap_err().contains("2 items answered for 3"));
-        let refused = br#"{"errors":true,"items":[{"index":{"status":201}},{"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#;
-        assert!(check_items(refused, 2, indexed).unwrap_err().contains("es_rejected_execution_exception"));
-        assert!(check_items(b"<html>", 1, indexed).unwrap_err().contains("unreadable"));
-    }
 }

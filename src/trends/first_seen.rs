@@ -140,7 +140,7 @@ fn write_line(out: &mut Vec<u8>, v: &Value) {
 
 /// Every item of a `_bulk` answer of `index` and `delete` actions confirmed.
 fn check_mixed(answer: &[u8], expected: usize) -> Result<(), String> {
-    super::compute::check_items(answer, expected, |i| match (i.get("index"), i.get("delete")) {
+    super::check_items(answer, expected, |i| match (i.get("index"), i.get("delete")) {
         (Some(r), None) => matches!(r["status"].as_u64(), Some(200 | 201)),
         (None, Some(r)) => matches!(r["status"].as_u64(), Some(200 | 404)),
         _ => false,

@@ -274,6 +274,19 @@ fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
+/// Checks that a `_bulk` answer has `expected` items, each of them `ok`.
+pub(super) fn check_items(answer: &[u8], expected: usize, ok: impl Fn(&Value) -> bool) -> Result<(), String> {
+    let answer: Value = serde_json::from_slice(answer).map_err(|e| format!("unreadable _bulk answer: {e}"))?;
+    let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if items.len() != expected {
+        return Err(format!("{} items answered for {expected}", items.len()));
+    }
+    match items.iter().find(|i| !ok(i)) {
+        None => Ok(()),
+        Some(bad) => Err(format!("an item was refused: {}", bad.to_string().chars().take(300).collect::<String>())),
+    }
+}
+
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;

@@ -120,3 +120,14 @@ fn actions_replace_documents_by_id() {
         "{\"index\":{\"_id\":\"d-1\",\"_index\":\"trailship-trends-cloudtrail-2026\"}}\n{\"count\":1}\n"
     );
 }
+
+#[test]
+fn every_item_must_be_confirmed() {
+    let indexed = |i: &Value| matches!(i["index"]["status"].as_u64(), Some(200 | 201));
+    let ok = br#"{"errors":false,"items":[{"index":{"status":201}},{"index":{"status":200}}]}"#;
+    assert_eq!(check_items(ok, 2, indexed), Ok(()));
+    assert!(check_items(ok, 3, indexed).unwrap_err().contains("2 items answered for 3"));
+    let refused = br#"{"errors":true,"items":[{"index":{"status":201}},{"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#;
+    assert!(check_items(refused, 2, indexed).unwrap_err().contains("es_rejected_execution_exception"));
+    assert!(check_items(b"<html>", 1, indexed).unwrap_err().contains("unreadable"));
+}

@@ -2,12 +2,28 @@
 //! (or an SRE after a change) would want it checked before starting the worker, and prints a
 //! checklist — ✓ fine, ! worth a look, ✗ wrong, each with the reason and the fix.
 
+use super::CommandError;
 use crate::config::{Config, OpenSearchAuth};
 use crate::enrich::geo::GeoIp;
 use crate::index::client::{Client, ClientError, Installed};
 use crate::index::template;
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::HashMap;
+
+/// `trailship doctor`: the checklist on stdout; an error when something is wrong.
+pub async fn doctor(cfg: &Config, source: &str) -> Result<(), CommandError> {
+    let checks = checks(cfg, source).await;
+    for c in &checks {
+        println!("{}", c.render());
+    }
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    let (failed, warned) = (count(Status::Fail), count(Status::Warn));
+    println!("{} checks: {failed} wrong, {warned} to look at", checks.len());
+    if failed > 0 {
+        return Err(anyhow::anyhow!("doctor: {failed} of {} checks failed", checks.len()).into());
+    }
+    Ok(())
+}
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +91,7 @@ pub async fn checks(cfg: &Config, source: &str) -> Vec<Check> {
         ));
     }
     if queue_url.is_some() || allowed {
-        match crate::commands::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
+        match super::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
             Ok((s3, sqs)) => {
                 if let Some(url) = queue_url {
                     out.extend(queue(cfg, url, &sqs).await);
@@ -84,9 +100,7 @@ pub async fn checks(cfg: &Config, source: &str) -> Vec<Check> {
                     out.extend(buckets(cfg, &s3).await);
                 }
             }
-            Err(crate::commands::CommandError::Config(e)) => {
-                out.push(Check::fail("aws", e.to_string(), "set aws.region or AWS_REGION"))
-            }
+            Err(CommandError::Config(e)) => out.push(Check::fail("aws", e.to_string(), "set aws.region or AWS_REGION")),
             Err(e) => out.push(Check::fail(
                 "aws credentials",
                 e.to_string(),
