@@ -59,13 +59,30 @@ pub fn render(index_prefix: &str, access_prefix: &str, alerts_prefix: &str) -> S
 pub enum DashboardsError {
     /// No answer (not up yet, wrong host): worth retrying for a while.
     #[error("cannot reach opensearch dashboards at {url}: {cause}")]
-    Unreachable { url: String, cause: String },
+    Unreachable {
+        /// The Dashboards URL.
+        url: String,
+        /// Why, in one line.
+        cause: String,
+    },
     /// Dashboards answered with an error status (bad credentials, starting up, bad request).
     #[error("opensearch dashboards at {url} refused the import: http {status}: {message}")]
-    Refused { url: String, status: u16, message: String },
+    Refused {
+        /// The Dashboards URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of its answer.
+        message: String,
+    },
     /// The answer is not the saved-objects import response.
     #[error("unexpected answer from {url}: {message}")]
-    BadAnswer { url: String, message: String },
+    BadAnswer {
+        /// The Dashboards URL.
+        url: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
 }
 
 impl DashboardsError {
@@ -85,7 +102,10 @@ pub enum ImportOutcome {
     /// Dashboards imported (or refused) each object.
     Done(Vec<ObjectResult>),
     /// The URL answers, but without a saved-objects API (not Dashboards, or a proxy path).
-    NoApi { status: u16 },
+    NoApi {
+        /// The HTTP status of the import call.
+        status: u16,
+    },
 }
 
 /// One saved object as the import reports it.

@@ -73,15 +73,15 @@ enum Command {
     },
 }
 
-/// Fixed malloc thresholds (glibc). glibc adapts its mmap threshold to the largest block freed
-/// so far (up to 32 MiB), after which buffers of several MB come from the per-thread heaps;
-/// freed there in ever different sizes they leave free memory that the kernel never gets back,
-/// and resident memory grew past `limits.memory_mb` (eight objects with 3 MiB records: 250–273
-/// MiB peak under a 256 MiB budget). Blocks from 1 MiB are mapped on their own and unmapped when
-/// freed, and the heaps give back what is free above 4 MiB at their top: the same workload peaks
-/// at 193–235 MiB. The cost of mapping fresh pages for every batch is avoided by keeping batch
-/// buffers for the next batches ([`trailship::index::buffers`]): 3,700 page faults for 200,000
-/// events (360,000 with glibc's defaults).
+/// Fixed malloc thresholds (glibc). Left to itself, glibc adapts its mmap threshold to the
+/// largest block freed so far (up to 32 MiB), after which buffers of several MB come from the
+/// per-thread heaps; freed there in ever different sizes they leave free memory that the kernel
+/// never gets back, and resident memory can outgrow `limits.memory_mb` (the stress test of
+/// eight objects with 200 MB and 3 MiB records checks it does not). Here blocks from 1 MiB are
+/// mapped on their own and unmapped when freed, and the heaps give back what is free above
+/// 4 MiB at their top. Mapping fresh pages for every batch is avoided by keeping batch buffers
+/// for the next batches ([`trailship::index::buffers`]).
+#[allow(unsafe_code)]
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; it is called before any other thread runs.

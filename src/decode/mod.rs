@@ -75,7 +75,7 @@ impl<'a> RawEvent<'a> {
     pub fn parse(record: &'a [u8]) -> Result<Self, serde_json::Error> {
         // UTF-8 checked once for the whole record (word at a time over ASCII): parsing a `str`,
         // serde_json trusts its strings, where parsing bytes it checks every string again. A
-        // record that is not UTF-8 gets the byte parser's own error, as before.
+        // record that is not UTF-8 is parsed as bytes, for the byte parser's own error.
         match std::str::from_utf8(record) {
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(record),
@@ -103,7 +103,8 @@ impl<'a> RawEvent<'a> {
 
 /// `a == b` for field names, without a call to `memcmp` for the short ones: CloudTrail's
 /// top-level names are 6 to 20 bytes and many share a length (`eventTime`, `eventName`,
-/// `errorCode`), so a lookup by name used to call it for most fields it passed.
+/// `errorCode`), so a `memcmp` call per same-length name would be paid on most fields a lookup
+/// passes.
 #[inline]
 pub fn same_key(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();

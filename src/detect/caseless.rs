@@ -2,7 +2,7 @@
 //! key: the hash reads the key a word at a time with the ASCII case bit set (`A` and `a` hash
 //! alike), and a candidate entry is compared with `eq_ignore_ascii_case`. Keys are stored
 //! lowercased (Unicode lowercase, as `str::to_lowercase` writes it); a key that is not ASCII is
-//! lowercased before it is looked up, so `K` (the Kelvin sign) finds `k` as before. The detection
+//! lowercased before it is looked up, so `K` (the Kelvin sign) finds `k`. The detection
 //! index looks up every event's `eventName` and `eventSource` here. Pure.
 
 /// Open addressing over `slots` (a power of two, at most half full), each an index into

@@ -31,9 +31,19 @@ pub enum Need {
     Names(BTreeSet<String>),
     /// A field under top-level `root` equals one of these (lowercased ASCII); with
     /// `exact_field`, the field is `root` itself.
-    Values { root: String, values: BTreeSet<String>, exact_field: bool },
+    Values {
+        /// The top-level field.
+        root: String,
+        /// The accepted values, lowercased.
+        values: BTreeSet<String>,
+        /// Whether the field is `root` itself rather than one under it.
+        exact_field: bool,
+    },
     /// A field under top-level `root` is present.
-    Present { root: String },
+    Present {
+        /// The top-level field.
+        root: String,
+    },
 }
 
 impl Need {

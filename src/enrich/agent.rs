@@ -36,7 +36,7 @@ pub struct Agent {
 }
 
 /// Parses user agents. Built once per process; cheap to share. uap-core's regexes are parsed on
-/// first use (~80 M instructions, a few milliseconds) and each compiles only when an agent may
+/// first use and each compiles only when an agent may
 /// match it (`vendor/README.md`): a command that never meets a browser or SDK agent pays nothing.
 pub struct Agents {
     parsers: OnceLock<Parsers>,

@@ -71,8 +71,8 @@ thread_local! {
 }
 
 /// Compiles the embedded schema and rules now rather than on the first event. The user agent
-/// parsers are left to the first agent that needs them (35 ms of compiling, which CloudTrail's
-/// own agents never pay: a one-file ingest of service-principal events takes 4.5 ms).
+/// parsers are left to the first agent that needs them, which AWS services' own agents never
+/// are (`scripts/startup-times.py` times both cases).
 pub fn warm_up() {
     LazyLock::force(&FIELDS);
     LazyLock::force(&TAGGER);
