@@ -1,0 +1,81 @@
+//! `trailship ingest`: local files into OpenSearch, or as `_bulk` NDJSON into a file.
+
+use super::{
+    CommandError, NOTIFY_AT_EXIT, alerts, budget, indexer, install_templates, object_decoder, peak_memory, rate, say,
+};
+use crate::config::Config;
+use crate::pipeline::ingest::{self, IngestLimits, Target};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// `trailship ingest`.
+pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
+    let decoder = Arc::new(object_decoder(cfg)?);
+    let found = ingest::collect_files(&paths);
+    for missing in &found.missing {
+        tracing::error!(error = %missing, "cannot read path");
+    }
+    // Paths are checked before OpenSearch is: none readable fails at once, not after the
+    // cluster's start-up retries.
+    if found.files.is_empty() && !found.missing.is_empty() {
+        return Err(anyhow::anyhow!("nothing to ingest: {}", found.missing.join("; ")).into());
+    }
+    let mut notifier = None;
+    let target = match &output {
+        Some(path) => Target::Output(open_output(path)?),
+        None => {
+            let indexer = indexer(cfg).await?;
+            install_templates(indexer.client(), cfg).await?;
+            let n = notifier.insert(alerts::Notifier::start(cfg)?);
+            Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests, n.outbox.clone())
+        }
+    };
+    let limits = IngestLimits {
+        // One file more than cores: while one waits for its last batch to be indexed, the
+        // cores still have a file to decode.
+        parallel: std::thread::available_parallelism().map_or(2, |n| n.get()) + 1,
+        budget: budget(cfg)?,
+        max_file_time: cfg.limits.max_object_time,
+    };
+    let started = Instant::now();
+    let s = ingest::ingest(decoder, target, found.files, limits).await?;
+    if let Some(n) = notifier {
+        n.finish(NOTIFY_AT_EXIT).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let settled = if output.is_some() {
+        format!("{} invalid records written as dead letters", s.invalid)
+    } else {
+        format!(
+            "{} indexed, {} already present, {} dead-lettered, {} alerts",
+            s.indexed.created, s.indexed.duplicates, s.indexed.dead_lettered, s.indexed.alerts
+        )
+    };
+    say(
+        tracing::Level::INFO,
+        &format!(
+            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} other \
+             files skipped, {} files failed){}",
+            s.files,
+            s.events,
+            rate(s.events, secs),
+            found.digests,
+            found.others,
+            s.failed + found.missing.len(),
+            peak_memory()
+        ),
+    );
+    if s.failed + found.missing.len() > 0 {
+        return Err(anyhow::anyhow!("{} files failed (see the errors above)", s.failed + found.missing.len()).into());
+    }
+    Ok(())
+}
+
+fn open_output(path: &PathBuf) -> Result<Box<dyn std::io::Write + Send>, CommandError> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    Ok(Box::new(file))
+}

@@ -1,0 +1,125 @@
+//! `trailship run`: the worker, its telemetry listener and the stop signal.
+
+use super::{
+    CommandError, alerts, aws_clients, budget, indexer, install_templates, object_decoder, peak_memory, rate, say,
+    shutdown_signal, trends,
+};
+use crate::config::Config;
+use crate::fetch::S3Store;
+use crate::index::client::Client;
+use crate::pipeline::worker::Worker;
+use crate::pipeline::{spawn_indexers, spawn_telemetry};
+use crate::queue::sqs::SqsQueue;
+use crate::telemetry;
+use crate::trends::Spec;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// `trailship run`.
+pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
+    let queue_url = cfg.sqs.require_queue_url()?.to_owned();
+    let decoder = Arc::new(object_decoder(cfg)?);
+    let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
+    // The worker holds a batch the cluster refuses for its own reasons (permissions, blocks)
+    // until it is fixed, instead of failing the file and spending the message's receives.
+    let indexer = indexer(cfg).await?.holding_when_blocked(true);
+    install_templates(indexer.client(), cfg).await?;
+    let cancel = CancellationToken::new();
+    let cluster = indexer.client().clone();
+    let notifier = alerts::Notifier::start(cfg)?;
+    let (jobs, indexers) = spawn_indexers(indexer, cfg.opensearch.max_concurrent_requests, cancel.clone());
+    let jobs = jobs.notifying(notifier.outbox.clone());
+    let budget = budget(cfg)?;
+    let queue = SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
+    let telemetry_stop = start_telemetry(cfg, cluster.clone(), queue.clone()).await?;
+    let trends_stop = CancellationToken::new();
+    let trends = cfg.trends.interval.map(|every| {
+        crate::pipeline::trends::spawn_trends(cluster.clone(), Spec::all(cfg), every, trends_stop.clone())
+    });
+    let worker = Arc::new(Worker {
+        queue,
+        store: S3Store { client: s3, expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone() },
+        decoder,
+        sink: jobs,
+        budget,
+        max_in_flight: cfg.sqs.max_messages_in_flight,
+        shutdown_grace: cfg.sqs.shutdown_grace,
+        max_object_time: cfg.limits.max_object_time,
+        cancel,
+        receive_delays: (Duration::from_secs(1), Duration::from_secs(30)),
+        allowlist: cfg.sqs.allowlist.clone(),
+    });
+    tracing::info!(queue = %queue_url, opensearch = %cfg.opensearch.url, drain,
+        memory_mb = cfg.limits.memory_bytes >> 20, objects_at_once = worker.budget.objects(), "worker started");
+    let started = Instant::now();
+    let result = worker.clone().run(drain, shutdown_signal()).await;
+    drop(worker);
+    for h in indexers {
+        h.await.map_err(anyhow::Error::from)?;
+    }
+    notifier.finish(cfg.sqs.shutdown_grace).await;
+    telemetry_stop.cancel();
+    trends_stop.cancel();
+    if let Some(t) = trends {
+        t.await.map_err(anyhow::Error::from)?;
+    }
+    let s = result?;
+    if drain && cfg.trends.interval.is_some() {
+        // Drained: the trends of what was indexed are current when the command returns.
+        trends::after_indexing(&cluster, cfg).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    say(
+        tracing::Level::INFO,
+        &format!(
+            "trailship run: {} files, {} events in {:.2} s of processing, {} events/s ({secs:.2} s in all, idle long-polls included; {} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
+            s.files,
+            s.events,
+            s.busy.as_secs_f64(),
+            rate(s.events, s.busy.as_secs_f64()),
+            s.indexed.created,
+            s.indexed.duplicates,
+            s.indexed.dead_lettered,
+            s.indexed.alerts,
+            s.messages,
+            s.acked,
+            s.failed,
+            s.released,
+            s.refused,
+            s.skipped,
+            peak_memory()
+        ),
+    );
+    Ok(())
+}
+
+/// Starts `/metrics`, `/healthz` and `/readyz` when `metrics.listen` is set; cancelling the
+/// token stops them.
+async fn start_telemetry(cfg: &Config, cluster: Client, queue: SqsQueue) -> Result<CancellationToken, CommandError> {
+    let telemetry_stop = CancellationToken::new();
+    if let Some(addr) = cfg.metrics.listen {
+        let listener = telemetry::bind(addr).await?;
+        let handle = telemetry::install()?;
+        let (os, q) = (cluster, queue);
+        let checks: Vec<telemetry::Dependency> = vec![
+            (
+                "opensearch",
+                Box::new(move || {
+                    let os = os.clone();
+                    Box::pin(async move { os.check().await })
+                }),
+            ),
+            (
+                "sqs",
+                Box::new(move || {
+                    let q = q.clone();
+                    Box::pin(async move { q.check().await })
+                }),
+            ),
+        ];
+        spawn_telemetry(listener, handle, checks, telemetry_stop.clone());
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    }
+    Ok(telemetry_stop)
+}
