@@ -3,21 +3,36 @@
 //! `trailship.example.toml` documents every key.
 
 mod alerts;
+mod aws;
+mod dashboards;
 mod detect;
+mod geoip;
+mod limits;
+mod log;
+mod metrics;
 mod opensearch;
+mod s3access;
+mod sqs;
 pub mod trends;
 mod values;
 
 pub use alerts::AlertsConfig;
+pub use aws::AwsConfig;
+pub use dashboards::DashboardsConfig;
 pub use detect::DetectConfig;
+pub use geoip::GeoIpConfig;
+pub use limits::LimitsConfig;
+use limits::MIB;
+pub use log::LogConfig;
+pub use metrics::MetricsConfig;
 use opensearch::RawOpenSearch;
 pub use opensearch::{AwsService, IndexPeriod, OpenSearchAuth, OpenSearchConfig};
+pub use s3access::S3AccessConfig;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+pub use sqs::SqsConfig;
+use std::path::Path;
 pub use trends::TrendsConfig;
 pub use values::Secret;
-use values::{StringList, base_url, basic_auth, check_url, day, int_in, non_empty, secs};
 
 /// A configuration problem, always about one key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,183 +79,21 @@ pub struct Config {
     pub trends: TrendsConfig,
 }
 
-/// S3 server access logs (routed by their file names).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3AccessConfig {
-    /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
-    pub index_prefix: String,
-    /// Key routing: the default by name, plus `s3access.prefixes`.
-    pub router: crate::route::Router,
-    /// Access log records before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
-    pub oldest_event_day: [u8; 10],
-}
-
-/// The `/metrics` `/healthz` `/readyz` listener of `trailship run`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MetricsConfig {
-    /// Where it listens; off when unset.
-    pub listen: Option<std::net::SocketAddr>,
-}
-
-/// What one worker may use, whatever arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitsConfig {
-    /// The process's memory budget: record and batch buffers are reserved from it.
-    pub memory_bytes: usize,
-    /// A record larger than this is dead-lettered (with a truncated copy) and skipped.
-    pub max_record_bytes: usize,
-    /// An object that inflates to more than this fails (a gzip bomb stops here).
-    pub max_decompressed_bytes: u64,
-    /// An object that takes longer than this to fetch, decode and index fails.
-    pub max_object_time: Duration,
-    /// CloudTrail events before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
-    pub oldest_event_day: [u8; 10],
-    /// Events more than this many days after today are dead-lettered.
-    pub event_days_ahead: u32,
-}
-
-/// MaxMind-format databases for `source.geo.*` and `source.as.*`; both optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GeoIpConfig {
-    /// A GeoLite2/GeoIP2 City (or Country) or DB-IP City Lite `.mmdb` file.
-    pub city_db: Option<PathBuf>,
-    /// A GeoLite2/GeoIP2 ASN or DB-IP ASN Lite `.mmdb` file.
-    pub asn_db: Option<PathBuf>,
-}
-
-/// OpenSearch Dashboards; without a URL `trailship setup` does not import the saved objects.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DashboardsConfig {
-    /// Base URL, e.g. `http://localhost:5601`.
-    pub url: Option<String>,
-    /// Basic-auth user.
-    pub username: Option<String>,
-    /// Basic-auth password.
-    pub password: Option<Secret>,
-}
-
-/// AWS client settings; credentials come from the standard AWS chain.
-#[derive(Debug, Clone)]
-pub struct AwsConfig {
-    /// Region; when unset, the standard chain (`AWS_REGION`, profile, IMDS) decides.
-    pub region: Option<String>,
-    /// Endpoint override for S3 and SQS (LocalStack, moto); `AWS_ENDPOINT_URL` works too.
-    pub endpoint_url: Option<String>,
-    /// Path-style S3 addressing; defaults to on when an endpoint override is set.
-    pub s3_force_path_style: bool,
-}
-
-/// The SQS queue that receives the bucket's notifications.
-#[derive(Debug, Clone)]
-pub struct SqsConfig {
-    /// Queue URL; required by `trailship run`.
-    pub queue_url: Option<String>,
-    /// Messages processed at the same time.
-    pub max_messages_in_flight: usize,
-    /// Visibility timeout set on receive and renewed while a message is processed.
-    pub visibility_timeout: Duration,
-    /// Long-poll wait per receive (0–20 s).
-    pub wait_time: Duration,
-    /// How long a stopping worker lets in-flight messages finish before releasing them.
-    pub shutdown_grace: Duration,
-    /// The buckets and key prefixes notifications may name.
-    pub allowlist: crate::route::Allowlist,
-    /// The account that must own the bucket of every object read (S3 `ExpectedBucketOwner`).
-    pub expected_bucket_owner: Option<String>,
-}
-
-/// Logging.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub json: bool,
-    /// `log.level`: the most verbose level logged when `RUST_LOG` is unset.
-    pub level: tracing::Level,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
-    aws: RawAws,
-    sqs: RawSqs,
+    aws: aws::RawAws,
+    sqs: sqs::RawSqs,
     opensearch: RawOpenSearch,
-    geoip: RawGeoIp,
-    dashboards: RawDashboards,
-    log: RawLog,
-    limits: RawLimits,
-    metrics: RawMetrics,
-    s3access: RawS3Access,
+    geoip: geoip::RawGeoIp,
+    dashboards: dashboards::RawDashboards,
+    log: log::RawLog,
+    limits: limits::RawLimits,
+    metrics: metrics::RawMetrics,
+    s3access: s3access::RawS3Access,
     detect: detect::RawDetect,
     alerts: alerts::RawAlerts,
     trends: trends::RawTrends,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawS3Access {
-    index_prefix: Option<String>,
-    prefixes: Option<StringList>,
-    oldest_event_date: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawMetrics {
-    listen: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawLimits {
-    memory_mb: Option<i64>,
-    max_record_bytes: Option<i64>,
-    max_decompressed_bytes: Option<i64>,
-    max_object_seconds: Option<i64>,
-    oldest_event_date: Option<String>,
-    event_days_ahead: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawDashboards {
-    url: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawGeoIp {
-    city_db: Option<String>,
-    asn_db: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawAws {
-    region: Option<String>,
-    endpoint_url: Option<String>,
-    s3_force_path_style: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawSqs {
-    queue_url: Option<String>,
-    max_messages_in_flight: Option<i64>,
-    visibility_timeout_secs: Option<i64>,
-    wait_time_secs: Option<i64>,
-    shutdown_grace_secs: Option<i64>,
-    allowed_buckets: Option<StringList>,
-    allowed_prefixes: Option<StringList>,
-    expected_bucket_owner: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawLog {
-    format: Option<String>,
-    level: Option<String>,
 }
 
 impl Config {
@@ -330,111 +183,15 @@ pub fn validate_index_name(key: &str, name: &str) -> Result<(), ConfigError> {
 
 impl RawConfig {
     fn validate(self, endpoint_from_env: bool) -> Result<Config, ConfigError> {
-        let endpoint_url = non_empty(self.aws.endpoint_url);
-        if let Some(url) = &endpoint_url {
-            check_url("aws.endpoint_url", url)?;
-        }
-        let aws = AwsConfig {
-            region: non_empty(self.aws.region),
-            s3_force_path_style: self.aws.s3_force_path_style.unwrap_or(endpoint_url.is_some() || endpoint_from_env),
-            endpoint_url,
-        };
-
-        let queue_url = non_empty(self.sqs.queue_url);
-        if let Some(url) = &queue_url {
-            check_url("sqs.queue_url", url)?;
-        }
-        let sqs = SqsConfig {
-            queue_url,
-            max_messages_in_flight: int_in("sqs.max_messages_in_flight", self.sqs.max_messages_in_flight, 8, 1, 1000)?
-                as usize,
-            visibility_timeout: secs(int_in(
-                "sqs.visibility_timeout_secs",
-                self.sqs.visibility_timeout_secs,
-                300,
-                1,
-                43_200,
-            )?),
-            wait_time: secs(int_in("sqs.wait_time_secs", self.sqs.wait_time_secs, 20, 0, 20)?),
-            shutdown_grace: secs(int_in("sqs.shutdown_grace_secs", self.sqs.shutdown_grace_secs, 30, 0, 3600)?),
-            allowlist: crate::route::Allowlist {
-                buckets: self.sqs.allowed_buckets.map(StringList::into_vec).unwrap_or_default(),
-                prefixes: self.sqs.allowed_prefixes.map(StringList::into_vec).unwrap_or_default(),
-            },
-            expected_bucket_owner: match non_empty(self.sqs.expected_bucket_owner) {
-                Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => Some(id),
-                Some(id) => {
-                    return Err(ConfigError::new(
-                        "sqs.expected_bucket_owner",
-                        format!("{id:?} is not a 12-digit account id"),
-                    ));
-                }
-                None => None,
-            },
-        };
-
+        let aws = self.aws.validate(endpoint_from_env)?;
+        let sqs = self.sqs.validate()?;
         let opensearch = self.opensearch.validate(aws.region.as_deref())?;
-        let geoip = GeoIpConfig {
-            city_db: non_empty(self.geoip.city_db).map(PathBuf::from),
-            asn_db: non_empty(self.geoip.asn_db).map(PathBuf::from),
-        };
-
-        let (username, password) = basic_auth("dashboards", self.dashboards.username, self.dashboards.password)?;
-        let dashboards = DashboardsConfig { url: base_url("dashboards.url", self.dashboards.url)?, username, password };
-
-        let json = match self.log.format.as_deref().unwrap_or("text") {
-            "text" => false,
-            "json" => true,
-            other => {
-                return Err(ConfigError::new("log.format", format!("must be \"text\" or \"json\", got {other:?}")));
-            }
-        };
-        let level = match non_empty(self.log.level) {
-            None => tracing::Level::INFO,
-            Some(text) => text.trim().parse().map_err(|_| {
-                ConfigError::new("log.level", format!("must be error, warn, info, debug or trace, got {text:?}"))
-            })?,
-        };
-        let log = LogConfig { json, level };
-        let l = self.limits;
-        let limits = LimitsConfig {
-            memory_bytes: int_in("limits.memory_mb", l.memory_mb, 256, 64, 1 << 20)? as usize * MIB,
-            max_record_bytes: int_in("limits.max_record_bytes", l.max_record_bytes, 4 << 20, 64 << 10, 256 << 20)?
-                as usize,
-            max_decompressed_bytes: int_in(
-                "limits.max_decompressed_bytes",
-                l.max_decompressed_bytes,
-                2 << 30,
-                1 << 20,
-                1 << 50,
-            )? as u64,
-            max_object_time: secs(int_in("limits.max_object_seconds", l.max_object_seconds, 900, 1, 86_400)?),
-            oldest_event_day: day("limits.oldest_event_date", l.oldest_event_date, *b"2013.01.01")?,
-            event_days_ahead: int_in("limits.event_days_ahead", l.event_days_ahead, 1, 0, 3650)? as u32,
-        };
-        let listen = match non_empty(self.metrics.listen) {
-            None => None,
-            Some(text) => Some(text.parse().map_err(|_| {
-                ConfigError::new("metrics.listen", format!("{text:?} is not an address:port, e.g. \"127.0.0.1:9464\""))
-            })?),
-        };
-        let metrics = MetricsConfig { listen };
-        let access_prefix = non_empty(self.s3access.index_prefix).unwrap_or_else(|| "s3access".to_owned());
-        validate_index_name("s3access.index_prefix", &access_prefix)?;
-        if access_prefix == opensearch.index_prefix
-            || opensearch.deadletter_index.starts_with(&format!("{access_prefix}-"))
-        {
-            return Err(ConfigError::new(
-                "s3access.index_prefix",
-                format!(
-                    "{access_prefix:?} must differ from opensearch.index_prefix and not hold the dead-letter index"
-                ),
-            ));
-        }
-        let access_prefixes = self.s3access.prefixes.map(StringList::into_vec).unwrap_or_default();
-        let oldest_event_day = day("s3access.oldest_event_date", self.s3access.oldest_event_date, *b"2006.03.01")?;
-        let router = crate::route::Router { access_prefixes };
-        let s3access = S3AccessConfig { index_prefix: access_prefix, router, oldest_event_day };
+        let geoip = self.geoip.validate();
+        let dashboards = self.dashboards.validate()?;
+        let log = self.log.validate()?;
+        let limits = self.limits.validate()?;
+        let metrics = self.metrics.validate()?;
+        let s3access = self.s3access.validate(&opensearch)?;
         let detect = self.detect.validate();
         let alerts = self.alerts.validate()?;
         let other_prefixes = [&opensearch.index_prefix, &s3access.index_prefix];
@@ -465,8 +222,6 @@ impl RawConfig {
         Ok(cfg)
     }
 }
-
-const MIB: usize = 1 << 20;
 
 /// Whether the daily indices of one prefix would match the other's `{prefix}-*` pattern.
 fn overlapping(a: &str, b: &str) -> bool {
@@ -502,23 +257,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-}
-
-impl SqsConfig {
-    /// The queue URL, which `trailship run` cannot do without.
-    pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
-        self.queue_url.as_deref().ok_or_else(|| ConfigError::new("sqs.queue_url", "is required by trailship run"))
-    }
-}
-
-impl DashboardsConfig {
-    /// `--dashboards-url` on the command line wins over the configuration.
-    pub fn with_url(mut self, url: Option<String>) -> Result<Self, ConfigError> {
-        if let Some(url) = base_url("--dashboards-url", url)? {
-            self.url = Some(url);
-        }
-        Ok(self)
     }
 }
 

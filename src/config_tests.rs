@@ -2,6 +2,7 @@
 
 use super::*;
 use std::io::Write;
+use std::time::Duration;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
