@@ -362,7 +362,7 @@ impl crate::listing::Lister for MemoryBucket {
         prefix: &str,
         delimiter: bool,
         token: Option<String>,
-    ) -> Result<crate::listing::Page, crate::listing::ListError> {
+    ) -> Result<crate::listing::ListPage, crate::listing::ListError> {
         self.listings.lock().unwrap().push((prefix.to_owned(), delimiter));
         // Entries in key order: objects, or (with the delimiter) common prefixes once each.
         let mut entries: Vec<(String, Option<u64>)> = Vec::new();
@@ -380,7 +380,7 @@ impl crate::listing::Lister for MemoryBucket {
         }
         let start: usize = token.map_or(0, |t| t.parse().unwrap());
         let end = (start + self.page_size).min(entries.len());
-        let mut page = crate::listing::Page::default();
+        let mut page = crate::listing::ListPage::default();
         for (name, size) in &entries[start..end] {
             match size {
                 Some(size) => page.objects.push(crate::listing::Listed { key: name.clone(), size: *size }),

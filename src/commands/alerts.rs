@@ -3,8 +3,8 @@
 
 use super::CommandError;
 use crate::config::Config;
-use crate::notify::{Delivered, HttpWebhook, Outbox, Retries};
 use crate::pipeline::spawn_notifier;
+use crate::webhooks::{Delivered, HttpWebhook, Outbox, Retries};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -4,7 +4,7 @@ use super::{
     CommandError, NOTIFY_AT_EXIT, alerts, budget, indexer, install_templates, object_decoder, peak_memory, rate, say,
 };
 use crate::config::Config;
-use crate::pipeline::ingest::{self, IngestLimits, Target};
+use crate::pipeline::ingest::{self, Destination, IngestLimits};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,13 +22,13 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         return Err(anyhow::anyhow!("nothing to ingest: {}", found.missing.join("; ")).into());
     }
     let mut notifier = None;
-    let target = match &output {
-        Some(path) => Target::Output(open_output(path)?),
+    let destination = match &output {
+        Some(path) => Destination::Output(open_output(path)?),
         None => {
             let indexer = indexer(cfg).await?;
             install_templates(indexer.client(), cfg).await?;
             let n = notifier.insert(alerts::Notifier::start(cfg)?);
-            Target::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests, n.outbox.clone())
+            Destination::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests, n.outbox.clone())
         }
     };
     let limits = IngestLimits {
@@ -39,7 +39,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         max_file_time: cfg.limits.max_object_time,
     };
     let started = Instant::now();
-    let s = ingest::ingest(decoder, target, found.files, limits).await?;
+    let s = ingest::ingest(decoder, destination, found.files, limits).await?;
     if let Some(n) = notifier {
         n.finish(NOTIFY_AT_EXIT).await;
     }

@@ -351,7 +351,7 @@ impl<B: BulkClient> Indexer<B> {
                     report.alerts += 1;
                     let doc = current.document(item);
                     // trailship wrote the document: it has a level.
-                    if let Some(level) = crate::notify::message::level_of(doc) {
+                    if let Some(level) = crate::webhooks::message::level_of(doc) {
                         metrics::counter!(telemetry::ALERTS, "level" => level.as_str()).increment(1);
                         if self.hand_back_alerts {
                             settled.new_alerts.push((level, doc.to_vec()));

@@ -19,7 +19,7 @@ pub struct Held {
 
 /// What the configuration holds at steady state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Budget {
+pub struct ShardBudget {
     /// Per kind of index.
     pub held: Vec<Held>,
     /// Copies of each shard: the primary and `opensearch.number_of_replicas`.
@@ -57,7 +57,7 @@ pub fn alive(retention_days: u32, period: IndexPeriod) -> u64 {
 
 /// The steady state of `cfg`: events, S3 access logs and alerts (each dated, one primary shard
 /// per index, kept `opensearch.retention_days`) and the dead-letter index.
-pub fn budget(cfg: &Config) -> Budget {
+pub fn budget(cfg: &Config) -> ShardBudget {
     let os = &cfg.opensearch;
     let dated = alive(os.retention_days, os.index_period);
     let mut held: Vec<Held> = [&os.index_prefix, &cfg.s3access.index_prefix, &cfg.alerts.index_prefix]
@@ -71,10 +71,10 @@ pub fn budget(cfg: &Config) -> Budget {
     for prefix in [&os.index_prefix, &cfg.s3access.index_prefix] {
         held.push(Held { pattern: format!("{}-*", crate::config::trends::trend_prefix(prefix)), indices: yearly });
     }
-    Budget { held, copies: 1 + u64::from(os.number_of_replicas) }
+    ShardBudget { held, copies: 1 + u64::from(os.number_of_replicas) }
 }
 
-impl Budget {
+impl ShardBudget {
     /// Indices in all.
     pub fn indices(&self) -> u64 {
         self.held.iter().map(|h| h.indices).sum()

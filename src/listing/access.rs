@@ -11,7 +11,7 @@
 //! Objects stream out one unit at a time; nothing is listed without a delimiter except a day
 //! prefix.
 
-use super::{Done, Item, ListError, Lister, Scope, children, days, is_account, leaf, send_unit};
+use super::{Done, ListError, Lister, Scope, Step, children, days, is_account, leaf, send_unit};
 use crate::route::LogKind;
 use chrono::NaiveDate;
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ pub async fn walk<L: Lister>(
     lister: &L,
     scope: &Scope,
     done: &dyn Done,
-    tx: &mpsc::Sender<Item>,
+    tx: &mpsc::Sender<Step>,
 ) -> Result<(), ListError> {
     let in_range =
         |key: &str| name_date(key).is_none_or(|d| scope.from.is_none_or(|f| d >= f) && scope.to.is_none_or(|t| d <= t));
@@ -128,8 +128,8 @@ mod tests {
         let (mut objects, mut units) = (Vec::new(), Vec::new());
         while let Some(item) = rx.recv().await {
             match item {
-                Item::Object { object, .. } => objects.push(object.key),
-                Item::DayListed { day, .. } => units.push(day),
+                Step::Object { object, .. } => objects.push(object.key),
+                Step::DayListed { day, .. } => units.push(day),
             }
         }
         (objects, units)
@@ -169,7 +169,7 @@ mod tests {
         drop(tx);
         let mut found = Vec::new();
         while let Some(item) = rx.recv().await {
-            if let Item::Object { object, day } = item {
+            if let Step::Object { object, day } = item {
                 let (account, region) = account_and_region(&s, &day);
                 found.push(((account.to_owned(), region.to_owned()), object.key));
             }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 /// One page of a listing.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Page {
+pub struct ListPage {
     /// Common prefixes (delimiter listings), in full.
     pub prefixes: Vec<String>,
     /// Objects.
@@ -58,7 +58,7 @@ pub trait Lister: Send + Sync + 'static {
         prefix: &str,
         delimiter: bool,
         token: Option<String>,
-    ) -> impl Future<Output = Result<Page, ListError>> + Send;
+    ) -> impl Future<Output = Result<ListPage, ListError>> + Send;
 }
 
 /// What to backfill.
@@ -89,7 +89,7 @@ impl Scope {
 
 /// What the walk sends, in order: a day's objects, then that the day is completely listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
+pub enum Step {
     /// A CloudTrail (or Insights) log file of `day`.
     Object {
         /// The day prefix it was listed under.
@@ -225,7 +225,7 @@ pub async fn walk<L: Lister>(
     lister: &L,
     scope: &Scope,
     done: &dyn Done,
-    tx: &mpsc::Sender<Item>,
+    tx: &mpsc::Sender<Step>,
 ) -> Result<(), ListError> {
     if scope.access_logs {
         return access::walk(lister, scope, done, tx).await;
@@ -252,7 +252,7 @@ async fn send_day<L: Lister>(
     scope: &Scope,
     day: &str,
     done: &dyn Done,
-    tx: &mpsc::Sender<Item>,
+    tx: &mpsc::Sender<Step>,
 ) -> Result<bool, ListError> {
     let keep = |key: &str| scope.router.classify_key(key).is_indexed();
     Ok(send_unit(lister, day, false, &keep, done, tx).await?.is_some())
@@ -267,7 +267,7 @@ async fn send_unit<L: Lister>(
     delimiter: bool,
     keep: &(dyn Fn(&str) -> bool + Sync),
     done: &dyn Done,
-    tx: &mpsc::Sender<Item>,
+    tx: &mpsc::Sender<Step>,
 ) -> Result<Option<Vec<String>>, ListError> {
     let (mut sent, mut prefixes) = (0, Vec::new());
     let mut token = None;
@@ -279,7 +279,7 @@ async fn send_unit<L: Lister>(
                 continue;
             }
             sent += 1;
-            if tx.send(Item::Object { day: unit.to_owned(), object }).await.is_err() {
+            if tx.send(Step::Object { day: unit.to_owned(), object }).await.is_err() {
                 return Ok(None);
             }
         }
@@ -288,7 +288,7 @@ async fn send_unit<L: Lister>(
             break;
         }
     }
-    let listed = tx.send(Item::DayListed { day: unit.to_owned(), objects: sent }).await.is_ok();
+    let listed = tx.send(Step::DayListed { day: unit.to_owned(), objects: sent }).await.is_ok();
     Ok(listed.then_some(prefixes))
 }
 

@@ -1,7 +1,7 @@
 //! The S3 [`Lister`]: `ListObjectsV2`, 1000 keys a page, `ExpectedBucketOwner` when configured,
 //! a timeout on every call.
 
-use super::{ListError, Listed, Lister, Page};
+use super::{ListError, ListPage, Listed, Lister};
 use std::time::Duration;
 
 /// How long one listing call may take.
@@ -19,7 +19,7 @@ pub struct S3Lister {
 }
 
 impl Lister for S3Lister {
-    async fn list(&self, prefix: &str, delimiter: bool, token: Option<String>) -> Result<Page, ListError> {
+    async fn list(&self, prefix: &str, delimiter: bool, token: Option<String>) -> Result<ListPage, ListError> {
         let fail = |message: String| ListError { bucket: self.bucket.clone(), prefix: prefix.to_owned(), message };
         let request = self
             .client
@@ -42,6 +42,6 @@ impl Lister for S3Lister {
             .collect();
         let next =
             if out.is_truncated() == Some(true) { out.next_continuation_token().map(str::to_owned) } else { None };
-        Ok(Page { prefixes, objects, next })
+        Ok(ListPage { prefixes, objects, next })
     }
 }

@@ -36,7 +36,7 @@ fn bucket(page_size: usize) -> MemoryBucket {
     MemoryBucket::new(keys.iter().map(String::as_str), page_size)
 }
 
-async fn collect(bucket: &MemoryBucket, scope: &Scope, done: &dyn Done) -> Vec<Item> {
+async fn collect(bucket: &MemoryBucket, scope: &Scope, done: &dyn Done) -> Vec<Step> {
     let (tx, mut rx) = mpsc::channel(1000);
     walk(bucket, scope, done, &tx).await.unwrap();
     drop(tx);
@@ -47,10 +47,10 @@ async fn collect(bucket: &MemoryBucket, scope: &Scope, done: &dyn Done) -> Vec<I
     items
 }
 
-fn keys(items: &[Item]) -> Vec<&str> {
+fn keys(items: &[Step]) -> Vec<&str> {
     items
         .iter()
-        .filter_map(|i| if let Item::Object { object, .. } = i { Some(object.key.as_str()) } else { None })
+        .filter_map(|i| if let Step::Object { object, .. } = i { Some(object.key.as_str()) } else { None })
         .collect()
 }
 
@@ -68,7 +68,7 @@ async fn everything_is_discovered_and_only_log_files_are_sent() {
     assert!(found.iter().all(|k| route::classify_key(k).is_indexed()), "{found:?}");
     assert!(found.iter().any(|k| k.contains("/o-abc123def4/222222222222/CloudTrail/")));
     assert!(found.iter().any(|k| k.contains("CloudTrail-Insight")));
-    let days = items.iter().filter(|i| matches!(i, Item::DayListed { .. })).count();
+    let days = items.iter().filter(|i| matches!(i, Step::DayListed { .. })).count();
     assert_eq!(days, 2 * 2 * 5 + 2, "each day prefix once, and each day's objects before its end");
     for (prefix, delimiter) in b.listings.lock().unwrap().iter() {
         let depth = prefix.split('/').count();
@@ -142,7 +142,7 @@ async fn finished_days_are_not_listed_and_finished_objects_not_sent() {
     assert_eq!(keys(&items).len(), 4 + 1, "the second file of four days, and the insight file");
     assert!(b.listings.lock().unwrap().iter().all(|(p, _)| !p.ends_with("2024/02/27/")));
     assert!(
-        items.contains(&Item::DayListed {
+        items.contains(&Step::DayListed {
             day: format!("logs/AWSLogs/{A}/CloudTrail/us-east-1/2024/02/28/"),
             objects: 1
         })

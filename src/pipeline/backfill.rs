@@ -10,7 +10,7 @@ use super::{Budget, ObjectReport, Sink, process_object};
 use crate::fetch::ObjectStore;
 use crate::index::BatchReport;
 use crate::listing::state::State;
-use crate::listing::{Item, Listed, Lister, Scope, enqueue, walk};
+use crate::listing::{Listed, Lister, Scope, Step, enqueue, walk};
 use crate::pipeline::object::ObjectDecoder;
 use crate::queue::sqs::SqsQueue;
 use crate::source::ObjectRef;
@@ -109,7 +109,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
     progress: &Progress,
     interrupt: impl Future<Output = ()>,
 ) -> BackfillSummary {
-    let (tx, mut rx) = mpsc::channel::<Item>(1024);
+    let (tx, mut rx) = mpsc::channel::<Step>(1024);
     let finished = state.finished().clone();
     let scope = settings.scope.clone();
     let walker = tokio::spawn(async move { walk(&lister, &scope, &finished, &tx).await });
@@ -130,10 +130,10 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
             item = rx.recv() => match item { Some(item) => Some(item), None => break },
         };
         match item {
-            Some(Item::Object { object, .. }) if !settings.allowlist.allows(&settings.bucket, &object.key) => {
+            Some(Step::Object { object, .. }) if !settings.allowlist.allows(&settings.bucket, &object.key) => {
                 summary.refused += 1;
             }
-            Some(Item::Object { day, object }) => {
+            Some(Step::Object { day, object }) => {
                 summary.listed += 1;
                 summary.listed_bytes += object.size;
                 let (account, region) = settings.scope.account_and_region(&day);
@@ -173,7 +173,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
                     }
                 }
             }
-            Some(Item::DayListed { day, objects }) => {
+            Some(Step::DayListed { day, objects }) => {
                 let date = day.trim_end_matches('/').rsplitn(4, '/').take(3).collect::<Vec<_>>();
                 summary.days.insert(date.iter().rev().copied().collect::<Vec<_>>().join("-"));
                 if let Mode::Enqueue { queue, region } = &mode {

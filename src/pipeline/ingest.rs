@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Where ingested events go.
-pub enum Target {
+pub enum Destination {
     /// Bulk-index into OpenSearch with this many concurrent requests, announcing new alerts to
     /// the outbox.
-    Index(Box<Indexer>, usize, Option<crate::notify::Outbox>),
+    Index(Box<Indexer>, usize, Option<crate::webhooks::Outbox>),
     /// Write the `_bulk` NDJSON to this writer.
     Output(Box<dyn Write + Send>),
 }
@@ -114,19 +114,19 @@ pub struct IngestLimits {
 /// Ingests `files`.
 pub async fn ingest(
     decoder: Arc<ObjectDecoder>,
-    target: Target,
+    destination: Destination,
     files: Vec<PathBuf>,
     limits: IngestLimits,
 ) -> anyhow::Result<IngestSummary> {
     let parallel = limits.parallel.max(1);
     // Nothing cancels an ingest: an interrupt ends the process, and nothing is acknowledged.
     let cancel = CancellationToken::new();
-    let (sink, finish) = match target {
-        Target::Index(indexer, concurrency, outbox) => {
+    let (sink, finish) = match destination {
+        Destination::Index(indexer, concurrency, outbox) => {
             let (tx, handles) = spawn_indexers(*indexer, concurrency, cancel.clone());
             (tx.notifying(outbox), Finish::Indexers(handles))
         }
-        Target::Output(out) => {
+        Destination::Output(out) => {
             let (sink, output) = Output::sink(out);
             (sink, Finish::Output(output))
         }

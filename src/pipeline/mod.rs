@@ -40,8 +40,8 @@ pub mod worker;
 use crate::fetch::{FetchError, ObjectStore, Watched};
 use crate::index::client::BulkClient;
 use crate::index::{BatchReport, IndexError, Indexer, Settled, bulk::Batch};
-use crate::notify::{Outbox, Webhook};
 use crate::source::{ObjectRef, Origin};
+use crate::webhooks::{Outbox, Webhook};
 use object::{Closed, DecodeStats, ObjectDecoder, ObjectError, Watch};
 pub use output::Output;
 use std::io::Read;
@@ -250,13 +250,13 @@ pub fn spawn_indexers<B: BulkClient>(
 pub fn spawn_notifier<W: Webhook>(
     webhook: W,
     urls: Vec<crate::config::Secret>,
-    retries: crate::notify::Retries,
+    retries: crate::webhooks::Retries,
     min_level: crate::detect::Level,
     capacity: usize,
     cancel: CancellationToken,
-) -> (Outbox, JoinHandle<crate::notify::Delivered>) {
+) -> (Outbox, JoinHandle<crate::webhooks::Delivered>) {
     let (outbox, rx) = Outbox::new(capacity, min_level);
-    (outbox, tokio::spawn(crate::notify::deliver(rx, webhook, urls, retries, cancel)))
+    (outbox, tokio::spawn(crate::webhooks::deliver(rx, webhook, urls, retries, cancel)))
 }
 
 /// Starts the metrics listener and the dependency checks behind `/readyz`; both stop with `stop`.

@@ -102,7 +102,7 @@ impl Busy {
 
 /// How a message task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Settled {
+enum MessageEnd {
     /// Processed and deleted.
     Acked,
     /// Failed: left for redelivery after its visibility timeout.
@@ -128,7 +128,7 @@ const RECEIVE_WIND_DOWN: Duration = Duration::from_secs(2);
 /// How long cancelled tasks get to wind down before they are aborted.
 const CANCEL_WIND_DOWN: Duration = Duration::from_secs(3);
 
-type Tasks = JoinSet<(Settled, MessageStats)>;
+type Tasks = JoinSet<(MessageEnd, MessageStats)>;
 
 impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
     /// Runs until `shutdown` completes or, with `drain`, until the queue stays empty for a full
@@ -278,7 +278,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
 
     async fn record(
         &self,
-        done: Result<(tokio::task::Id, (Settled, MessageStats)), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (MessageEnd, MessageStats)), tokio::task::JoinError>,
         receipts: &mut HashMap<tokio::task::Id, String>,
         summary: &mut RunSummary,
     ) {
@@ -291,21 +291,21 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 summary.events += stats.events;
                 summary.indexed += stats.indexed;
                 match settled {
-                    Settled::Acked => summary.acked += 1,
-                    Settled::Failed => summary.failed += 1,
-                    Settled::Refused => summary.refused += 1,
-                    Settled::Cancelled => {}
+                    MessageEnd::Acked => summary.acked += 1,
+                    MessageEnd::Failed => summary.failed += 1,
+                    MessageEnd::Refused => summary.refused += 1,
+                    MessageEnd::Cancelled => {}
                 }
                 let outcome = match settled {
-                    Settled::Acked => Some("deleted"),
-                    Settled::Failed => Some("failed"),
-                    Settled::Refused => Some("refused"),
-                    Settled::Cancelled => None,
+                    MessageEnd::Acked => Some("deleted"),
+                    MessageEnd::Failed => Some("failed"),
+                    MessageEnd::Refused => Some("refused"),
+                    MessageEnd::Cancelled => None,
                 };
                 if let Some(outcome) = outcome {
                     metrics::counter!(telemetry::MESSAGES, "outcome" => outcome).increment(1);
                 }
-                if settled != Settled::Cancelled {
+                if settled != MessageEnd::Cancelled {
                     return;
                 }
                 receipt
@@ -324,7 +324,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
     }
 
     /// Processes one message with a visibility heartbeat; acknowledges it on success.
-    async fn handle_message(&self, msg: Message) -> (Settled, MessageStats) {
+    async fn handle_message(&self, msg: Message) -> (MessageEnd, MessageStats) {
         let period = (self.queue.visibility_timeout() / 3).max(Duration::from_secs(1));
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let work = self.process_message(&msg);
@@ -340,7 +340,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 }
             }
         };
-        if settled != Settled::Acked {
+        if settled != MessageEnd::Acked {
             return (settled, stats);
         }
         // A delete that fails would mean fetching the whole file again after the visibility
@@ -348,7 +348,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
         let mut delays = crate::retry::backoff(Duration::from_millis(200), Duration::from_secs(4), Some(3)).build();
         loop {
             match self.queue.ack(&msg.receipt).await {
-                Ok(()) => return (Settled::Acked, stats),
+                Ok(()) => return (MessageEnd::Acked, stats),
                 Err(e) => match delays.next() {
                     Some(delay) => {
                         tracing::warn!(message_id = %msg.id, error = %e, ?delay, "could not delete processed message, retrying");
@@ -356,34 +356,34 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                     }
                     None => {
                         tracing::error!(message_id = %msg.id, error = %e, "could not delete processed message; it will be redelivered (harmless)");
-                        return (Settled::Failed, stats);
+                        return (MessageEnd::Failed, stats);
                     }
                 },
             }
         }
     }
 
-    async fn process_message(&self, msg: &Message) -> (Settled, MessageStats) {
+    async fn process_message(&self, msg: &Message) -> (MessageEnd, MessageStats) {
         let mut stats = MessageStats::default();
         let objects = match notification::parse(&msg.body) {
             Ok(Notification::Objects(objects)) => objects,
             Ok(Notification::TestEvent) => {
                 tracing::debug!(message_id = %msg.id, "s3:TestEvent, deleting it");
-                return (Settled::Acked, stats);
+                return (MessageEnd::Acked, stats);
             }
             Ok(Notification::Ignored(events)) => {
                 tracing::debug!(message_id = %msg.id, ?events, "not an object-created notification, deleting it");
-                return (Settled::Acked, stats);
+                return (MessageEnd::Acked, stats);
             }
             Err(e) => {
                 tracing::error!(message_id = %msg.id, receive_count = msg.receive_count, error = %e, "unrecognised message, leaving it for the queue's redrive policy");
-                return (Settled::Failed, stats);
+                return (MessageEnd::Failed, stats);
             }
         };
         if let Some(obj) = objects.iter().find(|o| !self.allowlist.allows(&o.bucket, &o.key)) {
             tracing::warn!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, receive_count = msg.receive_count,
                 "notification names an object outside sqs.allowed_buckets/allowed_prefixes: not fetched, leaving the message for the queue's redrive policy");
-            return (Settled::Refused, stats);
+            return (MessageEnd::Refused, stats);
         }
         for obj in objects {
             let kind = self.decoder.router.classify_key(&obj.key);
@@ -404,17 +404,17 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 }
                 Err(ObjectFailure::Process(e)) if e.is_cancelled() => {
                     tracing::info!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, "file not finished within the shutdown grace period, releasing its message");
-                    return (Settled::Cancelled, stats);
+                    return (MessageEnd::Cancelled, stats);
                 }
                 Err(e) => {
                     metrics::counter!(telemetry::OBJECTS, "outcome" => "failed").increment(1);
                     tracing::error!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, receive_count = msg.receive_count,
                         error = %e, "file failed, leaving the message for redelivery");
-                    return (Settled::Failed, stats);
+                    return (MessageEnd::Failed, stats);
                 }
             }
         }
-        (Settled::Acked, stats)
+        (MessageEnd::Acked, stats)
     }
 
     async fn process_object(&self, obj: &ObjectRef) -> Result<ObjectReport, ObjectFailure> {
