@@ -134,6 +134,7 @@ fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
         router: cfg.s3access.router.clone(),
         detector: std::sync::Arc::new(load_rules(cfg, &[])?.detector),
         alerts_index_prefix: cfg.alerts.index_prefix.clone(),
+        pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
     })
 }
 

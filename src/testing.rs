@@ -36,6 +36,7 @@ pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
         router: crate::route::Router::default(),
         detector: Default::default(),
         alerts_index_prefix: "trailship-alerts".into(),
+        pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
     }
 }
 

@@ -129,6 +129,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone(),
     };
     let cancel = CancellationToken::new();
+    let touched = crate::trends::touched::TouchedDays::default();
     let settings = Settings {
         bucket: args.bucket.clone(),
         scope,
@@ -136,6 +137,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         grace: cfg.sqs.shutdown_grace,
         cancel: cancel.clone(),
         allowlist: cfg.sqs.allowlist.clone(),
+        touched: touched.clone(),
     };
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !cfg.log.json;
     let progress = Progress::new(terminal && !args.dry_run);
@@ -174,7 +176,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     if let (Some(client), false) = (&cluster, summary.interrupted) {
         // Trends of the days indexed into, even when some objects failed (their rerun
         // recomputes them again).
-        super::trends::after_indexing(client, cfg).await;
+        super::trends::after_indexing(client, cfg, &touched).await;
     }
     let secs = started.elapsed().as_secs_f64();
     say(tracing::Level::INFO, &summary_line(&summary, secs, dry_run, enqueue));

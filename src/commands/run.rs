@@ -12,6 +12,7 @@ use crate::pipeline::{spawn_indexers, spawn_telemetry};
 use crate::queue::sqs::SqsQueue;
 use crate::telemetry;
 use crate::trends::Spec;
+use crate::trends::touched::TouchedDays;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -34,8 +35,15 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue = SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
     let telemetry_stop = start_telemetry(cfg, cluster.clone(), queue.clone()).await?;
     let trends_stop = CancellationToken::new();
+    let touched = TouchedDays::default();
     let trends = cfg.trends.interval.map(|every| {
-        crate::pipeline::trends::spawn_trends(cluster.clone(), Spec::all(cfg), every, trends_stop.clone())
+        crate::pipeline::trends::spawn_trends(
+            cluster.clone(),
+            Spec::all(cfg),
+            touched.clone(),
+            every,
+            trends_stop.clone(),
+        )
     });
     let worker = Arc::new(Worker {
         queue,
@@ -49,6 +57,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
         cancel,
         receive_delays: (Duration::from_secs(1), Duration::from_secs(30)),
         allowlist: cfg.sqs.allowlist.clone(),
+        touched: touched.clone(),
     });
     tracing::info!(queue = %queue_url, opensearch = %cfg.opensearch.url, drain,
         memory_mb = cfg.limits.memory_bytes >> 20, objects_at_once = worker.budget.objects(), "worker started");
@@ -67,7 +76,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let s = result?;
     if drain && cfg.trends.interval.is_some() {
         // Drained: the trends of what was indexed are current when the command returns.
-        trends::after_indexing(&cluster, cfg).await;
+        trends::after_indexing(&cluster, cfg, &touched).await;
     }
     let secs = started.elapsed().as_secs_f64();
     say(

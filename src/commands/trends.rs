@@ -5,6 +5,7 @@ use super::args::{date, usage};
 use super::{CommandError, say};
 use crate::config::Config;
 use crate::index::client::Client;
+use crate::trends::touched::TouchedDays;
 use crate::trends::{Spec, compute};
 use chrono::{Days, NaiveDate, Utc};
 use std::collections::BTreeSet;
@@ -62,12 +63,12 @@ pub async fn trends(cfg: &Config, args: TrendsArgs) -> Result<(), CommandError> 
 
 /// Recomputes the days an indexing command touched (at the end of `backfill`); a failure is
 /// a warning: the data is indexed, and `trailship trends` can be run again.
-pub async fn after_indexing(client: &Client, cfg: &Config) {
-    let days: BTreeSet<NaiveDate> = crate::trends::touched::take();
+pub async fn after_indexing(client: &Client, cfg: &Config, touched: &TouchedDays) {
+    let days: BTreeSet<NaiveDate> = touched.take();
     if days.is_empty() {
         return;
     }
-    crate::pipeline::trends::run_pass(client, &Spec::all(cfg), days).await;
+    crate::pipeline::trends::run_pass(client, &Spec::all(cfg), touched, days).await;
 }
 
 #[cfg(test)]

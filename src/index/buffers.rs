@@ -44,11 +44,8 @@ pub struct Pool {
     max_bytes: usize,
 }
 
-/// The process's pool.
-pub static POOL: Pool = Pool::new(KEPT_BYTES);
-
 impl Pool {
-    /// A pool keeping at most `max_bytes`.
+    /// A pool keeping at most `max_bytes`; [`KEPT_BYTES`] is what a command's pool keeps.
     pub const fn new(max_bytes: usize) -> Self {
         Pool { kept: Mutex::new((Vec::new(), 0)), max_bytes }
     }

@@ -4,7 +4,7 @@
 //! original record, so that items the cluster refuses can be retried alone or dead-lettered
 //! with the raw event.
 
-use super::buffers::{Buffers, POOL};
+use super::buffers::{Buffers, Pool};
 pub use super::item::{Item, ItemKind};
 use crate::source::Origin;
 use std::sync::Arc;
@@ -37,17 +37,17 @@ pub struct Batch {
     pub raw: Vec<u8>,
     /// The object the records came from.
     pub origin: Arc<Origin>,
-    /// Whether the buffers go back to the [`POOL`] when the batch is dropped (batches filled
-    /// by a [`BatchBuilder`]).
-    pooled: bool,
+    /// Where the buffers go back when the batch is dropped (batches filled by a
+    /// [`BatchBuilder`] given a pool).
+    pool: Option<Arc<Pool>>,
 }
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        if self.pooled {
+        if let Some(pool) = &self.pool {
             let (body, raw, items) =
                 (std::mem::take(&mut self.body), std::mem::take(&mut self.raw), std::mem::take(&mut self.items));
-            POOL.give(Buffers { body, raw, items });
+            pool.give(Buffers { body, raw, items });
         }
     }
 }
@@ -55,17 +55,17 @@ impl Drop for Batch {
 impl Batch {
     /// An empty batch for records of `origin`.
     pub fn new(origin: Arc<Origin>) -> Self {
-        Batch { body: Vec::new(), items: Vec::new(), raw: Vec::new(), origin, pooled: false }
+        Batch { body: Vec::new(), items: Vec::new(), raw: Vec::new(), origin, pool: None }
     }
 
-    /// An empty batch on buffers from the [`POOL`], with room reserved for `room` (body, raw,
-    /// items), so that filling it does not copy the buffers over and over as they double.
-    fn with_room(origin: Arc<Origin>, room: Room) -> Self {
-        let Buffers { mut body, mut raw, mut items } = POOL.take().unwrap_or_default();
+    /// An empty batch on buffers from `pool` (when given), with room reserved for `room` (body,
+    /// raw, items), so that filling it does not copy the buffers over and over as they double.
+    fn with_room(origin: Arc<Origin>, room: Room, pool: Option<Arc<Pool>>) -> Self {
+        let Buffers { mut body, mut raw, mut items } = pool.as_ref().and_then(|p| p.take()).unwrap_or_default();
         body.reserve_exact(room.body);
         raw.reserve_exact(room.raw);
         items.reserve_exact(room.items);
-        Batch { body, items, raw, origin, pooled: true }
+        Batch { body, items, raw, origin, pool }
     }
 
     /// What a batch like this one needs, with an eighth to spare.
@@ -196,7 +196,7 @@ impl Batch {
     /// Removes the last item into a batch of its own, with `room` for more.
     fn split_last(&mut self, room: Room) -> Batch {
         let item = self.items.last().cloned().expect("split_last on an empty batch");
-        let mut tail = Batch::with_room(self.origin.clone(), room);
+        let mut tail = Batch::with_room(self.origin.clone(), room, self.pool.clone());
         tail.copy_item_from(self, &item);
         self.items.pop();
         self.body.truncate(item.lines.start);
@@ -231,14 +231,24 @@ pub struct BatchBuilder {
 }
 
 impl BatchBuilder {
-    /// A builder for records of `origin`.
+    /// A builder for records of `origin`, on fresh buffers.
     pub fn new(limits: BatchLimits, origin: Arc<Origin>) -> Self {
+        Self::build(limits, origin, None)
+    }
+
+    /// A builder for records of `origin` whose batches take their buffers from `pool` and give
+    /// them back when dropped.
+    pub fn with_pool(limits: BatchLimits, origin: Arc<Origin>, pool: Arc<Pool>) -> Self {
+        Self::build(limits, origin, Some(pool))
+    }
+
+    fn build(limits: BatchLimits, origin: Arc<Origin>, pool: Option<Arc<Pool>>) -> Self {
         let room = Room {
             body: FIRST_ROOM.body.min(limits.max_bytes + limits.max_bytes / 8),
             raw: FIRST_ROOM.raw.min(limits.max_bytes),
             items: FIRST_ROOM.items.min(limits.max_actions),
         };
-        BatchBuilder { limits, current: Batch::with_room(origin, room), last_raw: (0, 0) }
+        BatchBuilder { limits, current: Batch::with_room(origin, room, pool), last_raw: (0, 0) }
     }
 
     /// Appends one action (see [`Batch::push`]); returns a batch when one is full. A batch never
@@ -261,7 +271,7 @@ impl BatchBuilder {
             return Some(full);
         }
         if self.current.body.len() >= self.limits.max_bytes || self.current.len() >= self.limits.max_actions {
-            let next = Batch::with_room(self.current.origin.clone(), self.current.room());
+            let next = Batch::with_room(self.current.origin.clone(), self.current.room(), self.current.pool.clone());
             return Some(std::mem::replace(&mut self.current, next));
         }
         None

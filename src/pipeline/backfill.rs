@@ -65,6 +65,8 @@ pub struct Settings {
     /// `sqs.allowed_buckets`/`allowed_prefixes`: objects outside are skipped (the workers would
     /// refuse them too).
     pub allowlist: crate::route::Allowlist,
+    /// The days indexed into, for the trend pass at the end.
+    pub touched: crate::trends::touched::TouchedDays,
 }
 
 /// Totals over a backfill.
@@ -124,7 +126,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
         let item = tokio::select! {
             _ = &mut interrupt => { summary.interrupted = true; break; }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                tally(done.expect("backfill tasks do not panic"), &settings.bucket, state, &mut summary, progress);
+                tally(done.expect("backfill tasks do not panic"), &settings, state, &mut summary, progress);
                 None
             }
             item = rx.recv() => match item { Some(item) => Some(item), None => break },
@@ -199,7 +201,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
     tokio::pin!(grace);
     while !tasks.is_empty() {
         tokio::select! {
-            Some(done) = tasks.join_next() => tally(done.expect("backfill tasks do not panic"), &settings.bucket, state, &mut summary, progress),
+            Some(done) = tasks.join_next() => tally(done.expect("backfill tasks do not panic"), &settings, state, &mut summary, progress),
             _ = &mut grace, if !cancel.is_cancelled() => cancel.cancel(),
         }
         progress.update(&summary);
@@ -228,15 +230,16 @@ fn save(state: &mut State, progress: &Progress) {
 
 fn tally(
     (day, object, result, cancelled): Outcome,
-    bucket: &str,
+    settings: &Settings,
     state: &mut State,
     summary: &mut BackfillSummary,
     progress: &Progress,
 ) {
+    let bucket = settings.bucket.as_str();
     match result {
         Ok(r) => {
             tracing::debug!(bucket, key = %object.key, events = r.decoded.events, "file indexed");
-            super::object_indexed(&r);
+            super::object_indexed(&r, &settings.touched);
             state.object_finished(&day, &object.key);
             summary.done += 1;
             summary.done_bytes += object.size;

@@ -203,8 +203,8 @@ pub async fn process_object<S: ObjectStore>(
 }
 
 /// Counts an object whose events are all settled (metrics).
-pub fn object_indexed(r: &ObjectReport) {
-    crate::trends::touched::record(r.decoded.oldest_event, r.decoded.newest_event);
+pub fn object_indexed(r: &ObjectReport, touched: &crate::trends::touched::TouchedDays) {
+    touched.record(r.decoded.oldest_event, r.decoded.newest_event);
     metrics::counter!(crate::telemetry::OBJECTS, "outcome" => "indexed").increment(1);
     for (outcome, n) in [
         ("indexed", r.indexed.created),

@@ -97,6 +97,8 @@ pub struct ObjectDecoder {
     pub detector: Arc<crate::detect::Detector>,
     /// Daily index prefix of alert documents (`alerts.index_prefix`).
     pub alerts_index_prefix: String,
+    /// The batch buffers kept for the next batches, shared by every object this decoder reads.
+    pub pool: Arc<crate::index::buffers::Pool>,
 }
 
 /// The plausible event times of one log source: a forged or broken file must not create an
@@ -159,7 +161,7 @@ impl ObjectDecoder {
             return self.decode_access_log(reader, origin, watch, emit);
         }
         let mut records = RecordReader::with_limits(maybe_gunzip(reader).map_err(DecodeError::Io)?, self.frame);
-        let mut builder = BatchBuilder::new(self.limits, origin.clone());
+        let mut builder = BatchBuilder::with_pool(self.limits, origin.clone(), self.pool.clone());
         let mut stats = DecodeStats::default();
         // The newest @timestamp so far: canonical UTC RFC 3339, so the string order is the time
         // order (to the second).

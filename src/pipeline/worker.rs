@@ -47,6 +47,8 @@ pub struct Worker<Q, S> {
     pub receive_delays: (Duration, Duration),
     /// The buckets and prefixes notifications may name.
     pub allowlist: Allowlist,
+    /// The days indexed into, for the trend pass.
+    pub touched: crate::trends::touched::TouchedDays,
 }
 
 /// Totals over a run.
@@ -397,7 +399,7 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                 Ok(r) => {
                     tracing::info!(bucket = %obj.bucket, key = %obj.key, events = r.decoded.events, created = r.indexed.created,
                         duplicates = r.indexed.duplicates, dead_lettered = r.indexed.dead_lettered, "file indexed");
-                    super::object_indexed(&r);
+                    super::object_indexed(&r, &self.touched);
                     stats.files += 1;
                     stats.events += r.decoded.events;
                     stats.indexed += r.indexed;

@@ -70,6 +70,7 @@ impl Setup {
             cancel,
             receive_delays: (Duration::from_millis(1), Duration::from_millis(5)),
             allowlist: self.allowlist.clone(),
+            touched: Default::default(),
         };
         (Arc::new(worker), handles)
     }

@@ -42,7 +42,7 @@ impl ObjectDecoder {
         let limit = self.frame.max_total_bytes;
         let inflated = maybe_gunzip(reader).map_err(DecodeError::Io)?.take(limit.saturating_add(1));
         let mut lines = BufReader::with_capacity(64 << 10, inflated);
-        let mut builder = BatchBuilder::new(self.limits, origin);
+        let mut builder = BatchBuilder::with_pool(self.limits, origin, self.pool.clone());
         let mut stats = DecodeStats::default();
         let (mut oldest, mut newest) = (String::new(), String::new());
         let (oldest_day, newest_day) = (self.access_window.oldest, self.access_window.newest());
