@@ -163,116 +163,92 @@ impl ObjectDecoder {
         let mut records = RecordReader::with_limits(maybe_gunzip(reader).map_err(DecodeError::Io)?, self.frame);
         let mut builder = BatchBuilder::with_pool(self.limits, origin.clone(), self.pool.clone());
         let mut stats = DecodeStats::default();
-        // The newest @timestamp so far: canonical UTC RFC 3339, so the string order is the time
-        // order (to the second).
-        let (mut oldest, mut newest) = (String::new(), String::new());
-        let (oldest_day, newest_day) = (self.window.oldest, self.window.newest());
+        let mut span = Span::default();
+        let newest_day = self.window.newest();
         // The rules each record matched, one vector for all of them.
         let mut matches = Vec::new();
         while let Some(framed) = records.next_record()? {
             watch.check()?;
             stats.events += 1;
-            let n = stats.events;
             let full = match framed {
-                Framed::TooLarge { offset, size, head } => self.dead_letter(
-                    &mut builder,
-                    &mut stats,
-                    Invalid {
-                        error_type: "record_too_large",
-                        reason: format!(
-                            "record {n} at byte {offset} is {size} bytes, over limits.max_record_bytes ({})",
-                            self.frame.max_record_bytes
-                        ),
-                        event_id: None,
-                        raw: head,
-                        size: Some(size),
-                    },
-                ),
-                Framed::Record { offset, bytes } => match RawEvent::parse(bytes) {
-                    Err(e) => self.dead_letter(
-                        &mut builder,
-                        &mut stats,
-                        Invalid {
-                            error_type: "invalid_record",
-                            reason: format!("record {n} at byte {offset} is not a valid json object: {e}"),
-                            event_id: None,
-                            raw: bytes,
-                            size: None,
-                        },
-                    ),
-                    Ok(event) => match self.enricher.target(&event) {
-                        Ok(target) if target.date < oldest_day || target.date > newest_day => {
-                            let event_id = event.get_str("eventID");
-                            self.dead_letter(
-                                &mut builder,
-                                &mut stats,
-                                Invalid {
-                                    error_type: "implausible_event_time",
-                                    reason: Self::outside_window(
-                                        "eventTime",
-                                        &target.timestamp,
-                                        &self.window,
-                                        &newest_day,
-                                    ),
-                                    event_id: event_id.as_deref(),
-                                    raw: bytes,
-                                    size: None,
-                                },
-                            )
-                        }
-                        Ok(target) => {
-                            if *target.timestamp > *newest {
-                                newest.clear();
-                                newest.push_str(&target.timestamp);
-                            }
-                            if oldest.is_empty() || *target.timestamp < *oldest {
-                                oldest.clear();
-                                oldest.push_str(&target.timestamp);
-                            }
-                            self.detector.matches_into(&event, &mut matches);
-                            let mut subject = None;
-                            let full = builder.push(
-                                ItemKind::Event,
-                                |o| {
-                                    write_create_action(
-                                        o,
-                                        &self.index_prefix,
-                                        self.index_period.suffix(target.date_str()),
-                                        target.id_json,
-                                    )
-                                },
-                                |o| subject = self.enricher.write_document(&event, &target, &matches, o),
-                                bytes,
-                            );
-                            match subject {
-                                None => full,
-                                Some(subject) => {
-                                    send(full, &mut stats, emit)?;
-                                    let event = (subject, &target, bytes);
-                                    self.push_alerts(&mut builder, &mut stats, event, &matches, emit)?
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            let event_id = event.get_str("eventID");
-                            self.dead_letter(
-                                &mut builder,
-                                &mut stats,
-                                Invalid {
-                                    error_type: e.kind(),
-                                    reason: e.to_string(),
-                                    event_id: event_id.as_deref(),
-                                    raw: bytes,
-                                    size: None,
-                                },
-                            )
-                        }
-                    },
-                },
+                Framed::TooLarge { offset, size, head } => {
+                    let reason = format!(
+                        "record {} at byte {offset} is {size} bytes, over limits.max_record_bytes ({})",
+                        stats.events, self.frame.max_record_bytes
+                    );
+                    let bad =
+                        Invalid { error_type: "record_too_large", reason, event_id: None, raw: head, size: Some(size) };
+                    self.dead_letter(&mut builder, &mut stats, bad)
+                }
+                Framed::Record { offset, bytes } => {
+                    let mut at = Record { builder: &mut builder, stats: &mut stats, span: &mut span, emit };
+                    self.push_record(&mut at, (offset, bytes), &newest_day, &mut matches)?
+                }
             };
             send(full, &mut stats, emit)?;
         }
-        finish(builder, stats, (&oldest, &newest), emit)
+        finish(builder, stats, span.ends(), emit)
+    }
+
+    /// One framed CloudTrail record: its event document and alert documents, or its dead
+    /// letter. Returns a full batch when one is, like [`BatchBuilder::push`].
+    fn push_record(
+        &self,
+        at: &mut Record<'_, '_>,
+        (offset, bytes): (u64, &[u8]),
+        newest_day: &[u8; 10],
+        matches: &mut Vec<crate::detect::Match>,
+    ) -> Result<Option<Batch>, Closed> {
+        let event = match RawEvent::parse(bytes) {
+            Ok(event) => event,
+            Err(e) => {
+                let reason = format!("record {} at byte {offset} is not a valid json object: {e}", at.stats.events);
+                let bad = Invalid { error_type: "invalid_record", reason, event_id: None, raw: bytes, size: None };
+                return Ok(self.dead_letter(at.builder, at.stats, bad));
+            }
+        };
+        let target = match self.enricher.target(&event) {
+            Ok(target) if target.date < self.window.oldest || target.date > *newest_day => {
+                let event_id = event.get_str("eventID");
+                let reason = Self::outside_window("eventTime", &target.timestamp, &self.window, newest_day);
+                let bad = Invalid {
+                    error_type: "implausible_event_time",
+                    reason,
+                    event_id: event_id.as_deref(),
+                    raw: bytes,
+                    size: None,
+                };
+                return Ok(self.dead_letter(at.builder, at.stats, bad));
+            }
+            Ok(target) => target,
+            Err(e) => {
+                let event_id = event.get_str("eventID");
+                let bad = Invalid {
+                    error_type: e.kind(),
+                    reason: e.to_string(),
+                    event_id: event_id.as_deref(),
+                    raw: bytes,
+                    size: None,
+                };
+                return Ok(self.dead_letter(at.builder, at.stats, bad));
+            }
+        };
+        at.span.see(&target.timestamp);
+        self.detector.matches_into(&event, matches);
+        let mut subject = None;
+        let full = at.builder.push(
+            ItemKind::Event,
+            |o| write_create_action(o, &self.index_prefix, self.index_period.suffix(target.date_str()), target.id_json),
+            |o| subject = self.enricher.write_document(&event, &target, matches, o),
+            bytes,
+        );
+        match subject {
+            None => Ok(full),
+            Some(subject) => {
+                send(full, at.stats, at.emit)?;
+                self.push_alerts(at.builder, at.stats, (subject, &target, bytes), matches, at.emit)
+            }
+        }
     }
 
     /// Adds one alert document per rule in `matches` after the event's own document, sending
@@ -351,6 +327,41 @@ fn send(
         emit(batch)?;
     }
     Ok(())
+}
+
+/// The oldest and newest event times of a file so far: canonical UTC RFC 3339, so the string
+/// order is the time order (to the second).
+#[derive(Debug, Default)]
+pub(super) struct Span {
+    oldest: String,
+    newest: String,
+}
+
+impl Span {
+    /// Widens the span to `timestamp`.
+    pub(super) fn see(&mut self, timestamp: &str) {
+        if timestamp > self.newest.as_str() {
+            self.newest.clear();
+            self.newest.push_str(timestamp);
+        }
+        if self.oldest.is_empty() || timestamp < self.oldest.as_str() {
+            self.oldest.clear();
+            self.oldest.push_str(timestamp);
+        }
+    }
+
+    /// `(oldest, newest)`.
+    pub(super) fn ends(&self) -> (&str, &str) {
+        (&self.oldest, &self.newest)
+    }
+}
+
+/// Where a record of a file goes: the file's batches, counts, time span and batch sink.
+struct Record<'a, 'e> {
+    builder: &'a mut BatchBuilder,
+    stats: &'a mut DecodeStats,
+    span: &'a mut Span,
+    emit: &'a mut (dyn FnMut(Batch) -> Result<(), Closed> + 'e),
 }
 
 /// Sends the last batch and records the oldest and newest times seen (canonical RFC 3339 UTC).

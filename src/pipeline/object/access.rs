@@ -5,7 +5,7 @@
 //! so that a redelivered file creates no duplicate. A line that is not a record is dead-lettered
 //! with its line number and the file goes on.
 
-use super::{Closed, DecodeStats, Invalid, ObjectDecoder, ObjectError, Watch, finish, send};
+use super::{Closed, DecodeStats, Invalid, ObjectDecoder, ObjectError, Span, Watch, finish, send};
 use crate::decode::{DecodeError, maybe_gunzip, s3access};
 use crate::index::bulk::{Batch, BatchBuilder, ItemKind, write_create_action};
 use crate::source::Origin;
@@ -44,7 +44,7 @@ impl ObjectDecoder {
         let mut lines = BufReader::with_capacity(64 << 10, inflated);
         let mut builder = BatchBuilder::with_pool(self.limits, origin, self.pool.clone());
         let mut stats = DecodeStats::default();
-        let (mut oldest, mut newest) = (String::new(), String::new());
+        let mut span = Span::default();
         let (oldest_day, newest_day) = (self.access_window.oldest, self.access_window.newest());
         let (mut line, mut number, mut read) = (Vec::new(), 0usize, 0u64);
         loop {
@@ -100,12 +100,7 @@ impl ObjectDecoder {
                         self.dead_letter(&mut builder, &mut stats, bad)
                     }
                     Ok(r) => {
-                        if r.timestamp > newest {
-                            newest.clone_from(&r.timestamp);
-                        }
-                        if oldest.is_empty() || r.timestamp < oldest {
-                            oldest.clone_from(&r.timestamp);
-                        }
+                        span.see(&r.timestamp);
                         let day = self.index_period.suffix(std::str::from_utf8(&r.day).unwrap_or("1970.01.01"));
                         let id = line_id(text.trim_end().as_bytes());
                         builder.push(
@@ -119,7 +114,7 @@ impl ObjectDecoder {
             };
             send(full, &mut stats, emit)?;
         }
-        finish(builder, stats, (&oldest, &newest), emit)
+        finish(builder, stats, span.ends(), emit)
     }
 }
 
