@@ -240,83 +240,13 @@ impl<B: BulkClient> Indexer<B> {
                     }
                     None => continue,
                 },
-                Err(e) if e.is_too_large() && current.len() > 1 => {
-                    tracing::warn!(origin = %current.origin, actions = current.len(), bytes = current.body.len(),
-                        "bulk request too large for the cluster, splitting it in halves");
-                    metrics::counter!(telemetry::BULK_RETRIES, "reason" => "too_large").increment(1);
-                    let mid = current.len() / 2;
-                    work.push(current.subset(&(mid..current.len()).collect::<Vec<_>>()));
-                    work.push(current.subset(&(0..mid).collect::<Vec<_>>()));
-                    continue;
-                }
-                Err(e) if e.is_too_large() => {
-                    let item = &current.items[0];
-                    if item.kind == ItemKind::DeadLetter {
-                        return Err(IndexError::DeadLetterRefused {
-                            status: 413,
-                            error_type: "request_too_large".into(),
-                            reason: e.to_string(),
-                        });
-                    }
-                    let reason = format!(
-                        "the document alone ({} bytes) is over the cluster's request size limit (http.max_content_length)",
-                        current.body.len()
-                    );
-                    tracing::warn!(origin = %current.origin, reason, "event too large for the cluster, dead-lettering it");
-                    let mut dead = Batch::new(current.origin.clone());
-                    let refusal = Refusal { status: 413, error_type: "request_too_large", reason: &reason };
-                    dead_letter_refused(&mut dead, &current, item, &self.deadletter_index, &refusal, true);
-                    work.push(dead);
-                    continue;
-                }
-                Err(e) if e.is_blocked() => {
-                    work.push(current);
-                    Wait::Blocked(e.to_string())
-                }
-                Err(e) if e.is_transient() => {
-                    work.push(current);
-                    Wait::Unavailable(e.to_string())
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => match self.refused(current, e, &mut work)? {
+                    Some(wait) => wait,
+                    None => continue,
+                },
             };
             let remaining = work.last().map_or(0, Batch::len);
-            metrics::counter!(telemetry::BULK_RETRIES, "reason" => wait.label()).increment(1);
-            let label = wait.label();
-            let (delay, reason) = match wait {
-                Wait::Throttled(reason) | Wait::Unavailable(reason) => match throttled.next() {
-                    Some(d) => {
-                        if let Some(since) = RETRY_WARNINGS.due(label) {
-                            let what =
-                                if label == "throttled" { "items refused for now" } else { "bulk request failed" };
-                            tracing::warn!(
-                                items = remaining,
-                                ?d,
-                                reason,
-                                retries_not_logged = since,
-                                "{what}, retrying"
-                            );
-                        }
-                        (d, reason)
-                    }
-                    None => {
-                        return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
-                    }
-                },
-                Wait::Blocked(reason) => match blocked.next() {
-                    Some(d) => {
-                        tracing::warn!(
-                            items = remaining,
-                            ?d,
-                            reason,
-                            "the cluster refuses writes (permissions, read-only block or missing index): holding the batch until it accepts them"
-                        );
-                        (d, reason)
-                    }
-                    None => {
-                        return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
-                    }
-                },
-            };
+            let (delay, reason) = self.delay(wait, remaining, &mut throttled, &mut blocked)?;
             tracing::debug!(items = remaining, ?delay, reason, "retrying");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -324,6 +254,94 @@ impl<B: BulkClient> Indexer<B> {
             }
         }
         Ok(report)
+    }
+
+    /// What to do with `current` after its request failed with `e`: split it or dead-letter
+    /// its one document (too large, pushed as new work), or wait and send it again (pushed
+    /// back, with the reason). Anything else fails the batch.
+    fn refused(&self, current: Batch, e: ClientError, work: &mut Vec<Batch>) -> Result<Option<Wait>, IndexError> {
+        match e {
+            e if e.is_too_large() && current.len() > 1 => {
+                tracing::warn!(origin = %current.origin, actions = current.len(), bytes = current.body.len(),
+                    "bulk request too large for the cluster, splitting it in halves");
+                metrics::counter!(telemetry::BULK_RETRIES, "reason" => "too_large").increment(1);
+                let mid = current.len() / 2;
+                work.push(current.subset(&(mid..current.len()).collect::<Vec<_>>()));
+                work.push(current.subset(&(0..mid).collect::<Vec<_>>()));
+                Ok(None)
+            }
+            e if e.is_too_large() => {
+                let item = &current.items[0];
+                if item.kind == ItemKind::DeadLetter {
+                    return Err(IndexError::DeadLetterRefused {
+                        status: 413,
+                        error_type: "request_too_large".into(),
+                        reason: e.to_string(),
+                    });
+                }
+                let reason = format!(
+                    "the document alone ({} bytes) is over the cluster's request size limit (http.max_content_length)",
+                    current.body.len()
+                );
+                tracing::warn!(origin = %current.origin, reason, "event too large for the cluster, dead-lettering it");
+                let mut dead = Batch::new(current.origin.clone());
+                let refusal = Refusal { status: 413, error_type: "request_too_large", reason: &reason };
+                dead_letter_refused(&mut dead, &current, item, &self.deadletter_index, &refusal, true);
+                work.push(dead);
+                Ok(None)
+            }
+            e if e.is_blocked() => {
+                work.push(current);
+                Ok(Some(Wait::Blocked(e.to_string())))
+            }
+            e if e.is_transient() => {
+                work.push(current);
+                Ok(Some(Wait::Unavailable(e.to_string())))
+            }
+            e => Err(e.into()),
+        }
+    }
+
+    /// How long to wait before sending again for `wait`, from its backoff (`throttled` for
+    /// throttled items and failed requests, `blocked` for a cluster refusing writes), with the
+    /// retry counted and logged; the retries exhausted fail the batch.
+    fn delay(
+        &self,
+        wait: Wait,
+        remaining: usize,
+        throttled: &mut impl Iterator<Item = Duration>,
+        blocked: &mut impl Iterator<Item = Duration>,
+    ) -> Result<(Duration, String), IndexError> {
+        metrics::counter!(telemetry::BULK_RETRIES, "reason" => wait.label()).increment(1);
+        let label = wait.label();
+        Ok(match wait {
+            Wait::Throttled(reason) | Wait::Unavailable(reason) => match throttled.next() {
+                Some(d) => {
+                    if let Some(since) = RETRY_WARNINGS.due(label) {
+                        let what = if label == "throttled" { "items refused for now" } else { "bulk request failed" };
+                        tracing::warn!(items = remaining, ?d, reason, retries_not_logged = since, "{what}, retrying");
+                    }
+                    (d, reason)
+                }
+                None => {
+                    return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
+                }
+            },
+            Wait::Blocked(reason) => match blocked.next() {
+                Some(d) => {
+                    tracing::warn!(
+                        items = remaining,
+                        ?d,
+                        reason,
+                        "the cluster refuses writes (permissions, read-only block or missing index): holding the batch until it accepts them"
+                    );
+                    (d, reason)
+                }
+                None => {
+                    return Err(IndexError::RetriesExhausted { remaining, retries: self.max_retries, reason });
+                }
+            },
+        })
     }
 
     /// Counts what `response` settled; returns what must be sent again (items to retry and new

@@ -136,15 +136,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
                 summary.refused += 1;
             }
             Some(Step::Object { day, object }) => {
-                summary.listed += 1;
-                summary.listed_bytes += object.size;
-                let (account, region) = settings.scope.account_and_region(&day);
-                if !account.is_empty() && !summary.accounts.contains(account) {
-                    summary.accounts.insert(account.to_owned());
-                }
-                if !region.is_empty() && !summary.regions.contains(region) {
-                    summary.regions.insert(region.to_owned());
-                }
+                summary.count_listed(&settings.scope, &day, &object);
                 match &mode {
                     Mode::DryRun => {}
                     Mode::Index { store, decoder, sink, budget, max_object_time } => {
@@ -176,8 +168,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
                 }
             }
             Some(Step::DayListed { day, objects }) => {
-                let date = day.trim_end_matches('/').rsplitn(4, '/').take(3).collect::<Vec<_>>();
-                summary.days.insert(date.iter().rev().copied().collect::<Vec<_>>().join("-"));
+                summary.count_day(&day);
                 if let Mode::Enqueue { queue, region } = &mode {
                     send(queue, region, &settings.bucket, &mut pending, state, &mut summary, progress).await;
                 }
@@ -195,31 +186,62 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
     if let Mode::Enqueue { queue, region } = &mode {
         send(queue, region, &settings.bucket, &mut pending, state, &mut summary, progress).await;
     }
-    // After an interrupt, what is in flight gets the grace period, then is cancelled (and left
-    // unrecorded).
-    let grace = tokio::time::sleep(if summary.interrupted { settings.grace } else { Duration::MAX / 4 });
-    tokio::pin!(grace);
-    while !tasks.is_empty() {
-        tokio::select! {
-            Some(done) = tasks.join_next() => tally(done.expect("backfill tasks do not panic"), &settings, state, &mut summary, progress),
-            _ = &mut grace, if !cancel.is_cancelled() => cancel.cancel(),
-        }
-        progress.update(&summary);
-    }
+    finish_in_flight(tasks, &settings, state, &mut summary, progress).await;
     if summary.interrupted {
         walker.abort();
     } else {
-        match walker.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => summary.list_error = Some(e.to_string()),
-            Err(e) => summary.list_error = Some(format!("listing task failed: {e}")),
-        }
+        summary.list_error = match walker.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("listing task failed: {e}")),
+        };
     }
     if !matches!(mode, Mode::DryRun) {
         save(state, progress);
     }
     progress.finish();
     summary
+}
+
+/// Lets the objects in flight finish: after an interrupt they get the grace period, then are
+/// cancelled (and left unrecorded).
+async fn finish_in_flight(
+    mut tasks: JoinSet<Outcome>,
+    settings: &Settings,
+    state: &mut State,
+    summary: &mut BackfillSummary,
+    progress: &Progress,
+) {
+    let grace = tokio::time::sleep(if summary.interrupted { settings.grace } else { Duration::MAX / 4 });
+    tokio::pin!(grace);
+    while !tasks.is_empty() {
+        tokio::select! {
+            Some(done) = tasks.join_next() => tally(done.expect("backfill tasks do not panic"), settings, state, summary, progress),
+            _ = &mut grace, if !settings.cancel.is_cancelled() => settings.cancel.cancel(),
+        }
+        progress.update(summary);
+    }
+}
+
+impl BackfillSummary {
+    /// Counts a listed object, its account and region.
+    fn count_listed(&mut self, scope: &Scope, day: &str, object: &Listed) {
+        self.listed += 1;
+        self.listed_bytes += object.size;
+        let (account, region) = scope.account_and_region(day);
+        if !account.is_empty() && !self.accounts.contains(account) {
+            self.accounts.insert(account.to_owned());
+        }
+        if !region.is_empty() && !self.regions.contains(region) {
+            self.regions.insert(region.to_owned());
+        }
+    }
+
+    /// Counts a day listed completely (`…/YYYY/MM/DD/` as `YYYY-MM-DD`).
+    fn count_day(&mut self, day: &str) {
+        let date = day.trim_end_matches('/').rsplitn(4, '/').take(3).collect::<Vec<_>>();
+        self.days.insert(date.iter().rev().copied().collect::<Vec<_>>().join("-"));
+    }
 }
 
 fn save(state: &mut State, progress: &Progress) {
