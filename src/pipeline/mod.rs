@@ -59,22 +59,49 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<Settled, IndexError>>,
 }
 
-/// Where decoded batches go (the indexer tasks, or the `--output` writer), and where the
-/// alerts they create are announced.
+/// Where decoded batches go (OpenSearch through the indexer tasks, or the `--output` file),
+/// and where the alerts they create are announced.
 #[derive(Debug, Clone)]
 pub struct Sink {
-    route: Route,
+    target: Arc<dyn BatchSink>,
     outbox: Option<Outbox>,
 }
 
-#[derive(Debug, Clone)]
-enum Route {
-    /// To the indexer tasks, one batch out per object at a time.
-    Indexers(mpsc::Sender<Job>),
-    /// Written to the `--output` file by the decoding thread itself: handing every batch to a
-    /// writer thread and waiting for its answer cost each file two thread wake-ups, and on two
-    /// cores left them idle a sixth of the time.
-    Output(Arc<Output>),
+/// One implementation of where batches go. A decoding thread hands each batch over in turn:
+/// the answer is the batch's settlement, now or later (a result per item, read by the
+/// indexer), and nothing is acknowledged before every batch of an object is settled.
+pub trait BatchSink: Send + Sync + std::fmt::Debug {
+    /// Hands `batch` over from a decoding thread (it may block). Time spent waiting here is
+    /// not the object's: it is given back to `watch`.
+    fn hand_over(&self, batch: Batch, watch: &Watch) -> Result<Handed, HandOverError>;
+}
+
+/// What became of a batch handed over.
+pub enum Handed {
+    /// Settled later: the receiver gets its result.
+    Pending(oneshot::Receiver<Result<Settled, IndexError>>),
+    /// Done already (written whole).
+    Done,
+}
+
+/// Why a batch could not be handed over.
+pub enum HandOverError {
+    /// The receiving side is gone (shutdown).
+    Closed,
+    /// The sink failed; the object fails with this.
+    Failed(ProcessError),
+}
+
+/// The indexer tasks' queue: one batch out per object at a time.
+#[derive(Debug)]
+struct IndexerQueue(mpsc::Sender<Job>);
+
+impl BatchSink for IndexerQueue {
+    fn hand_over(&self, batch: Batch, _watch: &Watch) -> Result<Handed, HandOverError> {
+        let (reply, rx) = oneshot::channel();
+        self.0.blocking_send(Job { batch, reply }).map_err(|_| HandOverError::Closed)?;
+        Ok(Handed::Pending(rx))
+    }
 }
 
 impl Sink {
@@ -241,7 +268,7 @@ pub fn spawn_indexers<B: BulkClient>(
             })
         })
         .collect();
-    (Sink { route: Route::Indexers(tx), outbox: None }, handles)
+    (Sink { target: Arc::new(IndexerQueue(tx)), outbox: None }, handles)
 }
 
 /// Starts the task that delivers alert notifications to `urls`, fed by the returned outbox
@@ -323,20 +350,6 @@ fn decode_reader<R: Read + Send + 'static>(
         watch.waited(waiting.elapsed());
     };
     let mut emit = |batch: Batch| -> Result<(), Closed> {
-        let jobs = match &sink.route {
-            Route::Indexers(jobs) => jobs,
-            Route::Output(output) => {
-                // Like waiting for the indexers, a slow output (a pipe) does not count against
-                // the file's time.
-                let waiting = Instant::now();
-                let written = output.write(&batch.body);
-                watch.waited(waiting.elapsed());
-                return written.map_err(|e| {
-                    failed = failed.take().or(Some(ProcessError::Output(e)));
-                    Closed
-                });
-            }
-        };
         // One batch out at a time: wait for the previous one before handing over the next.
         if let Some(rx) = out.take() {
             settle(rx, &mut failed);
@@ -344,10 +357,16 @@ fn decode_reader<R: Read + Send + 'static>(
         if failed.is_some() {
             return Err(Closed);
         }
-        let (reply, rx) = oneshot::channel();
         out_bytes = batch.footprint();
-        jobs.blocking_send(Job { batch, reply }).map_err(|_| Closed)?;
-        out = Some(rx);
+        match sink.target.hand_over(batch, watch) {
+            Ok(Handed::Pending(rx)) => out = Some(rx),
+            Ok(Handed::Done) => {}
+            Err(HandOverError::Closed) => return Err(Closed),
+            Err(HandOverError::Failed(e)) => {
+                failed = Some(e);
+                return Err(Closed);
+            }
+        }
         Ok(())
     };
     let decoded = decoder.decode(reader, origin.clone(), watch, &mut emit);
