@@ -90,7 +90,7 @@ pub fn ingest(dir: &Path) -> Vec<String> {
     ]
 }
 
-/// Measures one corpus the way issue 15 states its goals and prints one line per figure.
+/// Measures one corpus as a user would and prints one line per figure.
 pub fn report(
     name: &str,
     dir: &Path,
