@@ -57,22 +57,19 @@ q = sqs.create_queue(QueueName="trailship", Attributes={
 arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 s3.put_bucket_notification_configuration(Bucket="demo-cloudtrail-logs", NotificationConfiguration={
     "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
-root = "tests/fixtures/samples"
-n = 0
-for dirpath, _, names in os.walk(root):
-    for name in sorted(names):
-        path = os.path.join(dirpath, name)
-        s3.upload_file(path, "demo-cloudtrail-logs", os.path.relpath(path, root))
-        n += 1
+def upload(root):
+    """Uploads every file under root to the bucket, at its path below root; returns how many."""
+    n = 0
+    for dirpath, _, names in os.walk(root):
+        for name in sorted(names):
+            path = os.path.join(dirpath, name)
+            s3.upload_file(path, "demo-cloudtrail-logs", os.path.relpath(path, root))
+            n += 1
+    return n
+n = upload("tests/fixtures/samples")
 print(f"uploaded {n} sample CloudTrail files to s3://demo-cloudtrail-logs", file=sys.stderr)
 # S3 server access logs go through the same bucket and queue; their file names route them.
-access = "tests/fixtures/s3access-samples"
-m = 0
-for dirpath, _, names in os.walk(access):
-    for name in sorted(names):
-        path = os.path.join(dirpath, name)
-        s3.upload_file(path, "demo-cloudtrail-logs", os.path.relpath(path, access))
-        m += 1
+m = upload("tests/fixtures/s3access-samples")
 print(f"uploaded {m} sample S3 server access log files to s3://demo-cloudtrail-logs/s3logs/", file=sys.stderr)
 print(q)
 PY
