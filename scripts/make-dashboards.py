@@ -7,7 +7,7 @@ Usage: make-dashboards.py            rewrite dashboards/trailship.ndjson
 The saved-objects format keeps visualization state, panels and search sources as JSON strings
 inside JSON; writing them by hand invites typos, so this script is the source and the .ndjson
 is its output (committed, because users import the file and `trailship setup` embeds it).
-The CIS panels come from src/enrich/data/tags.toml, so a new rule there gets its panel here.
+The CIS panels come from src/sources/cloudtrail/enrich/data/tags.toml, so a new rule there gets its panel here.
 
 Conventions every object follows (checked by src/dashboards_tests.rs and run against real
 events by tests/integration/dashboards.rs):
@@ -364,7 +364,7 @@ def overview():
 
 def security(s):
     p = "trailship-security-"
-    rules = tomllib.load(open(os.path.join(ROOT, "src", "enrich", "data", "tags.toml"), "rb"))["rule"]
+    rules = tomllib.load(open(os.path.join(ROOT, "src", "sources", "cloudtrail", "enrich", "data", "tags.toml"), "rb"))["rule"]
     panels = [(timeline(p + "tags-over-time", "Security events over time by tag", "tags", 20,
                         query="_exists_:tags"), 48, 10)]
     for rule in rules:

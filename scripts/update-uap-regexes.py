@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates src/enrich/data/uap-regexes.json from uap-core's regexes.yaml.
+"""Regenerates src/agent/uap-regexes.json from uap-core's regexes.yaml.
 
 Usage: scripts/update-uap-regexes.py path/to/uap-core/regexes.yaml
 
@@ -15,6 +15,6 @@ import yaml
 
 src = yaml.safe_load(pathlib.Path(sys.argv[1]).read_text())
 out = {"user_agent_parsers": src["user_agent_parsers"], "os_parsers": src["os_parsers"]}
-dest = pathlib.Path(__file__).resolve().parent.parent / "src/enrich/data/uap-regexes.json"
+dest = pathlib.Path(__file__).resolve().parent.parent / "src/agent/uap-regexes.json"
 dest.write_text(json.dumps(out, separators=(",", ":"), ensure_ascii=False))
 print(f"{dest}: {len(out['user_agent_parsers'])} user agent and {len(out['os_parsers'])} os parsers")

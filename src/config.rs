@@ -32,23 +32,7 @@ use serde::Deserialize;
 pub use sqs::SqsConfig;
 use std::path::Path;
 pub use trends::TrendsConfig;
-pub use values::Secret;
-
-/// A configuration problem, always about one key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    /// The dotted key, e.g. `sqs.max_messages_in_flight`.
-    pub key: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(key: &str, message: impl Into<String>) -> Self {
-        ConfigError { key: key.to_owned(), message: message.into() }
-    }
-}
+pub use values::{ConfigError, Secret, validate_index_name};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -166,21 +150,6 @@ fn clean_message(e: &config::ConfigError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
-/// Index names: lowercase, no spaces or `\/*?"<>|,#:`, not starting with `_-+`.
-pub fn validate_index_name(key: &str, name: &str) -> Result<(), ConfigError> {
-    let bad_char = name.chars().find(|c| c.is_uppercase() || c.is_whitespace() || "\\/*?\"<>|,#:".contains(*c));
-    if name.is_empty() || name.len() > 200 {
-        return Err(ConfigError::new(key, "must be 1 to 200 characters"));
-    }
-    if let Some(c) = bad_char {
-        return Err(ConfigError::new(key, format!("{name:?} is not a valid index name (character {c:?})")));
-    }
-    if name.starts_with(['_', '-', '+']) || name == "." || name == ".." {
-        return Err(ConfigError::new(key, format!("{name:?} is not a valid index name")));
-    }
-    Ok(())
-}
-
 impl RawConfig {
     fn validate(self, endpoint_from_env: bool) -> Result<Config, ConfigError> {
         let aws = self.aws.validate(endpoint_from_env)?;
@@ -235,7 +204,7 @@ impl Config {
     /// document, whichever is larger; doubled for the growth slack of their buffers.
     pub fn object_reserve_bytes(&self) -> usize {
         let record = self.limits.max_record_bytes;
-        let framer = record + crate::decode::framing::CHUNK * 2;
+        let framer = record + crate::decode::CHUNK * 2;
         let batch = (2 * self.opensearch.bulk_max_bytes).max(4 * record) * 2;
         framer + 2 * batch
     }

@@ -355,13 +355,12 @@ fn allowlists_from_the_file_or_comma_separated_from_the_environment() {
 #[test]
 fn access_log_prefixes_from_the_file_or_the_environment() {
     let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
-    assert_eq!(c.s3access.router, crate::route::Router::default());
+    assert!(c.s3access.prefixes.is_empty());
     let c = Config::load_from(Some(toml("[s3access]\nprefixes = [\"s3-logs/\"]\n").path()), &[]).unwrap();
-    assert_eq!(c.s3access.router.access_prefixes, ["s3-logs/"]);
+    assert_eq!(c.s3access.prefixes, ["s3-logs/"]);
     let e = env(&[("TRAILSHIP__S3ACCESS__PREFIXES", "s3-logs/, copied/ ,")]);
     let c = Config::load_from(Some(toml("").path()), &e).unwrap();
-    assert_eq!(c.s3access.router.access_prefixes, ["s3-logs/", "copied/"]);
-    assert_eq!(c.s3access.router.classify_key("copied/x.log"), crate::route::LogKind::S3Access);
+    assert_eq!(c.s3access.prefixes, ["s3-logs/", "copied/"]);
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! object.
 
 use super::*;
-use crate::index::template::{
-    ACCESS_TEMPLATE, ACCESS_TRENDS_TEMPLATE, ALERTS_TEMPLATE, EVENT_TEMPLATE, TRENDS_TEMPLATE,
-};
+use crate::index::template::ALERTS_TEMPLATE;
+use crate::sources::cloudtrail::{TRENDS_TEMPLATE, enrich::TEMPLATE as EVENT_TEMPLATE};
+use crate::sources::s3access::{TEMPLATE as ACCESS_TEMPLATE, TRENDS_TEMPLATE as ACCESS_TRENDS_TEMPLATE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every mapped field of the indices an index pattern covers, dotted path → type (over both
@@ -306,7 +306,7 @@ fn dashboards_point_only_to_existing_panels() {
 
 #[test]
 fn every_cis_rule_has_a_panel() {
-    let rules: toml::Table = toml::from_str(include_str!("enrich/data/tags.toml")).unwrap();
+    let rules: toml::Table = toml::from_str(include_str!("sources/cloudtrail/enrich/data/tags.toml")).unwrap();
     let panels = SAVED_OBJECTS;
     let mut n = 0;
     for rule in rules["rule"].as_array().unwrap().iter().filter(|r| r.get("cis").is_some()) {

@@ -9,14 +9,15 @@
 //! tasks and wires channels; [`commands`] builds clients from the validated [`config`] and runs
 //! a command; [`dashboards`] holds the saved objects `trailship setup` imports.
 
+pub mod agent;
 pub mod cause;
 pub mod commands;
 pub mod config;
 pub mod dashboards;
 pub mod decode;
 pub mod detect;
-pub mod enrich;
 pub mod fetch;
+pub mod geo;
 pub mod index;
 pub mod json;
 pub mod listing;
@@ -26,6 +27,7 @@ pub mod queue;
 pub mod retry;
 pub mod route;
 pub mod source;
+pub mod sources;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;

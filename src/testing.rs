@@ -4,13 +4,15 @@
 //! it was asked, so tests can check the delivery guarantee without SQS, S3 or a cluster.
 
 use crate::decode::FrameLimits;
-use crate::enrich::Enricher;
 use crate::fetch::{Body, FetchError, ObjectStore};
 use crate::index::bulk::BatchLimits;
 use crate::index::client::{BulkClient, ClientError};
-use crate::pipeline::object::{EventWindow, ObjectDecoder};
+use crate::pipeline::object::{Decoding, ObjectDecoder};
 use crate::queue::{Message, Queue, QueueError};
 use crate::source::ObjectRef;
+use crate::sources::Sources;
+use crate::sources::cloudtrail::CloudTrail;
+use crate::sources::s3access::S3Access;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -20,23 +22,28 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// A decoder into `cloudtrail-*` and `trailship-deadletter`, with batches of at most
-/// `max_actions` (1 MiB) and records of at most `max_record_bytes`.
+/// A decoder into `cloudtrail-*`, `s3access-*` and `trailship-deadletter`, with batches of at
+/// most `max_actions` (1 MiB) and records of at most `max_record_bytes`, no rules.
 pub fn decoder(max_actions: usize, max_record_bytes: usize) -> ObjectDecoder {
+    decoder_with(max_actions, max_record_bytes, CloudTrail::new(Default::default()), S3Access::default())
+}
+
+/// [`decoder`] with these sources.
+pub fn decoder_with(
+    max_actions: usize,
+    max_record_bytes: usize,
+    cloudtrail: CloudTrail,
+    access: S3Access,
+) -> ObjectDecoder {
     ObjectDecoder {
-        enricher: Enricher::new(),
-        limits: BatchLimits { max_bytes: 1 << 20, max_actions },
-        frame: FrameLimits { max_record_bytes, max_total_bytes: 1 << 30 },
-        window: EventWindow::cloudtrail(),
-        access_window: EventWindow::s3access(),
-        index_prefix: "cloudtrail".into(),
-        index_period: Default::default(),
-        access_index_prefix: "s3access".into(),
-        deadletter_index: "trailship-deadletter".into(),
-        router: crate::route::Router::default(),
-        detector: Default::default(),
-        alerts_index_prefix: "trailship-alerts".into(),
-        pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
+        with: Decoding {
+            limits: BatchLimits { max_bytes: 1 << 20, max_actions },
+            frame: FrameLimits { max_record_bytes, max_total_bytes: 1 << 30 },
+            index_period: Default::default(),
+            deadletter_index: "trailship-deadletter".into(),
+            pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
+        },
+        sources: Sources::new(vec![Arc::new(cloudtrail), Arc::new(access)]),
     }
 }
 
@@ -358,12 +365,13 @@ impl MemoryBucket {
 }
 
 impl crate::listing::Lister for MemoryBucket {
-    async fn list(
-        &self,
-        prefix: &str,
-        delimiter: bool,
-        token: Option<String>,
-    ) -> Result<crate::listing::ListPage, crate::listing::ListError> {
+    fn list<'a>(&'a self, prefix: &'a str, delimiter: bool, token: Option<String>) -> crate::listing::PageFuture<'a> {
+        Box::pin(std::future::ready(Ok(self.page(prefix, delimiter, token))))
+    }
+}
+
+impl MemoryBucket {
+    fn page(&self, prefix: &str, delimiter: bool, token: Option<String>) -> crate::listing::ListPage {
         self.listings.lock().unwrap().push((prefix.to_owned(), delimiter));
         // Entries in key order: objects, or (with the delimiter) common prefixes once each.
         let mut entries: Vec<(String, Option<u64>)> = Vec::new();
@@ -389,7 +397,7 @@ impl crate::listing::Lister for MemoryBucket {
             }
         }
         page.next = (end < entries.len()).then(|| end.to_string());
-        Ok(page)
+        page
     }
 }
 

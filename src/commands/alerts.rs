@@ -1,7 +1,7 @@
 //! The alert notifier of `run`, `ingest` and `backfill`: started when `alerts.webhook_urls` is
 //! set, finished (queue delivered, within a time limit) before the summary line.
 
-use super::CommandError;
+use super::common::CommandError;
 use crate::config::Config;
 use crate::pipeline::spawn_notifier;
 use crate::webhooks::{Delivered, HttpWebhook, Outbox, Retries};

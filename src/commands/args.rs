@@ -1,7 +1,7 @@
 //! Command-line values the commands share: a `YYYY-MM-DD` flag, and a bad flag as the usage
 //! error (exit 2) naming it.
 
-use super::CommandError;
+use super::common::CommandError;
 use crate::config::ConfigError;
 use chrono::NaiveDate;
 

@@ -2,7 +2,7 @@
 //! validated `[aws]` section, and the check that credentials can be had before the first call:
 //! without any, the SDK's chain fails every call with a dump of what it tried.
 
-use super::CommandError;
+use super::common::CommandError;
 use crate::config::{AwsConfig, ConfigError};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;

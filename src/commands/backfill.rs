@@ -3,7 +3,10 @@
 //! summary line.
 
 use super::args::{date, usage};
-use super::{CommandError, aws_clients, budget, indexer, install_templates, object_decoder, peak_memory, say};
+use super::aws::aws_clients;
+use super::common::{CommandError, budget, indexer, object_decoder, peak_memory};
+use super::logging::say;
+use super::setup::install_templates;
 use crate::config::Config;
 use crate::fetch::S3Store;
 use crate::listing::Scope;
@@ -12,6 +15,7 @@ use crate::listing::state::State;
 use crate::pipeline::backfill::{self, BackfillSummary, Mode, Progress, Settings};
 use crate::pipeline::spawn_indexers;
 use crate::queue::sqs::SqsQueue;
+use crate::sources::LogSource;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +27,7 @@ pub struct BackfillArgs {
     /// The trail's bucket.
     #[arg(long, value_name = "BUCKET")]
     pub bucket: String,
-    /// The trail's key prefix (before AWSLogs/); with --s3access, the logging target prefix.
+    /// The trail's key prefix (before AWSLogs/); for access logs, the logging target prefix.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
     /// First day (UTC), inclusive.
@@ -50,10 +54,24 @@ pub struct BackfillArgs {
     /// Only list: objects, bytes, days, accounts, regions.
     #[arg(long)]
     pub dry_run: bool,
-    /// S3 server access logs under --prefix (the logging target prefix, as written),
-    /// simple or date-partitioned, instead of a trail.
+    /// The log source whose history is listed: cloudtrail (default) or s3access.
+    #[arg(long, value_name = "NAME", conflicts_with = "s3access")]
+    pub source: Option<String>,
+    /// Same as --source s3access: S3 server access logs under --prefix (the logging target
+    /// prefix, as written), simple or date-partitioned, instead of a trail.
     #[arg(long)]
     pub s3access: bool,
+}
+
+impl BackfillArgs {
+    /// The name of the source to list.
+    fn source_name(&self) -> &str {
+        match (&self.source, self.s3access) {
+            (Some(name), _) => name,
+            (None, true) => "s3access",
+            (None, false) => "cloudtrail",
+        }
+    }
 }
 
 /// The default `--concurrency`: four objects per core (most of an object's time is waiting for
@@ -62,7 +80,7 @@ pub fn default_concurrency() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get() * 4).max(4)
 }
 
-fn scope(args: &BackfillArgs, router: &crate::route::Router) -> Result<Scope, CommandError> {
+fn scope(args: &BackfillArgs, source: &dyn LogSource) -> Result<Scope, CommandError> {
     let (from, to) = (date("--from", &args.from)?, date("--to", &args.to)?);
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
@@ -72,33 +90,22 @@ fn scope(args: &BackfillArgs, router: &crate::route::Router) -> Result<Scope, Co
     if let Some(a) = args.accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
         return Err(usage("--account", format!("{a:?} is not a 12-digit account id")));
     }
-    let prefix = if args.s3access {
-        // S3 writes access logs to `<target prefix><name>`: the prefix is taken as written.
-        args.prefix.as_deref().unwrap_or_default().trim_start_matches('/').to_owned()
-    } else {
-        match args.prefix.as_deref().map(|p| p.trim_matches('/')) {
-            None | Some("") => String::new(),
-            Some(p) => format!("{p}/"),
-        }
-    };
-    Ok(Scope {
-        prefix,
-        from,
-        to,
-        accounts: args.accounts.clone(),
-        regions: args.regions.clone(),
-        access_logs: args.s3access,
-        router: router.clone(),
-    })
+    let prefix = source.listing_prefix(args.prefix.as_deref());
+    Ok(Scope { prefix, from, to, accounts: args.accounts.clone(), regions: args.regions.clone() })
 }
 
 /// `trailship backfill`.
 pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandError> {
-    let scope = scope(&args, &cfg.s3access.router)?;
+    let sources = super::common::sources(cfg);
+    let name = args.source_name();
+    let source = sources.get(name).cloned().ok_or_else(|| {
+        usage("--source", format!("{name:?} is not a log source (one of: {})", sources.names().join(", ")))
+    })?;
+    let scope = scope(&args, source.as_ref())?;
     if args.bucket.is_empty() {
         return Err(usage("--bucket", "is required"));
     }
-    let root = if scope.access_logs { scope.prefix.clone() } else { format!("{}AWSLogs/", scope.prefix) };
+    let root = source.listing_root(&scope.prefix);
     let allow = &cfg.sqs.allowlist;
     if !allow.allows(&args.bucket, &root) && !allow.prefixes.iter().any(|p| p.starts_with(&root)) {
         return Err(usage(
@@ -132,6 +139,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let touched = crate::trends::touched::TouchedDays::default();
     let settings = Settings {
         bucket: args.bucket.clone(),
+        source,
         scope,
         concurrency,
         grace: cfg.sqs.shutdown_grace,
@@ -165,13 +173,14 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         Mode::Index { store, decoder, sink, budget: budget(cfg)?, max_object_time: cfg.limits.max_object_time }
     };
     let (dry_run, enqueue) = (matches!(mode, Mode::DryRun), matches!(mode, Mode::Enqueue { .. }));
-    let summary = backfill::backfill(lister, mode, settings, &mut state, &progress, super::shutdown_signal()).await;
+    let summary =
+        backfill::backfill(lister, mode, settings, &mut state, &progress, super::common::shutdown_signal()).await;
     for h in indexers {
         h.await.map_err(anyhow::Error::from)?;
     }
     if let Some(n) = notifier {
         // Interrupted: stop as soon as a worker stopping would.
-        n.finish(if summary.interrupted { cfg.sqs.shutdown_grace } else { super::NOTIFY_AT_EXIT }).await;
+        n.finish(if summary.interrupted { cfg.sqs.shutdown_grace } else { super::common::NOTIFY_AT_EXIT }).await;
     }
     if let (Some(client), false) = (&cluster, summary.interrupted) {
         // Trends of the days indexed into, even when some objects failed (their rerun

@@ -2,9 +2,9 @@
 //! (or an SRE after a change) would want it checked before starting the worker, and prints a
 //! checklist — ✓ fine, ! worth a look, ✗ wrong, each with the reason and the fix.
 
-use super::CommandError;
+use super::common::CommandError;
 use crate::config::{Config, OpenSearchAuth};
-use crate::enrich::geo::GeoIp;
+use crate::geo::GeoIp;
 use crate::index::client::{Client, ClientError, Installed};
 use crate::index::template;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -91,7 +91,7 @@ pub async fn checks(cfg: &Config, source: &str) -> Vec<Check> {
         ));
     }
     if queue_url.is_some() || allowed {
-        match super::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
+        match super::aws::aws_clients(&cfg.aws, cfg.sqs.wait_time).await {
             Ok((s3, sqs)) => {
                 if let Some(url) = queue_url {
                     out.extend(queue(cfg, url, &sqs).await);
@@ -157,7 +157,11 @@ async fn opensearch(cfg: &Config) -> Vec<Check> {
             return vec![Check::fail(name, e.to_string(), fix)];
         }
     }
-    for t in template::configured(cfg) {
+    for t in super::common::sources(cfg)
+        .templates(cfg.opensearch.number_of_replicas)
+        .into_iter()
+        .chain(template::shared(cfg))
+    {
         let what = format!("index template {}", t.name);
         match client.template_state(&t).await {
             Ok(Installed::Current) => out.push(Check::ok(what, "installed, current")),

@@ -1,8 +1,9 @@
 //! `trailship ingest`: local files into OpenSearch, or as `_bulk` NDJSON into a file.
 
-use super::{
-    CommandError, NOTIFY_AT_EXIT, alerts, budget, indexer, install_templates, object_decoder, peak_memory, rate, say,
-};
+use super::alerts;
+use super::common::{CommandError, NOTIFY_AT_EXIT, budget, indexer, object_decoder, peak_memory, rate};
+use super::logging::say;
+use super::setup::install_templates;
 use crate::config::Config;
 use crate::pipeline::ingest::{self, Destination, IngestLimits};
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::time::Instant;
 /// `trailship ingest`.
 pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
     let decoder = Arc::new(object_decoder(cfg)?);
-    let found = ingest::collect_files(&paths);
+    let mut found = ingest::collect_files(&paths, &decoder.sources);
     for missing in &found.missing {
         tracing::error!(error = %missing, "cannot read path");
     }
@@ -39,7 +40,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         max_file_time: cfg.limits.max_object_time,
     };
     let started = Instant::now();
-    let s = ingest::ingest(decoder, destination, found.files, limits).await?;
+    let s = ingest::ingest(decoder, destination, std::mem::take(&mut found.files), limits).await?;
     if let Some(n) = notifier {
         n.finish(NOTIFY_AT_EXIT).await;
     }
@@ -55,13 +56,11 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {} digest files skipped, {} other \
-             files skipped, {} files failed){}",
+            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {}, {} files failed){}",
             s.files,
             s.events,
             rate(s.events, secs),
-            found.digests,
-            found.others,
+            found.skipped_summary(),
             s.failed + found.missing.len(),
             peak_memory()
         ),

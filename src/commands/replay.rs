@@ -1,7 +1,9 @@
 //! `trailship replay-deadletters`: dead-lettered events sent again, each dead letter deleted
 //! once its event is indexed.
 
-use super::{CommandError, indexer, install_templates, object_decoder, say};
+use super::common::{CommandError, indexer, object_decoder};
+use super::logging::say;
+use super::setup::install_templates;
 use crate::config::{Config, ConfigError};
 use crate::pipeline::replay;
 use std::time::Instant;

@@ -1,9 +1,10 @@
 //! `trailship run`: the worker, its telemetry listener and the stop signal.
 
-use super::{
-    CommandError, alerts, aws_clients, budget, indexer, install_templates, object_decoder, peak_memory, rate, say,
-    shutdown_signal, trends,
-};
+use super::aws::aws_clients;
+use super::common::{CommandError, budget, indexer, object_decoder, peak_memory, rate, shutdown_signal};
+use super::logging::say;
+use super::setup::install_templates;
+use super::{alerts, trends};
 use crate::config::Config;
 use crate::fetch::S3Store;
 use crate::index::client::Client;
@@ -11,7 +12,6 @@ use crate::pipeline::worker::Worker;
 use crate::pipeline::{spawn_indexers, spawn_telemetry};
 use crate::queue::sqs::SqsQueue;
 use crate::telemetry;
-use crate::trends::Spec;
 use crate::trends::touched::TouchedDays;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let trends = cfg.trends.interval.map(|every| {
         crate::pipeline::trends::spawn_trends(
             cluster.clone(),
-            Spec::all(cfg),
+            super::common::sources(cfg).trend_specs(cfg.opensearch.index_period),
             touched.clone(),
             every,
             trends_stop.clone(),

@@ -2,7 +2,7 @@
 //! index templates (where missing or, for `setup`, different), the ISM retention policies and the
 //! Dashboards saved objects; with the start-up retries they share.
 
-use super::CommandError;
+use super::common::CommandError;
 use crate::config::{Config, DashboardsConfig};
 use crate::dashboards::{self, Dashboards, DashboardsError, ImportOutcome, ObjectStatus};
 use crate::index::client::{Client, ClientError, SetupAction};
@@ -20,12 +20,13 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
     }
     let days = cfg.opensearch.retention_days;
     let kept = |prefix: &str| format!("indices {prefix}-* deleted {days} days after creation");
-    let mut policies: Vec<(template::Policy, String)> =
-        [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix, &cfg.alerts.index_prefix]
-            .into_iter()
-            .map(|prefix| (template::ism_policy(prefix, days), kept(prefix)))
-            .collect();
-    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
+    let event_prefixes = super::common::sources(cfg).index_prefixes();
+    let mut policies: Vec<(template::Policy, String)> = event_prefixes
+        .iter()
+        .chain([&cfg.alerts.index_prefix])
+        .map(|prefix| (template::ism_policy(prefix, days), kept(prefix)))
+        .collect();
+    for prefix in &event_prefixes {
         let (trends, years) = (crate::config::trends::trend_prefix(prefix), cfg.trends.retention_years);
         let what = format!("yearly indices {trends}-* kept {years} years past their last day");
         policies.push((template::trends_policy(&trends, years), what));
@@ -61,7 +62,7 @@ pub async fn setup(cfg: &Config, dashboards_url: Option<String>) -> Result<(), C
 /// a warning, not a failed setup.
 async fn former_trend_indices(client: &Client, cfg: &Config) {
     use crate::config::trends::{former_trend_prefix, trend_prefix};
-    for prefix in [&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix] {
+    for prefix in &super::common::sources(cfg).index_prefixes() {
         let former = former_trend_prefix(prefix);
         let names = match client.index_names(&format!("{former}-*")).await {
             Ok(names) => names,
@@ -93,7 +94,7 @@ async fn former_trend_indices(client: &Client, cfg: &Config) {
 /// Prints the shard budget ([`crate::index::shards`]); warns past 80% of the cluster's limit.
 /// The cluster not answering is a warning, not a failed setup.
 async fn shard_budget(client: &Client, cfg: &Config) {
-    let budget = crate::index::shards::budget(cfg);
+    let budget = crate::index::shards::budget(cfg, &super::common::sources(cfg).index_prefixes());
     let limit = match with_retries(|| client.shard_limit()).await {
         Ok(limit) => limit,
         Err(e) => {
@@ -191,7 +192,11 @@ async fn ensure_templates(
         None => {}
     }
     let mut done = Vec::new();
-    for t in template::configured(cfg) {
+    for t in super::common::sources(cfg)
+        .templates(cfg.opensearch.number_of_replicas)
+        .into_iter()
+        .chain(template::shared(cfg))
+    {
         let action = with_retries(|| client.ensure_template(&t, overwrite))
             .await
             .map_err(|e| anyhow::anyhow!("cannot install index template {}: {e}", t.name))?;

@@ -2,11 +2,12 @@
 //! days for CloudTrail events and S3 access logs, and the same pass at the end of `backfill`.
 
 use super::args::{date, usage};
-use super::{CommandError, say};
+use super::common::CommandError;
+use super::logging::say;
 use crate::config::Config;
 use crate::index::client::Client;
+use crate::trends::compute;
 use crate::trends::touched::TouchedDays;
-use crate::trends::{Spec, compute};
 use chrono::{Days, NaiveDate, Utc};
 use std::collections::BTreeSet;
 
@@ -47,7 +48,7 @@ pub async fn trends(cfg: &Config, args: TrendsArgs) -> Result<(), CommandError> 
     super::setup::install_templates(&client, cfg).await?;
     let (first, last) = (days[0], days[days.len() - 1]);
     let mut failed = 0;
-    for spec in Spec::all(cfg) {
+    for spec in super::common::sources(cfg).trend_specs(cfg.opensearch.index_period) {
         let report = compute::pass(&client, &spec, days.iter().copied()).await;
         for e in &report.failed {
             tracing::error!(kind = spec.name(), day = %e.day, error = %e.message, "trend day not recomputed");
@@ -68,7 +69,13 @@ pub async fn after_indexing(client: &Client, cfg: &Config, touched: &TouchedDays
     if days.is_empty() {
         return;
     }
-    crate::pipeline::trends::run_pass(client, &Spec::all(cfg), touched, days).await;
+    crate::pipeline::trends::run_pass(
+        client,
+        &super::common::sources(cfg).trend_specs(cfg.opensearch.index_period),
+        touched,
+        days,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The `[alerts]` section: where alert documents go (`alerts.index_prefix`) and which webhooks
 //! hear about them (`alerts.webhook_urls`, `alerts.min_level`, timeout and retries).
 
+use super::values::{ConfigError, Secret};
 use super::values::{StringList, int_in, non_empty, secs};
-use super::{ConfigError, Secret};
 use crate::detect::Level;
 use serde::Deserialize;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub(super) struct RawAlerts {
 impl RawAlerts {
     pub(super) fn validate(self) -> Result<AlertsConfig, ConfigError> {
         let index_prefix = non_empty(self.index_prefix).unwrap_or_else(|| "trailship-alerts".to_owned());
-        super::validate_index_name("alerts.index_prefix", &index_prefix)?;
+        super::values::validate_index_name("alerts.index_prefix", &index_prefix)?;
         let min_level = match non_empty(self.min_level) {
             None => Level::High,
             Some(text) => Level::parse(&text).ok_or_else(|| {

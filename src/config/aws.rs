@@ -1,7 +1,7 @@
 //! The `[aws]` section: the region and endpoint of the S3 and SQS clients (credentials come
 //! from the standard AWS chain, never from the configuration).
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::{check_url, non_empty};
 use serde::Deserialize;
 

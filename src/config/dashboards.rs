@@ -1,6 +1,6 @@
 //! The `[dashboards]` section: where `trailship setup` imports the saved objects, and as whom.
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::{Secret, base_url, basic_auth};
 use serde::Deserialize;
 

@@ -1,7 +1,7 @@
 //! The `[limits]` section: the memory budget, the record, inflation and time caps of one
 //! object, and CloudTrail's plausible event days.
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::{day, int_in, secs};
 use serde::Deserialize;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The `[log]` section: text or JSON lines on stderr, and the level (`RUST_LOG` overrides it).
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::non_empty;
 use serde::Deserialize;
 

@@ -1,6 +1,6 @@
 //! The `[metrics]` section: where `trailship run` serves `/metrics`, `/healthz` and `/readyz`.
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::non_empty;
 use serde::Deserialize;
 

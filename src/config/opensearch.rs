@@ -1,8 +1,8 @@
 //! The `[opensearch]` section: the cluster, how trailship authenticates to it (none, basic,
 //! SigV4 for Amazon OpenSearch Service and Serverless), TLS, and how documents are written.
 
+use super::values::{ConfigError, validate_index_name};
 use super::values::{Secret, basic_auth, check_url, int_in, non_empty, secs};
-use super::{ConfigError, validate_index_name};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

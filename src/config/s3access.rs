@@ -1,8 +1,9 @@
 //! The `[s3access]` section: the indices of S3 server access log records, the key prefixes
 //! whose objects are access logs whatever their names, and the oldest plausible day.
 
+use super::opensearch::OpenSearchConfig;
+use super::values::{ConfigError, validate_index_name};
 use super::values::{StringList, day, non_empty};
-use super::{ConfigError, OpenSearchConfig, validate_index_name};
 use serde::Deserialize;
 
 /// S3 server access logs (routed by their file names).
@@ -10,8 +11,8 @@ use serde::Deserialize;
 pub struct S3AccessConfig {
     /// Daily indices are `{index_prefix}-YYYY.MM.DD`.
     pub index_prefix: String,
-    /// Key routing: the default by name, plus `s3access.prefixes`.
-    pub router: crate::route::Router,
+    /// Keys under these prefixes are access logs whatever their names (`s3access.prefixes`).
+    pub prefixes: Vec<String>,
     /// Access log records before this day (UTC, as `YYYY.MM.DD`) are dead-lettered.
     pub oldest_event_day: [u8; 10],
 }
@@ -41,7 +42,6 @@ impl RawS3Access {
         }
         let access_prefixes = self.prefixes.map(StringList::into_vec).unwrap_or_default();
         let oldest_event_day = day("s3access.oldest_event_date", self.oldest_event_date, *b"2006.03.01")?;
-        let router = crate::route::Router { access_prefixes };
-        Ok(S3AccessConfig { index_prefix: access_prefix, router, oldest_event_day })
+        Ok(S3AccessConfig { index_prefix: access_prefix, prefixes: access_prefixes, oldest_event_day })
     }
 }

@@ -1,7 +1,7 @@
 //! The `[sqs]` section: the queue of the bucket's notifications, how many messages are worked
 //! on at once, their visibility, the shutdown grace, and which buckets and owners are allowed.
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::{StringList, check_url, int_in, non_empty, secs};
 use serde::Deserialize;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! (`trends.interval_minutes`) and how long the yearly trend indices are kept
 //! (`trends.retention_years`); and what the trend indices are called.
 
-use super::ConfigError;
+use super::values::ConfigError;
 use super::values::int_in;
 use serde::Deserialize;
 use std::time::Duration;

@@ -1,9 +1,40 @@
-//! The value types and checks the configuration is built from: secrets that never print,
-//! string lists, integers in range, URLs without credentials, basic-auth pairs.
+//! The value types and checks the configuration is built from: the error naming one key,
+//! secrets that never print, string lists, integers in range, URLs without credentials,
+//! basic-auth pairs, index names.
 
-use super::ConfigError;
 use serde::Deserialize;
 use std::time::Duration;
+
+/// A configuration problem, always about one key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The dotted key, e.g. `sqs.max_messages_in_flight`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(super) fn new(key: &str, message: impl Into<String>) -> Self {
+        ConfigError { key: key.to_owned(), message: message.into() }
+    }
+}
+
+/// Index names: lowercase, no spaces or `\/*?"<>|,#:`, not starting with `_-+`.
+pub fn validate_index_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    let bad_char = name.chars().find(|c| c.is_uppercase() || c.is_whitespace() || "\\/*?\"<>|,#:".contains(*c));
+    if name.is_empty() || name.len() > 200 {
+        return Err(ConfigError::new(key, "must be 1 to 200 characters"));
+    }
+    if let Some(c) = bad_char {
+        return Err(ConfigError::new(key, format!("{name:?} is not a valid index name (character {c:?})")));
+    }
+    if name.starts_with(['_', '-', '+']) || name == "." || name == ".." {
+        return Err(ConfigError::new(key, format!("{name:?} is not a valid index name")));
+    }
+    Ok(())
+}
 
 /// A list of strings: a TOML array, or (from the environment) comma-separated text.
 #[derive(Debug, Deserialize)]

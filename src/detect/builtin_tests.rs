@@ -242,7 +242,7 @@ fn the_name_index_leaves_out_no_match_on_the_samples_and_the_cases() {
 /// rules say the same thing about every sample event and every rule's cases.
 #[test]
 fn cis_tags_and_cis_rules_agree() {
-    let table: toml::Value = toml::from_str(include_str!("../enrich/data/tags.toml")).unwrap();
+    let table: toml::Value = toml::from_str(include_str!("../sources/cloudtrail/enrich/data/tags.toml")).unwrap();
     let cis_of_tag: std::collections::BTreeMap<String, String> = table["rule"]
         .as_array()
         .unwrap()
@@ -250,7 +250,7 @@ fn cis_tags_and_cis_rules_agree() {
         .filter_map(|r| Some((r["tag"].as_str()?.to_owned(), r.get("cis")?.as_str()?.split(' ').next()?.to_owned())))
         .collect();
     let all = load(true, &[]).unwrap().detector;
-    let enricher = crate::enrich::Enricher::new();
+    let enricher = crate::sources::cloudtrail::enrich::Enricher::new();
     let mut records: Vec<Value> = cases().into_iter().flat_map(|(_, hit, miss)| [hit, miss]).collect();
     records.extend(sample_records());
     let mut agreed = 0;

@@ -18,7 +18,6 @@ use rsigma_eval::compiler::eval_condition;
 #[cfg(test)]
 use rsigma_eval::evaluate_rule;
 use rsigma_parser::Level as SigmaLevel;
-pub use rules::{LoadError, Loaded};
 use std::cell::RefCell;
 use std::sync::Arc;
 

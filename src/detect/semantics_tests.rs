@@ -167,6 +167,6 @@ fn rules_for_other_sources_are_skipped_and_bad_rules_refused() {
         ("just: text\n", "not a rule"),
     ] {
         let err = rules::load_sources(vec![("bad.yml".into(), bad.into(), false)]).unwrap_err();
-        assert!(matches!(&err, LoadError::Invalid { path, .. } if path == "bad.yml"), "{why}: {err}");
+        assert!(matches!(&err, rules::LoadError::Invalid { path, .. } if path == "bad.yml"), "{why}: {err}");
     }
 }

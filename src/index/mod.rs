@@ -14,7 +14,7 @@ pub mod shards;
 pub mod sigv4;
 pub mod template;
 
-use crate::decode::framing::HEAD_BYTES;
+use crate::decode::HEAD_BYTES;
 use crate::telemetry;
 use bulk::{Batch, ItemKind};
 use bytes::Bytes;

@@ -55,20 +55,22 @@ pub fn alive(retention_days: u32, period: IndexPeriod) -> u64 {
     }
 }
 
-/// The steady state of `cfg`: events, S3 access logs and alerts (each dated, one primary shard
-/// per index, kept `opensearch.retention_days`) and the dead-letter index.
-pub fn budget(cfg: &Config) -> ShardBudget {
+/// The steady state of `cfg` with these log sources' event indices (`event_prefixes`): events
+/// and alerts (each dated, one primary shard per index, kept `opensearch.retention_days`), the
+/// dead-letter index and each source's yearly trend indices.
+pub fn budget(cfg: &Config, event_prefixes: &[String]) -> ShardBudget {
     let os = &cfg.opensearch;
     let dated = alive(os.retention_days, os.index_period);
-    let mut held: Vec<Held> = [&os.index_prefix, &cfg.s3access.index_prefix, &cfg.alerts.index_prefix]
-        .into_iter()
+    let mut held: Vec<Held> = event_prefixes
+        .iter()
+        .chain([&cfg.alerts.index_prefix])
         .map(|prefix| Held { pattern: format!("{prefix}-*"), indices: dated })
         .collect();
     held.push(Held { pattern: os.deadletter_index.clone(), indices: 1 });
     // Yearly trend indices, each kept (retention_years + 1) × 366 days: the years of the
     // retention, the one before them still ageing out, and the current one.
     let yearly = u64::from(cfg.trends.retention_years) + 2;
-    for prefix in [&os.index_prefix, &cfg.s3access.index_prefix] {
+    for prefix in event_prefixes {
         held.push(Held { pattern: format!("{}-*", crate::config::trends::trend_prefix(prefix)), indices: yearly });
     }
     ShardBudget { held, copies: 1 + u64::from(os.number_of_replicas) }
@@ -149,9 +151,14 @@ mod tests {
         assert_eq!(alive(365, IndexPeriod::Month), 14);
     }
 
+    /// The default event index prefixes of the two log sources.
+    fn prefixes() -> Vec<String> {
+        vec!["cloudtrail".into(), "s3access".into()]
+    }
+
     #[test]
     fn the_defaults_overrun_one_node_and_months_without_replicas_fit() {
-        let defaults = budget(&config(&[]));
+        let defaults = budget(&config(&[]), &prefixes());
         assert_eq!(defaults.indices(), 401 * 3 + 1 + 9 * 2);
         assert_eq!(defaults.shards(), 2444);
         let one_node = Limit { per_node: 1000, data_nodes: 1, now: 7 };
@@ -166,10 +173,13 @@ mod tests {
         assert!(lines[1].ends_with("244% of the limit"), "{}", lines[1]);
         assert!(lines[2].contains("WARNING") && lines[2].contains("number_of_replicas = 0"), "{}", lines[2]);
 
-        let small = budget(&config(&[
-            ("TRAILSHIP__OPENSEARCH__INDEX_PERIOD", "month"),
-            ("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS", "0"),
-        ]));
+        let small = budget(
+            &config(&[
+                ("TRAILSHIP__OPENSEARCH__INDEX_PERIOD", "month"),
+                ("TRAILSHIP__OPENSEARCH__NUMBER_OF_REPLICAS", "0"),
+            ]),
+            &prefixes(),
+        );
         assert_eq!(small.shards(), 15 * 3 + 1 + 9 * 2);
         let (lines, warn) = small.report(Some(one_node));
         assert!(!warn && lines.len() == 2 && lines[1].ends_with(" 6% of the limit"), "{lines:?}");

@@ -1,5 +1,7 @@
-//! Index templates shipped in `mappings/`, embedded in the binary and rendered for the
-//! configured index names. Pure; installing them is [`super::client`]'s job.
+//! Index templates, embedded in the binary and rendered for the configured index names: each
+//! log source's event and trend templates (shipped in its folder), and the dead-letter and alert
+//! templates and ISM policy shipped in `mappings/`. Pure; installing them is
+//! [`super::client`]'s job.
 //!
 //! Loading is generic: a template file is any OpenSearch composable index template; trailship
 //! only replaces its `index_patterns` with the configured names. Every rendered object carries
@@ -9,18 +11,10 @@
 use super::deadletter::fnv1a;
 use serde_json::Value;
 
-/// The CloudTrail event template (`mappings/cloudtrail-template.json`).
-pub const EVENT_TEMPLATE: &str = include_str!("../../mappings/cloudtrail-template.json");
 /// The dead-letter template (`mappings/deadletter-template.json`).
 pub const DEADLETTER_TEMPLATE: &str = include_str!("../../mappings/deadletter-template.json");
-/// The S3 server access log template (`mappings/s3access-template.json`).
-pub const ACCESS_TEMPLATE: &str = include_str!("../../mappings/s3access-template.json");
 /// The alert document template (`mappings/alerts-template.json`).
 pub const ALERTS_TEMPLATE: &str = include_str!("../../mappings/alerts-template.json");
-/// The CloudTrail trend template (`mappings/trends-template.json`).
-pub const TRENDS_TEMPLATE: &str = include_str!("../../mappings/trends-template.json");
-/// The S3 access log trend template (`mappings/s3access-trends-template.json`).
-pub const ACCESS_TRENDS_TEMPLATE: &str = include_str!("../../mappings/s3access-trends-template.json");
 /// The ISM retention policy (`mappings/ism-policy.json`).
 pub const ISM_POLICY: &str = include_str!("../../mappings/ism-policy.json");
 
@@ -141,27 +135,33 @@ pub fn check_version(root: &Value) -> Result<String, String> {
     Ok(format!("OpenSearch {number}"))
 }
 
-/// The templates of the configured indices.
-pub fn configured(cfg: &crate::config::Config) -> Vec<Template> {
+/// The dead-letter and alert templates of the configured indices (each log source brings its
+/// own, [`source_templates`]).
+pub fn shared(cfg: &crate::config::Config) -> Vec<Template> {
     let replicas = cfg.opensearch.number_of_replicas;
-    templates(&cfg.opensearch.index_prefix, &cfg.opensearch.deadletter_index, &cfg.s3access.index_prefix, replicas)
-        .into_iter()
-        .chain(std::iter::once(alerts_template(&cfg.alerts.index_prefix, replicas)))
-        .chain(trend_templates(&cfg.opensearch.index_prefix, &cfg.s3access.index_prefix, replicas))
-        .collect()
+    vec![
+        deadletter_template(&cfg.opensearch.deadletter_index, replicas),
+        alerts_template(&cfg.alerts.index_prefix, replicas),
+    ]
 }
 
-/// The templates of the yearly trend indices `trailship-trends-{prefix}-*`, outside the event
-/// and access log patterns (and above their templates in priority all the same).
-pub fn trend_templates(index_prefix: &str, access_prefix: &str, replicas: u32) -> Vec<Template> {
-    [(TRENDS_TEMPLATE, index_prefix), (ACCESS_TRENDS_TEMPLATE, access_prefix)]
-        .into_iter()
-        .map(|(source, prefix)| {
-            let trend_prefix = crate::config::trends::trend_prefix(prefix);
-            render(source, object_name(&trend_prefix), &[format!("{trend_prefix}-*")], replicas)
-                .expect("embedded template is valid json")
-        })
-        .collect()
+/// A log source's templates: `events` as `trailship-{prefix}` for `{prefix}-*`, and `trends` for
+/// its yearly trend indices `trailship-trends-{prefix}-*`, outside the event pattern (and above
+/// the event template in priority all the same).
+pub fn source_templates(events: &str, trends: &str, prefix: &str, replicas: u32) -> Vec<Template> {
+    let trend_prefix = crate::config::trends::trend_prefix(prefix);
+    vec![
+        render(events, format!("trailship-{prefix}"), &[format!("{prefix}-*")], replicas)
+            .expect("embedded template is valid json"),
+        render(trends, object_name(&trend_prefix), &[format!("{trend_prefix}-*")], replicas)
+            .expect("embedded template is valid json"),
+    ]
+}
+
+/// The template of the dead-letter index.
+pub fn deadletter_template(index: &str, replicas: u32) -> Template {
+    render(DEADLETTER_TEMPLATE, format!("trailship-{index}"), &[index.to_owned()], replicas)
+        .expect("embedded template is valid json")
 }
 
 /// The template of the alert indices `{prefix}-*`.
@@ -174,20 +174,6 @@ pub fn alerts_template(prefix: &str, replicas: u32) -> Template {
 /// prefix itself when it already says trailship (`trailship-alerts`).
 fn object_name(prefix: &str) -> String {
     if prefix.starts_with("trailship") { prefix.to_owned() } else { format!("trailship-{prefix}") }
-}
-
-/// The templates trailship needs for these event indices, dead-letter index and access log
-/// indices.
-pub fn templates(index_prefix: &str, deadletter_index: &str, access_prefix: &str, replicas: u32) -> Vec<Template> {
-    // The files are embedded at build time and parsed by the unit tests below.
-    [
-        (EVENT_TEMPLATE, format!("trailship-{index_prefix}"), format!("{index_prefix}-*")),
-        (DEADLETTER_TEMPLATE, format!("trailship-{deadletter_index}"), deadletter_index.to_owned()),
-        (ACCESS_TEMPLATE, format!("trailship-{access_prefix}"), format!("{access_prefix}-*")),
-    ]
-    .into_iter()
-    .map(|(source, name, pattern)| render(source, name, &[pattern], replicas).expect("embedded template is valid json"))
-    .collect()
 }
 
 #[cfg(test)]
@@ -212,23 +198,19 @@ mod tests {
         assert!(check_version(&root(Some("opensearch"), "")).unwrap_err().contains("unreadable"));
     }
 
+    /// A source's templates as small as the renderer needs.
+    const EVENTS: &str = r#"{"priority": 100, "template": {"settings": {"index": {"number_of_shards": 1}}}}"#;
+    const TRENDS: &str = r#"{"priority": 110, "template": {"settings": {"index": {"number_of_shards": 1}}}}"#;
+
     #[test]
     fn trend_templates_and_policies_live_outside_the_event_namespace() {
-        let events = templates("ct", "dead", "s3a", 1);
-        let trends = trend_templates("ct", "s3a", 0);
+        let t = source_templates(EVENTS, TRENDS, "ct", 0);
+        assert_eq!((t[0].name.as_str(), &t[0].body["index_patterns"]), ("trailship-ct", &serde_json::json!(["ct-*"])));
         assert_eq!(
-            (trends[0].name.as_str(), &trends[0].body["index_patterns"]),
+            (t[1].name.as_str(), &t[1].body["index_patterns"]),
             ("trailship-trends-ct", &serde_json::json!(["trailship-trends-ct-*"]))
         );
-        assert_eq!(trends[1].body["index_patterns"], serde_json::json!(["trailship-trends-s3a-*"]));
-        for t in &trends {
-            let pattern = t.body["index_patterns"][0].as_str().unwrap();
-            assert!(!pattern.starts_with("ct-") && !pattern.starts_with("s3a-"), "{pattern}");
-        }
-        assert!(trends[0].body["priority"].as_u64() > events[0].body["priority"].as_u64());
-        assert!(trends[1].body["priority"].as_u64() > events[2].body["priority"].as_u64());
-        assert_eq!(trends[0].body["template"]["settings"]["index"]["number_of_replicas"], 0);
-        assert_eq!(trends[1].body["template"]["mappings"]["properties"]["bytes_sent"]["type"], "long");
+        assert_eq!(t[1].body["template"]["settings"]["index"]["number_of_replicas"], 0);
         let p = trends_policy("trailship-trends-ct", 7);
         let e = ism_policy("ct", 400);
         assert_eq!(p.id, "trailship-trends-ct");
@@ -240,19 +222,9 @@ mod tests {
     }
 
     #[test]
-    fn templates_follow_the_configured_names() {
-        let t = templates("ct", "dead", "s3a", 1);
-        assert_eq!(t[0].name, "trailship-ct");
-        assert_eq!(t[0].body["index_patterns"], serde_json::json!(["ct-*"]));
-        assert_eq!(t[1].body["index_patterns"], serde_json::json!(["dead"]));
-        assert_eq!(
-            (t[2].name.as_str(), &t[2].body["index_patterns"]),
-            ("trailship-s3a", &serde_json::json!(["s3a-*"]))
-        );
-        assert!(
-            t[1].body["priority"].as_u64() > t[0].body["priority"].as_u64(),
-            "dead-letter wins if patterns overlap"
-        );
+    fn shared_templates_follow_the_configured_names() {
+        let d = deadletter_template("dead", 1);
+        assert_eq!((d.name.as_str(), &d.body["index_patterns"]), ("trailship-dead", &serde_json::json!(["dead"])));
         let a = alerts_template("trailship-alerts", 1);
         assert_eq!(
             (a.name.as_str(), &a.body["index_patterns"]),
@@ -267,20 +239,20 @@ mod tests {
 
     #[test]
     fn digests_follow_the_content() {
-        let a = templates("ct", "dead", "s3a", 1);
-        let b = templates("other", "dead", "s3a", 1);
         let d = |t: &Template| installed_digest(&t.body).unwrap().to_owned();
-        assert_eq!(d(&a[0]), d(&templates("ct", "dead", "s3a", 1)[0]), "stable");
-        assert_ne!(d(&a[0]), d(&b[0]), "the pattern is part of the content");
-        assert_eq!(d(&a[0]).len(), 16);
-        let single = templates("ct", "dead", "s3a", 0);
-        assert_ne!(d(&a[0]), d(&single[0]), "the replicas are part of the content");
+        let a = &source_templates(EVENTS, TRENDS, "ct", 1)[0];
+        assert_eq!(d(a), d(&source_templates(EVENTS, TRENDS, "ct", 1)[0]), "stable");
+        assert_ne!(d(a), d(&source_templates(EVENTS, TRENDS, "other", 1)[0]), "the pattern is part of the content");
+        assert_eq!(d(a).len(), 16);
+        assert_ne!(d(a), d(&source_templates(EVENTS, TRENDS, "ct", 0)[0]), "the replicas are part of the content");
     }
 
     #[test]
     fn every_template_carries_the_configured_replicas() {
         for replicas in [0, 2] {
-            let all = templates("ct", "dead", "s3a", replicas).into_iter().chain([alerts_template("al", replicas)]);
+            let all = source_templates(EVENTS, TRENDS, "ct", replicas)
+                .into_iter()
+                .chain([deadletter_template("dead", replicas), alerts_template("al", replicas)]);
             for t in all {
                 let index = &t.body["template"]["settings"]["index"];
                 assert_eq!(index["number_of_replicas"], replicas, "{}", t.name);
@@ -302,17 +274,5 @@ mod tests {
         assert!(!policy_matches(policy, &ism_policy("ct", 400)));
         let default = ism_policy("cloudtrail", 400);
         assert_eq!(default.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"], "400d");
-    }
-
-    #[test]
-    fn event_template_never_maps_unknown_fields() {
-        let t = &templates("cloudtrail", "trailship-deadletter", "s3access", 1)[0].body;
-        let m = &t["template"]["mappings"];
-        assert_eq!(m["dynamic"], false);
-        assert_eq!(m["date_detection"], false);
-        for free_form in ["requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"] {
-            assert_eq!(m["properties"][free_form]["type"], "flat_object", "{free_form}");
-        }
-        assert_eq!(m["properties"]["@timestamp"]["type"], "date");
     }
 }

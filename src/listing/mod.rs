@@ -1,21 +1,19 @@
-//! Backfill listing: finds the CloudTrail log objects of a bucket under the trail layout
-//! `[PREFIX/]AWSLogs/[<org-id>/]<account>/CloudTrail[-Insight]/<region>/<yyyy>/<mm>/<dd>/`,
-//! behind the small [`Lister`] trait (S3 in [`s3`], an in-memory twin in the unit tests).
-//!
-//! Accounts, organization ids, kinds and regions are discovered with delimiter listings (one
-//! level at a time); days too, unless both `--from` and `--to` are given, in which case the
-//! day prefixes in range are listed directly. Only a day prefix is ever listed without a
-//! delimiter: never the whole bucket, never a region's whole history. Objects stream out one day
-//! at a time through a bounded channel, so memory does not grow with the size of the history.
+//! Backfill listing: what a log source's walk of a bucket is made of, behind the small
+//! [`Lister`] trait (S3 in [`s3`], an in-memory twin in the unit tests). Each source lays out its
+//! own walk (`sources::*::listing`) from these steps: delimiter listings one level at a time
+//! ([`children`]), day prefixes discovered or, when both `--from` and `--to` are given, listed
+//! directly ([`days`]), and one unit of work listed and its objects sent ([`send_unit`]). Only
+//! a unit is ever listed without a delimiter: never the whole bucket, never a region's whole
+//! history. Objects stream out one unit at a time through a bounded channel, so memory does not
+//! grow with the size of the history.
 
-pub mod access;
 pub mod enqueue;
 pub mod s3;
 pub mod state;
 
-use crate::route;
 use chrono::{Datelike, NaiveDate};
 use std::future::Future;
+use std::pin::Pin;
 use tokio::sync::mpsc;
 
 /// One page of a listing.
@@ -50,21 +48,19 @@ pub struct ListError {
     pub message: String,
 }
 
+/// One page of a listing, to come.
+pub type PageFuture<'a> = Pin<Box<dyn Future<Output = Result<ListPage, ListError>> + Send + 'a>>;
+
 /// What the backfill needs from an object store's listing.
 pub trait Lister: Send + Sync + 'static {
     /// One page of the keys under `prefix`, grouped at the next `/` when `delimiter`.
-    fn list(
-        &self,
-        prefix: &str,
-        delimiter: bool,
-        token: Option<String>,
-    ) -> impl Future<Output = Result<ListPage, ListError>> + Send;
+    fn list<'a>(&'a self, prefix: &'a str, delimiter: bool, token: Option<String>) -> PageFuture<'a>;
 }
 
 /// What to backfill.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
-    /// The trail's key prefix (`""`, or ending with `/`).
+    /// The key prefix the source's logs are under (as the source reads `--prefix`).
     pub prefix: String,
     /// First day (UTC), inclusive.
     pub from: Option<NaiveDate>,
@@ -74,23 +70,12 @@ pub struct Scope {
     pub accounts: Vec<String>,
     /// Only these regions (all when empty).
     pub regions: Vec<String>,
-    /// S3 server access logs under `prefix` instead of a trail ([`access`]).
-    pub access_logs: bool,
-    /// Which keys are logs to index (`s3access.prefixes` besides the names).
-    pub router: route::Router,
-}
-
-impl Scope {
-    /// The account and region a unit of work (a day prefix) belongs to, where its path says.
-    pub fn account_and_region<'a>(&self, day: &'a str) -> (&'a str, &'a str) {
-        if self.access_logs { access::account_and_region(self, day) } else { account_and_region(day) }
-    }
 }
 
 /// What the walk sends, in order: a day's objects, then that the day is completely listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// A CloudTrail (or Insights) log file of `day`.
+    /// A log file of `day`.
     Object {
         /// The day prefix it was listed under.
         day: String,
@@ -128,7 +113,7 @@ impl Done for NothingDone {
 }
 
 /// Every page under `prefix`, grouped by the delimiter: the common prefixes.
-async fn children<L: Lister>(lister: &L, prefix: &str) -> Result<Vec<String>, ListError> {
+pub async fn children(lister: &dyn Lister, prefix: &str) -> Result<Vec<String>, ListError> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
@@ -142,56 +127,23 @@ async fn children<L: Lister>(lister: &L, prefix: &str) -> Result<Vec<String>, Li
 }
 
 /// The last segment of a prefix ending with `/`.
-fn leaf(prefix: &str) -> &str {
+pub fn leaf(prefix: &str) -> &str {
     prefix.trim_end_matches('/').rsplit('/').next().unwrap_or_default()
 }
 
-fn is_account(name: &str) -> bool {
+/// Whether a directory name is an account id (12 digits).
+pub fn is_account(name: &str) -> bool {
     name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_org(name: &str) -> bool {
-    name.starts_with("o-") && name.len() > 2 && name[2..].bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// The account directories (`…/AWSLogs/[org/]account/`) in scope.
-async fn accounts<L: Lister>(lister: &L, scope: &Scope) -> Result<Vec<String>, ListError> {
-    let mut out = Vec::new();
-    for child in children(lister, &format!("{}AWSLogs/", scope.prefix)).await? {
-        let name = leaf(&child);
-        if is_account(name) {
-            out.push(child);
-        } else if is_org(name) {
-            out.extend(children(lister, &child).await?.into_iter().filter(|c| is_account(leaf(c))));
-        }
-    }
-    out.retain(|a| scope.accounts.is_empty() || scope.accounts.iter().any(|x| x == leaf(a)));
-    Ok(out)
-}
-
-/// The region directories of an account's log kinds (`CloudTrail/`, `CloudTrail-Insight/`).
-async fn regions<L: Lister>(lister: &L, account: &str, scope: &Scope) -> Result<Vec<String>, ListError> {
-    let mut out = Vec::new();
-    for kind in children(lister, account).await? {
-        if !matches!(leaf(&kind), "CloudTrail" | "CloudTrail-Insight") {
-            continue;
-        }
-        let found = children(lister, &kind).await?;
-        out.extend(
-            found.into_iter().filter(|r| scope.regions.is_empty() || scope.regions.iter().any(|x| x == leaf(r))),
-        );
-    }
-    Ok(out)
-}
-
 /// Whether a number segment (`2024`, `03`) of `width` digits lies in `low..=high`.
-fn numeric_in(name: &str, width: usize, low: u32, high: u32) -> Option<u32> {
+pub fn numeric_in(name: &str, width: usize, low: u32, high: u32) -> Option<u32> {
     let n: u32 = name.parse().ok().filter(|_| name.len() == width)?;
     (low..=high).contains(&n).then_some(n)
 }
 
 /// The day prefixes of a region in scope, oldest first.
-async fn days<L: Lister>(lister: &L, region: &str, scope: &Scope) -> Result<Vec<String>, ListError> {
+pub async fn days(lister: &dyn Lister, region: &str, scope: &Scope) -> Result<Vec<String>, ListError> {
     if let (Some(from), Some(to)) = (scope.from, scope.to) {
         return Ok(from.iter_days().take_while(|d| *d <= to).map(|d| day_prefix(region, d)).collect());
     }
@@ -214,55 +166,28 @@ async fn days<L: Lister>(lister: &L, region: &str, scope: &Scope) -> Result<Vec<
     Ok(out)
 }
 
-fn day_prefix(region: &str, d: NaiveDate) -> String {
+/// The prefix of day `d` under a `…/YYYY/MM/DD/` layout rooted at `region`.
+pub fn day_prefix(region: &str, d: NaiveDate) -> String {
     format!("{region}{:04}/{:02}/{:02}/", d.year(), d.month(), d.day())
 }
 
-/// Walks the bucket for `scope` and sends every log object not already `done`, one day at a
-/// time: a trail's layout, or S3 access logs ([`access::walk`]). Stops early (without error)
-/// when the receiver is gone.
-pub async fn walk<L: Lister>(
-    lister: &L,
-    scope: &Scope,
-    done: &dyn Done,
-    tx: &mpsc::Sender<Step>,
-) -> Result<(), ListError> {
-    if scope.access_logs {
-        return access::walk(lister, scope, done, tx).await;
-    }
-    for account in accounts(lister, scope).await? {
-        for region in regions(lister, &account, scope).await? {
-            for day in days(lister, &region, scope).await? {
-                if done.day(&day) {
-                    continue;
-                }
-                if !send_day(lister, scope, &day, done, tx).await? {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Lists one day prefix and sends its log objects not already `done`, then `DayListed`.
-/// `false` when the receiver is gone.
-async fn send_day<L: Lister>(
-    lister: &L,
-    scope: &Scope,
+/// Lists one day prefix and sends the objects `keep` accepts that are not already `done`, then
+/// `DayListed`. `false` when the receiver is gone.
+pub async fn send_day(
+    lister: &dyn Lister,
     day: &str,
+    keep: &(dyn Fn(&str) -> bool + Sync),
     done: &dyn Done,
     tx: &mpsc::Sender<Step>,
 ) -> Result<bool, ListError> {
-    let keep = |key: &str| scope.router.classify_key(key).is_indexed();
-    Ok(send_unit(lister, day, false, &keep, done, tx).await?.is_some())
+    Ok(send_unit(lister, day, false, keep, done, tx).await?.is_some())
 }
 
 /// Lists one unit of work (a prefix, grouped at `/` when `delimiter`) and sends the objects
 /// `keep` accepts that are not already `done`, then `DayListed`. Returns the common prefixes
 /// seen (delimiter listings), or `None` when the receiver is gone.
-async fn send_unit<L: Lister>(
-    lister: &L,
+pub async fn send_unit(
+    lister: &dyn Lister,
     unit: &str,
     delimiter: bool,
     keep: &(dyn Fn(&str) -> bool + Sync),
@@ -291,14 +216,3 @@ async fn send_unit<L: Lister>(
     let listed = tx.send(Step::DayListed { day: unit.to_owned(), objects: sent }).await.is_ok();
     Ok(listed.then_some(prefixes))
 }
-
-/// The account and region a day prefix belongs to (`…/<account>/CloudTrail/<region>/y/m/d/`).
-pub fn account_and_region(day: &str) -> (&str, &str) {
-    let parts: Vec<&str> = day.trim_end_matches('/').rsplit('/').collect();
-    // d, m, y, region, kind, account
-    (parts.get(5).copied().unwrap_or_default(), parts.get(3).copied().unwrap_or_default())
-}
-
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;

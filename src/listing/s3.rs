@@ -1,7 +1,7 @@
 //! The S3 [`Lister`]: `ListObjectsV2`, 1000 keys a page, `ExpectedBucketOwner` when configured,
 //! a timeout on every call.
 
-use super::{ListError, ListPage, Listed, Lister};
+use super::{ListError, ListPage, Listed, Lister, PageFuture};
 use std::time::Duration;
 
 /// How long one listing call may take.
@@ -19,7 +19,13 @@ pub struct S3Lister {
 }
 
 impl Lister for S3Lister {
-    async fn list(&self, prefix: &str, delimiter: bool, token: Option<String>) -> Result<ListPage, ListError> {
+    fn list<'a>(&'a self, prefix: &'a str, delimiter: bool, token: Option<String>) -> PageFuture<'a> {
+        Box::pin(self.page(prefix, delimiter, token))
+    }
+}
+
+impl S3Lister {
+    async fn page(&self, prefix: &str, delimiter: bool, token: Option<String>) -> Result<ListPage, ListError> {
         let fail = |message: String| ListError { bucket: self.bucket.clone(), prefix: prefix.to_owned(), message };
         let request = self
             .client

@@ -1,5 +1,5 @@
 //! `trailship backfill`: a bucket's history through the worker's own path. One task walks the
-//! listing ([`crate::listing::walk`]) into a bounded channel; each object it sends is indexed
+//! listing (the log source's [`crate::sources::LogSource::walk`]) into a bounded channel; each object it sends is indexed
 //! exactly as `run` indexes a notified object ([`super::process_object`]: same documents, same
 //! `_id`s, same dead letters), with at most `concurrency` objects in flight, or is sent to the
 //! queue as an S3 notification (`--enqueue`), or only counted (`--dry-run`). Finished work goes
@@ -10,7 +10,7 @@ use super::{Budget, ObjectReport, Sink, process_object};
 use crate::fetch::ObjectStore;
 use crate::index::BatchReport;
 use crate::listing::state::State;
-use crate::listing::{Listed, Lister, Scope, Step, enqueue, walk};
+use crate::listing::{Listed, Lister, Scope, Step, enqueue};
 use crate::pipeline::object::ObjectDecoder;
 use crate::queue::sqs::SqsQueue;
 use crate::source::ObjectRef;
@@ -54,6 +54,8 @@ pub enum Mode<S> {
 pub struct Settings {
     /// The bucket.
     pub bucket: String,
+    /// The log source whose history is listed.
+    pub source: Arc<dyn crate::sources::LogSource>,
     /// What to list.
     pub scope: Scope,
     /// Objects in flight at once.
@@ -113,8 +115,8 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
 ) -> BackfillSummary {
     let (tx, mut rx) = mpsc::channel::<Step>(1024);
     let finished = state.finished().clone();
-    let scope = settings.scope.clone();
-    let walker = tokio::spawn(async move { walk(&lister, &scope, &finished, &tx).await });
+    let (scope, source) = (settings.scope.clone(), settings.source.clone());
+    let walker = tokio::spawn(async move { source.walk(&lister, &scope, &finished, &tx).await });
     let cancel = settings.cancel.clone();
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut tasks: JoinSet<Outcome> = JoinSet::new();
@@ -136,7 +138,7 @@ pub async fn backfill<L: Lister, S: ObjectStore + Clone>(
                 summary.refused += 1;
             }
             Some(Step::Object { day, object }) => {
-                summary.count_listed(&settings.scope, &day, &object);
+                summary.count_listed(settings.source.account_and_region(&settings.scope, &day), &object);
                 match &mode {
                     Mode::DryRun => {}
                     Mode::Index { store, decoder, sink, budget, max_object_time } => {
@@ -225,10 +227,9 @@ async fn finish_in_flight(
 
 impl BackfillSummary {
     /// Counts a listed object, its account and region.
-    fn count_listed(&mut self, scope: &Scope, day: &str, object: &Listed) {
+    fn count_listed(&mut self, (account, region): (&str, &str), object: &Listed) {
         self.listed += 1;
         self.listed_bytes += object.size;
-        let (account, region) = scope.account_and_region(day);
         if !account.is_empty() && !self.accounts.contains(account) {
             self.accounts.insert(account.to_owned());
         }

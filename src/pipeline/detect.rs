@@ -3,10 +3,10 @@
 //! source IP, eventID) as the records are read, then one line per rule with its count. The
 //! files are read in order on one blocking thread (the output order is the files' order).
 
-use crate::decode::framing::{FrameLimits, Framed, RecordReader};
-use crate::decode::{RawEvent, maybe_gunzip};
+use crate::decode::{FrameLimits, RawEvent, maybe_gunzip};
 use crate::detect::{Detector, Level};
-use crate::enrich::facts::Identity;
+use crate::sources::cloudtrail::enrich::facts::Identity;
+use crate::sources::cloudtrail::framing::{Framed, RecordReader};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;

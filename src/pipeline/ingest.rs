@@ -7,8 +7,8 @@
 use super::{Budget, Output, decode_reader, spawn_indexers};
 use crate::index::{BatchReport, Indexer};
 use crate::pipeline::object::{ObjectDecoder, Watch};
-use crate::route::{self, LogKind};
 use crate::source::Origin;
+use crate::sources::{Routed, Sources};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,18 +47,16 @@ pub struct IngestSummary {
 pub struct Collected {
     /// The files to ingest, sorted per path given.
     pub files: Vec<PathBuf>,
-    /// Digest files skipped.
-    pub digests: usize,
-    /// Other files skipped (non-CloudTrail logs of a synced bucket).
-    pub others: usize,
+    /// Files skipped, by what they are (`digest`, `other`: logs no source reads).
+    pub skipped: std::collections::BTreeMap<&'static str, usize>,
     /// Paths that could not be read, with the reason.
     pub missing: Vec<String>,
 }
 
-/// Lists the files under `paths` (directories recursively, sorted), routed like the worker's
-/// keys: digests and other services' logs are skipped and counted. A path that cannot be read
-/// is reported and the others still go in.
-pub fn collect_files(paths: &[PathBuf]) -> Collected {
+/// Lists the files under `paths` (directories recursively, sorted), routed by `sources` like
+/// the worker's keys: digests and other services' logs are skipped and counted. A path that
+/// cannot be read is reported and the others still go in.
+pub fn collect_files(paths: &[PathBuf], sources: &Sources) -> Collected {
     let mut found = Collected::default();
     for path in paths {
         let mut files = Vec::new();
@@ -67,18 +65,22 @@ pub fn collect_files(paths: &[PathBuf]) -> Collected {
             Err(e) => found.missing.push(e.to_string()),
         }
     }
-    found.files.retain(|f| match route::classify_local_path(f) {
-        LogKind::Digest => {
-            found.digests += 1;
+    found.files.retain(|f| match sources.route_path(f) {
+        Routed::Index(..) => true,
+        Routed::Skip(what) => {
+            *found.skipped.entry(what).or_default() += 1;
             false
         }
-        LogKind::Other => {
-            found.others += 1;
-            false
-        }
-        LogKind::CloudTrail | LogKind::Insight | LogKind::S3Access => true,
     });
     found
+}
+
+impl Collected {
+    /// `1 digest files skipped, 3 other files skipped`, or `0 files skipped`.
+    pub fn skipped_summary(&self) -> String {
+        let parts: Vec<String> = self.skipped.iter().map(|(what, n)| format!("{n} {what} files skipped")).collect();
+        if parts.is_empty() { "0 files skipped".to_owned() } else { parts.join(", ") }
+    }
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -2,11 +2,20 @@
 //! broken containers, cancellation, alerts after their events.
 
 use super::*;
+use crate::decode::DecodeError;
+use crate::index::bulk::ItemKind;
 use serde_json::Value;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn decoder(max_actions: usize) -> ObjectDecoder {
     crate::testing::decoder(max_actions, 64 << 10)
+}
+
+/// A decoder whose CloudTrail source checks every record against `detector`.
+fn detecting(max_actions: usize, detector: crate::detect::Detector) -> ObjectDecoder {
+    let cloudtrail = crate::sources::cloudtrail::CloudTrail::new(Arc::new(detector));
+    crate::testing::decoder_with(max_actions, 64 << 10, cloudtrail, Default::default())
 }
 
 /// Decodes `file` as `f.json` with batches of `max_actions`; the stats and every batch.
@@ -76,8 +85,7 @@ fn every_rule_an_event_matches_adds_an_alert_document_after_it() {
         .replace("r-del", "r-any")
         .replace("DeleteTrail", "Delete*");
     let sources = [rule.to_owned(), other].into_iter().map(|t| ("t".to_owned(), t, false)).collect();
-    let mut d = decoder(3);
-    d.detector = Arc::new(crate::detect::rules::load_sources(sources).unwrap().detector);
+    let d = detecting(3, crate::detect::rules::load_sources(sources).unwrap().detector);
     let file = br#"[{"eventID":"a","eventTime":"2024-08-01T10:00:00Z","eventName":"DeleteTrail"},
                     {"eventID":"b","eventTime":"2024-08-01T10:00:01Z","eventName":"ListTrails"}]"#;
     let mut batches = Vec::new();
@@ -99,7 +107,10 @@ fn every_rule_an_event_matches_adds_an_alert_document_after_it() {
     assert_eq!(l[5]["rule"]["name"], "Any delete");
     let id = |i: usize| l[i]["create"]["_id"].as_str().unwrap().to_owned();
     assert_ne!(id(2), id(4));
-    assert_eq!(id(2), crate::enrich::alert::AlertSubject::id_json("r-del", "\"a\"").trim_matches('"'));
+    assert_eq!(
+        id(2),
+        crate::sources::cloudtrail::enrich::alert::AlertSubject::id_json("r-del", "\"a\"").trim_matches('"')
+    );
     // The alert's raw record is the event's: a refused alert is dead-lettered with it.
     assert_eq!(batches[0].raw_record(&batches[0].items[1]), batches[0].raw_record(&batches[0].items[0]));
 }
@@ -132,7 +143,7 @@ fn bad_records_are_dead_lettered_and_the_file_goes_on() {
     assert_eq!(docs[2]["event"], r#""text""#);
     assert_eq!(docs[4]["error_type"], "record_too_large");
     assert_eq!(docs[4]["event_size"], big.len());
-    assert_eq!(docs[4]["event"].as_str().unwrap().len(), crate::decode::framing::HEAD_BYTES);
+    assert_eq!(docs[4]["event"].as_str().unwrap().len(), crate::decode::HEAD_BYTES);
     assert!(big.starts_with(docs[4]["event"].as_str().unwrap()));
 }
 
@@ -236,9 +247,9 @@ fn a_closed_receiver_stops_decoding() {
 fn a_monthly_index_period_names_event_and_alert_indices_by_month() {
     let rule = "title: Trail deleted\nid: r-del\nlogsource:\n    product: aws\n    service: cloudtrail\n\
                 detection:\n    sel:\n        eventName: DeleteTrail\n    condition: sel\nlevel: high\n";
-    let mut d = decoder(10);
-    d.index_period = crate::config::IndexPeriod::Month;
-    d.detector = Arc::new(crate::detect::rules::load_sources(vec![("t".into(), rule.into(), false)]).unwrap().detector);
+    let mut d =
+        detecting(10, crate::detect::rules::load_sources(vec![("t".into(), rule.into(), false)]).unwrap().detector);
+    d.with.index_period = crate::config::IndexPeriod::Month;
     let file = br#"[{"eventID":"a","eventTime":"2024-08-01T10:00:00Z","eventName":"DeleteTrail"},
                     {"eventID":"b","eventTime":"2024-08-31T23:59:59Z","eventName":"ListTrails"},
                     {"eventID":"c","eventTime":"2024-09-01T00:00:00Z","eventName":"ListTrails"}]"#;

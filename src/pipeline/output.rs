@@ -3,7 +3,7 @@
 //! for its answer cost each file two thread wake-ups, and on two cores left them idle a sixth
 //! of the time).
 
-use super::{BatchSink, HandOverError, Handed, ProcessError, Sink};
+use super::sink::{BatchSink, HandOverError, Handed, ProcessError, Sink};
 use crate::index::bulk::Batch;
 use crate::watch::Watch;
 use std::io::Write;

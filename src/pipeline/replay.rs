@@ -160,10 +160,9 @@ pub async fn replay(
 /// Runs `raw` through the decoder as a one-record file: the batch of its event action and alerts (without
 /// the dead letters decoding may make: those exist already) and the event's target.
 fn event_actions(decoder: &ObjectDecoder, raw: &str, origin: Arc<Origin>) -> (Option<Batch>, Option<(String, String)>) {
-    let file = format!("[{raw}]");
     let mut batches = Vec::new();
     let watch = Watch::new(CancellationToken::new(), Duration::from_secs(60));
-    let decoded = decoder.decode(file.as_bytes(), origin, &watch, &mut |b| {
+    let decoded = decoder.decode_record(raw, origin, &watch, &mut |b| {
         batches.push(b);
         Ok(())
     });
@@ -224,7 +223,8 @@ mod tests {
     #[test]
     fn a_dead_letter_becomes_its_event_action_again() {
         let decoder = crate::testing::decoder(10, 4 << 20);
-        let origin = Arc::new(Origin::S3 { bucket: "b".into(), key: "k".into() });
+        let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01/f.json.gz";
+        let origin = Arc::new(Origin::S3 { bucket: "b".into(), key: key.into() });
         let raw = r#"{"eventID":"e-1","eventTime":"2024-08-01T10:00:00Z","eventName":"PutObject"}"#;
         let (batch, target) = event_actions(&decoder, raw, origin.clone());
         assert_eq!(target, Some(("cloudtrail-2024.08.01".into(), "e-1".into())));
@@ -234,5 +234,13 @@ mod tests {
         assert!(batch.is_none() && target.is_none());
         let (batch, target) = event_actions(&decoder, r#"{"eventID":"#, origin);
         assert!(batch.is_none() && target.is_none());
+        // An access-log line is framed as its own source frames it: one line.
+        let key = "logs/2024-08-01-10-00-00-0123456789ABCDEF";
+        let origin = Arc::new(Origin::S3 { bucket: "b".into(), key: key.into() });
+        let line = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be bucket [01/Aug/2024:10:00:00 +0000] \
+                    192.0.2.3 - 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -";
+        let (batch, target) = event_actions(&decoder, line, origin);
+        assert_eq!(target.map(|t| t.0), Some("s3access-2024.08.01".into()));
+        assert_eq!(batch.unwrap().len(), 1);
     }
 }

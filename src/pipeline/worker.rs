@@ -388,9 +388,8 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
             return (MessageEnd::Refused, stats);
         }
         for obj in objects {
-            let kind = self.decoder.router.classify_key(&obj.key);
-            if !kind.is_indexed() {
-                tracing::debug!(bucket = %obj.bucket, key = %obj.key, kind = kind.as_str(), "not a cloudtrail log, skipping");
+            if let crate::sources::Routed::Skip(kind) = self.decoder.sources.route_key(&obj.key) {
+                tracing::debug!(bucket = %obj.bucket, key = %obj.key, kind, "not a log of any source, skipping");
                 metrics::counter!(telemetry::OBJECTS, "outcome" => "skipped").increment(1);
                 stats.skipped += 1;
                 continue;

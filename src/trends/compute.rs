@@ -3,7 +3,7 @@
 //! day's trend documents whose key the day no longer has. A day whose event index is gone
 //! (past `opensearch.retention_days`) is left as it is: that is what trends are kept for.
 
-use super::{Kind, Pair, Spec, check_items, existing_page, first_seen, index_actions, pair_of};
+use super::{Pair, Spec, check_items, existing_page, first_seen, index_actions, pair_of};
 use crate::index::client::{BulkClient, Client, ClientError};
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -66,7 +66,7 @@ pub async fn recompute_day(client: &Client, spec: &Spec, day: NaiveDate) -> Resu
             check_items(&answer, page.docs.len(), |i| matches!(i["index"]["status"].as_u64(), Some(200 | 201)))
                 .map_err(|m| fail(format!("writing {trend_index}: {m}")))?;
             outcome.written += page.docs.len();
-            if spec.kind == Kind::CloudTrail {
+            if spec.shape.first_seen {
                 pairs.extend(
                     page.docs.iter().filter_map(|(_, d)| pair_of(&d["cloud"]["account"]["id"], &d["eventName"])),
                 );
@@ -81,7 +81,7 @@ pub async fn recompute_day(client: &Client, spec: &Spec, day: NaiveDate) -> Resu
     let (deleted, vanished) =
         delete_vanished(client, spec, day, &kept).await.map_err(|m| fail(format!("{trend_index}: {m}")))?;
     outcome.deleted = deleted;
-    if spec.kind == Kind::CloudTrail {
+    if spec.shape.first_seen {
         pairs.extend(vanished);
         outcome.first_seen =
             first_seen::update(client, spec, &pairs).await.map_err(|m| fail(format!("first seen: {m}")))?;

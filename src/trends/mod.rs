@@ -1,6 +1,7 @@
 //! Daily trend aggregates: what one day of an event index holds, counted per key of a few
-//! bounded dimensions (account, region, service, API, outcome, error, identity type for
-//! CloudTrail; bucket, operation, status, requester type for S3 access logs), written to
+//! bounded dimensions that each log source names ([`TrendShape`]: account, region, service,
+//! API, outcome, error, identity type for CloudTrail; bucket, operation, status, requester type
+//! for S3 access logs), written to
 //! yearly `trailship-trends-{prefix}-YYYY` indices that are kept for years after the raw daily indices
 //! are gone. Pure: the queries, the pages they answer, the documents and their ids; the
 //! requests are made in [`compute`], the days to recompute are gathered in [`touched`].
@@ -13,7 +14,7 @@ pub mod compute;
 pub mod first_seen;
 pub mod touched;
 
-use crate::config::{Config, IndexPeriod};
+use crate::config::IndexPeriod;
 use crate::index::deadletter::fnv1a;
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
@@ -21,39 +22,27 @@ use serde_json::{Map, Value, json};
 /// Keys asked for per composite aggregation page.
 pub const PAGE_SIZE: usize = 1000;
 
-/// Which event indices a trend is computed from.
+/// What a log source's daily trends count: one trend document per day and key of `dims`, with
+/// the events' count and the sums of `sums`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// CloudTrail events (`opensearch.index_prefix`).
-    CloudTrail,
-    /// S3 server access log records (`s3access.index_prefix`).
-    S3Access,
+pub struct TrendShape {
+    /// A short name for messages (the source's name).
+    pub name: &'static str,
+    /// The fields counted by, each also the field of the trend document.
+    pub dims: &'static [&'static str],
+    /// Numeric fields summed per key, each also a field of the trend document.
+    pub sums: &'static [&'static str],
+    /// Events left out, as `(field, value)` terms.
+    pub leave_out: &'static [(&'static str, &'static str)],
+    /// Whether the first day each account called each API is kept ([`first_seen`]).
+    pub first_seen: bool,
 }
 
-/// One dimension: the field of the event documents, also the field of the trend document.
-#[derive(Debug, Clone, Copy)]
-struct Dim {
-    field: &'static str,
-}
-
-const CLOUDTRAIL_DIMS: &[Dim] = &[
-    Dim { field: "cloud.account.id" },
-    Dim { field: "cloud.region" },
-    Dim { field: "eventSource" },
-    Dim { field: "eventName" },
-    Dim { field: "event.outcome" },
-    Dim { field: "errorCode" },
-    Dim { field: "userIdentity.type" },
-];
-
-const ACCESS_DIMS: &[Dim] =
-    &[Dim { field: "bucket" }, Dim { field: "operation" }, Dim { field: "http_status" }, Dim { field: "user.type" }];
-
-/// The trends of one kind of event index.
+/// The trends of one source's event indices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     /// What is counted.
-    pub kind: Kind,
+    pub shape: TrendShape,
     /// The event indices' prefix.
     pub event_prefix: String,
     /// How the event indices are cut.
@@ -72,28 +61,9 @@ pub struct Page {
 }
 
 impl Spec {
-    /// The trends `cfg` computes: CloudTrail events and S3 server access logs.
-    pub fn all(cfg: &Config) -> Vec<Spec> {
-        let period = cfg.opensearch.index_period;
-        vec![
-            Spec { kind: Kind::CloudTrail, event_prefix: cfg.opensearch.index_prefix.clone(), period },
-            Spec { kind: Kind::S3Access, event_prefix: cfg.s3access.index_prefix.clone(), period },
-        ]
-    }
-
-    /// A short name for messages: `cloudtrail` or `s3access`.
+    /// A short name for messages: the source's.
     pub fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::CloudTrail => "cloudtrail",
-            Kind::S3Access => "s3access",
-        }
-    }
-
-    fn dims(&self) -> &'static [Dim] {
-        match self.kind {
-            Kind::CloudTrail => CLOUDTRAIL_DIMS,
-            Kind::S3Access => ACCESS_DIMS,
-        }
+        self.shape.name
     }
 
     /// The trend indices' prefix: `trailship-trends-{event prefix}`.
@@ -114,24 +84,23 @@ impl Spec {
 
     /// The composite aggregation over `day` of the event index, from `after` on.
     pub fn query(&self, day: NaiveDate, after: Option<&Value>) -> Value {
-        let sources: Vec<Value> = self
-            .dims()
-            .iter()
-            .map(|d| json!({ d.field: {"terms": {"field": d.field, "missing_bucket": true}} }))
-            .collect();
+        let sources: Vec<Value> =
+            self.shape.dims.iter().map(|d| json!({ *d: {"terms": {"field": d, "missing_bucket": true}} })).collect();
         let mut composite = json!({"size": PAGE_SIZE, "sources": sources});
         if let Some(after) = after {
             composite["after"] = after.clone();
         }
         let mut agg = json!({"composite": composite});
-        if self.kind == Kind::S3Access {
-            agg["aggs"] = json!({"bytes_sent": {"sum": {"field": "bytes_sent"}}});
+        if !self.shape.sums.is_empty() {
+            let sums: Map<String, Value> =
+                self.shape.sums.iter().map(|f| (f.to_string(), json!({"sum": {"field": f}}))).collect();
+            agg["aggs"] = Value::Object(sums);
         }
         let (from, to) = (day_start(day), day_start(day + chrono::Days::new(1)));
         let mut query = json!({"bool": {"filter": [{"range": {"@timestamp": {"gte": from, "lt": to}}}]}});
-        if self.kind == Kind::CloudTrail {
-            // Insight events describe unusual call rates; they are not calls themselves.
-            query["bool"]["must_not"] = json!([{"term": {"eventCategory": "Insight"}}]);
+        if !self.shape.leave_out.is_empty() {
+            let terms: Vec<Value> = self.shape.leave_out.iter().map(|(f, v)| json!({"term": {*f: v}})).collect();
+            query["bool"]["must_not"] = Value::Array(terms);
         }
         json!({"size": 0, "track_total_hits": false, "query": query, "aggs": {"keys": agg}})
     }
@@ -150,8 +119,8 @@ impl Spec {
             let mut doc = Map::new();
             doc.insert("day".into(), Value::from(day_text.clone()));
             let mut hashed: Vec<u8> = day_text.clone().into_bytes();
-            for d in self.dims() {
-                let v = &bucket["key"][d.field];
+            for field in self.shape.dims {
+                let v = &bucket["key"][*field];
                 // A missing value and an empty one hash differently.
                 match v {
                     Value::Null => hashed.push(0),
@@ -162,15 +131,15 @@ impl Spec {
                 }
                 hashed.push(0xff);
                 if !v.is_null() {
-                    insert_path(&mut doc, d.field, v.clone());
+                    insert_path(&mut doc, field, v.clone());
                 }
             }
             let id = format!("{day_text}-{:016x}", fnv1a(&[&hashed]));
             doc.insert("trend_key".into(), Value::from(id.clone()));
             doc.insert("count".into(), Value::from(count));
-            if self.kind == Kind::S3Access {
-                let bytes = bucket["bytes_sent"]["value"].as_f64().unwrap_or(0.0);
-                doc.insert("bytes_sent".into(), Value::from(bytes.round() as u64));
+            for field in self.shape.sums {
+                let sum = bucket[*field]["value"].as_f64().unwrap_or(0.0);
+                doc.insert(field.to_string(), Value::from(sum.round() as u64));
             }
             docs.push((id, Value::Object(doc)));
         }

@@ -1,9 +1,35 @@
 use super::*;
 use chrono::NaiveDate;
 
-fn spec(kind: Kind, period: IndexPeriod) -> Spec {
-    let event_prefix = if kind == Kind::CloudTrail { "cloudtrail" } else { "s3access" }.to_owned();
-    Spec { kind, event_prefix, period }
+/// Calls per account, region, API …, insights left out (as the CloudTrail source counts).
+const CALLS: TrendShape = TrendShape {
+    name: "calls",
+    dims: &[
+        "cloud.account.id",
+        "cloud.region",
+        "eventSource",
+        "eventName",
+        "event.outcome",
+        "errorCode",
+        "userIdentity.type",
+    ],
+    sums: &[],
+    leave_out: &[("eventCategory", "Insight")],
+    first_seen: true,
+};
+
+/// Requests and bytes per bucket, operation … (as the access-log source counts).
+const REQUESTS: TrendShape = TrendShape {
+    name: "requests",
+    dims: &["bucket", "operation", "http_status", "user.type"],
+    sums: &["bytes_sent"],
+    leave_out: &[],
+    first_seen: false,
+};
+
+fn spec(shape: TrendShape, period: IndexPeriod) -> Spec {
+    let event_prefix = if shape.first_seen { "cloudtrail" } else { "s3access" }.to_owned();
+    Spec { shape, event_prefix, period }
 }
 
 fn day(s: &str) -> NaiveDate {
@@ -12,17 +38,17 @@ fn day(s: &str) -> NaiveDate {
 
 #[test]
 fn names_follow_the_period_and_the_year() {
-    let s = spec(Kind::CloudTrail, IndexPeriod::Day);
+    let s = spec(CALLS, IndexPeriod::Day);
     assert_eq!(s.event_index(day("2026-02-03")), "cloudtrail-2026.02.03");
     assert_eq!(s.trend_index(day("2026-02-03")), "trailship-trends-cloudtrail-2026");
-    let m = spec(Kind::S3Access, IndexPeriod::Month);
+    let m = spec(REQUESTS, IndexPeriod::Month);
     assert_eq!(m.event_index(day("2026-02-03")), "s3access-2026.02");
     assert_eq!(m.trend_index(day("2025-12-31")), "trailship-trends-s3access-2025");
 }
 
 #[test]
 fn the_query_covers_one_utc_day_pages_and_leaves_insights_out() {
-    let s = spec(Kind::CloudTrail, IndexPeriod::Month);
+    let s = spec(CALLS, IndexPeriod::Month);
     let q = s.query(day("2026-02-28"), None);
     assert_eq!(
         q["query"]["bool"]["filter"][0]["range"]["@timestamp"],
@@ -35,7 +61,7 @@ fn the_query_covers_one_utc_day_pages_and_leaves_insights_out() {
     assert!(q["aggs"]["keys"]["composite"].get("after").is_none());
     let next = s.query(day("2026-02-28"), Some(&json!({"eventName": "X"})));
     assert_eq!(next["aggs"]["keys"]["composite"]["after"], json!({"eventName": "X"}));
-    let a = spec(Kind::S3Access, IndexPeriod::Day).query(day("2026-02-28"), None);
+    let a = spec(REQUESTS, IndexPeriod::Day).query(day("2026-02-28"), None);
     assert!(a["query"]["bool"].get("must_not").is_none());
     assert_eq!(a["aggs"]["keys"]["aggs"]["bytes_sent"], json!({"sum": {"field": "bytes_sent"}}));
 }
@@ -48,7 +74,7 @@ fn bucket(account: &str, error: Option<&str>, n: u64) -> Value {
 
 #[test]
 fn buckets_become_documents_with_ids_from_the_day_and_the_key() {
-    let s = spec(Kind::CloudTrail, IndexPeriod::Day);
+    let s = spec(CALLS, IndexPeriod::Day);
     let answer = json!({"aggregations": {"keys": {"after_key": {"x": 1}, "buckets": [
         bucket("111122223333", None, 5), bucket("111122223333", Some("AccessDenied"), 2), bucket("444455556666", None, 1)]}}});
     let page = s.page(day("2026-02-03"), &answer).unwrap();
@@ -72,7 +98,7 @@ fn buckets_become_documents_with_ids_from_the_day_and_the_key() {
 
 #[test]
 fn a_missing_value_and_an_empty_one_are_different_keys() {
-    let s = spec(Kind::CloudTrail, IndexPeriod::Day);
+    let s = spec(CALLS, IndexPeriod::Day);
     let mut empty = bucket("1", None, 1);
     empty["key"]["errorCode"] = json!("");
     let answer = json!({"aggregations": {"keys": {"buckets": [bucket("1", None, 1), empty]}}});
@@ -82,7 +108,7 @@ fn a_missing_value_and_an_empty_one_are_different_keys() {
 
 #[test]
 fn a_full_page_continues_after_its_last_key_and_access_logs_sum_bytes() {
-    let s = spec(Kind::S3Access, IndexPeriod::Day);
+    let s = spec(REQUESTS, IndexPeriod::Day);
     let buckets: Vec<Value> = (0..PAGE_SIZE)
         .map(|i| {
             json!({"key": {"bucket": "b", "operation": "REST.GET.OBJECT", "http_status": 200 + i, "user.type": null},

@@ -262,9 +262,18 @@ async fn backfill_s3access_loads_both_layouts_once() {
     assert_eq!(osmem.count("s3access-2024.08.01").await, 2, "by each record's own day");
     assert_eq!(osmem.count("cloudtrail-*").await, 0);
 
-    let rerun = trailship(&args, &env).await;
+    // --source s3access is the same as --s3access.
+    let by_name = ["backfill", "--bucket", bucket, "--source", "s3access", "--prefix", "s3logs/"];
+    let rerun = trailship(&by_name, &env).await;
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     assert!(rerun.summary().contains("0 indexed, 5 already present"), "{}", rerun.summary());
+    let unknown = trailship(&["backfill", "--bucket", bucket, "--source", "vpcflow"], &env).await;
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("--source: \"vpcflow\" is not a log source (one of: cloudtrail, s3access)"),
+        "{}",
+        unknown.stderr
+    );
 
     let mut ranged = args.to_vec();
     ranged.extend(["--from", "2024-08-01", "--to", "2024-08-01", "--dry-run"]);

@@ -65,7 +65,7 @@ fn properties(props: &Value) -> HashMap<String, Shape> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::template::EVENT_TEMPLATE;
+    use crate::sources::cloudtrail::enrich::TEMPLATE as EVENT_TEMPLATE;
     use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
     use std::fmt;
 

@@ -7,8 +7,8 @@
 //! GeoIP, both as for CloudTrail and from the same caches. The raw line is kept in
 //! `event.original`. Pure; written straight from the borrowed record, field by field.
 
-use crate::decode::s3access::AccessRecord;
-use crate::enrich::geo::GeoIp;
+use super::line::AccessRecord;
+use crate::geo::GeoIp;
 use crate::json::write_str;
 use std::borrow::Cow;
 use std::io::Write;
@@ -119,7 +119,7 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out
     text(out, "referrer", r.referrer);
     if let Some(agent) = r.user_agent {
         key(out, "user_agent");
-        out.extend_from_slice(&super::document::user_agent_json(agent));
+        out.extend_from_slice(&crate::agent::json(agent));
     }
     text(out, "version_id", r.version_id);
     text(out, "host_id", r.host_id);
@@ -174,7 +174,7 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::s3access::parse_line;
+    use crate::sources::s3access::line::parse_line;
     use serde_json::{Value, json};
 
     const LINE: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 [06/Feb/2019:00:00:38 +0000] 2001:db8::7 arn:aws:sts::123456789012:assumed-role/backup-role/i-0abc 3E57427F3EXAMPLE REST.GET.OBJECT reports/Q1%25202024.csv "GET /amzn-s3-demo-bucket1/reports/Q1%25202024.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20190206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc HTTP/1.1" 200 - 2147483648 2147483648 7 5 "-" "aws-cli/2.15.0 Python/3.11.6" - s9lzHYrFp76Z= SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - - us-east-1"#;

@@ -375,7 +375,7 @@ impl<'a> Walk<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::template::EVENT_TEMPLATE;
+    use crate::sources::cloudtrail::enrich::TEMPLATE as EVENT_TEMPLATE;
 
     fn identity_shape() -> Shape {
         Shape::top_level(&serde_json::from_str(EVENT_TEMPLATE).unwrap()).remove("userIdentity").unwrap()

@@ -231,5 +231,5 @@ pub fn parse_line(line: &str) -> Result<AccessRecord<'_>, LineError> {
 }
 
 #[cfg(test)]
-#[path = "s3access_tests.rs"]
+#[path = "line_tests.rs"]
 mod tests;

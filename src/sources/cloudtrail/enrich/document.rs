@@ -12,23 +12,26 @@
 //! - `trailship`: `truncated` (paths of cut leaves), `original` (their full values) and
 //!   `unmapped`, only when there is something to say.
 
-use super::agent::Agents;
 use super::alert::AlertSubject;
 use super::aws;
 use super::facts::{Facts, Identity};
 use super::flat::{self, Sinks};
-use super::geo::GeoIp;
 use super::shape::{Shape, is_field_name};
 use super::tags::{Subject, Tagger};
-use super::{Target, addr, write_str};
+use super::target::Target;
 use crate::decode::{RawEvent, json_string};
 use crate::detect::Match;
-use crate::index::template::EVENT_TEMPLATE;
+use crate::geo::GeoIp;
+use crate::geo::addr;
+use crate::json::write_str;
 use rustc_hash::FxHashMap;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::LazyLock;
+
+/// The event template (`../template.json`): the document's schema.
+pub const TEMPLATE: &str = include_str!("../template.json");
 
 /// Top-level names enrichment writes; a record field with one of them goes to `unmapped`.
 pub const RESERVED: [&str; 11] =
@@ -47,7 +50,7 @@ enum Role {
 
 /// Every top-level name with a role, looked up once per record field (hence the fast hasher).
 static FIELDS: LazyLock<FxHashMap<String, Role>> = LazyLock::new(|| {
-    let template = serde_json::from_str(EVENT_TEMPLATE).expect("embedded template is valid json");
+    let template = serde_json::from_str(TEMPLATE).expect("embedded template is valid json");
     let mut fields: FxHashMap<String, Role> = Shape::top_level(&template)
         .into_iter()
         .map(|(k, shape)| {
@@ -59,12 +62,6 @@ static FIELDS: LazyLock<FxHashMap<String, Role>> = LazyLock::new(|| {
     fields
 });
 static TAGGER: LazyLock<Tagger> = LazyLock::new(Tagger::shipped);
-static AGENTS: LazyLock<Agents> = LazyLock::new(Agents::new);
-
-/// The `user_agent` object (original, name, version, os) for `original`, from the shared cache.
-pub(crate) fn user_agent_json(original: &str) -> std::sync::Arc<[u8]> {
-    AGENTS.json(original)
-}
 
 thread_local! {
     static SINKS: RefCell<Sinks> = RefCell::new(Sinks::default());
@@ -141,7 +138,7 @@ fn write_with<'a>(
     let source = source_at..source_end;
     if let Some(ua) = &facts.user_agent {
         out.extend_from_slice(b",\"user_agent\":");
-        out.extend_from_slice(&AGENTS.json(ua));
+        out.extend_from_slice(&crate::agent::json(ua));
     }
     let identity = walked.or_else(|| facts.identity()).unwrap_or_default();
     let kind = identity.kind.as_deref().filter(|k| !k.is_empty());

@@ -2,7 +2,9 @@
 //! prefixes listed directly for a date range, filters, skipped work, pagination.
 
 use super::*;
+use crate::listing::NothingDone;
 use crate::testing::MemoryBucket;
+use chrono::NaiveDate;
 
 const A: &str = "111111111111";
 const B: &str = "222222222222";
@@ -65,7 +67,7 @@ async fn everything_is_discovered_and_only_log_files_are_sent() {
     let found = keys(&items);
     // 2 accounts × 2 regions × 5 days × 2 files, plus one insight file per account.
     assert_eq!(found.len(), 42);
-    assert!(found.iter().all(|k| route::classify_key(k).is_indexed()), "{found:?}");
+    assert!(found.iter().all(|k| matches!(crate::sources::cloudtrail::claim_key(k), Claim::Index(_))), "{found:?}");
     assert!(found.iter().any(|k| k.contains("/o-abc123def4/222222222222/CloudTrail/")));
     assert!(found.iter().any(|k| k.contains("CloudTrail-Insight")));
     let days = items.iter().filter(|i| matches!(i, Step::DayListed { .. })).count();

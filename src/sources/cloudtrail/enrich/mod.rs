@@ -1,5 +1,7 @@
 //! One CloudTrail record → one OpenSearch document. Pure.
 //!
+//! The document's schema is the event template, [`TEMPLATE`] (`../template.json`).
+//!
 //! [`Enricher::target`] validates what indexing needs (the `eventID` for `_id`, the `eventTime`
 //! that picks the daily index and becomes `@timestamp`); [`Enricher::write_document`] then
 //! writes the document in one pass over the record (see [`document`] for the layout): the
@@ -8,26 +10,24 @@
 //! (detections) and `search_text`. Records without a usable `eventID` or `eventTime` are not guessed at: the
 //! caller dead-letters them with the [`EventError`].
 
-pub mod addr;
-pub mod agent;
 pub mod alert;
 pub mod aws;
 pub mod document;
 pub mod facts;
 pub mod flat;
-pub mod geo;
-pub mod s3access;
 mod scan;
 pub mod shape;
 pub mod tags;
+pub mod target;
 pub mod time;
 mod walk;
 
+pub use document::TEMPLATE;
+pub use target::Target;
+
 use crate::decode::RawEvent;
-use crate::json::write_str;
-use geo::GeoIp;
+use crate::geo::GeoIp;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The `_id` length limit of OpenSearch.
@@ -62,25 +62,6 @@ impl EventError {
     }
 }
 
-/// Where a document goes and under which id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target<'a> {
-    /// The `eventID` as a JSON string literal (quotes and escapes included), ready for `_id`.
-    pub id_json: &'a str,
-    /// `@timestamp`: the event time in UTC, RFC 3339.
-    pub timestamp: Cow<'a, str>,
-    /// The UTC date of the event as `YYYY.MM.DD`, the daily index suffix.
-    pub date: [u8; 10],
-}
-
-impl Target<'_> {
-    /// The daily index suffix as a string.
-    pub fn date_str(&self) -> &str {
-        // Built from ASCII digits and dots only.
-        std::str::from_utf8(&self.date).unwrap_or("0000.00.00")
-    }
-}
-
 /// Turns records into documents. Built once per process (the GeoIP databases are read then);
 /// clones share everything.
 #[derive(Debug, Clone, Default)]
@@ -103,9 +84,9 @@ impl Enricher {
     /// An enricher that adds `source.geo.*` and `source.as.*` from `geo`.
     /// Also compiles the embedded schema and tag rules now, so the first event does not wait
     /// for them (the user-agent parsers compile on first use).
-    pub fn with_geoip(geo: Option<GeoIp>) -> Self {
+    pub fn with_geoip(geo: Option<Arc<GeoIp>>) -> Self {
         document::warm_up();
-        Enricher { geo: geo.map(Arc::new) }
+        Enricher { geo }
     }
 
     /// Validates the fields indexing depends on.

@@ -1,17 +1,18 @@
 //! `user_agent.*` from CloudTrail's `userAgent`: the `ua-parser` crate (the ua-parser project's
-//! Rust implementation, with uap-core's regexes in `data/uap-regexes.json`) for browsers, SDKs
+//! Rust implementation, with uap-core's regexes in `uap-regexes.json`) for browsers, SDKs
 //! and CLIs, after a few rules for the agents only CloudTrail writes (`AWS Internal`,
 //! `console.amazonaws.com`, service principals). Results are cached per agent string, as a
-//! ready-to-write JSON object: a trail repeats a few hundred agents millions of times.
+//! ready-to-write JSON object: a trail repeats a few hundred agents millions of times. Every log
+//! source's documents share one cache ([`json`]).
 
-use super::write_str;
+use crate::json::write_str;
 use quick_cache::sync::Cache;
 use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use ua_parser::{os, user_agent};
 
 /// uap-core's parsers (user agent and OS parts), embedded.
-const REGEXES: &str = include_str!("data/uap-regexes.json");
+const REGEXES: &str = include_str!("uap-regexes.json");
 
 /// Distinct agent strings kept parsed.
 const CACHE_ENTRIES: usize = 20_000;
@@ -210,6 +211,13 @@ fn join_version<S: AsRef<str>>(parts: [Option<S>; 4]) -> Option<String> {
         out.push_str(p.as_ref());
     }
     (!out.is_empty()).then_some(out)
+}
+
+static AGENTS: std::sync::LazyLock<Agents> = std::sync::LazyLock::new(Agents::new);
+
+/// The `user_agent` object (original, name, version, os) for `original`, from the shared cache.
+pub fn json(original: &str) -> Arc<[u8]> {
+    AGENTS.json(original)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Unit tests of the document layout.
 
 use crate::decode::RawEvent;
-use crate::enrich::Enricher;
-use crate::enrich::flat::{MAX_TERM_BYTES, leaf_budget};
+use crate::sources::cloudtrail::enrich::Enricher;
+use crate::sources::cloudtrail::enrich::flat::{MAX_TERM_BYTES, leaf_budget};
 use serde_json::{Value, json};
 
 fn doc(record: &Value) -> Value {

@@ -1,8 +1,10 @@
 //! `source.geo.*` and `source.as.*` from MaxMind-format databases (GeoLite2/GeoIP2 City and
 //! ASN, DB-IP lite: they share the schema). Both files are optional and read whole at start-up;
-//! lookups are cached per address as ready-to-write JSON. Pure after [`GeoIp::open`].
+//! lookups are cached per address as ready-to-write JSON. Pure after [`GeoIp::open`]. Every log
+//! source's documents use it; [`addr`] reads the addresses they hold.
 
-use super::addr;
+pub mod addr;
+
 use maxminddb::Reader;
 use quick_cache::sync::Cache;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! Backfill listing of S3 server access logs (`backfill --s3access`): both layouts S3 writes
+//! The listing layout of S3 server access logs for `backfill --source s3access`: both layouts S3 writes
 //! under the logging prefix, found from one delimiter listing of that prefix.
 //!
 //! - Simple format, `<prefix>YYYY-MM-DD-HH-MM-SS-<unique>`: the files at the prefix's top
@@ -11,22 +11,25 @@
 //! Objects stream out one unit at a time; nothing is listed without a delimiter except a day
 //! prefix.
 
-use super::{Done, ListError, Lister, Scope, Step, children, days, is_account, leaf, send_unit};
-use crate::route::LogKind;
+use super::source::S3Access;
+use crate::listing::{Done, ListError, Lister, Scope, Step, children, days, is_account, leaf, send_day, send_unit};
+use crate::sources::unit::Claim;
 use chrono::NaiveDate;
 use tokio::sync::mpsc;
 
 /// Walks the access-log prefix of `scope` and sends every log object not already `done`.
 /// Stops early (without error) when the receiver is gone.
-pub async fn walk<L: Lister>(
-    lister: &L,
+pub async fn walk(
+    source: &S3Access,
+    lister: &dyn Lister,
     scope: &Scope,
     done: &dyn Done,
     tx: &mpsc::Sender<Step>,
 ) -> Result<(), ListError> {
     let in_range =
         |key: &str| name_date(key).is_none_or(|d| scope.from.is_none_or(|f| d >= f) && scope.to.is_none_or(|t| d <= t));
-    let keep = |key: &str| is_log(scope, key) && in_range(key);
+    let is_log = |key: &str| matches!(source.claim_key(key), Claim::Index(_));
+    let keep = |key: &str| is_log(key) && in_range(key);
     let top = if done.day(&scope.prefix) {
         children(lister, &scope.prefix).await?
     } else {
@@ -47,7 +50,7 @@ pub async fn walk<L: Lister>(
                     if done.day(&day) {
                         continue;
                     }
-                    if !super::send_day(lister, scope, &day, done, tx).await? {
+                    if !send_day(lister, &day, &is_log, done, tx).await? {
                         return Ok(());
                     }
                 }
@@ -61,10 +64,6 @@ pub async fn walk<L: Lister>(
 /// with `/`: S3 writes `<prefix><account>/…`).
 fn account_of<'a>(scope: &Scope, path: &'a str) -> &'a str {
     path.get(scope.prefix.len()..).unwrap_or_default().split('/').next().unwrap_or_default()
-}
-
-fn is_log(scope: &Scope, key: &str) -> bool {
-    scope.router.classify_key(key) == LogKind::S3Access
 }
 
 /// The date a simple-format file name carries (`…2024-08-01-13-05-59-<unique>`).
@@ -112,18 +111,12 @@ mod tests {
 
     fn scope(from: Option<&str>, to: Option<&str>) -> Scope {
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        Scope {
-            prefix: "s3logs/".into(),
-            from: from.map(date),
-            to: to.map(date),
-            access_logs: true,
-            ..Scope::default()
-        }
+        Scope { prefix: "s3logs/".into(), from: from.map(date), to: to.map(date), ..Scope::default() }
     }
 
     async fn keys(scope: &Scope) -> (Vec<String>, Vec<String>) {
         let (tx, mut rx) = mpsc::channel(100);
-        walk(&bucket(), scope, &NothingDone, &tx).await.unwrap();
+        walk(&S3Access::default(), &bucket(), scope, &NothingDone, &tx).await.unwrap();
         drop(tx);
         let (mut objects, mut units) = (Vec::new(), Vec::new());
         while let Some(item) = rx.recv().await {
@@ -163,9 +156,9 @@ mod tests {
             "logsx/2024-08-01-10-00-00-0123456789ABCDEF".to_owned(),
         ];
         let b = MemoryBucket::new(keys.iter().map(String::as_str), 10);
-        let s = Scope { prefix: "logs-".into(), accounts: vec![ACCOUNT.into()], access_logs: true, ..Scope::default() };
+        let s = Scope { prefix: "logs-".into(), accounts: vec![ACCOUNT.into()], ..Scope::default() };
         let (tx, mut rx) = mpsc::channel(100);
-        walk(&b, &s, &NothingDone, &tx).await.unwrap();
+        walk(&S3Access::default(), &b, &s, &NothingDone, &tx).await.unwrap();
         drop(tx);
         let mut found = Vec::new();
         while let Some(item) = rx.recv().await {

@@ -74,7 +74,7 @@ pub fn write(out: &mut Vec<u8>, facts: &Facts<'_>, access_key_id: Option<&str>) 
     if let Some(key) = access_key_id {
         sep(out);
         out.extend_from_slice(b"\"access_key_id\":");
-        super::write_str(out, key);
+        crate::json::write_str(out, key);
     }
     // Writing to a Vec cannot fail.
     match bytes {

@@ -4,8 +4,9 @@
 //! file never adds a second alert. Pure.
 
 use super::facts::Facts;
-use super::{Target, write_str};
+use super::target::Target;
 use crate::detect::Match;
+use crate::json::write_str;
 use sha2::{Digest, Sha256};
 
 /// The longest `_id` OpenSearch takes, in bytes.
@@ -152,7 +153,7 @@ mod tests {
 
     fn alert(record: &str, m: &Match) -> Value {
         let ev = RawEvent::parse(record.as_bytes()).unwrap();
-        let enricher = crate::enrich::Enricher::new();
+        let enricher = crate::sources::cloudtrail::enrich::Enricher::new();
         let target = enricher.target(&ev).unwrap();
         let mut doc = Vec::new();
         let subject = enricher.write_document(&ev, &target, std::slice::from_ref(m), &mut doc).unwrap();

@@ -1,0 +1,184 @@
+//! The framer against every shape a file can take: any read size, pretty-printed records,
+//! escapes across reads, other keys and bare arrays, what is not a log file, records over the
+//! limit, bounded memory and the decompressed-size cap.
+
+use super::*;
+
+/// A reader that hands out at most `n` bytes per read, to exercise refills everywhere.
+struct Trickle<'a>(&'a [u8], usize);
+impl Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.1.min(out.len()).min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+fn records_with(input: &[u8], step: usize, limits: FrameLimits) -> Result<Vec<String>, DecodeError> {
+    let mut r = RecordReader::with_limits(Trickle(input, step), limits);
+    let mut out = Vec::new();
+    while let Some(framed) = r.next_record()? {
+        match framed {
+            Framed::Record { offset, bytes } => {
+                // The record as it stands at its offset, compacted when the file is
+                // pretty-printed (compacting the rest of the input keeps its prefix).
+                let mut rest = input[offset as usize..].to_vec();
+                if input.contains(&b'\n') || input.contains(&b'\r') {
+                    let n = super::super::compact::compact_in_place(&mut rest);
+                    rest.truncate(n);
+                }
+                assert_eq!(&rest[..bytes.len()], bytes, "offset points at it");
+                out.push(String::from_utf8(bytes.to_vec()).unwrap());
+            }
+            Framed::TooLarge { offset, size, head } => {
+                let at = &input[offset as usize..];
+                assert_eq!(&at[..head.len()], head, "the head is the record's start");
+                assert!(at[size as usize - 1] == b'}' || at[size as usize - 1] == b'"', "size ends the record");
+                out.push(format!("too large: {size}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn records(input: &[u8], step: usize) -> Result<Vec<String>, DecodeError> {
+    records_with(input, step, FrameLimits::default())
+}
+
+#[test]
+fn frames_records_whatever_the_read_size() {
+    let input = br#" {"Records": [ {"a":"x}\"]{","b":[1,{"c":null}]} ,{"d":"\\"}] } "#;
+    for step in [1, 2, 3, 7, 1000] {
+        let got = records(input, step).unwrap();
+        assert_eq!(got, vec![r#"{"a":"x}\"]{","b":[1,{"c":null}]}"#, r#"{"d":"\\"}"#], "step {step}");
+    }
+}
+
+#[test]
+fn pretty_printed_records_come_out_compact_whatever_the_read_size() {
+    let records_json = serde_json::json!([
+        {"eventName": "RunInstances", "requestParameters": {"a": [1, {"b": "x \n y"}], "c": {}}},
+        {"eventName": "Put \" }", "tags": ["a b", "c\\"], "n": null}
+    ]);
+    let expected: Vec<String> = records_json.as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let pretty = serde_json::to_string_pretty(&serde_json::json!({"Records": records_json})).unwrap();
+    let crlf = pretty.replace('\n', "\r\n\t");
+    for input in [&pretty, &crlf] {
+        for step in [1, 2, 5, 13, 1000] {
+            assert_eq!(records(input.as_bytes(), step).unwrap(), expected, "step {step}");
+        }
+    }
+}
+
+#[test]
+fn escapes_are_followed_across_every_read_boundary() {
+    // Strings ending in runs of backslashes, escaped quotes and brackets inside strings.
+    let values: Vec<String> = (0..6)
+        .flat_map(|run| {
+            let slashes = "\\".repeat(run);
+            [slashes.clone(), format!("a{slashes}\"}}]{slashes}"), format!("{slashes}\"[{{{slashes}")]
+        })
+        .collect();
+    let expected: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(n, v)| serde_json::json!({"n": n, "v": v, "w": [v, {"x": v}]}).to_string())
+        .collect();
+    let input = format!("{{\"Records\":[{}]}}", expected.join(","));
+    for step in 1..=9 {
+        assert_eq!(records(input.as_bytes(), step).unwrap(), expected, "step {step}");
+    }
+}
+
+#[test]
+fn skips_other_top_level_keys_and_accepts_bare_arrays() {
+    let input = br#"{"x":{"Records":[{"no":1}]},"n":-1.5e3,"s":"Records","t":true,"Records":[{"a":1}],"z":[]}"#;
+    assert_eq!(records(input, 5).unwrap(), vec![r#"{"a":1}"#]);
+    assert_eq!(records(br#"[{"a":1},{"b":2}]"#, 4).unwrap().len(), 2);
+    assert_eq!(records(br#"{"Records":[]}"#, 4).unwrap().len(), 0);
+}
+
+#[test]
+fn rejects_what_is_not_a_log_file() {
+    assert!(matches!(records(b"", 8), Err(DecodeError::Empty)));
+    assert!(matches!(records(b"  \n", 8), Err(DecodeError::Empty)));
+    assert!(matches!(records(br#"{"Digest":1}"#, 8), Err(DecodeError::NoRecords)));
+    assert!(matches!(records(b"hello", 8), Err(DecodeError::Syntax { .. })));
+    assert!(matches!(records(br#"{"Records":{}}"#, 8), Err(DecodeError::Syntax { .. })));
+    assert!(matches!(records(br#"{"Records":[{"a":1}"#, 3), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(records(br#"{"Records":[{"a":"1}]}"#, 3), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(records(br#"{"Records":[{"a":1}{"b":2}]}"#, 3), Err(DecodeError::Syntax { .. })));
+    assert!(matches!(records(br#"{"Records":[]} x"#, 3), Err(DecodeError::Syntax { .. })));
+}
+
+#[test]
+fn memory_stays_bounded_by_the_largest_record() {
+    // 20,000 records of ~1 KB stream through a buffer that never grows past its start size.
+    let rec = format!(r#"{{"eventID":"x","pad":"{}"}}"#, "y".repeat(1000));
+    let mut input = b"{\"Records\":[".to_vec();
+    for i in 0..20_000 {
+        if i > 0 {
+            input.push(b',');
+        }
+        input.extend_from_slice(rec.as_bytes());
+    }
+    input.extend_from_slice(b"]}");
+    let mut r = RecordReader::new(&input[..]);
+    let mut n = 0;
+    while let Some(Framed::Record { bytes, .. }) = r.next_record().unwrap() {
+        assert_eq!(bytes.len(), rec.len());
+        n += 1;
+    }
+    assert_eq!(n, 20_000);
+    assert_eq!(r.buf.len(), CHUNK * 2, "buffer grew although no record needed it");
+}
+
+#[test]
+fn grows_for_a_record_larger_than_the_buffer() {
+    let big = format!(r#"{{"Records":[{{"p":"{}"}}]}}"#, "z".repeat(3 * CHUNK));
+    let got = records(big.as_bytes(), 70_000).unwrap();
+    assert_eq!(got[0].len(), 3 * CHUNK + 8);
+}
+
+#[test]
+fn a_record_over_the_limit_is_skipped_and_the_next_one_read() {
+    let limits = FrameLimits { max_record_bytes: 64 << 10, max_total_bytes: 1 << 30 };
+    // Over the limit by far, with escapes and brackets inside strings, then a normal record.
+    let big =
+        format!(r#"{{"eventID":"big","p":"{}\"]}}","q":[{}]}}"#, "x".repeat(300 << 10), "1,".repeat(50_000) + "1");
+    let input = format!(r#"{{"Records":[{{"a":1}},{big},{{"b":2}}],"x":"{}"}}"#, "y".repeat(200 << 10));
+    for step in [1000, 70_000, 1 << 20] {
+        let got = records_with(input.as_bytes(), step, limits).unwrap();
+        assert_eq!(got, vec![r#"{"a":1}"#.to_owned(), format!("too large: {}", big.len()), r#"{"b":2}"#.to_owned()]);
+    }
+    // A top-level string record over the limit is skipped the same way.
+    let input = format!(r#"["{}",{{"c":3}}]"#, "z".repeat(100 << 10));
+    let got = records_with(input.as_bytes(), 4096, limits).unwrap();
+    assert_eq!(got, vec![format!("too large: {}", (100 << 10) + 2), r#"{"c":3}"#.to_owned()]);
+}
+
+#[test]
+fn the_buffer_shrinks_back_after_a_large_record_and_never_outgrows_the_limit() {
+    let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 1 << 30 };
+    let input = format!(r#"[{{"p":"{}"}},{{"q":"{}"}},{{"r":1}}]"#, "a".repeat(900 << 10), "b".repeat(10 << 20));
+    let mut r = RecordReader::with_limits(input.as_bytes(), limits);
+    assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { .. })));
+    assert!(r.buf.len() > 900 << 10);
+    assert!(matches!(r.next_record().unwrap(), Some(Framed::TooLarge { .. })));
+    assert!(r.buf.len() <= (1 << 20) + 3 * CHUNK, "grew to {}", r.buf.len());
+    assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { .. })));
+    assert_eq!(r.buf.len(), CHUNK * 2, "the buffer did not shrink back");
+    assert!(r.next_record().unwrap().is_none());
+}
+
+#[test]
+fn decompressed_bytes_are_capped() {
+    // Whitespace is what a gzip bomb inflates to; it must not be read without end.
+    let input = format!("{{\"Records\":[{}{{\"a\":1}}]}}", " ".repeat(3 << 20));
+    let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 1 << 20 };
+    let err = records_with(input.as_bytes(), 1 << 16, limits).unwrap_err();
+    assert!(matches!(err, DecodeError::TooMuchData { limit } if limit == 1 << 20), "{err}");
+    let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 4 << 20 };
+    assert_eq!(records_with(input.as_bytes(), 1 << 16, limits).unwrap().len(), 1);
+}

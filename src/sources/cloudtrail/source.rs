@@ -1,0 +1,39 @@
+//! The CloudTrail source as configured: its index names, event window, document builder and
+//! rules.
+
+use super::enrich::Enricher;
+use crate::sources::output::EventWindow;
+use std::sync::Arc;
+
+/// The plausible event times by default: from 2013-01-01 (CloudTrail was launched in November
+/// 2013) to one day ahead.
+pub const WINDOW: EventWindow =
+    EventWindow { oldest: *b"2013.01.01", oldest_key: "limits.oldest_event_date", days_ahead: 1 };
+
+/// The CloudTrail source.
+#[derive(Debug, Clone)]
+pub struct CloudTrail {
+    /// Event index prefix (`opensearch.index_prefix`).
+    pub index_prefix: String,
+    /// Plausible event times (`limits.oldest_event_date`, `limits.event_days_ahead`).
+    pub window: EventWindow,
+    /// Builds documents.
+    pub enricher: Enricher,
+    /// The Sigma rules every record is checked against; none when empty.
+    pub detector: Arc<crate::detect::Detector>,
+    /// Index prefix of alert documents (`alerts.index_prefix`).
+    pub alerts_index_prefix: String,
+}
+
+impl CloudTrail {
+    /// The source with default names (`cloudtrail`, `trailship-alerts`), no GeoIP and `detector`.
+    pub fn new(detector: Arc<crate::detect::Detector>) -> Self {
+        CloudTrail {
+            index_prefix: "cloudtrail".into(),
+            window: WINDOW,
+            enricher: Enricher::new(),
+            detector,
+            alerts_index_prefix: "trailship-alerts".into(),
+        }
+    }
+}
