@@ -120,9 +120,13 @@ for b in access["aggregations"]["keys"]["buckets"]:
     n = b["doc_count"]
     print(f"  access key {b['key']} in presigned URLs: {n} request{'' if n == 1 else 's'}")
 rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 10},
-             "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}}}}}})
-print("alerts by detection rule (built-in Sigma rules):")
+             "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}},
+                      "grouped": {"sum": {"field": "alert.count"}},
+                      "single": {"missing": {"field": "alert.count"}}}}}})
+print("alerts by detection rule (built-in Sigma rules; low ones grouped per identity and hour):")
+print(f"  {'rule':<45} {'level':<8} {'alerts':>6} {'events':>6}")
 for b in rules["aggregations"]["rules"]["buckets"]:
     level = b["level"]["buckets"][0]["key"] if b["level"]["buckets"] else ""
-    print(f"  {b['key']:<45} {level:<8} {b['doc_count']:>5}")
+    events = int(b["grouped"]["value"]) + b["single"]["doc_count"]
+    print(f"  {b['key']:<45} {level:<8} {b['doc_count']:>6} {events:>6}")
 PY

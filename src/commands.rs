@@ -1,9 +1,9 @@
 //! The commands behind the binary, one file each (`run`, `ingest`, `backfill`, `setup`,
-//! `doctor`, `detect`, `trends`, `replay`), and what they share: how a command fails, the
-//! decoder, indexer and memory budget built from the validated configuration, the summary
-//! line's figures, the stop signal. Logging is in [`logging`], the AWS clients in [`aws`].
+//! `doctor`, `detect`, `trends`, `anomalies`, `replay`); what they share is in `common.rs`,
+//! logging in `logging.rs`, the AWS clients in `aws.rs`.
 
 mod alerts;
+mod anomalies;
 mod args;
 mod aws;
 mod backfill;
@@ -16,6 +16,7 @@ mod replay;
 mod run;
 mod setup;
 mod trends;
+pub use anomalies::{AnomaliesArgs, anomalies};
 pub use backfill::{BackfillArgs, backfill};
 pub use common::CommandError;
 pub use common::load_rules;

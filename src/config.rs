@@ -32,7 +32,7 @@ use serde::Deserialize;
 pub use sqs::SqsConfig;
 use std::path::Path;
 pub use trends::TrendsConfig;
-pub use values::{ConfigError, Secret, validate_index_name};
+pub use values::{ConfigError, Secret, parse_age, validate_index_name};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]

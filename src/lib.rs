@@ -17,6 +17,7 @@ pub mod dashboards;
 pub mod decode;
 pub mod detect;
 pub mod fetch;
+pub mod findings;
 pub mod geo;
 pub mod index;
 pub mod json;
@@ -31,6 +32,7 @@ pub mod sources;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
+pub mod touched;
 pub mod trends;
 pub mod watch;
 pub mod webhooks;

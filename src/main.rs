@@ -52,6 +52,9 @@ enum Command {
     /// Recompute the daily trend aggregates (trailship-trends-{prefix}-YYYY) of a range of days from the
     /// event indices, for CloudTrail and S3 access logs; idempotent.
     Trends(commands::TrendsArgs),
+    /// Recompute the findings (grouped alerts) of a range of days from the event indices;
+    /// idempotent: run twice, the same alert documents, each notified once.
+    Anomalies(commands::AnomaliesArgs),
     /// Evaluate the Sigma rules over local CloudTrail files (no OpenSearch): one line per match,
     /// then a count per rule.
     Detect {
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
             Command::Doctor => commands::doctor(&config, &source).await,
             Command::Backfill(args) => commands::backfill(&config, args).await,
             Command::Trends(args) => commands::trends(&config, args).await,
+            Command::Anomalies(args) => commands::anomalies(&config, args).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
             Command::Detect { rules, paths } => commands::detect(&config, rules, paths).await,
             Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,

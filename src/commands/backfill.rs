@@ -4,7 +4,7 @@
 
 use super::args::{date, usage};
 use super::aws::aws_clients;
-use super::common::{CommandError, budget, indexer, object_decoder, peak_memory};
+use super::common::{CommandError, budget, decoder_and_findings, indexer, peak_memory};
 use super::logging::say;
 use super::setup::install_templates;
 use crate::config::Config;
@@ -136,7 +136,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         expected_bucket_owner: cfg.sqs.expected_bucket_owner.clone(),
     };
     let cancel = CancellationToken::new();
-    let touched = crate::trends::touched::TouchedDays::default();
+    let touched = crate::touched::Touched::default();
     let settings = Settings {
         bucket: args.bucket.clone(),
         source,
@@ -153,6 +153,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let mut indexers = Vec::new();
     let mut notifier = None;
     let mut cluster = None;
+    let mut findings = None;
     let mode: Mode<S3Store> = if args.dry_run {
         Mode::DryRun
     } else if args.enqueue {
@@ -161,7 +162,9 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         let queue = SqsQueue::new(sqs, url, cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
         Mode::Enqueue { queue, region: cfg.aws.region.clone().unwrap_or_else(|| "us-east-1".into()) }
     } else {
-        let decoder = Arc::new(object_decoder(cfg)?);
+        let (decoder, settings) = decoder_and_findings(cfg)?;
+        let decoder = Arc::new(decoder);
+        findings = Some(settings);
         let indexer = indexer(cfg).await?;
         install_templates(indexer.client(), cfg).await?;
         cluster = Some(indexer.client().clone());
@@ -178,6 +181,12 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     for h in indexers {
         h.await.map_err(anyhow::Error::from)?;
     }
+    let mut found = String::new();
+    if let (Some(client), Some(settings), Some(n), false) = (&cluster, &findings, &notifier, summary.interrupted) {
+        // The findings of the hours indexed into, announced before the notifier stops.
+        let report = super::anomalies::after_indexing(client, settings, &touched, n.outbox.clone(), cfg).await;
+        found = format!("; findings: {report}");
+    }
     if let Some(n) = notifier {
         // Interrupted: stop as soon as a worker stopping would.
         n.finish(if summary.interrupted { cfg.sqs.shutdown_grace } else { super::common::NOTIFY_AT_EXIT }).await;
@@ -188,7 +197,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         super::trends::after_indexing(client, cfg, &touched).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    say(tracing::Level::INFO, &summary_line(&summary, secs, dry_run, enqueue));
+    say(tracing::Level::INFO, &format!("{}{found}", summary_line(&summary, secs, dry_run, enqueue)));
     if summary.interrupted {
         return Err(CommandError::Interrupted);
     }

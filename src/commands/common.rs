@@ -4,6 +4,7 @@
 use crate::config::{Config, ConfigError};
 use crate::decode::FrameLimits;
 use crate::detect::rules;
+use crate::findings;
 use crate::geo::GeoIp;
 use crate::index::Indexer;
 use crate::index::bulk::BatchLimits;
@@ -81,6 +82,11 @@ pub(super) fn frame_limits(cfg: &Config) -> FrameLimits {
 /// The decoder, with the GeoIP databases opened: a configured database that cannot be read is
 /// a configuration error.
 pub(super) fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
+    Ok(decoder_and_findings(cfg)?.0)
+}
+
+/// The decoder and what the findings pass needs, sharing the loaded rules.
+pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findings::Settings), ConfigError> {
     let (city, asn) = (cfg.geoip.city_db.as_deref(), cfg.geoip.asn_db.as_deref());
     let geo = GeoIp::open(city, asn).map_err(|e| {
         let key = if Some(e.path()) == city { "geoip.city_db" } else { "geoip.asn_db" };
@@ -91,7 +97,15 @@ pub(super) fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError>
     }
     let tools =
         Tools { geo: geo.map(std::sync::Arc::new), detector: std::sync::Arc::new(load_rules(cfg, &[])?.detector) };
-    Ok(ObjectDecoder {
+    let sources = Sources::configured(cfg, &tools);
+    let findings = findings::Settings {
+        events: format!("{}-*", cfg.opensearch.index_prefix),
+        alerts_prefix: cfg.alerts.index_prefix.clone(),
+        period: cfg.opensearch.index_period,
+        group_window: cfg.alerts.group_window,
+        grouped: tools.detector.reported().filter(|m| m.is_grouped(&cfg.alerts.group_levels)).cloned().collect(),
+    };
+    let decoder = ObjectDecoder {
         with: Decoding {
             limits: BatchLimits {
                 max_bytes: cfg.opensearch.bulk_max_bytes,
@@ -102,8 +116,9 @@ pub(super) fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError>
             deadletter_index: cfg.opensearch.deadletter_index.clone(),
             pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
         },
-        sources: Sources::configured(cfg, &tools),
-    })
+        sources,
+    };
+    Ok((decoder, findings))
 }
 
 /// The configured sources without GeoIP or rules: for their names, templates, trends and

@@ -1,18 +1,20 @@
 //! `trailship ingest`: local files into OpenSearch, or as `_bulk` NDJSON into a file.
 
 use super::alerts;
-use super::common::{CommandError, NOTIFY_AT_EXIT, budget, indexer, object_decoder, peak_memory, rate};
+use super::common::{CommandError, NOTIFY_AT_EXIT, budget, decoder_and_findings, indexer, peak_memory, rate};
 use super::logging::say;
 use super::setup::install_templates;
 use crate::config::Config;
 use crate::pipeline::ingest::{self, Destination, IngestLimits};
+use crate::touched::Touched;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// `trailship ingest`.
 pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
-    let decoder = Arc::new(object_decoder(cfg)?);
+    let (decoder, findings) = decoder_and_findings(cfg)?;
+    let decoder = Arc::new(decoder);
     let mut found = ingest::collect_files(&paths, &decoder.sources);
     for missing in &found.missing {
         tracing::error!(error = %missing, "cannot read path");
@@ -23,11 +25,13 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         return Err(anyhow::anyhow!("nothing to ingest: {}", found.missing.join("; ")).into());
     }
     let mut notifier = None;
+    let mut cluster = None;
     let destination = match &output {
         Some(path) => Destination::Output(open_output(path)?),
         None => {
             let indexer = indexer(cfg).await?;
             install_templates(indexer.client(), cfg).await?;
+            cluster = Some(indexer.client().clone());
             let n = notifier.insert(alerts::Notifier::start(cfg)?);
             Destination::Index(Box::new(indexer), cfg.opensearch.max_concurrent_requests, n.outbox.clone())
         }
@@ -38,9 +42,17 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         parallel: std::thread::available_parallelism().map_or(2, |n| n.get()) + 1,
         budget: budget(cfg)?,
         max_file_time: cfg.limits.max_object_time,
+        touched: Touched::default(),
     };
+    let touched = limits.touched.clone();
     let started = Instant::now();
     let s = ingest::ingest(decoder, destination, std::mem::take(&mut found.files), limits).await?;
+    let mut found_line = String::new();
+    if let (Some(client), Some(n)) = (&cluster, &notifier) {
+        // The findings of the hours indexed into, announced before the notifier stops.
+        let report = super::anomalies::after_indexing(client, &findings, &touched, n.outbox.clone(), cfg).await;
+        found_line = format!("; findings: {report}");
+    }
     if let Some(n) = notifier {
         n.finish(NOTIFY_AT_EXIT).await;
     }
@@ -56,7 +68,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {}, {} files failed){}",
+            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {}, {} files failed{found_line}){}",
             s.files,
             s.events,
             rate(s.events, secs),

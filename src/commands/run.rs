@@ -1,18 +1,19 @@
 //! `trailship run`: the worker, its telemetry listener and the stop signal.
 
 use super::aws::aws_clients;
-use super::common::{CommandError, budget, indexer, object_decoder, peak_memory, rate, shutdown_signal};
+use super::common::{CommandError, budget, decoder_and_findings, indexer, peak_memory, rate, shutdown_signal};
 use super::logging::say;
 use super::setup::install_templates;
-use super::{alerts, trends};
+use super::{alerts, anomalies, trends};
 use crate::config::Config;
 use crate::fetch::S3Store;
 use crate::index::client::Client;
+use crate::pipeline::findings::{Notify, spawn_findings};
 use crate::pipeline::worker::Worker;
 use crate::pipeline::{spawn_indexers, spawn_telemetry};
 use crate::queue::sqs::SqsQueue;
 use crate::telemetry;
-use crate::trends::touched::TouchedDays;
+use crate::touched::Touched;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 /// `trailship run`.
 pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue_url = cfg.sqs.require_queue_url()?.to_owned();
-    let decoder = Arc::new(object_decoder(cfg)?);
+    let (decoder, findings) = decoder_and_findings(cfg)?;
+    let decoder = Arc::new(decoder);
     let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
     // The worker holds a batch the cluster refuses for its own reasons (permissions, blocks)
     // until it is fixed, instead of failing the file and spending the message's receives.
@@ -35,7 +37,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue = SqsQueue::new(sqs, queue_url.clone(), cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
     let telemetry_stop = start_telemetry(cfg, cluster.clone(), queue.clone()).await?;
     let trends_stop = CancellationToken::new();
-    let touched = TouchedDays::default();
+    let touched = Touched::default();
     let trends = cfg.trends.interval.map(|every| {
         crate::pipeline::trends::spawn_trends(
             cluster.clone(),
@@ -44,6 +46,12 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
             every,
             trends_stop.clone(),
         )
+    });
+    let notify = Notify { outbox: notifier.outbox.clone(), max_age: cfg.alerts.max_notify_age };
+    let findings_stop = CancellationToken::new();
+    let findings_pass = (!findings.grouped.is_empty()).then(|| {
+        let every = (cfg.alerts.pass_interval, notify.clone());
+        spawn_findings(cluster.clone(), findings.clone(), touched.clone(), every, findings_stop.clone())
     });
     let worker = Arc::new(Worker {
         queue,
@@ -67,6 +75,18 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     for h in indexers {
         h.await.map_err(anyhow::Error::from)?;
     }
+    findings_stop.cancel();
+    if let Some(p) = findings_pass {
+        p.await.map_err(anyhow::Error::from)?;
+    }
+    let mut found = String::new();
+    if drain && result.is_ok() {
+        // Drained: the findings of what was indexed are written (and announced) on return.
+        let report = anomalies::after_indexing(&cluster, &findings, &touched, notify.outbox.clone(), cfg).await;
+        found = format!("; findings: {report}");
+    }
+    // The notifier finishes once every outbox is gone.
+    drop(notify);
     notifier.finish(cfg.sqs.shutdown_grace).await;
     telemetry_stop.cancel();
     trends_stop.cancel();
@@ -82,7 +102,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship run: {} files, {} events in {:.2} s of processing, {} events/s ({secs:.2} s in all, idle long-polls included; {} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped){}",
+            "trailship run: {} files, {} events in {:.2} s of processing, {} events/s ({secs:.2} s in all, idle long-polls included; {} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped{found}){}",
             s.files,
             s.events,
             s.busy.as_secs_f64(),

@@ -6,8 +6,8 @@ use super::common::CommandError;
 use super::logging::say;
 use crate::config::Config;
 use crate::index::client::Client;
+use crate::touched::Touched;
 use crate::trends::compute;
-use crate::trends::touched::TouchedDays;
 use chrono::{Days, NaiveDate, Utc};
 use std::collections::BTreeSet;
 
@@ -64,8 +64,8 @@ pub async fn trends(cfg: &Config, args: TrendsArgs) -> Result<(), CommandError> 
 
 /// Recomputes the days an indexing command touched (at the end of `backfill`); a failure is
 /// a warning: the data is indexed, and `trailship trends` can be run again.
-pub async fn after_indexing(client: &Client, cfg: &Config, touched: &TouchedDays) {
-    let days: BTreeSet<NaiveDate> = touched.take();
+pub async fn after_indexing(client: &Client, cfg: &Config, touched: &Touched) {
+    let days: BTreeSet<NaiveDate> = touched.take_days();
     if days.is_empty() {
         return;
     }

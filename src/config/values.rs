@@ -75,6 +75,40 @@ pub(super) fn day(key: &str, text: Option<String>, default: [u8; 10]) -> Result<
         .ok_or_else(|| ConfigError::new(key, format!("{text:?} is not a date like 2013-01-01")))
 }
 
+/// An age or a length of time written as a number and a unit: `30s`, `90m`, `36h`, `7d`.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = n.parse().map_err(|_| format!("{text:?} is not a duration like 90m, 36h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?}: a duration ends in s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// A duration setting ([`parse_age`]) between `min` and `max`; `default` when unset.
+pub(super) fn duration_in(
+    key: &str,
+    text: Option<String>,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = non_empty(text) else { return Ok(default) };
+    let d = parse_age(&text).map_err(|e| ConfigError::new(key, e))?;
+    if d < min || d > max {
+        return Err(ConfigError::new(
+            key,
+            format!("must be between {}s and {}s, got {text:?}", min.as_secs(), max.as_secs()),
+        ));
+    }
+    Ok(d)
+}
+
 pub(super) fn secs(v: i64) -> Duration {
     Duration::from_secs(v as u64)
 }

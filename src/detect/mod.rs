@@ -93,6 +93,9 @@ pub struct Reported {
     pub id_json: String,
     /// `title` as a JSON string literal, escaped once.
     pub title_json: String,
+    /// The rule's own choice of grouping (`trailship.group: true|false`); `None` leaves it to
+    /// `alerts.group_levels`.
+    pub group: Option<bool>,
 }
 
 impl std::ops::Deref for Match {
@@ -104,8 +107,19 @@ impl std::ops::Deref for Match {
 }
 
 impl Match {
+    /// Whether this rule's matches are grouped rather than alerted one by one: the rule's own
+    /// choice, else whether its level is one of `levels` (`alerts.group_levels`).
+    pub fn is_grouped(&self, levels: &[Level]) -> bool {
+        self.group.unwrap_or_else(|| levels.contains(&self.level))
+    }
+
     /// The match a rule reports.
     pub fn new(id: &str, title: &str, level: Level, tags: Vec<String>) -> Match {
+        Match::grouped(id, title, level, tags, None)
+    }
+
+    /// The match a rule reports, with the rule's own choice of grouping.
+    pub fn grouped(id: &str, title: &str, level: Level, tags: Vec<String>, group: Option<bool>) -> Match {
         use crate::json::write_str;
         let literal = |s: &str| {
             let mut out = Vec::new();
@@ -137,6 +151,7 @@ impl Match {
             alert_json: String::from_utf8(json).unwrap_or_default(),
             id_json,
             title_json,
+            group,
         }))
     }
 }
@@ -165,9 +180,16 @@ impl Detector {
     fn push(&mut self, source: &rsigma_parser::SigmaRule, rule: CompiledRule) {
         self.index.add(self.rules.len(), source);
         let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
-        let reported = Match::new(&id, &rule.title, Level::from_sigma(rule.level.as_ref()), rule.tags.clone());
+        let group = source.custom_attributes.get("trailship.group").and_then(|v| v.as_bool());
+        let reported =
+            Match::grouped(&id, &rule.title, Level::from_sigma(rule.level.as_ref()), rule.tags.clone(), group);
         let program = eval::Program::new(&rule);
         self.rules.push((rule, program, reported));
+    }
+
+    /// What each loaded rule reports when it matches, in load order.
+    pub fn reported(&self) -> impl Iterator<Item = &Match> {
+        self.rules.iter().map(|(_, _, reported)| reported)
     }
 
     /// Whether `rule` matches `event`: by its program, or where it has none, its conditions as

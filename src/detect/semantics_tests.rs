@@ -170,3 +170,21 @@ fn rules_for_other_sources_are_skipped_and_bad_rules_refused() {
         assert!(matches!(&err, rules::LoadError::Invalid { path, .. } if path == "bad.yml"), "{why}: {err}");
     }
 }
+
+#[test]
+fn a_rule_chooses_its_own_grouping() {
+    let rule = |level: &str, attribute: &str| {
+        let yaml = format!(
+            "title: t\nid: r-{level}\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    \
+             eventName: X\n  condition: sel\nlevel: {level}\n{attribute}"
+        );
+        let loaded = rules::load_sources(vec![("test.yml".into(), yaml, false)]).unwrap_or_else(|e| panic!("{e}"));
+        loaded.detector.reported().next().unwrap().clone()
+    };
+    let defaults = [Level::Informational, Level::Low];
+    assert!(rule("low", "").is_grouped(&defaults));
+    assert!(!rule("high", "").is_grouped(&defaults));
+    assert!(!rule("low", "trailship.group: false\n").is_grouped(&defaults), "a low rule alerting per event");
+    assert!(rule("high", "trailship.group: true\n").is_grouped(&defaults), "a noisy high rule grouped");
+    assert!(!rule("low", "").is_grouped(&[]), "no grouped levels");
+}

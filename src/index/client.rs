@@ -349,6 +349,16 @@ impl Client {
         Ok(())
     }
 
+    /// Makes what was indexed into `pattern` searchable now (`_refresh`), for a pass that reads
+    /// it right after indexing. Serverless collections refresh on their own and refuse the
+    /// call: a failure is logged at debug and ignored.
+    pub async fn refresh(&self, pattern: &str) {
+        let path = format!("/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true");
+        if let Err(e) = self.request(Method::Post, &path, json_headers(), None).await {
+            tracing::debug!(error = %e, "refresh not done");
+        }
+    }
+
     /// The names of the indices matching `pattern` (`_cat/indices`), sorted.
     pub async fn index_names(&self, pattern: &str) -> Result<Vec<String>, ClientError> {
         let path = format!("/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all");

@@ -68,7 +68,7 @@ pub struct Settings {
     /// refuse them too).
     pub allowlist: crate::route::Allowlist,
     /// The days indexed into, for the trend pass at the end.
-    pub touched: crate::trends::touched::TouchedDays,
+    pub touched: crate::touched::Touched,
 }
 
 /// Totals over a backfill.

@@ -111,6 +111,8 @@ pub struct IngestLimits {
     pub budget: Budget,
     /// The time one file may take to decode.
     pub max_file_time: Duration,
+    /// Where the days and hours indexed into are recorded, for the passes at the end.
+    pub touched: crate::touched::Touched,
 }
 
 /// Ingests `files`.
@@ -150,6 +152,9 @@ pub async fn ingest(
                         let origin = Arc::new(Origin::File(path.clone()));
                         Ok(decode_reader(file, origin, &decoder, &sink, &watch, reserved)?)
                     });
+                    if let Ok(r) = &result {
+                        limits.touched.record(r.decoded.oldest_event, r.decoded.newest_event);
+                    }
                     tally(path, result, &mut summary);
                 }
                 summary

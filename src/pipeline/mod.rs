@@ -30,6 +30,7 @@
 
 pub mod backfill;
 pub mod detect;
+pub mod findings;
 pub mod ingest;
 pub mod object;
 mod output;
@@ -145,7 +146,7 @@ pub async fn process_object<S: ObjectStore>(
 }
 
 /// Counts an object whose events are all settled (metrics).
-pub fn object_indexed(r: &ObjectReport, touched: &crate::trends::touched::TouchedDays) {
+pub fn object_indexed(r: &ObjectReport, touched: &crate::touched::Touched) {
     touched.record(r.decoded.oldest_event, r.decoded.newest_event);
     metrics::counter!(crate::telemetry::OBJECTS, "outcome" => "indexed").increment(1);
     for (outcome, n) in [

@@ -49,16 +49,9 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<String, String> {
     } else if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
     } else {
-        let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-        let n: i64 = n.parse().map_err(|_| format!("{text:?} is not a time, a date or an age like 36h"))?;
-        let secs = match unit {
-            "s" => n,
-            "m" => n * 60,
-            "h" => n * 3600,
-            "d" => n * 86_400,
-            _ => return Err(format!("{text:?}: an age ends in s, m, h or d")),
-        };
-        now - chrono::Duration::seconds(secs)
+        let age = crate::config::parse_age(text)
+            .map_err(|_| format!("{text:?} is not a time, a date or an age like 36h (s, m, h or d)"))?;
+        now - chrono::Duration::seconds(age.as_secs() as i64)
     };
     Ok(at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }

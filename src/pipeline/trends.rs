@@ -1,9 +1,9 @@
 //! The worker's periodic trend pass: every `trends.interval_minutes`, the days indexed into
-//! since the last pass ([`TouchedDays`]), yesterday and today are recomputed for
+//! since the last pass ([`Touched`]), yesterday and today are recomputed for
 //! every kind of trends. A day that fails is kept for the next pass.
 
 use crate::index::client::Client;
-use crate::trends::touched::TouchedDays;
+use crate::touched::Touched;
 use crate::trends::{Spec, compute};
 use chrono::{Days, NaiveDate, Utc};
 use std::collections::BTreeSet;
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub fn spawn_trends(
     client: Client,
     specs: Vec<Spec>,
-    touched: TouchedDays,
+    touched: Touched,
     interval: Duration,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
@@ -25,14 +25,14 @@ pub fn spawn_trends(
                 _ = tokio::time::sleep(interval) => {}
                 _ = stop.cancelled() => return,
             }
-            let mut days = touched.take();
+            let mut days = touched.take_days();
             let today = Utc::now().date_naive();
             days.extend([today, today - Days::new(1)]);
             tokio::select! {
                 _ = run_pass(&client, &specs, &touched, days.clone()) => {}
                 _ = stop.cancelled() => {
                     // Stopped part-way: the days go back, for `run --drain`'s last pass.
-                    touched.give_back(days);
+                    touched.give_back_days(days);
                     return;
                 }
             }
@@ -41,14 +41,14 @@ pub fn spawn_trends(
 }
 
 /// Recomputes `days` for every spec, logging one line per spec; failed days are given back.
-pub async fn run_pass(client: &Client, specs: &[Spec], touched: &TouchedDays, days: BTreeSet<NaiveDate>) {
+pub async fn run_pass(client: &Client, specs: &[Spec], touched: &Touched, days: BTreeSet<NaiveDate>) {
     let started = std::time::Instant::now();
     for spec in specs {
         let report = compute::pass(client, spec, days.iter().copied()).await;
         for e in &report.failed {
             tracing::warn!(kind = spec.name(), day = %e.day, error = %e.message, "trend day not recomputed; kept for the next pass");
         }
-        touched.give_back(report.failed.iter().map(|e| e.day));
+        touched.give_back_days(report.failed.iter().map(|e| e.day));
         tracing::info!(
             kind = spec.name(),
             days = report.days,

@@ -48,7 +48,7 @@ pub struct Worker<Q, S> {
     /// The buckets and prefixes notifications may name.
     pub allowlist: Allowlist,
     /// The days indexed into, for the trend pass.
-    pub touched: crate::trends::touched::TouchedDays,
+    pub touched: crate::touched::Touched,
 }
 
 /// Totals over a run.

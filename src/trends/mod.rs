@@ -4,7 +4,7 @@
 //! for S3 access logs), written to
 //! yearly `trailship-trends-{prefix}-YYYY` indices that are kept for years after the raw daily indices
 //! are gone. Pure: the queries, the pages they answer, the documents and their ids; the
-//! requests are made in [`compute`], the days to recompute are gathered in [`touched`].
+//! requests are made in [`compute`], the days to recompute are gathered in [`crate::touched`].
 //!
 //! A trend document's `_id` is the day and a hash of its key, and it is written with `index`,
 //! so recomputing a day replaces its documents (after late events, a backfill, or another
@@ -12,7 +12,6 @@
 
 pub mod compute;
 pub mod first_seen;
-pub mod touched;
 
 use crate::config::IndexPeriod;
 use crate::index::deadletter::fnv1a;

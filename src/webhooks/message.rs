@@ -27,6 +27,21 @@ struct AlertDoc<'a> {
     source: Option<SourceDoc<'a>>,
     #[serde(borrow, default)]
     cloud: Option<CloudDoc<'a>>,
+    #[serde(borrow, default)]
+    alert: Option<AlertInfo<'a>>,
+}
+
+/// `alert.*` of a grouped alert or a finding: how many events, from when to when.
+#[derive(Deserialize)]
+struct AlertInfo<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(borrow, default)]
+    first: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    last: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -79,6 +94,17 @@ struct WebhookAlert<'a> {
     source_ip_address: Option<&'a str>,
     account: Option<&'a str>,
     region: Option<&'a str>,
+    /// `group` for a grouped alert (absent for one event's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    /// The events a grouped alert counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    /// The first and last of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last: Option<&'a str>,
 }
 
 impl<'a> WebhookAlert<'a> {
@@ -92,6 +118,10 @@ impl<'a> WebhookAlert<'a> {
             source_ip_address: doc.source.as_ref().and_then(|s| s.address.as_deref()),
             account: doc.cloud.as_ref().and_then(|c| c.account.as_ref()).and_then(|a| a.id.as_deref()),
             region: doc.cloud.as_ref().and_then(|c| c.region.as_deref()),
+            kind: doc.alert.as_ref().and_then(|a| a.kind.as_deref()),
+            count: doc.alert.as_ref().and_then(|a| a.count),
+            first: doc.alert.as_ref().and_then(|a| a.first.as_deref()),
+            last: doc.alert.as_ref().and_then(|a| a.last.as_deref()),
         }
     }
 
@@ -111,7 +141,12 @@ impl<'a> WebhookAlert<'a> {
             (None, Some(r)) => line += &format!(" ({r})"),
             (None, None) => {}
         }
-        line += &format!(" at {}, eventID {}", self.event_time, self.event_id);
+        match (self.count, self.first, self.last) {
+            (Some(n), Some(first), Some(last)) => {
+                line += &format!(": {n} events from {first} to {last}, the first eventID {}", self.event_id)
+            }
+            _ => line += &format!(" at {}, eventID {}", self.event_time, self.event_id),
+        }
         slack_escape(&line.replace(['\n', '\r'], " "))
     }
 }
@@ -194,6 +229,27 @@ mod tests {
                    "sourceIPAddress": "203.0.113.9", "account": "111122223333", "region": "us-east-1"})
         );
         assert_eq!(body["alerts"][1]["rule"]["level"], "critical");
+    }
+
+    #[test]
+    fn a_grouped_alert_says_how_many_events_and_when() {
+        let mut group: Value = serde_json::from_slice(&doc("low", "e-1")).unwrap();
+        group["alert"] = json!({"kind": "group", "count": 1200, "first": "2024-07-31T12:00:05Z",
+            "last": "2024-07-31T12:59:00Z", "window": {"start": "2024-07-31T12:00:00Z"}});
+        let out = bodies(&[group.to_string().into_bytes()], Level::Low);
+        let body: Value = serde_json::from_slice(&out[0].0).unwrap();
+        assert!(
+            body["text"].as_str().unwrap().ends_with(
+                "(account 111122223333, us-east-1): 1200 events from 2024-07-31T12:00:05Z to 2024-07-31T12:59:00Z, \
+                 the first eventID e-1"
+            ),
+            "{body}"
+        );
+        let a = &body["alerts"][0];
+        assert_eq!(
+            (&a["kind"], &a["count"], &a["last"]),
+            (&json!("group"), &json!(1200), &json!("2024-07-31T12:59:00Z"))
+        );
     }
 
     #[test]

@@ -214,7 +214,10 @@ async fn every_event_and_every_hard_case_is_indexed_and_enriched() {
     let internal = doc("hard-no-identity").await;
     assert_eq!(internal["source"], json!({"address": "AWS Internal"}));
     assert!(internal.get("user").is_none());
-    assert_eq!(doc("hard-terminate").await["user"], json!({"type": "AssumedRole", "name": "Operators/bob"}));
+    assert_eq!(
+        doc("hard-terminate").await["user"],
+        json!({"type": "AssumedRole", "name": "Operators/bob", "principal": "arn:aws:sts::111122223333:assumed-role/Operators"})
+    );
     // Private and reserved addresses get no geo (most public-dataset addresses are reserved).
     let reserved = search(&osmem, json!({"term": {"sourceIPAddress": "251.228.255.218"}})).await;
     assert!(!reserved.is_empty() && reserved.iter().all(|h| h["_source"]["source"].get("geo").is_none()));

@@ -9,6 +9,7 @@ mod dashboards_import;
 mod detect;
 mod doctor;
 mod fieldmodel;
+mod findings;
 mod fixtures;
 mod golden;
 mod harness;

@@ -1,9 +1,11 @@
 //! One CloudTrail log file → batches: gunzip, frame ([`super::framing`]), parse each record
 //! into a borrowed [`RawEvent`], check it against the Sigma rules, and write its document
 //! ([`super::enrich`]) and one alert document per rule it matched, into the index of the
-//! record's own day. A bad record (not a JSON object, over the record limit, no usable id or
-//! time, outside the event window) is dead-lettered and the file goes on; only a broken
-//! container fails it. Cancellation and the object's deadline are checked between records.
+//! record's own day. Matches of grouped rules (`alerts.group_levels`) make no alert document
+//! here: the findings pass counts them per group. A bad record (not a JSON object, over the
+//! record limit, no usable id or time, outside the event window) is dead-lettered and the file
+//! goes on; only a broken container fails it. Cancellation and the object's deadline are
+//! checked between records.
 
 use super::framing::{Framed, RecordReader};
 use super::source::CloudTrail;
@@ -129,8 +131,9 @@ impl File<'_> {
         }
     }
 
-    /// Adds one alert document per rule in `matches` after the event's own document, sending
-    /// all but the last batch this fills; the last is returned like [`BatchBuilder::push`]'s.
+    /// Adds one alert document per rule in `matches` after the event's own document (but for
+    /// the grouped ones, which the findings pass counts), sending all but the last batch this
+    /// fills; the last is returned like [`BatchBuilder::push`]'s.
     fn push_alerts(
         &self,
         builder: &mut BatchBuilder,
@@ -142,7 +145,7 @@ impl File<'_> {
         let suffix = self.with.index_period.suffix(target.date_str());
         let alerts = subject.alerts(&self.source.index_prefix, suffix);
         let mut full = None;
-        for m in matches {
+        for m in matches.iter().filter(|m| !self.source.is_grouped(m)) {
             send(full.take(), stats, emit)?;
             stats.alerts += 1;
             let id = alerts.id(m);

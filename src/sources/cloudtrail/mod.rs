@@ -59,6 +59,7 @@ pub fn configured(cfg: &Config, tools: &Tools) -> Arc<dyn LogSource> {
         enricher: enrich::Enricher::with_geoip(tools.geo.clone()),
         detector: tools.detector.clone(),
         alerts_index_prefix: cfg.alerts.index_prefix.clone(),
+        group_levels: cfg.alerts.group_levels.clone(),
     })
 }
 

@@ -23,10 +23,14 @@ pub struct CloudTrail {
     pub detector: Arc<crate::detect::Detector>,
     /// Index prefix of alert documents (`alerts.index_prefix`).
     pub alerts_index_prefix: String,
+    /// Matches of rules of these levels make no alert document of their own: the findings pass
+    /// groups them (`alerts.group_levels`).
+    pub group_levels: Vec<crate::detect::Level>,
 }
 
 impl CloudTrail {
-    /// The source with default names (`cloudtrail`, `trailship-alerts`), no GeoIP and `detector`.
+    /// The source with default names (`cloudtrail`, `trailship-alerts`), no GeoIP, `detector`,
+    /// and no grouping.
     pub fn new(detector: Arc<crate::detect::Detector>) -> Self {
         CloudTrail {
             index_prefix: "cloudtrail".into(),
@@ -34,6 +38,13 @@ impl CloudTrail {
             enricher: Enricher::new(),
             detector,
             alerts_index_prefix: "trailship-alerts".into(),
+            group_levels: Vec::new(),
         }
+    }
+
+    /// Whether a match is left to the findings pass's grouped alerts: the rule's own choice,
+    /// else its level.
+    pub fn is_grouped(&self, m: &crate::detect::Match) -> bool {
+        m.is_grouped(&self.group_levels)
     }
 }

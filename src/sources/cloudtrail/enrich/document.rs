@@ -150,6 +150,10 @@ fn write_with<'a>(
             out.extend_from_slice(b",\"name\":");
             write_str(out, name);
         }
+        if let Some(principal) = identity.principal() {
+            out.extend_from_slice(b",\"principal\":");
+            write_str(out, &principal);
+        }
         out.push(b'}');
     } else if let Some(name) = &name {
         out.extend_from_slice(b",\"user\":{\"name\":");

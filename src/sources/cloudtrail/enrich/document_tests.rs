@@ -41,7 +41,10 @@ fn an_assumed_role_call_is_enriched() {
     assert_eq!(d["user_agent"]["name"], "aws-cli");
     assert_eq!(d["user_agent"]["version"], "2.13.25");
     assert_eq!(d["user_agent"]["original"], "aws-cli/2.13.25 Python/3.11.6 Linux/6.2.0 exe/x86_64.ubuntu.22");
-    assert_eq!(d["user"], json!({"type": "AssumedRole", "name": "Ops/alice"}));
+    assert_eq!(
+        d["user"],
+        json!({"type": "AssumedRole", "name": "Ops/alice", "principal": "arn:aws:sts::123456789012:assumed-role/Ops"})
+    );
     assert_eq!(d["event"], json!({"outcome": "failure"}));
     assert_eq!(d["tags"], json!(["unauthorized_call"]));
     assert_eq!(d["search_text"], "i-0abc");

@@ -158,6 +158,32 @@ pub struct OnBehalfOf<'a> {
 }
 
 impl Identity<'_> {
+    /// `user.principal`: the identity that owns the history a behaviour is learnt from, the same
+    /// for every session: the ARN of a user, root or federated user, an assumed role's ARN
+    /// without its session name (`arn:aws:sts::1:assumed-role/Admin`), the service for AWS
+    /// services; else the name, then the principal id.
+    pub fn principal(&self) -> Option<String> {
+        let owned = |c: &Option<Cow<'_, str>>| c.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+        let arn = self.arn.as_deref().filter(|a| !a.is_empty());
+        match self.kind.as_deref().unwrap_or("") {
+            "AssumedRole" => match arn {
+                Some(arn) if arn.contains(":assumed-role/") && arn.matches('/').count() >= 2 => {
+                    arn.rsplit_once('/').map(|(role, _)| role.to_owned())
+                }
+                Some(arn) => Some(arn.to_owned()),
+                None => {
+                    let issuer = self.session_context.as_ref().and_then(|s| s.session_issuer.as_ref());
+                    issuer.and_then(|i| owned(&i.user_name))
+                }
+            },
+            "AWSService" => owned(&self.invoked_by),
+            "IdentityCenterUser" => {
+                owned(&self.user_name).or_else(|| self.on_behalf_of.as_ref().and_then(|o| owned(&o.user_id)))
+            }
+            _ => arn.map(str::to_owned).or_else(|| self.user_name()).or_else(|| owned(&self.principal_id)),
+        }
+    }
+
     /// `user.name`: the human-meaningful actor for every identity type.
     pub fn user_name(&self) -> Option<String> {
         let kind = self.kind.as_deref().unwrap_or("");
@@ -248,6 +274,24 @@ mod tests {
         assert_eq!(name(r#"{"type":"SAMLUser","userName":"frank"}"#).unwrap(), "frank");
         assert_eq!(name(r#"{"invokedBy":"AWS Internal"}"#).unwrap(), "AWS Internal");
         assert_eq!(name(r#"{"type":"IAMUser"}"#), None);
+    }
+
+    #[test]
+    fn the_principal_is_the_same_for_every_session_of_a_role() {
+        let principal = |identity: &str| serde_json::from_str::<Identity<'_>>(identity).unwrap().principal();
+        let role = |session: &str| {
+            principal(&format!(r#"{{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/Admin/{session}"}}"#))
+        };
+        assert_eq!(role("carol@example.com").unwrap(), "arn:aws:sts::1:assumed-role/Admin");
+        assert_eq!(role("i-0abc"), role("1700000000123"), "a new session name on every call");
+        let no_arn = r#"{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"userName":"Admin"}}}"#;
+        assert_eq!(principal(no_arn).unwrap(), "Admin");
+        let user = r#"{"type":"IAMUser","userName":"alice","arn":"arn:aws:iam::1:user/alice"}"#;
+        assert_eq!(principal(user).unwrap(), "arn:aws:iam::1:user/alice");
+        assert_eq!(principal(r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#).unwrap(), "arn:aws:iam::1:root");
+        assert_eq!(principal(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#).unwrap(), "ec2.amazonaws.com");
+        assert_eq!(principal(r#"{"type":"SAMLUser","userName":"frank"}"#).unwrap(), "frank");
+        assert_eq!(principal(r#"{"type":"IAMUser"}"#), None);
     }
 
     fn facts_of(record: &str) -> (bool, bool) {
