@@ -83,7 +83,7 @@ pub async fn after_indexing(
     cfg: &Config,
 ) -> PassReport {
     let hours = touched.take_hours();
-    if hours.is_empty() || settings.grouped.is_empty() {
+    if hours.is_empty() || settings.is_empty() {
         return PassReport::default();
     }
     client.refresh(&settings.events).await;

@@ -95,15 +95,21 @@ pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findi
     if let Some(geo) = &geo {
         tracing::info!(databases = ?geo, "geoip enabled");
     }
-    let tools =
-        Tools { geo: geo.map(std::sync::Arc::new), detector: std::sync::Arc::new(load_rules(cfg, &[])?.detector) };
+    let loaded = load_rules(cfg, &[])?;
+    let tools = Tools { geo: geo.map(std::sync::Arc::new), detector: std::sync::Arc::new(loaded.detector) };
     let sources = Sources::configured(cfg, &tools);
     let findings = findings::Settings {
         events: format!("{}-*", cfg.opensearch.index_prefix),
         alerts_prefix: cfg.alerts.index_prefix.clone(),
         period: cfg.opensearch.index_period,
         group_window: cfg.alerts.group_window,
-        grouped: tools.detector.reported().filter(|m| m.is_grouped(&cfg.alerts.group_levels)).cloned().collect(),
+        grouped: tools
+            .detector
+            .reported()
+            .filter(|m| !m.silent && m.is_grouped(&cfg.alerts.group_levels))
+            .cloned()
+            .collect(),
+        correlations: loaded.correlations,
     };
     let decoder = ObjectDecoder {
         with: Decoding {

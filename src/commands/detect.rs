@@ -32,7 +32,7 @@ pub async fn detect(cfg: &Config, extra_rules: Vec<PathBuf>, paths: Vec<PathBuf>
         tracing::Level::INFO,
         &format!(
             "trailship detect: {} files, {} events in {secs:.2} s, {} events/s; {} matches of {} rules ({} rules loaded, \
-             {} built in; {} skipped for other log sources); {} invalid records, {} access-log files skipped, {} files \
+             {} built in; {} skipped for other log sources); {} invalid records, {} files of other log sources skipped, {} files \
              failed",
             s.files,
             s.events,

@@ -49,7 +49,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     });
     let notify = Notify { outbox: notifier.outbox.clone(), max_age: cfg.alerts.max_notify_age };
     let findings_stop = CancellationToken::new();
-    let findings_pass = (!findings.grouped.is_empty()).then(|| {
+    let findings_pass = (!findings.is_empty()).then(|| {
         let every = (cfg.alerts.pass_interval, notify.clone());
         spawn_findings(cluster.clone(), findings.clone(), touched.clone(), every, findings_stop.clone())
     });

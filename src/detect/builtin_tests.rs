@@ -2,7 +2,7 @@
 //! positives, CloudTrail log source), and matches an event it is written for but not its
 //! near miss.
 
-use super::rules::{BUILTIN, load, load_sources};
+use super::rules::{BUILTIN, BUILTIN_CORRELATIONS, load, load_sources};
 use super::*;
 use crate::testing::sample_records;
 use serde_json::{Value, json};
@@ -200,11 +200,23 @@ fn egress_and_edited_rules_are_not_ingress_opened_to_the_world() {
 #[test]
 fn every_built_in_rule_says_what_it_is() {
     let all = load(true, &[]).unwrap();
-    assert_eq!((all.rules, all.builtin, all.skipped), (BUILTIN.len(), BUILTIN.len(), 0));
+    // The correlations, and the one rule a correlation file holds for itself.
+    let loaded = BUILTIN.len() + BUILTIN_CORRELATIONS.len() + 1;
+    assert_eq!((all.rules, all.builtin, all.skipped), (loaded, loaded, 0));
+    assert_eq!(all.correlations.len(), BUILTIN_CORRELATIONS.len());
     let mut ids = std::collections::BTreeSet::new();
     for (file, text) in BUILTIN {
         let rule: serde_json::Value =
             serde_json::to_value(rsigma_parser::parse_sigma_yaml(text).unwrap().rules.remove(0)).unwrap();
+        for key in ["id", "level", "description", "falsepositives", "title", "tags"] {
+            let v = &rule[key];
+            assert!(!(v.is_null() || v == &json!([]) || v == &json!("")), "{file}: {key} is missing");
+        }
+        assert!(ids.insert(rule["id"].as_str().unwrap().to_owned()), "{file}: id repeats");
+    }
+    for (file, text) in BUILTIN_CORRELATIONS {
+        let collection = rsigma_parser::parse_sigma_yaml(text).unwrap();
+        let rule: serde_json::Value = serde_json::to_value(&collection.correlations[0]).unwrap();
         for key in ["id", "level", "description", "falsepositives", "title", "tags"] {
             let v = &rule[key];
             assert!(!(v.is_null() || v == &json!([]) || v == &json!("")), "{file}: {key} is missing");

@@ -7,6 +7,7 @@
 //! match report ([`eval`]) and says which rules matched. Pure once loaded.
 
 mod caseless;
+pub mod correlation;
 pub mod eval;
 pub mod event;
 pub mod index;
@@ -96,6 +97,9 @@ pub struct Reported {
     /// The rule's own choice of grouping (`trailship.group: true|false`); `None` leaves it to
     /// `alerts.group_levels`.
     pub group: Option<bool>,
+    /// Whether its matches make no alert of their own: a rule a correlation references without
+    /// `generate: true`. The events still carry its id.
+    pub silent: bool,
 }
 
 impl std::ops::Deref for Match {
@@ -152,6 +156,23 @@ impl Match {
             id_json,
             title_json,
             group,
+            silent: false,
+        }))
+    }
+
+    /// The same match, making no alert of its own.
+    fn silenced(&self) -> Match {
+        let r = &self.0;
+        Match(Arc::new(Reported {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            level: r.level,
+            tags: r.tags.clone(),
+            alert_json: r.alert_json.clone(),
+            id_json: r.id_json.clone(),
+            title_json: r.title_json.clone(),
+            group: r.group,
+            silent: true,
         }))
     }
 }
@@ -185,6 +206,15 @@ impl Detector {
             Match::grouped(&id, &rule.title, Level::from_sigma(rule.level.as_ref()), rule.tags.clone(), group);
         let program = eval::Program::new(&rule);
         self.rules.push((rule, program, reported));
+    }
+
+    /// Makes the rules with these ids silent (see [`Reported::silent`]).
+    fn silence(&mut self, ids: &std::collections::BTreeSet<String>) {
+        for (_, _, reported) in &mut self.rules {
+            if ids.contains(&reported.id) {
+                *reported = reported.silenced();
+            }
+        }
     }
 
     /// What each loaded rule reports when it matches, in load order.

@@ -1,8 +1,10 @@
 //! Loading Sigma rules: the built-in ones (`rules/*.yml`, embedded in the binary) and the files
 //! and directories of `detect.rules` (directories read recursively, `*.yml` / `*.yaml`, in name
 //! order). Rules for other log sources than `product: aws, service: cloudtrail` are skipped and
-//! counted; correlation rules are counted as skipped too (they need state across events). A
-//! file that is not valid Sigma stops loading with its path and the reason.
+//! counted; correlation rules are loaded ([`super::correlation`]) once every file is read, so
+//! they may reference rules of any file; filter rules are counted as skipped. A file that is not
+//! valid Sigma, or a correlation that cannot be evaluated, stops loading with its path and the
+//! reason.
 
 use super::Detector;
 use rsigma_eval::compile_rule;
@@ -57,6 +59,27 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("cis_4_15_organizations_changes.yml", include_str!("../../rules/cis_4_15_organizations_changes.yml")),
 ];
 
+/// The built-in correlation rules (`rules/correlations/`): (file name, YAML). A file may hold
+/// the rule it counts before the correlation.
+pub const BUILTIN_CORRELATIONS: &[(&str, &str)] = &[
+    (
+        "aws_console_signin_failures_for_one_user.yml",
+        include_str!("../../rules/correlations/aws_console_signin_failures_for_one_user.yml"),
+    ),
+    (
+        "aws_console_signin_failures_from_one_address.yml",
+        include_str!("../../rules/correlations/aws_console_signin_failures_from_one_address.yml"),
+    ),
+    (
+        "aws_denied_call_burst_per_identity.yml",
+        include_str!("../../rules/correlations/aws_denied_call_burst_per_identity.yml"),
+    ),
+    (
+        "aws_ec2_instances_stopped_or_terminated_in_several_calls.yml",
+        include_str!("../../rules/correlations/aws_ec2_instances_stopped_or_terminated_in_several_calls.yml"),
+    ),
+];
+
 /// What loading found.
 #[derive(Debug)]
 pub struct Loaded {
@@ -66,8 +89,10 @@ pub struct Loaded {
     pub rules: usize,
     /// Built-in rules among them.
     pub builtin: usize,
-    /// Rules for other log sources (and correlation rules), not loaded.
+    /// Rules for other log sources (and filter rules), not loaded.
     pub skipped: usize,
+    /// The correlation rules.
+    pub correlations: Vec<super::correlation::Correlation>,
 }
 
 /// Why the rules cannot be loaded.
@@ -131,7 +156,12 @@ fn files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 fn sources(builtin: bool, paths: &[PathBuf]) -> Result<Vec<(String, String, bool)>, LoadError> {
     let mut out: Vec<(String, String, bool)> = Vec::new();
     if builtin {
-        out.extend(BUILTIN.iter().map(|(name, text)| (format!("builtin:{name}"), (*text).to_owned(), true)));
+        out.extend(
+            BUILTIN
+                .iter()
+                .chain(BUILTIN_CORRELATIONS)
+                .map(|(name, text)| (format!("builtin:{name}"), (*text).to_owned(), true)),
+        );
     }
     for path in paths {
         let mut found = Vec::new();
@@ -155,6 +185,9 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
     let mut detector = Detector::default();
     let (mut rules, mut builtins, mut skipped) = (0, 0, 0);
     let mut ids = BTreeSet::new();
+    // Rule references (id and name) → id, and the correlations with their file, for the end.
+    let mut by_ref: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut pending = Vec::new();
     for (name, text, is_builtin) in sources {
         let invalid = |reason: String| LoadError::Invalid { path: name.clone(), reason: one_line(&reason) };
         let collection = parse_sigma_yaml(&text).map_err(|e| invalid(e.to_string()))?;
@@ -164,7 +197,8 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
         if collection.rules.is_empty() && collection.correlations.is_empty() && collection.filters.is_empty() {
             return Err(invalid("no rule in it".into()));
         }
-        skipped += collection.correlations.len() + collection.filters.len();
+        skipped += collection.filters.len();
+        pending.extend(collection.correlations.into_iter().map(|c| (name.clone(), c, is_builtin)));
         for rule in &collection.rules {
             if !is_cloudtrail(rule) {
                 skipped += 1;
@@ -173,6 +207,10 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
             let compiled = compile_rule(rule).map_err(|e| invalid(format!("rule {:?}: {e}", rule.title)))?;
             detector.push(rule, compiled);
             let id = rule.id.clone().unwrap_or_else(|| format!("title:{}", rule.title));
+            by_ref.insert(id.clone(), id.clone());
+            if let Some(rule_name) = &rule.name {
+                by_ref.insert(rule_name.clone(), id.clone());
+            }
             if !ids.insert(id.clone()) {
                 tracing::warn!(rule = %rule.title, id = %id, file = %name, "two rules share this id: their alerts share ids too");
             }
@@ -180,5 +218,17 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
             builtins += usize::from(is_builtin);
         }
     }
-    Ok(Loaded { detector, rules, builtin: builtins, skipped })
+    let mut correlations = Vec::new();
+    let mut silent = BTreeSet::new();
+    for (name, rule, is_builtin) in pending {
+        let (correlation, quiet) = super::correlation::resolve(&rule, &by_ref).map_err(|reason| {
+            LoadError::Invalid { path: name.clone(), reason: format!("correlation rule {:?}: {reason}", rule.title) }
+        })?;
+        silent.extend(quiet);
+        correlations.push(correlation);
+        rules += 1;
+        builtins += usize::from(is_builtin);
+    }
+    detector.silence(&silent);
+    Ok(Loaded { detector, rules, builtin: builtins, skipped, correlations })
 }

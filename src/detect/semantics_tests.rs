@@ -188,3 +188,66 @@ fn a_rule_chooses_its_own_grouping() {
     assert!(rule("high", "trailship.group: true\n").is_grouped(&defaults), "a noisy high rule grouped");
     assert!(!rule("low", "").is_grouped(&[]), "no grouped levels");
 }
+
+/// A base rule and a correlation over it, as two documents of one file.
+fn with_correlation(correlation: &str) -> Result<rules::Loaded, rules::LoadError> {
+    let yaml = format!(
+        "title: Failed sign-in\nid: base-1\nname: failed_signin\nlogsource:\n  product: aws\n  service: cloudtrail\n\
+         detection:\n  sel:\n    eventName: ConsoleLogin\n  condition: sel\nlevel: low\n---\n{correlation}"
+    );
+    rules::load_sources(vec![("c.yml".into(), yaml, false)])
+}
+
+#[test]
+fn correlation_rules_load_resolve_their_rules_and_silence_them_unless_generating() {
+    let loaded = with_correlation(
+        "title: Many failures\nid: corr-1\ncorrelation:\n  type: event_count\n  rules:\n    - failed_signin\n  \
+         group-by:\n    - userIdentity.userName\n  timespan: 10m\n  condition:\n    gte: 10\nlevel: high\n",
+    )
+    .unwrap();
+    assert_eq!((loaded.rules, loaded.correlations.len()), (2, 1));
+    let c = &loaded.correlations[0];
+    assert_eq!(
+        (c.rules.clone(), c.timespan, c.group_by.clone()),
+        (vec!["base-1".to_owned()], 600, vec!["userIdentity.userName".to_owned()])
+    );
+    assert_eq!((c.reported.level, c.meets(9), c.meets(10)), (Level::High, false, true));
+    assert!(loaded.detector.reported().next().unwrap().silent, "the base rule makes no alert of its own");
+    let generating = with_correlation(
+        "title: Many failures\nid: corr-1\ngenerate: true\ncorrelation:\n  type: event_count\n  rules:\n    - base-1\n  \
+         group-by:\n    - sourceIPAddress\n  timespan: 1h\n  condition:\n    gte: 10\nlevel: high\n",
+    )
+    .unwrap();
+    assert!(!generating.detector.reported().next().unwrap().silent);
+}
+
+#[test]
+fn a_correlation_that_cannot_be_evaluated_stops_loading_with_the_reason() {
+    let unresolved = with_correlation(
+        "title: X\ncorrelation:\n  type: event_count\n  rules:\n    - nosuch\n  timespan: 10m\n  condition:\n    gte: 2\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        unresolved.contains("c.yml") && unresolved.contains("\"nosuch\", which is no loaded cloudtrail rule"),
+        "{unresolved}"
+    );
+    let no_timespan = with_correlation(
+        "title: X\ncorrelation:\n  type: event_count\n  rules:\n    - base-1\n  condition:\n    gte: 2\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(no_timespan.contains("c.yml") && no_timespan.contains("Missing timeframe"), "{no_timespan}");
+    let unknown = with_correlation(
+        "title: X\ncorrelation:\n  type: weird_count\n  rules:\n    - base-1\n  timespan: 10m\n  condition:\n    gte: 2\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(unknown.contains("c.yml"), "{unknown}");
+    let sum = with_correlation(
+        "title: X\ncorrelation:\n  type: value_sum\n  rules:\n    - base-1\n  timespan: 10m\n  condition:\n    gte: 2\n    field: x\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(sum.contains("value_sum is not evaluated"), "{sum}");
+}

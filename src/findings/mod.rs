@@ -1,7 +1,7 @@
-//! Findings: alert documents made from what is indexed rather than from one record. Today the
-//! grouped alerts ([`group`]): one per rule, identity (`user.principal`), account and
+//! Findings: alert documents made from what is indexed rather than from one record: the
+//! grouped alerts ([`group`]: one per rule, identity (`user.principal`), account and
 //! `alerts.group_window` for the rules of `alerts.group_levels`, counting the events the rule
-//! matched there.
+//! matched there) and the bursts of Sigma correlation rules ([`correlate`]).
 //!
 //! A finding's `_id` is derived from what it is about and it is written with an external
 //! version that only grows (the number of events it covers), so every worker's pass, run any
@@ -10,6 +10,7 @@
 //! document (`201`) announces it. Pure: the queries, the documents and the reading of the bulk
 //! answer; the requests are made in [`pass`].
 
+pub mod correlate;
 pub mod group;
 pub mod pass;
 
@@ -32,6 +33,15 @@ pub struct Settings {
     pub group_window: Duration,
     /// The rules whose matches are grouped.
     pub grouped: Vec<Match>,
+    /// The correlation rules.
+    pub correlations: Vec<crate::detect::correlation::Correlation>,
+}
+
+impl Settings {
+    /// Whether a pass has anything to compute.
+    pub fn is_empty(&self) -> bool {
+        self.grouped.is_empty() && self.correlations.is_empty()
+    }
 }
 
 /// One alert document to write.

@@ -3,7 +3,8 @@
 //! the findings this pass created are announced, unless they are about events older than
 //! `alerts.max_notify_age`.
 
-use super::{Finding, Settings, group, read_answer, write_actions};
+use super::{Finding, Settings, correlate, group, read_answer, write_actions};
+use crate::detect::correlation::Correlation;
 use crate::index::client::{BulkClient, Client};
 use crate::source::Origin;
 use crate::webhooks::Outbox;
@@ -89,7 +90,7 @@ pub async fn recompute(
     announce: Option<&Announce>,
 ) -> PassReport {
     let mut report = PassReport::default();
-    if settings.grouped.is_empty() {
+    if settings.is_empty() {
         return report;
     }
     for &range in ranges {
@@ -109,16 +110,59 @@ async fn recompute_range(
     report: &mut PassReport,
 ) -> Result<(), String> {
     let mut after = None;
-    loop {
+    while !settings.grouped.is_empty() {
         let body = group::query(settings, range, after.as_ref());
         let answer = client.search(&settings.events, &body).await.map_err(|e| format!("grouping alerts: {e}"))?;
         let page = group::page(settings, &answer)?;
         write(client, &page.findings, announce, report).await?;
         match page.after {
             Some(next) => after = Some(next),
-            None => return Ok(()),
+            None => break,
         }
     }
+    for c in &settings.correlations {
+        let findings = correlate_range(client, settings, c, range).await?;
+        write(client, &findings, announce, report).await?;
+    }
+    Ok(())
+}
+
+/// The findings of correlation `c` whose bursts have events in `range`: the events read from
+/// two windows (or two hours) before it, so a burst that started before the range is the same
+/// burst.
+async fn correlate_range(
+    client: &Client,
+    settings: &Settings,
+    c: &Correlation,
+    (from, to): (i64, i64),
+) -> Result<Vec<Finding>, String> {
+    let lookback = 2 * c.timespan.max(3600);
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let body = correlate::query(c, (from - lookback, to), after.as_ref());
+        let answer = client
+            .search(&settings.events, &body)
+            .await
+            .map_err(|e| format!("reading the events of correlation {:?}: {e}", c.reported.title))?;
+        let (page, next) = correlate::page(c, &answer)?;
+        events.extend(page);
+        if events.len() >= correlate::MAX_EVENTS {
+            tracing::warn!(rule = %c.reported.title, from = %super::rfc3339(from), events = events.len(),
+                "more events than one correlation reads for a range: evaluated on the first ones");
+            break;
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let bursts = correlate::bursts(c, &events);
+    Ok(bursts
+        .iter()
+        .filter(|b| b.events.last().is_some_and(|&i| events[i].time >= from))
+        .map(|b| correlate::finding(settings, c, &events, b))
+        .collect())
 }
 
 /// Writes `findings` and announces those this write created.

@@ -10,13 +10,14 @@ fn t(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
 }
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         events: "cloudtrail-*".into(),
         alerts_prefix: "trailship-alerts".into(),
         period: IndexPeriod::Day,
         group_window: Duration::from_secs(3600),
         grouped: vec![Match::new("r-low", "Noisy", Level::Low, vec!["attack.t1078".into()])],
+        correlations: Vec::new(),
     }
 }
 

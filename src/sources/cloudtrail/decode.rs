@@ -145,7 +145,7 @@ impl File<'_> {
         let suffix = self.with.index_period.suffix(target.date_str());
         let alerts = subject.alerts(&self.source.index_prefix, suffix);
         let mut full = None;
-        for m in matches.iter().filter(|m| !self.source.is_grouped(m)) {
+        for m in matches.iter().filter(|m| !m.silent && !self.source.is_grouped(m)) {
             send(full.take(), stats, emit)?;
             stats.alerts += 1;
             let id = alerts.id(m);
