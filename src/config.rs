@@ -3,6 +3,7 @@
 //! `trailship.example.toml` documents every key.
 
 mod alerts;
+mod anomalies;
 mod aws;
 mod dashboards;
 mod detect;
@@ -17,6 +18,7 @@ pub mod trends;
 mod values;
 
 pub use alerts::AlertsConfig;
+pub use anomalies::AnomaliesConfig;
 pub use aws::AwsConfig;
 pub use dashboards::DashboardsConfig;
 pub use detect::DetectConfig;
@@ -61,6 +63,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Daily trend aggregates.
     pub trends: TrendsConfig,
+    /// The built-in behavioural detections.
+    pub anomalies: AnomaliesConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +82,7 @@ struct RawConfig {
     detect: detect::RawDetect,
     alerts: alerts::RawAlerts,
     trends: trends::RawTrends,
+    anomalies: anomalies::RawAnomalies,
 }
 
 impl Config {
@@ -185,8 +190,22 @@ impl RawConfig {
             &opensearch.deadletter_index,
         )?;
         let trends = self.trends.validate()?;
-        let cfg =
-            Config { aws, sqs, opensearch, geoip, dashboards, log, limits, metrics, s3access, detect, alerts, trends };
+        let anomalies = self.anomalies.validate()?;
+        let cfg = Config {
+            aws,
+            sqs,
+            opensearch,
+            geoip,
+            dashboards,
+            log,
+            limits,
+            metrics,
+            s3access,
+            detect,
+            alerts,
+            trends,
+            anomalies,
+        };
         cfg.check_memory_budget()?;
         Ok(cfg)
     }

@@ -110,6 +110,7 @@ pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findi
             .cloned()
             .collect(),
         correlations: loaded.correlations,
+        behaviour: cfg.anomalies.enabled.then(|| cfg.anomalies.clone()),
     };
     let decoder = ObjectDecoder {
         with: Decoding {

@@ -1,7 +1,8 @@
 //! Findings: alert documents made from what is indexed rather than from one record: the
 //! grouped alerts ([`group`]: one per rule, identity (`user.principal`), account and
 //! `alerts.group_window` for the rules of `alerts.group_levels`, counting the events the rule
-//! matched there) and the bursts of Sigma correlation rules ([`correlate`]).
+//! matched there), the bursts of Sigma correlation rules ([`correlate`]) and the built-in
+//! behavioural detections ([`behaviour`]).
 //!
 //! A finding's `_id` is derived from what it is about and it is written with an external
 //! version that only grows (the number of events it covers), so every worker's pass, run any
@@ -10,6 +11,8 @@
 //! document (`201`) announces it. Pure: the queries, the documents and the reading of the bulk
 //! answer; the requests are made in [`pass`].
 
+mod behave;
+pub mod behaviour;
 pub mod correlate;
 pub mod group;
 pub mod pass;
@@ -35,12 +38,14 @@ pub struct Settings {
     pub grouped: Vec<Match>,
     /// The correlation rules.
     pub correlations: Vec<crate::detect::correlation::Correlation>,
+    /// The behavioural detections' knobs, when they run (`anomalies.enabled`).
+    pub behaviour: Option<crate::config::AnomaliesConfig>,
 }
 
 impl Settings {
     /// Whether a pass has anything to compute.
     pub fn is_empty(&self) -> bool {
-        self.grouped.is_empty() && self.correlations.is_empty()
+        self.grouped.is_empty() && self.correlations.is_empty() && self.behaviour.is_none()
     }
 }
 
@@ -133,4 +138,4 @@ pub fn read_answer(answer: &[u8], expected: usize) -> Result<Written, String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -124,6 +124,10 @@ async fn recompute_range(
         let findings = correlate_range(client, settings, c, range).await?;
         write(client, &findings, announce, report).await?;
     }
+    if let Some(knobs) = &settings.behaviour {
+        let findings = super::behave::range(client, settings, knobs, range).await?;
+        write(client, &findings, announce, report).await?;
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub(super) fn settings() -> Settings {
         group_window: Duration::from_secs(3600),
         grouped: vec![Match::new("r-low", "Noisy", Level::Low, vec!["attack.t1078".into()])],
         correlations: Vec::new(),
+        behaviour: None,
     }
 }
 

@@ -195,7 +195,7 @@ async fn a_monthly_index_period_puts_each_month_in_one_index() {
     // The alerts of a month are in that month's alert index, and they point at the monthly event index.
     let hits = osmem.post("/trailship-alerts-*/_search", &serde_json::json!({"size": 100})).await;
     let hits = hits["hits"]["hits"].as_array().unwrap().clone();
-    assert_eq!(hits.len(), 12 + 7 + 1, "12 single alerts, 7 groups of the 52 low matches, 1 correlation");
+    assert_eq!(hits.len(), 12 + 7 + 2, "12 single alerts, 7 groups of the 52 low matches, 2 findings of a burst");
     for hit in hits {
         let (index, event_index) =
             (hit["_index"].as_str().unwrap(), hit["_source"]["event"]["index"].as_str().unwrap());

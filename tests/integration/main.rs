@@ -2,6 +2,7 @@
 //! SQS, osmem for OpenSearch) started on free loopback ports by [`harness`].
 
 mod alerts;
+mod anomalies;
 mod backfill;
 mod dashboards;
 mod dashboards_data;

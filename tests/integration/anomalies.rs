@@ -1,0 +1,189 @@
+//! The behavioural detections on a generated history: three weeks of an IAM user and of a role
+//! whose every call has a new session name, working days and quiet nights, one denied call a
+//! day. Injected on the last day: a write API the user never called (IAM, so also a service the
+//! account never used), a service the account never used, a burst of denied calls, a spike of
+//! one write API. Each is found once; the same history without them finds nothing.
+
+use crate::fixtures::{LogFile, event, iam_user};
+use crate::harness::{Osmem, trailship};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const DAYS: u32 = 21;
+
+fn role(n: usize) -> Value {
+    json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/ops/session-{n}"),
+        "accountId": "111122223333", "sessionContext": {"sessionIssuer": {"userName": "ops"}}})
+}
+
+fn at(day: u32, secs: u32) -> String {
+    format!("2024-10-{:02}T{:02}:{:02}:{:02}Z", day + 1, secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// One day of ordinary work: the user reads and writes through the working day, the role
+/// writes, one call is denied.
+fn ordinary(day: u32, events: &mut Vec<Value>) {
+    let n = events.len();
+    let alice = || iam_user("alice", "AKIAALICE");
+    for h in 9..17 {
+        let t = h * 3600;
+        let read = json!({"readOnly": true});
+        events.push(event(
+            &format!("r-{day}-{h}"),
+            &at(day, t),
+            "DescribeInstances",
+            "ec2.amazonaws.com",
+            "198.51.100.7",
+            alice(),
+            read,
+        ));
+        events.push(event(
+            &format!("w-{day}-{h}"),
+            &at(day, t + 60),
+            "PutObject",
+            "s3.amazonaws.com",
+            "198.51.100.7",
+            alice(),
+            json!({}),
+        ));
+        events.push(event(
+            &format!("o-{day}-{h}"),
+            &at(day, t + 120),
+            "PutObject",
+            "s3.amazonaws.com",
+            "10.0.0.9",
+            role(n + h as usize),
+            json!({}),
+        ));
+    }
+    let denied = json!({"readOnly": true, "errorCode": "AccessDenied"});
+    events.push(event(
+        &format!("d-{day}"),
+        &at(day, 12 * 3600),
+        "DescribeInstances",
+        "ec2.amazonaws.com",
+        "198.51.100.7",
+        alice(),
+        denied,
+    ));
+}
+
+/// The last day's anomalies.
+fn injected(events: &mut Vec<Value>) {
+    let day = DAYS - 1;
+    let alice = || iam_user("alice", "AKIAALICE");
+    events.push(event(
+        "new-api",
+        &at(day, 10 * 3600 + 5),
+        "CreateAccessKey",
+        "iam.amazonaws.com",
+        "198.51.100.7",
+        alice(),
+        json!({}),
+    ));
+    let read = json!({"readOnly": true});
+    events.push(event(
+        "new-service",
+        &at(day, 10 * 3600 + 9),
+        "ListDetectors",
+        "guardduty.amazonaws.com",
+        "198.51.100.7",
+        alice(),
+        read,
+    ));
+    for i in 0..30 {
+        let denied = json!({"readOnly": true, "errorCode": "AccessDenied"});
+        events.push(event(
+            &format!("burst-{i}"),
+            &at(day, 13 * 3600 + 60 + i * 5),
+            "DescribeInstances",
+            "ec2.amazonaws.com",
+            "198.51.100.7",
+            alice(),
+            denied,
+        ));
+    }
+    for i in 0..200 {
+        events.push(event(
+            &format!("spike-{i}"),
+            &at(day, 15 * 3600 + 600 + i),
+            "PutObject",
+            "s3.amazonaws.com",
+            "10.0.0.9",
+            role(10_000 + i as usize),
+            json!({}),
+        ));
+    }
+}
+
+fn files(inject: bool) -> Vec<LogFile> {
+    (0..DAYS)
+        .map(|day| {
+            let mut events = Vec::new();
+            ordinary(day, &mut events);
+            if inject && day == DAYS - 1 {
+                injected(&mut events);
+            }
+            LogFile { key: format!("day-{day:02}.json.gz"), events }
+        })
+        .collect()
+}
+
+/// The behaviour findings after ingesting `files`: rule title → (count of findings, evidence).
+async fn findings(files: Vec<LogFile>) -> BTreeMap<String, Vec<Value>> {
+    let osmem = Osmem::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for f in &files {
+        std::fs::write(dir.path().join(&f.key), f.gzip()).unwrap();
+    }
+    let env = [("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let run = trailship(&["ingest", dir.path().to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let search = json!({"size": 100, "query": {"term": {"alert.kind": "behaviour"}}});
+    let answer = osmem.post("/trailship-alerts-*/_search", &search).await;
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for h in answer["hits"]["hits"].as_array().unwrap() {
+        let s = &h["_source"];
+        out.entry(s["rule"]["name"].as_str().unwrap().to_owned()).or_default().push(s.clone());
+    }
+    // A second pass over the same days finds the same, creates nothing.
+    let again = trailship(&["anomalies", "--from", "2024-10-01", "--to", "2024-10-21"], &env).await;
+    assert!(again.summary().contains(" 0 new,"), "{}", again.summary());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_injected_anomaly_is_found_once_and_the_control_stays_quiet() {
+    let (control, found) = tokio::join!(findings(files(false)), findings(files(true)));
+    assert!(control.is_empty(), "three ordinary weeks are not abnormal: {control:?}");
+    let names: Vec<&str> = found.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "API Volume Spike",
+            "Error Burst for One Identity",
+            "Service New to an Account",
+            "Write API New to an Identity"
+        ]
+    );
+    // The new IAM call is the account's first IAM call too: two services new to it.
+    let counts: Vec<usize> = found.values().map(Vec::len).collect();
+    assert_eq!(counts, [1, 1, 2, 1], "{found:?}");
+    let api = &found["Write API New to an Identity"][0];
+    assert_eq!((&api["rule"]["level"], &api["eventID"]), (&json!("high"), &json!("new-api")));
+    assert_eq!(api["alert"]["evidence"]["user.principal"], "arn:aws:iam::111122223333:user/alice");
+    let mut services: Vec<&str> = found["Service New to an Account"]
+        .iter()
+        .map(|f| f["alert"]["evidence"]["eventSource"].as_str().unwrap())
+        .collect();
+    services.sort();
+    assert_eq!(services, ["guardduty.amazonaws.com", "iam.amazonaws.com"]);
+    let burst = &found["Error Burst for One Identity"][0];
+    assert_eq!(
+        (&burst["alert"]["count"], &burst["alert"]["window"]["start"]),
+        (&json!(30), &json!("2024-10-21T13:00:00Z"))
+    );
+    let spike = &found["API Volume Spike"][0];
+    assert_eq!(spike["alert"]["evidence"]["eventName"], "PutObject");
+    assert!(spike["alert"]["count"].as_u64().unwrap() >= 100, "{spike}");
+}
