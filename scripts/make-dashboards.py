@@ -41,9 +41,6 @@ INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 THROTTLING = ["ThrottlingException", "Throttling", "RequestLimitExceeded", "Client.RequestLimitExceeded",
               "TooManyRequestsException", "RequestThrottled", "RequestThrottledException", "SlowDown",
               "ProvisionedThroughputExceededException"]
-S3_PERMISSION_CHANGES = ["PutBucketAcl", "PutObjectAcl", "PutBucketPolicy", "DeleteBucketPolicy",
-                         "PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock",
-                         "PutBucketOwnershipControls", "DeleteBucketOwnershipControls"]
 
 
 def any_of(field, values):
@@ -207,8 +204,10 @@ def searches():
                       "eventSource:ec2.amazonaws.com AND " + any_of("eventName", ["StopInstances", "TerminateInstances"]),
                       SEARCH_COLUMNS, "requestParameters.instancesSet holds the instance IDs."),
         "s3perm": search("trailship-search-s3-permissions", "CloudTrail: who changed S3 bucket permissions",
-                         "eventSource:s3.amazonaws.com AND " + any_of("eventName", S3_PERMISSION_CHANGES),
-                         SEARCH_COLUMNS, "Bucket and object ACLs, bucket policies, public access blocks, ownership."),
+                         "tags:s3_bucket_policy_change", SEARCH_COLUMNS,
+                         "Bucket and object ACLs, bucket policies, CORS, lifecycle, replication, public access "
+                         "blocks, ownership controls: the s3_bucket_policy_change tag, the same list as the CIS 4.8 "
+                         "rule."),
         "root": search("trailship-search-root", "CloudTrail: root account activity", "tags:root_activity",
                        SEARCH_COLUMNS, "Calls made by the root user itself (CIS 4.3)."),
         "logins": search("trailship-search-failed-logins", "CloudTrail: failed console logins",

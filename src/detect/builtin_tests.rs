@@ -161,6 +161,11 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
             api("guardduty.amazonaws.com", "DeleteDetector"),
             api("guardduty.amazonaws.com", "CreateDetector"),
         ),
+        (
+            "aws_iam_role_trust_policy_changed.yml",
+            api("iam.amazonaws.com", "UpdateAssumeRolePolicy"),
+            api("iam.amazonaws.com", "GetRole"),
+        ),
     ]
 }
 

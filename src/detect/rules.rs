@@ -24,6 +24,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../rules/aws_ec2_instances_stopped_or_terminated_in_bulk.yml"),
     ),
     ("aws_guardduty_detector_deleted.yml", include_str!("../../rules/aws_guardduty_detector_deleted.yml")),
+    ("aws_iam_role_trust_policy_changed.yml", include_str!("../../rules/aws_iam_role_trust_policy_changed.yml")),
     ("aws_s3_bucket_made_public.yml", include_str!("../../rules/aws_s3_bucket_made_public.yml")),
     (
         "aws_security_group_opened_to_the_world.yml",

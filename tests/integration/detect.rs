@@ -51,8 +51,8 @@ async fn detect_runs_the_rules_over_local_files_and_counts_per_rule() {
     assert!(deleted[0].starts_with("2024-07-31T12:46:41Z  high"), "{}", deleted[0]);
     assert!(deleted[0].ends_with("ee73c230-44bc-4492-8542-cfb189eae287"), "{}", deleted[0]);
     assert!(run.summary().starts_with("trailship detect: 36 files, 413 events"), "{}", run.summary());
-    // 22 single-event rules, 4 correlations and the rule one of them counts.
-    assert!(run.summary().contains("(27 rules loaded, 27 built in; 0 skipped"), "{}", run.summary());
+    // 23 single-event rules, 4 correlations and the rule one of them counts.
+    assert!(run.summary().contains("(28 rules loaded, 28 built in; 0 skipped"), "{}", run.summary());
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("nested")).unwrap();
@@ -100,7 +100,7 @@ async fn ingested_documents_carry_the_rules_they_matched() {
     let alerts: Vec<&serde_json::Value> =
         lines.chunks(2).filter(|p| index(p).starts_with("trailship-alerts-")).map(|p| &p[1]).collect();
     // The low-level matches (grouped by default) make no alert document of their own.
-    assert_eq!((docs.len(), alerts.len()), (413, 12));
+    assert_eq!((docs.len(), alerts.len()), (413, 13));
     let by_id = |id: &str| docs.iter().find(|d| d["eventID"] == id).unwrap_or_else(|| panic!("no {id}"));
     let deleted = by_id("ee73c230-44bc-4492-8542-cfb189eae287");
     assert_eq!(deleted["rule"]["level"], "high");
@@ -111,7 +111,7 @@ async fn ingested_documents_carry_the_rules_they_matched() {
     assert_eq!(deleted["rule"]["id"].as_array().unwrap().len(), 2);
     let matched = docs.iter().filter(|d| d.get("rule").is_some()).count();
     let pairs: usize = docs.iter().filter_map(|d| d["rule"]["id"].as_array()).map(Vec::len).sum();
-    assert_eq!(pairs, 65, "the 65 matches trailship detect reports");
+    assert_eq!(pairs, 66, "the 66 matches trailship detect reports");
     let deleted_alerts: Vec<&str> = alerts
         .iter()
         .filter(|a| a["eventID"] == "ee73c230-44bc-4492-8542-cfb189eae287")
