@@ -280,6 +280,10 @@ def alert_searches():
         "latest": search("trailship-search-alerts-latest", "Detections: latest alerts", "", ALERT_COLUMNS,
                          "One alert per (rule, event) match, newest first; event.index and eventID find the event.",
                          pattern=ALERTS_PATTERN),
+        "findings": search("trailship-search-findings", "Abnormal activity: latest findings", FINDINGS,
+                           ["rule.name", "rule.level", "user.principal", "alert.count", "eventName", "alert.evidence"],
+                           "Behaviour and correlation findings, newest first; alert.event_ids lists the first "
+                           "events, alert.evidence what was expected and seen.", pattern=ALERTS_PATTERN),
     }
 
 
@@ -305,6 +309,39 @@ def detections(d):
     return dashboard("trailship-detections", "Detections",
                      "Sigma rule matches (built-in and detect.rules): what fired, how severe, who and from where.",
                      panels)
+
+
+FINDINGS = "alert.kind:(behaviour OR correlation)"
+NEW_TO = ["7c2f5b1e-3a4d-4e8f-9b6a-1d0c2e3f4a51", "7c2f5b1e-3a4d-4e8f-9b6a-1d0c2e3f4a52",
+          "7c2f5b1e-3a4d-4e8f-9b6a-1d0c2e3f4a53", "7c2f5b1e-3a4d-4e8f-9b6a-1d0c2e3f4a54"]
+BURSTS = ["7c2f5b1e-3a4d-4e8f-9b6a-1d0c2e3f4a55", "7c2f5b1e-3a4d-4e8f-9b6a-1d0c2e3f4a56"]
+
+
+def anomalies(d):
+    p = "trailship-anomalies-"
+    kw = {"pattern": ALERTS_PATTERN}
+    panels = [
+        (metric(p + "findings", "Findings (behaviour and correlation)", FINDINGS, **kw), 12, 8),
+        (timeline(p + "by-kind", "Findings over time by kind", "alert.kind", 3, FINDINGS, **kw), 36, 8),
+        (timeline(p + "by-rule", "Findings over time by detection", "rule.name", 12, FINDINGS, **kw), 48, 12),
+        (table(p + "new-to", "Identities and accounts with something new (API, service, country, network)",
+               [("rule.name", 4, "Detection"), ("user.principal", 20, "Identity"), ("eventName", 10, None)],
+               any_of("rule.id", NEW_TO), "First-seen findings; alert.evidence says what was known before.",
+               **kw), 24, 14),
+        (table(p + "bursts", "Error bursts and API volume spikes",
+               [("rule.name", 2, "Detection"), ("user.principal", 10, "Identity"), ("eventName", 10, None)],
+               any_of("rule.id", BURSTS), "Windows far above their baseline; alert.evidence holds the expected "
+               "and observed counts.", measure=total("alert.count", "Calls"), **kw), 24, 14),
+        (timeline(p + "failures", "Failed calls over time by identity (the error baseline)", "user.principal", 10,
+                  "event.outcome:failure", chart="line", mode="normal"), 24, 12),
+        (timeline(p + "writes", "Write calls over time by API (the volume baseline)", "eventName", 10,
+                  "readOnly:false", chart="line", mode="normal"), 24, 12),
+        (d["findings"], 48, 14),
+    ]
+    return dashboard("trailship-anomalies", "Abnormal activity",
+                     "Were there abnormal API calls? The built-in behavioural detections (new APIs, services, "
+                     "countries, networks; error bursts; volume spikes) and Sigma correlation findings, with the "
+                     "failure and write volumes they are measured against (docs/anomalies.md).", panels)
 
 
 def s3access(a):
@@ -442,10 +479,11 @@ def trends():
              [calls, week, terms("userIdentity.type", 8, "group")], **kw), 24, 12),
         (table(p + "top-apis", "Top APIs", [("eventSource", 10, None), ("eventName", 10, None)], measure=calls, **kw),
          24, 12),
-        (table(p + "first-seen", "API calls seen for the first time",
-               [("eventName", 20, None), ("cloud.account.id", 10, "Account")], query="first_seen:true",
-               description="Account and API pairs whose first day in the trends falls in the selected time range: "
-                           "a cheap signal of abnormal calls.", **kw), 24, 12),
+        (vis(p + "first-seen", "API calls seen for the first time", "table", TABLE,
+             [count(), over_time("day", "d", "bucket"), terms("eventName", 20, "bucket"),
+              terms("cloud.account.id", 10, "bucket", "Account")], query="first_seen:true",
+             description="The day each account first called each API, in the selected time range; per identity, "
+                         "see the Abnormal activity dashboard.", **kw), 24, 12),
         (vis(p + "s3-requests", "S3 requests per week by bucket", "histogram", xy_params("histogram"),
              [calls, week, terms("bucket", 10, "group")], pattern=ACCESS_TRENDS_PATTERN), 24, 12),
         (vis(p + "s3-bytes", "S3 bytes sent per week by bucket", "histogram", xy_params("histogram"),
@@ -461,7 +499,8 @@ def objects():
     """Every object once, each before the objects that reference it (import validates references)."""
     s, a, d = searches(), access_searches(), alert_searches()
     out = index_patterns() + list(s.values()) + list(a.values()) + list(d.values())
-    for board, panels in (overview(), security(s), operations(s), s3access(a), detections(d), trends()):
+    for board, panels in (overview(), security(s), operations(s), s3access(a), detections(d), anomalies(d),
+                          trends()):
         seen = {o["id"] for o in out}
         out += [p for p in panels if p["id"] not in seen]
         out.append(board)

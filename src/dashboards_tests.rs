@@ -294,6 +294,7 @@ fn dashboards_point_only_to_existing_panels() {
             "CloudTrail operations",
             "S3 access",
             "Detections",
+            "Abnormal activity",
             "CloudTrail trends"
         ]
     );

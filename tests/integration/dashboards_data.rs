@@ -54,7 +54,25 @@ pub fn supplement() -> Vec<(Value, &'static str)> {
     };
     let mut root_login_failure = login("sup-root-login-failed", root.clone(), "Failure", "No");
     root_login_failure["errorMessage"] = json!("Failed authentication");
-    vec![
+    // Sixteen days of one read a day before: the operator's history, so the writes below are
+    // new to it (the behavioural detections).
+    let history = (15..=30).map(|day| {
+        let time = format!("2024-07-{day:02}T12:00:00Z");
+        let read = json!({"readOnly": true});
+        (
+            event(
+                &format!("sup-history-{day}"),
+                &time,
+                "DescribeRegions",
+                "ec2.amazonaws.com",
+                "88.12.1.9",
+                ops.clone(),
+                read,
+            ),
+            "history",
+        )
+    });
+    history.collect::<Vec<_>>().into_iter().chain([
         (api("sup-root-summary", 8, "GetAccountSummary", "iam.amazonaws.com", &root), "root_activity"),
         (root_login_failure, "console_login_failure"),
         (login("sup-login-nomfa", ops.clone(), "Success", "No"), "console_login_without_mfa"),
@@ -125,7 +143,8 @@ pub fn supplement() -> Vec<(Value, &'static str)> {
             ),
             "large",
         ),
-    ]
+    ])
+    .collect()
 }
 
 /// The requester put in place of the "one requester's activity" search's placeholder.
