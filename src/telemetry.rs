@@ -37,6 +37,12 @@ pub const ALERTS: &str = "trailship_alerts_total";
 /// Alerts sent to webhooks, by `outcome`: `delivered`, `failed` (after the retries), `dropped`
 /// (the notification queue was full).
 pub const ALERT_NOTIFICATIONS: &str = "trailship_alert_notifications_total";
+/// Findings written by the findings pass, by `outcome`: `created` (new, announced), `updated`
+/// (a larger count), `current` (another pass was first).
+pub const FINDINGS: &str = "trailship_findings_total";
+/// Findings-pass ranges, by `outcome`: `done`, `failed` (kept for the next pass), `truncated`
+/// (a correlation read its cap of events and was evaluated on those).
+pub const FINDINGS_RANGES: &str = "trailship_findings_ranges_total";
 
 /// Every label value of the counters, so each series exists (at 0) from the start.
 const SERIES: &[(&str, &str, &[&str])] = &[
@@ -46,6 +52,8 @@ const SERIES: &[(&str, &str, &[&str])] = &[
     (BULK_RETRIES, "reason", &["throttled", "blocked", "unavailable", "too_large"]),
     (ALERTS, "level", &["informational", "low", "medium", "high", "critical"]),
     (ALERT_NOTIFICATIONS, "outcome", &["delivered", "failed", "dropped"]),
+    (FINDINGS, "outcome", &["created", "updated", "current"]),
+    (FINDINGS_RANGES, "outcome", &["done", "failed", "truncated"]),
 ];
 
 /// Installs the Prometheus recorder and describes every metric.
@@ -63,6 +71,8 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_gauge!(IN_FLIGHT, "messages being processed");
     metrics::describe_counter!(ALERTS, "alert documents indexed, by rule level");
     metrics::describe_counter!(ALERT_NOTIFICATIONS, "alerts sent to webhooks, by outcome");
+    metrics::describe_counter!(FINDINGS, "findings written by the findings pass, by outcome");
+    metrics::describe_counter!(FINDINGS_RANGES, "findings-pass ranges, by outcome");
     metrics::describe_gauge!(NEWEST_EVENT, metrics::Unit::Seconds, "newest eventTime indexed (unix time)");
     for (name, label, values) in SERIES {
         for value in *values {

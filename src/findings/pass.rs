@@ -95,9 +95,14 @@ pub async fn recompute(
     }
     for &range in ranges {
         report.ranges += 1;
-        if let Err(e) = recompute_range(client, settings, range, announce, &mut report).await {
-            report.failed.push((range, e));
-        }
+        let outcome = match recompute_range(client, settings, range, announce, &mut report).await {
+            Ok(()) => "done",
+            Err(e) => {
+                report.failed.push((range, e));
+                "failed"
+            }
+        };
+        metrics::counter!(crate::telemetry::FINDINGS_RANGES, "outcome" => outcome).increment(1);
     }
     report
 }
@@ -154,6 +159,7 @@ async fn correlate_range(
         if events.len() >= correlate::MAX_EVENTS {
             tracing::warn!(rule = %c.reported.title, from = %super::rfc3339(from), events = events.len(),
                 "more events than one correlation reads for a range: evaluated on the first ones");
+            metrics::counter!(crate::telemetry::FINDINGS_RANGES, "outcome" => "truncated").increment(1);
             break;
         }
         match next {
@@ -184,6 +190,10 @@ async fn write(
         .await
         .map_err(|e| format!("writing {} findings: {e}", findings.len()))?;
     let written = read_answer(&answer, findings.len())?;
+    let counter = |outcome: &'static str| metrics::counter!(crate::telemetry::FINDINGS, "outcome" => outcome);
+    counter("created").increment(written.created.len() as u64);
+    counter("updated").increment(written.updated as u64);
+    counter("current").increment(written.current as u64);
     report.written += findings.len();
     report.created += written.created.len();
     let Some(announce) = announce else { return Ok(()) };

@@ -1,6 +1,6 @@
-//! The behavioural detections on a generated history: three weeks of an IAM user and of a role
-//! whose every call has a new session name, working days and quiet nights, one denied call a
-//! day. Injected on the last day: a write API the user never called (IAM, so also a service the
+//! The behavioural detections on a generated history: three weeks of twelve IAM users and six
+//! roles whose every call has a new session name, working days, quiet nights and weekends, one
+//! denied call a day per user. Injected on the last day: a write API the user never called (IAM, so also a service the
 //! account never used), a service the account never used, a burst of denied calls, a spike of
 //! one write API. Each is found once; the same history without them finds nothing.
 
@@ -20,52 +20,74 @@ fn at(day: u32, secs: u32) -> String {
     format!("2024-10-{:02}T{:02}:{:02}:{:02}Z", day + 1, secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-/// One day of ordinary work: the user reads and writes through the working day, the role
-/// writes, one call is denied.
+/// The users and roles of the generated account.
+const USERS: [&str; 12] =
+    ["alice", "bob", "carol", "dan", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"];
+const ROLES: usize = 6;
+
+/// One day of ordinary work: on working days every user reads and writes through the working
+/// hours and every role writes (a new session name on every call), one call of each user is
+/// denied; weekends are quiet but for one role's nightly job.
 fn ordinary(day: u32, events: &mut Vec<Value>) {
     let n = events.len();
-    let alice = || iam_user("alice", "AKIAALICE");
-    for h in 9..17 {
-        let t = h * 3600;
-        let read = json!({"readOnly": true});
+    // 2024-10-01 is a Tuesday: days 4, 5, 11, 12, 18, 19 are weekends.
+    let weekend = matches!(day % 7, 4 | 5);
+    let hours = if weekend { 2..3 } else { 9..17 };
+    for (u, name) in USERS.iter().enumerate() {
+        if weekend {
+            break;
+        }
+        let who = || iam_user(name, &format!("AKIA{u:016}"));
+        let ip = format!("198.51.100.{}", 10 + u);
+        for h in hours.clone() {
+            let t = h * 3600 + u as u32 * 7;
+            let read = json!({"readOnly": true});
+            events.push(event(
+                &format!("r-{name}-{day}-{h}"),
+                &at(day, t),
+                "DescribeInstances",
+                "ec2.amazonaws.com",
+                &ip,
+                who(),
+                read,
+            ));
+            events.push(event(
+                &format!("w-{name}-{day}-{h}"),
+                &at(day, t + 60),
+                "PutObject",
+                "s3.amazonaws.com",
+                &ip,
+                who(),
+                json!({}),
+            ));
+        }
+        let denied = json!({"readOnly": true, "errorCode": "AccessDenied"});
         events.push(event(
-            &format!("r-{day}-{h}"),
-            &at(day, t),
+            &format!("d-{name}-{day}"),
+            &at(day, 12 * 3600 + u as u32),
             "DescribeInstances",
             "ec2.amazonaws.com",
-            "198.51.100.7",
-            alice(),
-            read,
-        ));
-        events.push(event(
-            &format!("w-{day}-{h}"),
-            &at(day, t + 60),
-            "PutObject",
-            "s3.amazonaws.com",
-            "198.51.100.7",
-            alice(),
-            json!({}),
-        ));
-        events.push(event(
-            &format!("o-{day}-{h}"),
-            &at(day, t + 120),
-            "PutObject",
-            "s3.amazonaws.com",
-            "10.0.0.9",
-            role(n + h as usize),
-            json!({}),
+            &ip,
+            who(),
+            denied,
         ));
     }
-    let denied = json!({"readOnly": true, "errorCode": "AccessDenied"});
-    events.push(event(
-        &format!("d-{day}"),
-        &at(day, 12 * 3600),
-        "DescribeInstances",
-        "ec2.amazonaws.com",
-        "198.51.100.7",
-        alice(),
-        denied,
-    ));
+    for r in 0..ROLES {
+        for h in hours.clone() {
+            let session = n + r * 100 + h as usize;
+            let who = json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/job-{r}/s-{session}"),
+                "accountId": "111122223333", "sessionContext": {"sessionIssuer": {"userName": format!("job-{r}")}}});
+            events.push(event(
+                &format!("j-{r}-{day}-{h}"),
+                &at(day, h * 3600 + 120 + r as u32),
+                "PutObject",
+                "s3.amazonaws.com",
+                "10.0.0.9",
+                who,
+                json!({}),
+            ));
+        }
+    }
 }
 
 /// The last day's anomalies.
