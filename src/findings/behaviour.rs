@@ -13,7 +13,7 @@
 //!
 //! Pure: the queries, the decisions and the documents; [`super::pass`] makes the requests.
 
-use super::{Finding, Settings, alert_index, finding_id, rfc3339};
+use super::{COPIED, Finding, Settings, alert_index, finding_id, rfc3339};
 use crate::config::AnomaliesConfig;
 use crate::detect::Level;
 use serde_json::{Map, Value, json};
@@ -21,9 +21,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Candidates asked for per composite page.
 pub const PAGE_SIZE: usize = 500;
-
-/// The event fields a finding copies from the first event it is about.
-const COPIED: [&str; 6] = ["eventID", "eventName", "eventSource", "user", "source", "cloud"];
 
 /// Services whose writes change who may do what, or what is recorded: a new write API there is
 /// high.

@@ -6,7 +6,7 @@
 //! passes its events came through. A burst's `_id` is the rule, the group and the `timespan`
 //! slot of the event that started it. Pure: the query, the evaluation and the documents.
 
-use super::{Finding, Settings, alert_index, finding_id, rfc3339};
+use super::{COPIED, Finding, Settings, alert_index, finding_id, rfc3339};
 use crate::detect::correlation::{Correlation, Kind};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -20,9 +20,6 @@ pub const MAX_EVENTS: usize = 100_000;
 
 /// EventIDs kept per finding, the earliest first.
 pub const SAMPLE: usize = 10;
-
-/// The event fields a finding copies from the event that started its burst.
-const COPIED: [&str; 6] = ["eventID", "eventName", "eventSource", "user", "source", "cloud"];
 
 /// One event as a correlation reads it.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 //! first and last event time and the first [`SAMPLE`] eventIDs. A storm of a thousand matches
 //! an hour is one document that says so. Pure: the query and its answer's documents.
 
-use super::{Finding, Settings, alert_index, finding_id, rfc3339};
+use super::{COPIED, Finding, Settings, alert_index, finding_id, rfc3339};
 use crate::detect::Match;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -14,9 +14,6 @@ pub const PAGE_SIZE: usize = 500;
 
 /// EventIDs kept per group, the earliest first.
 pub const SAMPLE: usize = 10;
-
-/// The event fields a group's document copies from its first event.
-const COPIED: [&str; 6] = ["eventID", "eventName", "eventSource", "user", "source", "cloud"];
 
 /// The aggregation over the events of `[from, to)` (Unix seconds) that grouped rules matched,
 /// from `after` on.

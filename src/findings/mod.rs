@@ -23,6 +23,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
+/// The event fields an alert document copies from the event it is about (the shape of a single
+/// alert).
+pub const COPIED: [&str; 6] = ["eventID", "eventName", "eventSource", "user", "source", "cloud"];
+
 /// What a findings pass needs to know.
 #[derive(Debug, Clone)]
 pub struct Settings {
