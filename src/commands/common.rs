@@ -173,7 +173,8 @@ pub fn load_rules(cfg: &Config, extra: &[PathBuf]) -> Result<rules::Loaded, Conf
         rules = loaded.rules,
         builtin = loaded.builtin,
         skipped = loaded.skipped,
-        "sigma rules loaded ({} skipped: other log sources or correlations)",
+        correlations = loaded.correlations.len(),
+        "sigma rules loaded ({} skipped: other log sources or filter rules)",
         loaded.skipped
     );
     Ok(loaded)

@@ -38,7 +38,8 @@ fn ordinary(day: u32, events: &mut Vec<Value>) {
             break;
         }
         let who = || iam_user(name, &format!("AKIA{u:016}"));
-        let ip = format!("198.51.100.{}", 10 + u);
+        // Spain (AS 3352) in the test GeoIP databases.
+        let ip = format!("88.12.{u}.10");
         for h in hours.clone() {
             let t = h * 3600 + u as u32 * 7;
             let read = json!({"readOnly": true});
@@ -99,7 +100,7 @@ fn injected(events: &mut Vec<Value>) {
         &at(day, 10 * 3600 + 5),
         "CreateAccessKey",
         "iam.amazonaws.com",
-        "198.51.100.7",
+        "88.12.0.10",
         alice(),
         json!({}),
     ));
@@ -109,7 +110,18 @@ fn injected(events: &mut Vec<Value>) {
         &at(day, 10 * 3600 + 9),
         "ListDetectors",
         "guardduty.amazonaws.com",
-        "198.51.100.7",
+        "88.12.0.10",
+        alice(),
+        read,
+    ));
+    // From London (GB, AS 20712): a country and a network new to alice.
+    let read = json!({"readOnly": true});
+    events.push(event(
+        "new-place",
+        &at(day, 11 * 3600),
+        "DescribeInstances",
+        "ec2.amazonaws.com",
+        "81.2.69.10",
         alice(),
         read,
     ));
@@ -120,7 +132,7 @@ fn injected(events: &mut Vec<Value>) {
             &at(day, 13 * 3600 + 60 + i * 5),
             "DescribeInstances",
             "ec2.amazonaws.com",
-            "198.51.100.7",
+            "88.12.0.10",
             alice(),
             denied,
         ));
@@ -158,7 +170,13 @@ async fn findings(files: Vec<LogFile>) -> BTreeMap<String, Vec<Value>> {
     for f in &files {
         std::fs::write(dir.path().join(&f.key), f.gzip()).unwrap();
     }
-    let env = [("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone())];
+    let geoip = tempfile::tempdir().unwrap();
+    let (city, asn) = crate::harness::geoip_databases(geoip.path());
+    let env = [
+        ("TRAILSHIP__OPENSEARCH__URL".to_owned(), osmem.url.clone()),
+        ("TRAILSHIP__GEOIP__CITY_DB".to_owned(), city.display().to_string()),
+        ("TRAILSHIP__GEOIP__ASN_DB".to_owned(), asn.display().to_string()),
+    ];
     let run = trailship(&["ingest", dir.path().to_str().unwrap()], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let search = json!({"size": 100, "query": {"term": {"alert.kind": "behaviour"}}});
@@ -183,14 +201,20 @@ async fn each_injected_anomaly_is_found_once_and_the_control_stays_quiet() {
         names,
         [
             "API Volume Spike",
+            "Country New to an Identity",
             "Error Burst for One Identity",
+            "Network (ASN) New to an Identity",
             "Service New to an Account",
             "Write API New to an Identity"
         ]
     );
     // The new IAM call is the account's first IAM call too: two services new to it.
     let counts: Vec<usize> = found.values().map(Vec::len).collect();
-    assert_eq!(counts, [1, 1, 2, 1], "{found:?}");
+    assert_eq!(counts, [1, 1, 1, 1, 2, 1], "{found:?}");
+    let country = &found["Country New to an Identity"][0];
+    let evidence = &country["alert"]["evidence"];
+    assert_eq!((&country["eventID"], &evidence["source.geo.country_iso_code"]), (&json!("new-place"), &json!("GB")));
+    assert_eq!(found["Network (ASN) New to an Identity"][0]["alert"]["evidence"]["source.as.number"], "20712");
     let api = &found["Write API New to an Identity"][0];
     assert_eq!((&api["rule"]["level"], &api["eventID"]), (&json!("high"), &json!("new-api")));
     assert_eq!(api["alert"]["evidence"]["user.principal"], "arn:aws:iam::111122223333:user/alice");
