@@ -5,7 +5,7 @@
 
 use crate::index::bulk::Batch;
 use crate::source::Origin;
-pub use crate::sources::output::{Closed, DecodeStats, Decoding, EventWindow, ObjectError, Stop, Watch};
+pub use crate::sources::output::{Closed, DecodeStats, Decoding, ObjectError, Watch};
 use crate::sources::{LogSource, Routed, Sources};
 use std::io::Read;
 use std::sync::Arc;
