@@ -119,7 +119,7 @@ for b in access["aggregations"]["who"]["buckets"]:
 for b in access["aggregations"]["keys"]["buckets"]:
     n = b["doc_count"]
     print(f"  access key {b['key']} in presigned URLs: {n} request{'' if n == 1 else 's'}")
-rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 10},
+rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 25},
              "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}},
                       "grouped": {"sum": {"field": "alert.count"}},
                       "single": {"missing": {"field": "alert.count"}}}}}})
