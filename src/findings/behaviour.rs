@@ -7,9 +7,11 @@
 //!   `history_days` before the range and the thing is not in it. One finding per owner and thing,
 //!   ever. AWS service principals, and for places calls `invokedBy` a service, are left out.
 //! - **bursts**: an identity's failed calls, or an account × region × write API's calls, in a
-//!   `burst_window` at least `burst_factor` times the average window of the `baseline_days`
-//!   before the range and at least a floor; volume spikes need a baseline. One finding per key
-//!   and window.
+//!   `burst_window` at least `burst_factor` times what is usual and at least a floor. Usual is
+//!   the larger of the average window of the `baseline_days` before the range and the average
+//!   window at the same time of day on those days (the window and its two neighbours), so the
+//!   working day's first hour or an hourly job is not a spike every day. Volume spikes need a
+//!   baseline of all the `baseline_days`. One finding per key and window.
 //!
 //! Pure: the queries, the decisions and the documents; [`super::pass`] makes the requests.
 
@@ -361,26 +363,92 @@ fn burst_query(b: &Burst, range: Value) -> Value {
     json!({"bool": {"filter": filter}})
 }
 
-/// The baseline of the candidate keys over `[from, to)`.
+/// The baseline of the candidate keys over `[from, to)`: their events and the first one's time.
 pub fn baseline(b: &Burst, seen: &[Seen], (from, to): (i64, i64)) -> Value {
     let values = values_of(seen, b.key.len());
+    let mut aggs = nested_terms(b.key, &values);
+    let mut leaf = &mut aggs;
+    while leaf.get("aggs").is_some() {
+        leaf = &mut leaf["aggs"]["n"];
+    }
+    leaf["aggs"] = json!({"first": {"min": {"field": "@timestamp"}}});
     json!({"size": 0, "track_total_hits": false,
         "query": {"bool": {"filter": [burst_query(b, range_filter(from, to)), {"bool": {"filter": terms_filters(b.key, &values)}}]}},
+        "aggs": {"n": aggs}})
+}
+
+/// The first event time (Unix seconds) per key of one answer to [`baseline`].
+pub fn baseline_firsts(answer: &Value) -> BTreeMap<Vec<String>, i64> {
+    fn walk(agg: &Value, prefix: Vec<String>, out: &mut BTreeMap<Vec<String>, i64>) {
+        for b in agg["buckets"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let mut key = prefix.clone();
+            key.push(text(&b["key"]));
+            if b.get("n").is_some() {
+                walk(&b["n"], key, out);
+            } else if let Some(ms) = b["first"]["value"].as_f64() {
+                out.insert(key, (ms / 1000.0).floor() as i64);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(&answer["aggregations"]["n"], Vec::new(), &mut out);
+    out
+}
+
+/// The baseline of the candidate keys of the window starting at `start` at the same time of
+/// day: that window and its neighbours on each of the `days` before.
+pub fn same_time(b: &Burst, seen: &[Seen], start: i64, window: i64, days: u32) -> Value {
+    let values = values_of(seen, b.key.len());
+    let spans: Vec<Value> = (1..=i64::from(days))
+        .map(|d| {
+            let at = start - d * 86_400;
+            range_filter(at - window, at + 2 * window)
+        })
+        .collect();
+    let when = json!({"bool": {"should": spans, "minimum_should_match": 1}});
+    json!({"size": 0, "track_total_hits": false,
+        "query": {"bool": {"filter": [burst_query(b, when), {"bool": {"filter": terms_filters(b.key, &values)}}]}},
         "aggs": {"n": nested_terms(b.key, &values)}})
 }
 
-/// The events per key of one answer to [`baseline`].
+/// What a key usually does: its events in the `baseline_days` before, and at the same time of
+/// day ([`same_time`]) on those days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usual {
+    /// Events in the `baseline_days` before the range.
+    pub total: u64,
+    /// How many of those days the key's baseline covers: from its first event in them on.
+    pub days: u32,
+    /// Events in the window and its neighbours on each of those days.
+    pub same_time: u64,
+}
+
+/// The events per key of one answer to [`baseline`] or [`same_time`].
 pub fn baseline_counts(answer: &Value) -> BTreeMap<Vec<String>, u64> {
     let mut out = BTreeMap::new();
     tuples(&answer["aggregations"]["n"], Vec::new(), &mut out);
     out
 }
 
-/// The finding of a window far above its baseline, if it is one: `total` events in the
-/// `baseline_days` before.
-pub fn burst_finding(settings: &Settings, b: &Burst, knobs: &AnomaliesConfig, s: &Seen, total: u64) -> Option<Finding> {
+/// The finding of a window far above what is usual for its key, if it is one.
+pub fn burst_finding(
+    settings: &Settings,
+    b: &Burst,
+    knobs: &AnomaliesConfig,
+    s: &Seen,
+    usual: Usual,
+) -> Option<Finding> {
     let window = knobs.burst_window.as_secs() as f64;
-    let expected = total as f64 * window / (f64::from(knobs.baseline_days) * 86_400.0);
+    let days = f64::from(knobs.baseline_days);
+    let total = usual.total;
+    // A spike is measured against a full baseline, as CloudTrail Insights does: a key seen
+    // for a day has no week to compare with.
+    if !b.errors && usual.days < knobs.baseline_days {
+        return None;
+    }
+    let average = total as f64 * window / (days * 86_400.0);
+    let at_this_time = usual.same_time as f64 / (days * 3.0);
+    let expected = average.max(at_this_time);
     let floor = if b.errors { knobs.error_floor } else { knobs.volume_floor };
     let high = s.count >= floor && s.count as f64 >= f64::from(knobs.burst_factor) * expected;
     if !high || (!b.errors && total == 0) {
@@ -397,7 +465,10 @@ pub fn burst_finding(settings: &Settings, b: &Burst, knobs: &AnomaliesConfig, s:
     }
     evidence.insert(
         "expected".into(),
-        json!(format!("{expected:.2} per {}s window (the {} days before)", window as u64, knobs.baseline_days)),
+        json!(format!(
+            "{expected:.2} per {}s window (the {} days before: {average:.2} on average, {at_this_time:.2} at this time of day)",
+            window as u64, knobs.baseline_days
+        )),
     );
     evidence.insert("observed".into(), json!(format!("{} in the window from {}", s.count, rfc3339(start))));
     let level = Level::Medium;

@@ -80,17 +80,27 @@ fn a_burst_is_far_above_its_baseline_and_above_its_floor() {
     let settings = crate::findings::tests::settings();
     let errors = &BURSTS[0];
     let s = seen(&["arn:aws:iam::1:user/alice"], 40, 100 * DAY);
-    assert!(burst_finding(&settings, errors, &k, &s, 0).is_some(), "no errors before: 40 is a burst");
+    let usual = |total, same_time| Usual { total, days: 7, same_time };
+    assert!(burst_finding(&settings, errors, &k, &s, usual(0, 0)).is_some(), "no errors before: 40 is a burst");
     // 7 days of 2016 windows with 4 errors each: 4 per window, times 10 is 40.
-    assert!(burst_finding(&settings, errors, &k, &s, 4 * 2016).is_some());
-    assert!(burst_finding(&settings, errors, &k, &s, 5 * 2016).is_none(), "not ten times its usual");
-    assert!(burst_finding(&settings, errors, &k, &seen(&["a"], 19, 0), 0).is_none(), "under the floor");
+    assert!(burst_finding(&settings, errors, &k, &s, usual(4 * 2016, 0)).is_some());
+    assert!(burst_finding(&settings, errors, &k, &s, usual(5 * 2016, 0)).is_none(), "not ten times its usual");
+    // 84 errors in the 21 windows around this time of day: 4 per window; 105 is 5.
+    assert!(burst_finding(&settings, errors, &k, &s, usual(84, 84)).is_some());
+    assert!(burst_finding(&settings, errors, &k, &s, usual(105, 105)).is_none(), "usual at this time of day");
+    assert!(burst_finding(&settings, errors, &k, &seen(&["a"], 19, 0), usual(0, 0)).is_none(), "under the floor");
     let volume = &BURSTS[1];
     let calls = seen(&["1", "eu-west-1", "PutObject"], 600, 100 * DAY);
-    assert!(burst_finding(&settings, volume, &k, &calls, 0).is_none(), "a spike needs a baseline");
-    let f = burst_finding(&settings, volume, &k, &calls, 2016).unwrap();
+    assert!(burst_finding(&settings, volume, &k, &calls, usual(0, 0)).is_none(), "a spike needs a baseline");
+    let short = Usual { days: 6, ..usual(2016, 21) };
+    assert!(burst_finding(&settings, volume, &k, &calls, short).is_none(), "a spike needs a full baseline");
+    assert!(burst_finding(&settings, errors, &k, &s, Usual { days: 1, ..usual(0, 0) }).is_some());
+    let f = burst_finding(&settings, volume, &k, &calls, usual(2016, 21)).unwrap();
     assert_eq!(f.version, 600);
-    assert_eq!(f.doc["alert"]["evidence"]["expected"], "1.00 per 300s window (the 7 days before)");
+    assert_eq!(
+        f.doc["alert"]["evidence"]["expected"],
+        "1.00 per 300s window (the 7 days before: 1.00 on average, 1.00 at this time of day)"
+    );
     assert_eq!(f.doc["alert"]["window"]["start"], rfc3339(100 * DAY));
 }
 
@@ -117,6 +127,29 @@ fn candidates_and_histories_are_read_from_the_answers() {
         q["aggs"]["owners"]["aggs"]["known"]["filter"]["bool"]["filter"][2],
         json!({"term": {"readOnly": false}})
     );
+}
+
+#[test]
+fn a_baseline_answer_gives_each_key_its_first_event() {
+    let q = baseline(&BURSTS[1], &[seen(&["1", "eu-west-1", "PutObject"], 60, 0)], (0, 100));
+    assert_eq!(q["aggs"]["n"]["aggs"]["n"]["aggs"]["n"]["aggs"]["first"], json!({"min": {"field": "@timestamp"}}));
+    let answer = json!({"aggregations": {"n": {"buckets": [{"key": "1", "n": {"buckets": [{"key": "eu-west-1",
+        "n": {"buckets": [{"key": "PutObject", "doc_count": 9, "first": {"value": 86_400_000.0}}]}}]}}]}}});
+    let key: Vec<String> = ["1", "eu-west-1", "PutObject"].map(str::to_owned).to_vec();
+    assert_eq!(baseline_firsts(&answer)[&key], 86_400);
+    assert_eq!(baseline_counts(&answer)[&key], 9);
+}
+
+#[test]
+fn the_same_time_of_day_is_the_window_and_its_neighbours_on_each_day_before() {
+    let s = seen(&["arn:aws:iam::1:user/alice"], 40, 100 * DAY + 3600);
+    let q = same_time(&BURSTS[0], &[s], 100 * DAY + 3600, 300, 2);
+    let spans = &q["query"]["bool"]["filter"][0]["bool"]["filter"][0]["bool"]["should"];
+    assert_eq!(
+        spans[1]["range"]["@timestamp"],
+        json!({"gte": rfc3339(98 * DAY + 3300), "lt": rfc3339(98 * DAY + 4200)})
+    );
+    assert_eq!(spans.as_array().unwrap().len(), 2);
 }
 
 fn history_query_of(seen: &[Seen]) -> Value {

@@ -11,7 +11,7 @@
 //! document (`201`) announces it. Pure: the queries, the documents and the reading of the bulk
 //! answer; the requests are made in [`pass`].
 
-mod behave;
+pub mod behave;
 pub mod behaviour;
 pub mod correlate;
 pub mod group;
@@ -78,8 +78,14 @@ pub fn finding_id(kind: &str, parts: &[&str]) -> String {
         hash.update([0xff]);
     }
     let digest = hash.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{kind}-{hex}")
+    let mut id = String::with_capacity(kind.len() + 33);
+    id.push_str(kind);
+    id.push('-');
+    for b in &digest[..16] {
+        id.push(char::from_digit(u32::from(b >> 4), 16).expect("a nibble"));
+        id.push(char::from_digit(u32::from(b & 15), 16).expect("a nibble"));
+    }
+    id
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds.

@@ -5,7 +5,7 @@
 
 use super::{Finding, Settings, correlate, group, read_answer, write_actions};
 use crate::detect::correlation::Correlation;
-use crate::index::client::{BulkClient, Client};
+use crate::index::client::SearchClient;
 use crate::source::Origin;
 use crate::webhooks::Outbox;
 use bytes::Bytes;
@@ -84,7 +84,7 @@ pub fn ranges(hours: &BTreeSet<i64>, window: i64) -> Vec<(i64, i64)> {
 
 /// Recomputes the findings of `ranges`.
 pub async fn recompute(
-    client: &Client,
+    client: &impl SearchClient,
     settings: &Settings,
     ranges: &[(i64, i64)],
     announce: Option<&Announce>,
@@ -108,7 +108,7 @@ pub async fn recompute(
 }
 
 async fn recompute_range(
-    client: &Client,
+    client: &impl SearchClient,
     settings: &Settings,
     range: (i64, i64),
     announce: Option<&Announce>,
@@ -130,8 +130,10 @@ async fn recompute_range(
         write(client, &findings, announce, report).await?;
     }
     if let Some(knobs) = &settings.behaviour {
-        let findings = super::behave::range(client, settings, knobs, range).await?;
-        write(client, &findings, announce, report).await?;
+        let mut pages = super::behave::Pages::new(settings, knobs, range);
+        while let Some(findings) = pages.next(client).await? {
+            write(client, &findings, announce, report).await?;
+        }
     }
     Ok(())
 }
@@ -140,7 +142,7 @@ async fn recompute_range(
 /// two windows (or two hours) before it, so a burst that started before the range is the same
 /// burst.
 async fn correlate_range(
-    client: &Client,
+    client: &impl SearchClient,
     settings: &Settings,
     c: &Correlation,
     (from, to): (i64, i64),
@@ -177,7 +179,7 @@ async fn correlate_range(
 
 /// Writes `findings` and announces those this write created.
 async fn write(
-    client: &Client,
+    client: &impl SearchClient,
     findings: &[Finding],
     announce: Option<&Announce>,
     report: &mut PassReport,

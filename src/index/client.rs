@@ -119,6 +119,20 @@ impl BulkClient for Client {
     }
 }
 
+/// What the findings pass needs besides `_bulk`: one search, one attempt. The real [`Client`]
+/// implements it; the findings pass's memory test answers with generated pages.
+pub trait SearchClient: BulkClient {
+    /// `POST /{index}/_search` with `body`; the parsed answer.
+    fn search(&self, index: &str, body: &Value)
+    -> impl std::future::Future<Output = Result<Value, ClientError>> + Send;
+}
+
+impl SearchClient for Client {
+    async fn search(&self, index: &str, body: &Value) -> Result<Value, ClientError> {
+        Client::search(self, index, body).await
+    }
+}
+
 /// A connection to one OpenSearch cluster.
 #[derive(Clone)]
 pub struct Client {
