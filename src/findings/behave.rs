@@ -108,21 +108,26 @@ async fn bursts(
         let base = search(client, settings, &behaviour::baseline(b, &seen, (since, from)), &what).await?;
         let totals = behaviour::baseline_counts(&base);
         let firsts = behaviour::baseline_firsts(&base);
-        let mut by_window: BTreeMap<i64, Vec<Seen>> = BTreeMap::new();
+        // A window that is no burst against the week's average needs no time-of-day query.
+        let mut by_window: BTreeMap<i64, Vec<(Seen, Usual)>> = BTreeMap::new();
         for s in seen {
-            by_window.entry(s.window.unwrap_or(s.first)).or_default().push(s);
+            // Days of the baseline from the key's first event in it, the first one counted whole.
+            let days = firsts.get(&s.key).map_or(0, |&first| ((from - first) / DAY + 1) as u32);
+            let usual = Usual {
+                total: totals.get(&s.key).copied().unwrap_or(0),
+                days: days.min(knobs.baseline_days),
+                same_time: 0,
+            };
+            if behaviour::is_burst(b, knobs, s.count, usual) {
+                by_window.entry(s.window.unwrap_or(s.first)).or_default().push((s, usual));
+            }
         }
-        for (start, seen) in by_window {
+        for (start, candidates) in by_window {
+            let seen: Vec<Seen> = candidates.iter().map(|(s, _)| s.clone()).collect();
             let body = behaviour::same_time(b, &seen, start, window, knobs.baseline_days);
             let same_time = behaviour::baseline_counts(&search(client, settings, &body, &what).await?);
-            for s in &seen {
-                // Days of the baseline from the key's first event in it, the first one counted whole.
-                let days = firsts.get(&s.key).map_or(0, |&first| ((from - first) / DAY + 1) as u32);
-                let usual = Usual {
-                    total: totals.get(&s.key).copied().unwrap_or(0),
-                    days: days.min(knobs.baseline_days),
-                    same_time: same_time.get(&s.key).copied().unwrap_or(0),
-                };
+            for (s, usual) in &candidates {
+                let usual = Usual { same_time: same_time.get(&s.key).copied().unwrap_or(0), ..*usual };
                 out.extend(behaviour::burst_finding(settings, b, knobs, s, usual));
             }
         }

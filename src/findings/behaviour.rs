@@ -430,6 +430,28 @@ pub fn baseline_counts(answer: &Value) -> BTreeMap<Vec<String>, u64> {
     out
 }
 
+/// The usual window of a key: the larger of its baseline's average window and its average
+/// window at this time of day; `None` when a volume spike has no full baseline to compare
+/// with, as CloudTrail Insights does (a key seen for a day has no week).
+fn expected(b: &Burst, knobs: &AnomaliesConfig, usual: Usual) -> Option<(f64, f64, f64)> {
+    if !b.errors && (usual.days < knobs.baseline_days || usual.total == 0) {
+        return None;
+    }
+    let window = knobs.burst_window.as_secs() as f64;
+    let days = f64::from(knobs.baseline_days);
+    let average = usual.total as f64 * window / (days * 86_400.0);
+    let at_this_time = usual.same_time as f64 / (days * 3.0);
+    Some((average.max(at_this_time), average, at_this_time))
+}
+
+/// Whether `count` events in a window are a burst against `usual`. The time of day can only
+/// raise what is usual, so a window that is no burst with `same_time` 0 is none at all.
+pub fn is_burst(b: &Burst, knobs: &AnomaliesConfig, count: u64, usual: Usual) -> bool {
+    let floor = if b.errors { knobs.error_floor } else { knobs.volume_floor };
+    expected(b, knobs, usual)
+        .is_some_and(|(e, _, _)| count >= floor && count as f64 >= f64::from(knobs.burst_factor) * e)
+}
+
 /// The finding of a window far above what is usual for its key, if it is one.
 pub fn burst_finding(
     settings: &Settings,
@@ -438,22 +460,11 @@ pub fn burst_finding(
     s: &Seen,
     usual: Usual,
 ) -> Option<Finding> {
+    if !is_burst(b, knobs, s.count, usual) {
+        return None;
+    }
+    let (expected, average, at_this_time) = expected(b, knobs, usual)?;
     let window = knobs.burst_window.as_secs() as f64;
-    let days = f64::from(knobs.baseline_days);
-    let total = usual.total;
-    // A spike is measured against a full baseline, as CloudTrail Insights does: a key seen
-    // for a day has no week to compare with.
-    if !b.errors && usual.days < knobs.baseline_days {
-        return None;
-    }
-    let average = total as f64 * window / (days * 86_400.0);
-    let at_this_time = usual.same_time as f64 / (days * 3.0);
-    let expected = average.max(at_this_time);
-    let floor = if b.errors { knobs.error_floor } else { knobs.volume_floor };
-    let high = s.count >= floor && s.count as f64 >= f64::from(knobs.burst_factor) * expected;
-    if !high || (!b.errors && total == 0) {
-        return None;
-    }
     let start = s.window.unwrap_or(s.first);
     let mut key: Vec<&str> = vec![b.rule.0];
     key.extend(s.key.iter().map(String::as_str));

@@ -307,7 +307,9 @@ impl Client {
     pub async fn search(&self, index: &str, body: &Value) -> Result<Value, ClientError> {
         let path = format!("/{index}/_search");
         let body = Bytes::from(serde_json::to_vec(body).expect("a json value serializes"));
+        let started = std::time::Instant::now();
         let (_, answer) = self.request(Method::Post, &path, json_headers(), Some(body)).await?;
+        tracing::debug!(index, ms = started.elapsed().as_millis() as u64, bytes = answer.len(), "search answered");
         Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
     }
 
