@@ -148,6 +148,18 @@ def timeline(vid, title, split, size, query="", chart="histogram", mode="stacked
                query, description, pattern)
 
 
+def against_baseline(vid, title, query, hours, description):
+    """Events per hour as a line, and beside it the average of the `hours` hours before each
+    (a moving average: OpenSearch's moving_fn, which leaves the current hour out)."""
+    params = xy_params("line", "normal")
+    params["seriesParams"].append(dict(params["seriesParams"][0], data={"label": "Usual", "id": "2"},
+                                       showCircles=False))
+    usual = {"type": "moving_avg", "schema": "metric",
+             "params": {"metricAgg": "1", "window": hours, "script": "MovingFunctions.unweightedAvg(values)",
+                        "customLabel": f"Average of the {hours} hours before"}}
+    return vis(vid, title, "line", params, [count(), usual, over_time(interval="h")], query, description)
+
+
 def metric(vid, title, query="", pattern=INDEX_PATTERN):
     return vis(vid, title, "metric", METRIC, [count()], query, pattern=pattern)
 
@@ -332,6 +344,12 @@ def anomalies(d):
                [("rule.name", 2, "Detection"), ("user.principal", 10, "Identity"), ("eventName", 10, None)],
                any_of("rule.id", BURSTS), "Windows far above their baseline; alert.evidence holds the expected "
                "and observed counts.", measure=total("alert.count", "Calls"), **kw), 24, 14),
+        (against_baseline(p + "failures-usual", "Failed calls per hour and the week's hourly average",
+                          "event.outcome:failure", 168, "All identities together; error bursts compare each "
+                          "identity's five-minute windows with its own usual window (docs/anomalies.md)."), 24, 12),
+        (against_baseline(p + "writes-usual", "Write calls per hour and the week's hourly average",
+                          "readOnly:false", 168, "All APIs together; volume spikes compare each account, region "
+                          "and API's five-minute windows with their own usual window (docs/anomalies.md)."), 24, 12),
         (timeline(p + "failures", "Failed calls over time by identity (the error baseline)", "user.principal", 10,
                   "event.outcome:failure", chart="line", mode="normal"), 24, 12),
         (timeline(p + "writes", "Write calls over time by API (the volume baseline)", "eventName", 10,
