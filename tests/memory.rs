@@ -1,8 +1,9 @@
-//! The findings pass's memory with a million identities: every one of them calls a write API new
-//! to it in one hour, and the pass's peak heap stays that of a few pages, the same as with a
-//! hundred thousand. The cluster's answers are generated page by page from the queries the pass
-//! sends (no cluster holds a million identities' history on this machine); the counting
-//! allocator is this binary's only test's own, so nothing else runs beside it.
+//! The findings pass's memory with a million identities: every one of them calls a write API in
+//! one hour, one in ten for the first time, and the pass's peak heap stays that of a few pages,
+//! the same as with a hundred thousand. The cluster's answers are generated page by page from
+//! the queries the pass sends (no cluster holds a million identities' history on this
+//! machine); the counting allocator is this binary's only test's own, so nothing else runs
+//! beside it.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -43,8 +44,8 @@ static COUNTING: Counting = Counting;
 const HOUR: i64 = 1_733_479_200;
 
 /// Answers the pass's queries as a cluster holding `identities` principals would: each has a
-/// long history and called `s3:PutBucketPolicy` for the first time in the hour; nothing else
-/// is a candidate. `_bulk` creates every finding.
+/// long history and called `s3:PutBucketPolicy` in the hour, one in ten for the first time;
+/// nothing else is a candidate. `_bulk` creates every finding.
 #[derive(Clone)]
 struct Identities {
     identities: usize,
@@ -58,6 +59,26 @@ fn principal(i: usize) -> String {
 impl SearchClient for Identities {
     async fn search(&self, _index: &str, body: &Value) -> Result<Value, ClientError> {
         let composite = &body["aggs"]["c"]["composite"];
+        let bucket = |owner: &str| {
+            let ms = HOUR * 1000 + 60_000;
+            json!({"key": {"owner": owner, "t0": "s3.amazonaws.com", "t1": "PutBucketPolicy"},
+                "doc_count": 1, "first": {"value": ms}, "last": {"value": ms}})
+        };
+        if let Some(one_of) = body["query"]["bool"]["filter"][1]["bool"]["should"].as_array() {
+            // The first events of the page's findings.
+            let buckets: Vec<Value> = one_of
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let owner = c["bool"]["filter"][0]["term"]["user.principal"].as_str().expect("an owner");
+                    let mut b = bucket(owner);
+                    b["sample"] = json!({"hits": {"hits": [{"_index": "cloudtrail-2024.12.06", "_source": {
+                        "eventID": format!("e{i}"), "eventName": "PutBucketPolicy", "user": {"principal": owner}}}]}});
+                    b
+                })
+                .collect();
+            return Ok(json!({"aggregations": {"c": {"buckets": buckets}}}));
+        }
         if composite["sources"][0]["owner"]["terms"]["field"] == "user.principal"
             && composite["sources"][1]["t0"]["terms"]["field"] == "eventSource"
         {
@@ -67,26 +88,22 @@ impl SearchClient for Identities {
                 None => 0,
             };
             let to = (from + size).min(self.identities);
-            let ms = HOUR * 1000 + 60_000;
-            let buckets: Vec<Value> = (from..to)
-                .map(|i| {
-                    json!({"key": {"owner": principal(i), "t0": "s3.amazonaws.com", "t1": "PutBucketPolicy"},
-                        "doc_count": 1, "first": {"value": ms}, "last": {"value": ms},
-                        "sample": {"hits": {"hits": [{"_index": "cloudtrail-2024.12.06", "_source": {
-                            "eventID": format!("e{i}"), "eventName": "PutBucketPolicy",
-                            "user": {"principal": principal(i)}}}]}}})
-                })
-                .collect();
+            let buckets: Vec<Value> = (from..to).map(|i| bucket(&principal(i))).collect();
             let after = buckets.last().map(|b| b["key"].clone()).unwrap_or(Value::Null);
             return Ok(json!({"aggregations": {"c": {"buckets": buckets, "after_key": after}}}));
         }
         if let Some(owners) = body["query"]["bool"]["filter"][1]["terms"]["user.principal"].as_array() {
             let first = (HOUR - 60 * 86_400) as f64 * 1000.0;
+            let known = json!({"buckets": [{"key": "s3.amazonaws.com",
+                "n": {"buckets": [{"key": "PutBucketPolicy", "doc_count": 3}]}}]});
             let buckets: Vec<Value> = owners
                 .iter()
-                .map(
-                    |o| json!({"key": o, "doc_count": 500, "first": {"value": first}, "known": {"n": {"buckets": []}}}),
-                )
+                .map(|o| {
+                    // One identity in ten never called the API before.
+                    let new = o.as_str().is_some_and(|o| o.ends_with('0'));
+                    let known = if new { json!({"buckets": []}) } else { known.clone() };
+                    json!({"key": o, "doc_count": 500, "first": {"value": first}, "known": {"n": known}})
+                })
                 .collect();
             return Ok(json!({"aggregations": {"owners": {"buckets": buckets}}}));
         }
@@ -127,11 +144,11 @@ fn pass(identities: usize) -> (usize, usize, usize) {
 }
 
 #[test]
-fn a_million_identities_new_to_an_api_keep_the_pass_memory_flat() {
+fn a_million_identities_keep_the_pass_memory_flat() {
     let (written_small, _, peak_small) = pass(100_000);
     let (written, created, peak) = pass(1_000_000);
-    assert_eq!(written_small, 100_000);
-    assert_eq!((written, created), (1_000_000, 1_000_000), "every identity's finding written and created");
+    assert_eq!(written_small, 10_000);
+    assert_eq!((written, created), (100_000, 100_000), "the finding of every identity new to the API");
     println!("peak heap of the pass: {peak_small} bytes for 100,000 identities, {peak} bytes for 1,000,000");
     assert!(peak < 16 << 20, "{peak} bytes at the peak for a million identities");
     assert!(peak < peak_small + peak_small / 2, "{peak} bytes for 1,000,000 identities, {peak_small} for 100,000");

@@ -72,12 +72,15 @@ async fn first_seen(
         let since = from - i64::from(knobs.history_days) * DAY;
         let history = search(client, settings, &behaviour::history(d, &seen, (since, from)), &what).await?;
         let owners = behaviour::owners(&history);
-        for s in &seen {
-            let owner = owners.get(&s.key[0]);
-            if behaviour::is_new(d, knobs, s, owner) {
-                let owner = owner.expect("is_new needs the owner's history");
-                out.push(behaviour::first_seen_finding(settings, d, s, owner));
-            }
+        let mut new: Vec<Seen> =
+            seen.into_iter().filter(|s| behaviour::is_new(d, knobs, s, owners.get(&s.key[0]))).collect();
+        if !new.is_empty() {
+            let samples = search(client, settings, &behaviour::first_seen_samples(d, &new, (from, to)), &what).await?;
+            behaviour::set_samples(&mut new, &samples, &names);
+        }
+        for s in &new {
+            let owner = owners.get(&s.key[0]).expect("is_new needs the owner's history");
+            out.push(behaviour::first_seen_finding(settings, d, s, owner));
         }
     }
     Ok((out, next))
@@ -122,13 +125,24 @@ async fn bursts(
                 by_window.entry(s.window.unwrap_or(s.first)).or_default().push((s, usual));
             }
         }
+        let mut bursts = Vec::new();
         for (start, candidates) in by_window {
             let seen: Vec<Seen> = candidates.iter().map(|(s, _)| s.clone()).collect();
             let body = behaviour::same_time(b, &seen, start, window, knobs.baseline_days);
             let same_time = behaviour::baseline_counts(&search(client, settings, &body, &what).await?);
-            for (s, usual) in &candidates {
-                let usual = Usual { same_time: same_time.get(&s.key).copied().unwrap_or(0), ..*usual };
-                out.extend(behaviour::burst_finding(settings, b, knobs, s, usual));
+            for (s, usual) in candidates {
+                let usual = Usual { same_time: same_time.get(&s.key).copied().unwrap_or(0), ..usual };
+                if behaviour::is_burst(b, knobs, s.count, usual) {
+                    bursts.push((s, usual));
+                }
+            }
+        }
+        if !bursts.is_empty() {
+            let mut seen: Vec<Seen> = bursts.iter().map(|(s, _)| s.clone()).collect();
+            let body = behaviour::burst_samples(b, window, &seen, (from, to));
+            behaviour::set_samples(&mut seen, &search(client, settings, &body, &what).await?, &names);
+            for (s, (_, usual)) in seen.iter().zip(&bursts) {
+                out.extend(behaviour::burst_finding(settings, b, knobs, s, *usual));
             }
         }
     }

@@ -151,12 +151,68 @@ pub fn candidates(d: &FirstSeen, (from, to): (i64, i64), after: Option<&Value>) 
         "aggs": {"c": {"composite": composite, "aggs": sample_aggs()}}})
 }
 
+/// A candidate's first and last event time. Its first event's fields are read only for the
+/// candidates that become findings, one search a page ([`first_seen_samples`],
+/// [`burst_samples`]): a `top_hits` in every bucket was most of a pass's time.
 fn sample_aggs() -> Value {
     json!({
         "first": {"min": {"field": "@timestamp"}},
         "last": {"max": {"field": "@timestamp"}},
-        "sample": {"top_hits": {"size": 1, "sort": [{"@timestamp": "asc"}], "_source": COPIED}},
     })
+}
+
+/// The first event of each of `seen`, first-seen candidates in `[from, to)`: the candidates'
+/// query narrowed to them, with the first event of each bucket.
+pub fn first_seen_samples(d: &FirstSeen, seen: &[Seen], range: (i64, i64)) -> Value {
+    let fields: Vec<&str> = std::iter::once(d.owner).chain(d.thing.iter().copied()).collect();
+    narrowed(candidates(d, range, None), &fields, seen, None)
+}
+
+/// The first event of each of `seen`, burst candidates of `window` seconds in `[from, to)`.
+pub fn burst_samples(b: &Burst, window: i64, seen: &[Seen], range: (i64, i64)) -> Value {
+    narrowed(burst_candidates(b, window, range, None), b.key, seen, Some(window))
+}
+
+fn narrowed(mut query: Value, fields: &[&str], seen: &[Seen], window: Option<i64>) -> Value {
+    let one_of: Vec<Value> = seen
+        .iter()
+        .map(|s| {
+            let mut all: Vec<Value> =
+                fields.iter().zip(&s.key).map(|(f, v)| json!({"term": {f.to_string(): v}})).collect();
+            if let Some(w) = window {
+                let start = s.window.unwrap_or(s.first);
+                all.push(range_filter(start, start + w));
+            }
+            json!({"bool": {"filter": all}})
+        })
+        .collect();
+    let base = query["query"].take();
+    query["query"] = json!({"bool": {"filter": [base, {"bool": {"should": one_of, "minimum_should_match": 1}}]}});
+    query["aggs"]["c"]["composite"]["size"] = json!(seen.len().max(1));
+    query["aggs"]["c"]["aggs"]["sample"] =
+        json!({"top_hits": {"size": 1, "sort": [{"@timestamp": "asc"}], "_source": COPIED}});
+    query
+}
+
+/// Sets the sample of each of `seen` from an answer to [`first_seen_samples`] or
+/// [`burst_samples`] (`names` its key names): the first event's copied fields and its index.
+pub fn set_samples(seen: &mut [Seen], answer: &Value, names: &[String]) {
+    let mut found = BTreeMap::new();
+    for b in answer["aggregations"]["c"]["buckets"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let key: Vec<String> = names.iter().map(|n| text(&b["key"][n])).collect();
+        let window = b["key"]["window"].as_i64().map(|ms| ms / 1000);
+        let hit = &b["sample"]["hits"]["hits"][0];
+        let mut sample = hit["_source"].clone();
+        if let (Some(o), Some(index)) = (sample.as_object_mut(), hit["_index"].as_str()) {
+            o.insert("_index".into(), json!(index));
+        }
+        found.insert((key, window), sample);
+    }
+    for s in seen {
+        if let Some(sample) = found.remove(&(s.key.clone(), s.window)) {
+            s.sample = sample;
+        }
+    }
 }
 
 /// One candidate: an owner and a thing, when it was first and last seen in the range.
@@ -172,7 +228,7 @@ pub struct Seen {
     pub last: i64,
     /// The window start, for bursts.
     pub window: Option<i64>,
-    /// The first event's copied fields and index.
+    /// The first event's copied fields and index, once read ([`set_samples`]).
     pub sample: Value,
 }
 
@@ -193,18 +249,13 @@ pub fn seen_page(answer: &Value, names: &[String]) -> Result<(Vec<Seen>, Option<
     let mut out = Vec::new();
     for b in buckets {
         let secs = |a: &str| b[a]["value"].as_f64().map(|ms| (ms / 1000.0).floor() as i64).unwrap_or(0);
-        let hit = &b["sample"]["hits"]["hits"][0];
-        let mut sample = hit["_source"].clone();
-        if let (Some(o), Some(index)) = (sample.as_object_mut(), hit["_index"].as_str()) {
-            o.insert("_index".into(), json!(index));
-        }
         out.push(Seen {
             key: names.iter().map(|n| text(&b["key"][n])).collect(),
             count: b["doc_count"].as_u64().unwrap_or(0),
             first: secs("first"),
             last: secs("last"),
             window: b["key"]["window"].as_i64().map(|ms| ms / 1000),
-            sample,
+            sample: Value::Null,
         });
     }
     let after = match agg.get("after_key") {

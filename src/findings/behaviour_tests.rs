@@ -116,7 +116,15 @@ fn candidates_and_histories_are_read_from_the_answers() {
         (seen[0].key.clone(), seen[0].count, seen[0].first),
         (vec!["arn:o".to_owned(), "iam.amazonaws.com".into(), "CreateUser".into()], 2, 1_000_000_000)
     );
-    assert_eq!(seen[0].sample["_index"], "cloudtrail-x");
+    assert_eq!(seen[0].sample, Value::Null, "read only for findings");
+    let mut found = seen.clone();
+    let q = first_seen_samples(&FIRST_SEEN[0], &found, (0, 100));
+    let one_of = &q["query"]["bool"]["filter"][1]["bool"]["should"];
+    assert_eq!(one_of[0]["bool"]["filter"][2], json!({"term": {"eventName": "CreateUser"}}));
+    assert_eq!(q["aggs"]["c"]["composite"]["size"], 1);
+    set_samples(&mut found, &answer_with_sample(), &names);
+    let s = &found[0];
+    assert_eq!(s.sample, json!({"eventID": "e", "_index": "cloudtrail-x"}));
     let history = json!({"aggregations": {"owners": {"buckets": [{"key": "arn:o", "doc_count": 70, "first": {"value": 5.0e11},
         "known": {"n": {"buckets": [{"key": "s3.amazonaws.com", "n": {"buckets": [{"key": "PutObject", "doc_count": 3}]}}]}}}]}}});
     let owners = owners(&history);
@@ -150,6 +158,11 @@ fn the_same_time_of_day_is_the_window_and_its_neighbours_on_each_day_before() {
         json!({"gte": rfc3339(98 * DAY + 3300), "lt": rfc3339(98 * DAY + 4200)})
     );
     assert_eq!(spans.as_array().unwrap().len(), 2);
+}
+
+fn answer_with_sample() -> Value {
+    json!({"aggregations": {"c": {"buckets": [{"key": {"owner": "arn:o", "t0": "iam.amazonaws.com", "t1": "CreateUser"},
+        "doc_count": 2, "sample": {"hits": {"hits": [{"_index": "cloudtrail-x", "_source": {"eventID": "e"}}]}}}]}}})
 }
 
 fn history_query_of(seen: &[Seen]) -> Value {
