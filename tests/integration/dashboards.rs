@@ -106,8 +106,12 @@ fn meaning(id: &str, query: &str) -> Filter {
         | "trailship-search-findings" => Box::new(|d| is(d, "alert.kind", &["behaviour", "correlation"])),
         "trailship-anomalies-new-to" => Box::new(|d| is(d, "rule.id", &NEW_TO)),
         "trailship-anomalies-bursts" => Box::new(|d| is(d, "rule.id", &BURSTS)),
-        "trailship-anomalies-failures" => Box::new(|d| is(d, "event.outcome", &["failure"])),
-        "trailship-anomalies-writes" => Box::new(|d| is(d, "readOnly", &["false"])),
+        "trailship-anomalies-failures" | "trailship-anomalies-failures-usual" => {
+            Box::new(|d| is(d, "event.outcome", &["failure"]))
+        }
+        "trailship-anomalies-writes" | "trailship-anomalies-writes-usual" => {
+            Box::new(|d| is(d, "readOnly", &["false"]))
+        }
         "trailship-trends-first-seen" => Box::new(|d| is(d, "first_seen", &["true"])),
         "trailship-detections-severe" | "trailship-detections-severe-by-account" => {
             Box::new(|d| is(d, "rule.level", &["high", "critical"]))
