@@ -317,6 +317,12 @@ fn policy_event() -> Value {
 /// hand-exported trails write them), so every record holds newlines between its tokens.
 /// Returns the events and the gzip bytes.
 pub fn build_pretty_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) {
+    rewrite_corpus(dir, from, events, &|file| serde_json::to_vec_pretty(file).unwrap())
+}
+
+/// Writes every gzip file of `from` again into `dir` as `write` renders its JSON, once (a
+/// stamp names the events). Returns the events and the gzip bytes.
+fn rewrite_corpus(dir: &Path, from: &Path, events: u64, write: &dyn Fn(&Value) -> Vec<u8>) -> (u64, u64) {
     let stamp = dir.join(format!(".complete-v1-{events}"));
     let sum =
         |dir: &Path| -> u64 { std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum() };
@@ -333,7 +339,7 @@ pub fn build_pretty_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) {
         let file: Value =
             serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        serde_json::to_writer_pretty(&mut enc, &file).unwrap();
+        enc.write_all(&write(&file)).unwrap();
         std::fs::write(dir.join(path.file_name().unwrap()), enc.finish().unwrap()).unwrap();
     }
     std::fs::write(stamp, events.to_string()).unwrap();
@@ -433,24 +439,10 @@ fn identity_part(key: &str) -> &'static [&'static str] {
 /// other corpora are written by serde_json with sorted members, which puts `userIdentity`,
 /// `errorCode` and the like late in each record). Returns the events and the gzip bytes.
 pub fn build_ordered_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) {
-    let stamp = dir.join(format!(".complete-v1-{events}"));
-    let sum =
-        |dir: &Path| -> u64 { std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum() };
-    if stamp.exists() {
-        return (events, sum(dir));
-    }
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).unwrap();
     let record_part = |key: &str| -> &'static [&'static str] {
         if key == "userIdentity" { &IDENTITY_ORDER } else { identity_part(key) }
     };
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "gz") {
-            continue;
-        }
-        let file: Value =
-            serde_json::from_reader(flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())).unwrap();
+    let ordered = |file: &Value| {
         let mut out = b"{\"Records\":[".to_vec();
         for (i, record) in file["Records"].as_array().unwrap().iter().enumerate() {
             if i > 0 {
@@ -459,10 +451,7 @@ pub fn build_ordered_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) 
             write_ordered(&mut out, record, &RECORD_ORDER, &record_part);
         }
         out.extend_from_slice(b"]}");
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(&out).unwrap();
-        std::fs::write(dir.join(path.file_name().unwrap()), enc.finish().unwrap()).unwrap();
-    }
-    std::fs::write(stamp, events.to_string()).unwrap();
-    (events, sum(dir))
+        out
+    };
+    rewrite_corpus(dir, from, events, &ordered)
 }

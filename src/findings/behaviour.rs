@@ -290,17 +290,23 @@ pub struct Owner {
     pub known: BTreeSet<Vec<String>>,
 }
 
-/// The key tuples under nested terms buckets.
-fn tuples(agg: &Value, prefix: Vec<String>, out: &mut BTreeMap<Vec<String>, u64>) {
+/// The key tuples under nested terms buckets, each with what `leaf` reads from its innermost
+/// bucket (none when it reads nothing).
+fn leaves<T>(agg: &Value, prefix: Vec<String>, out: &mut BTreeMap<Vec<String>, T>, leaf: &dyn Fn(&Value) -> Option<T>) {
     for b in agg["buckets"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let mut key = prefix.clone();
         key.push(text(&b["key"]));
         if b.get("n").is_some() {
-            tuples(&b["n"], key, out);
-        } else {
-            out.insert(key, b["doc_count"].as_u64().unwrap_or(0));
+            leaves(&b["n"], key, out, leaf);
+        } else if let Some(v) = leaf(b) {
+            out.insert(key, v);
         }
     }
+}
+
+/// The key tuples under nested terms buckets and their events.
+fn tuples(agg: &Value, prefix: Vec<String>, out: &mut BTreeMap<Vec<String>, u64>) {
+    leaves(agg, prefix, out, &|b| Some(b["doc_count"].as_u64().unwrap_or(0)));
 }
 
 /// The owners of one answer to [`history`].

@@ -3,7 +3,7 @@
 //! the candidate windows and their baselines, and the decision.
 
 use super::{
-    PAGE_SIZE, Seen, document, narrowed, nested_terms, range_filter, sample_aggs, terms_filters, text, tuples,
+    PAGE_SIZE, Seen, document, leaves, narrowed, nested_terms, range_filter, sample_aggs, terms_filters, tuples,
     values_of,
 };
 use crate::config::AnomaliesConfig;
@@ -80,19 +80,9 @@ pub fn baseline(b: &Burst, seen: &[Seen], (from, to): (i64, i64)) -> Value {
 
 /// The first event time (Unix seconds) per key of one answer to [`baseline`].
 pub fn baseline_firsts(answer: &Value) -> BTreeMap<Vec<String>, i64> {
-    fn walk(agg: &Value, prefix: Vec<String>, out: &mut BTreeMap<Vec<String>, i64>) {
-        for b in agg["buckets"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let mut key = prefix.clone();
-            key.push(text(&b["key"]));
-            if b.get("n").is_some() {
-                walk(&b["n"], key, out);
-            } else if let Some(ms) = b["first"]["value"].as_f64() {
-                out.insert(key, (ms / 1000.0).floor() as i64);
-            }
-        }
-    }
     let mut out = BTreeMap::new();
-    walk(&answer["aggregations"]["n"], Vec::new(), &mut out);
+    let first = |b: &Value| b["first"]["value"].as_f64().map(|ms| (ms / 1000.0).floor() as i64);
+    leaves(&answer["aggregations"]["n"], Vec::new(), &mut out, &first);
     out
 }
 
