@@ -6,7 +6,9 @@
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+use split::{Member, Split};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 
@@ -14,6 +16,8 @@ use std::io::{self, BufRead, BufReader, Read};
 pub const CHUNK: usize = 128 * 1024;
 /// How much of a record over the limit is kept for its dead letter.
 pub const HEAD_BYTES: usize = 16 * 1024;
+
+pub mod split;
 
 /// Limits on what one file may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +82,35 @@ pub fn maybe_gunzip<'a, R: Read + Send + 'a>(reader: R) -> io::Result<Box<dyn Re
     }
 }
 
+/// The text of one valid JSON value, borrowed from the record it is part of. Made only by a
+/// validating read ([`split::object`] or serde_json's own), so whatever walks it may trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    /// Its JSON text.
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'a> From<&'a RawValue> for Raw<'a> {
+    fn from(value: &'a RawValue) -> Self {
+        Raw(value.get())
+    }
+}
+
 /// One CloudTrail record with each top-level field kept as raw JSON, borrowed from the record's
 /// bytes (keys are borrowed unless they contain escapes). Field order is preserved.
 #[derive(Debug)]
 pub struct RawEvent<'a> {
     /// `(key, raw value)` in document order.
-    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pub fields: Vec<(Cow<'a, str>, Raw<'a>)>,
+}
+
+thread_local! {
+    /// The members and nesting stack of [`RawEvent::parse_str`]'s read, reused.
+    static SPLIT: RefCell<(Vec<Member>, Vec<bool>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 impl<'a> RawEvent<'a> {
@@ -93,19 +120,39 @@ impl<'a> RawEvent<'a> {
         // serde_json trusts its strings, where parsing bytes it checks every string again. A
         // record that is not UTF-8 is parsed as bytes, for the byte parser's own error.
         match std::str::from_utf8(record) {
-            Ok(text) => serde_json::from_str(text),
+            Ok(text) => Self::parse_str(text),
             Err(_) => serde_json::from_slice(record),
         }
     }
 
-    /// Parses an object already known to be UTF-8 (a member of a parsed record, as `RawValue`
-    /// text): no second UTF-8 check.
+    /// Parses an object already known to be UTF-8 (a member of a parsed record, as raw text):
+    /// no second UTF-8 check. Read with [`split::object`]; serde_json reads what it refuses,
+    /// for its error.
     pub fn parse_str(text: &'a str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        let read = SPLIT.with_borrow_mut(|(members, stack)| match split::object(text.as_bytes(), members, stack) {
+            Split::Complete { len, .. } if len == text.len() => Self::from_members(text, members),
+            _ => None,
+        });
+        read.map_or_else(|| serde_json::from_str(text), Ok)
+    }
+
+    /// The record `text` from the members [`split::object`] found in it; `None` when a key's
+    /// escapes do not unescape (serde_json's read says why).
+    pub fn from_members(text: &'a str, members: &[Member]) -> Option<Self> {
+        let mut fields = Vec::with_capacity(members.len());
+        for m in members {
+            let key = if m.escaped {
+                Cow::Owned(serde_json::from_str::<String>(text.get(m.key.0 - 1..m.key.1 + 1)?).ok()?)
+            } else {
+                Cow::Borrowed(text.get(m.key.0..m.key.1)?)
+            };
+            fields.push((key, Raw(text.get(m.value.0..m.value.1)?)));
+        }
+        Some(RawEvent { fields })
     }
 
     /// The raw value of a top-level field.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<Raw<'a>> {
         let key = key.as_bytes();
         self.fields.iter().find(|(k, _)| same_key(k.as_bytes(), key)).map(|(_, v)| *v)
     }
@@ -138,7 +185,7 @@ pub fn same_key(a: &[u8], b: &[u8]) -> bool {
 
 /// A raw JSON string value as text: borrowed when it has no escapes, unescaped otherwise.
 /// `None` for anything but a string.
-pub fn json_string(value: &RawValue) -> Option<Cow<'_, str>> {
+pub fn json_string(value: Raw<'_>) -> Option<Cow<'_, str>> {
     let raw = value.get();
     let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
     // SIMD search (`str::contains` with a char walks a word at a time): ~1,000 instructions
@@ -161,7 +208,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawEvent<'a> {
                 let mut fields = Vec::with_capacity(24);
                 while let Some(KeyStr(key)) = map.next_key::<KeyStr<'de>>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    fields.push((key, value));
+                    fields.push((key, Raw::from(value)));
                 }
                 Ok(RawEvent { fields })
             }

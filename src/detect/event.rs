@@ -5,7 +5,7 @@
 //! hold escapes. No `serde_json::Value` tree is built for the dotted paths rules use; paths
 //! with Sigma 3 array selectors (`items[4]`) go through the engine's own JSON walker. Pure.
 
-use crate::decode::{RawEvent, json_string, same_key};
+use crate::decode::{Raw, RawEvent, json_string, same_key};
 use rsigma_eval::event::{Event, EventValue, JsonEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -48,7 +48,7 @@ impl<'r, 'a> RecordEvent<'r, 'a> {
 }
 
 /// A raw JSON value as the engine's value; objects and arrays converted member by member.
-fn value<'a>(raw: &'a RawValue) -> EventValue<'a> {
+fn value(raw: Raw<'_>) -> EventValue<'_> {
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'"') => EventValue::Str(json_string(raw).unwrap_or(Cow::Borrowed(""))),
@@ -60,7 +60,7 @@ fn value<'a>(raw: &'a RawValue) -> EventValue<'a> {
             Err(_) => EventValue::Null,
         },
         Some(b'[') => match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) => EventValue::Array(items.into_iter().map(value).collect()),
+            Ok(items) => EventValue::Array(items.into_iter().map(|item| value(Raw::from(item))).collect()),
             Err(_) => EventValue::Null,
         },
         _ => text
@@ -73,7 +73,7 @@ fn value<'a>(raw: &'a RawValue) -> EventValue<'a> {
 
 /// Collects the values at the dotted `path` under `raw` (`None`: `raw` itself), fanning out
 /// over arrays on the way.
-fn walk<'a>(raw: &'a RawValue, path: Option<&str>, out: &mut Vec<EventValue<'a>>) {
+fn walk<'a>(raw: Raw<'a>, path: Option<&str>, out: &mut Vec<EventValue<'a>>) {
     let Some(path) = path else {
         out.push(value(raw));
         return;
@@ -89,7 +89,7 @@ fn walk<'a>(raw: &'a RawValue, path: Option<&str>, out: &mut Vec<EventValue<'a>>
         }
         Some(b'[') => {
             for item in serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default() {
-                walk(item, Some(path), out);
+                walk(Raw::from(item), Some(path), out);
             }
         }
         _ => {}

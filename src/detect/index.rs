@@ -18,10 +18,9 @@
 //! the smaller value set, and evaluate all of them for every EC2 call.) Pure.
 
 use super::caseless::CaselessMap;
-use crate::decode::RawEvent;
+use crate::decode::{Raw, RawEvent};
 use rsigma_parser::ast::{ConditionExpr, Detection, Detections, Modifier, Quantifier, SelectorPattern};
 use rsigma_parser::{SigmaRule, SigmaValue, StringPart, detection_name_matches};
-use serde_json::value::RawValue;
 use std::collections::BTreeSet;
 
 /// What every match of a rule requires.
@@ -155,7 +154,7 @@ impl Filter {
 
     /// Adds to `out` the rules a record whose field (this filter's root) is `raw` may satisfy
     /// (never leaving out one it does).
-    fn admitted(&self, raw: &RawValue, out: &mut Vec<usize>) {
+    fn admitted(&self, raw: Raw<'_>, out: &mut Vec<usize>) {
         let text = raw.get().as_bytes();
         if text == b"null" {
             return;

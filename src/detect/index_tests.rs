@@ -115,7 +115,8 @@ fn filter(values: &[&str]) -> Filter {
 
 fn admitted(f: &Filter, raw: &str) -> Vec<usize> {
     let mut out = Vec::new();
-    f.admitted(&serde_json::value::RawValue::from_string(raw.to_owned()).unwrap(), &mut out);
+    let value = serde_json::value::RawValue::from_string(raw.to_owned()).unwrap();
+    f.admitted(crate::decode::Raw::from(value.as_ref()), &mut out);
     out
 }
 

@@ -9,6 +9,7 @@
 
 use super::framing::{Framed, RecordReader};
 use super::source::CloudTrail;
+use crate::decode::split::Member;
 use crate::decode::{DecodeError, RawEvent, maybe_gunzip};
 use crate::index::bulk::{Batch, BatchBuilder, ItemKind, write_create_action};
 use crate::source::Origin;
@@ -46,9 +47,9 @@ pub fn decode(
                     Invalid { error_type: "record_too_large", reason, event_id: None, raw: head, size: Some(size) };
                 with.dead_letter(&mut builder, &mut stats, bad)
             }
-            Framed::Record { offset, bytes } => {
+            Framed::Record { offset, bytes, members } => {
                 let mut at = Record { builder: &mut builder, stats: &mut stats, span: &mut span, emit };
-                file.push_record(&mut at, (offset, bytes), &newest_day, &mut matches)?
+                file.push_record(&mut at, (offset, bytes, members), &newest_day, &mut matches)?
             }
         };
         send(full, &mut stats, emit)?;
@@ -68,11 +69,14 @@ impl File<'_> {
     fn push_record(
         &self,
         at: &mut Record<'_, '_>,
-        (offset, bytes): (u64, &[u8]),
+        (offset, bytes, members): (u64, &[u8], Option<&[Member]>),
         newest_day: &[u8; 10],
         matches: &mut Vec<crate::detect::Match>,
     ) -> Result<Option<Batch>, Closed> {
-        let event = match RawEvent::parse(bytes) {
+        // The framer's read gave the members of a valid object; anything else is read again
+        // by the parser, for its error.
+        let read = members.zip(std::str::from_utf8(bytes).ok()).and_then(|(m, text)| RawEvent::from_members(text, m));
+        let event = match read.map_or_else(|| RawEvent::parse(bytes), Ok) {
             Ok(event) => event,
             Err(e) => {
                 let reason = format!("record {} at byte {offset} is not a valid json object: {e}", at.stats.events);

@@ -2,12 +2,17 @@
 //! events) from any `Read` and hands out one record's bytes at a time. Only the current record
 //! and one read-ahead chunk are held, so memory does not grow with the file; a record over the
 //! record limit is scanned through without being kept (only its first bytes are), and the buffer
-//! shrinks back after a large record. The framer tracks strings and nesting only; each record's
-//! JSON is validated when it is deserialized. A record with newlines between its tokens (a
-//! pretty-printed file) is handed out compacted ([`super::compact`]), so every document written
-//! from it is one line; compact records are handed out as they are.
+//! shrinks back after a large record. A record the buffer holds whole is framed and parsed in
+//! one validating pass ([`crate::decode::split`]), which hands out its members with it; one
+//! that runs past the buffer is framed by a scan that tracks strings and nesting only (it
+//! resumes across reads and can skip a record over the limit) and read once whole; one that
+//! is not a valid object comes without members, for the parser to say what is wrong. A record
+//! with newlines between its tokens (a pretty-printed file) is handed out compacted
+//! ([`super::compact`]), so every document written from it is one line; compact records are
+//! handed out as they are.
 
 use super::compact::compact_in_place;
+use crate::decode::split::{self, Member, Split};
 use crate::decode::{CHUNK, DecodeError, FrameLimits, HEAD_BYTES};
 use std::io::{self, Read};
 
@@ -34,6 +39,9 @@ pub enum Framed<'a> {
         offset: u64,
         /// The record's bytes.
         bytes: &'a [u8],
+        /// Where its members lie in `bytes`, when it was read as a valid JSON object
+        /// ([`split::object`]); `None` for anything else.
+        members: Option<&'a [Member]>,
     },
     /// A record over the limit, skipped: its size and first [`HEAD_BYTES`] bytes.
     TooLarge {
@@ -76,6 +84,9 @@ pub struct RecordReader<R> {
     eof: bool,
     state: State,
     saw_records: bool,
+    /// The members of the record last handed out, and the nesting stack its read used.
+    members: Vec<Member>,
+    stack: Vec<bool>,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -97,6 +108,8 @@ impl<R: Read> RecordReader<R> {
             eof: false,
             state: State::Start,
             saw_records: false,
+            members: Vec::with_capacity(32),
+            stack: Vec::new(),
         }
     }
 
@@ -160,10 +173,21 @@ impl<R: Read> RecordReader<R> {
                         self.peek_some()?;
                     }
                     let offset = self.offset();
+                    self.state = State::Records { first: false, top_is_array };
+                    if let Some((len, kept, read)) = self.split_in_buffer() {
+                        let s = self.start;
+                        self.start += len;
+                        if len > self.limits.max_record_bytes {
+                            self.head.clear();
+                            self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
+                            return Ok(Some(Framed::TooLarge { offset, size: len as u64, head: &self.head }));
+                        }
+                        let members = read.then_some(&self.members[..]);
+                        return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + kept], members }));
+                    }
                     let scan = self.scan_value()?;
                     let s = self.start;
                     self.start += scan.i;
-                    self.state = State::Records { first: false, top_is_array };
                     if !scan.over && scan.i > self.limits.max_record_bytes {
                         // Over the limit, but read in one go: keep its head the same way.
                         self.head.clear();
@@ -178,7 +202,12 @@ impl<R: Read> RecordReader<R> {
                     if scan.newline {
                         len = compact_in_place(&mut self.buf[s..s + scan.i]);
                     }
-                    return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + len] }));
+                    let bytes = &self.buf[s..s + len];
+                    let members = match split::object(bytes, &mut self.members, &mut self.stack) {
+                        Split::Complete { len: whole, .. } if whole == len => Some(&self.members[..]),
+                        _ => None,
+                    };
+                    return Ok(Some(Framed::Record { offset, bytes, members }));
                 }
                 State::Trailer => {
                     if self.peek()?.is_some() {
@@ -190,6 +219,24 @@ impl<R: Read> RecordReader<R> {
                     self.state = State::Done;
                 }
             }
+        }
+    }
+
+    /// Reads the record object at `start` with the one validating pass when the buffer holds
+    /// all of it: how many bytes it took, how many it keeps (fewer when a pretty-printed record
+    /// was compacted in place) and whether `members` holds its members. `None` leaves the
+    /// record to the resumable scan (it runs past the buffer, is not an object, or is not
+    /// valid JSON).
+    fn split_in_buffer(&mut self) -> Option<(usize, usize, bool)> {
+        let bytes = &mut self.buf[self.start..self.end];
+        match split::object(bytes, &mut self.members, &mut self.stack) {
+            Split::Complete { len, newline: false } => Some((len, len, true)),
+            Split::Complete { len, newline: true } => {
+                let kept = compact_in_place(&mut bytes[..len]);
+                let read = split::object(&bytes[..kept], &mut self.members, &mut self.stack);
+                Some((len, kept, read == Split::Complete { len: kept, newline: false }))
+            }
+            Split::Short | Split::Invalid => None,
         }
     }
 

@@ -20,7 +20,18 @@ fn records_with(input: &[u8], step: usize, limits: FrameLimits) -> Result<Vec<St
     let mut out = Vec::new();
     while let Some(framed) = r.next_record()? {
         match framed {
-            Framed::Record { offset, bytes } => {
+            Framed::Record { offset, bytes, members } => {
+                // The members read on the framing pass are serde_json's reading of the record;
+                // only what is not a valid object comes without them.
+                let text = std::str::from_utf8(bytes).unwrap();
+                let serde = serde_json::from_str::<crate::decode::RawEvent<'_>>(text);
+                match members {
+                    Some(members) => {
+                        let read = crate::decode::RawEvent::from_members(text, members).unwrap();
+                        assert_eq!(format!("{:?}", read.fields), format!("{:?}", serde.unwrap().fields));
+                    }
+                    None => assert!(serde.is_err(), "{text}"),
+                }
                 // The record as it stands at its offset, compacted when the file is
                 // pretty-printed (compacting the rest of the input keeps its prefix).
                 let mut rest = input[offset as usize..].to_vec();

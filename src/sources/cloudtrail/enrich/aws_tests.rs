@@ -7,7 +7,7 @@ use serde_json::json;
 fn facts_of<'a>(ev: &'a RawEvent<'a>) -> Facts<'a> {
     let mut f = Facts::default();
     for (k, v) in &ev.fields {
-        f.observe(k, v);
+        f.observe(k, *v);
     }
     f
 }

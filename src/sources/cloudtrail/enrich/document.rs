@@ -19,13 +19,12 @@ use super::flat::{self, Sinks};
 use super::shape::{Shape, is_field_name};
 use super::tags::{Subject, Tagger};
 use super::target::Target;
-use crate::decode::{RawEvent, json_string};
+use crate::decode::{Raw, RawEvent, json_string};
 use crate::detect::Match;
 use crate::geo::GeoIp;
 use crate::geo::addr;
 use crate::json::write_str;
 use rustc_hash::FxHashMap;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::LazyLock;
@@ -102,10 +101,10 @@ fn write_with<'a>(
     out.extend_from_slice(target.timestamp.as_bytes());
     out.push(b'"');
     let mut facts = Facts::default();
-    let mut unmapped: Vec<(&Cow<'_, str>, &RawValue)> = Vec::new();
+    let mut unmapped: Vec<(&Cow<'_, str>, Raw<'_>)> = Vec::new();
     // `userIdentity` as its shape check read it (`None`: parse it below).
     let mut walked: Option<Identity<'_>> = None;
-    for (key, value) in &ev.fields {
+    for (key, value) in ev.fields.iter().map(|(k, v)| (k, *v)) {
         facts.observe(key, value);
         match FIELDS.get(key.as_ref()) {
             Some(Role::Identity(shape)) => {
@@ -254,7 +253,7 @@ fn write_source(out: &mut Vec<u8>, facts: &Facts<'_>, geo: Option<&GeoIp>) -> us
     geo_at
 }
 
-fn write_trailship(out: &mut Vec<u8>, sinks: &Sinks, unmapped: &[(&Cow<'_, str>, &RawValue)]) {
+fn write_trailship(out: &mut Vec<u8>, sinks: &Sinks, unmapped: &[(&Cow<'_, str>, Raw<'_>)]) {
     if sinks.truncated.is_empty() && unmapped.is_empty() {
         return;
     }

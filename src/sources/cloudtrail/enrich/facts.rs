@@ -2,9 +2,8 @@
 //! record, and what follows from them: the actor (`user.*`) and the outcome (`event.outcome`).
 //! Pure; strings borrow from the record unless they held escapes.
 
-use crate::decode::json_string;
+use crate::decode::{Raw, json_string};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Record fields enrichment needs, borrowed from one record.
@@ -19,26 +18,26 @@ pub struct Facts<'a> {
     /// `errorCode` (absent when empty).
     pub error_code: Option<Cow<'a, str>>,
     /// `sourceIPAddress`, as raw JSON (a quoted string).
-    pub source_ip: Option<&'a RawValue>,
+    pub source_ip: Option<Raw<'a>>,
     /// `userAgent`.
     pub user_agent: Option<Cow<'a, str>>,
     /// `recipientAccountId`, as raw JSON.
-    pub account: Option<&'a RawValue>,
+    pub account: Option<Raw<'a>>,
     /// `awsRegion`, as raw JSON.
-    pub region: Option<&'a RawValue>,
+    pub region: Option<Raw<'a>>,
     /// `userIdentity`, raw.
-    pub identity: Option<&'a RawValue>,
+    pub identity: Option<Raw<'a>>,
     /// `requestParameters`, raw.
-    pub request: Option<&'a RawValue>,
+    pub request: Option<Raw<'a>>,
     /// `responseElements`, raw.
-    pub response: Option<&'a RawValue>,
+    pub response: Option<Raw<'a>>,
     /// `additionalEventData`, raw.
-    pub additional: Option<&'a RawValue>,
+    pub additional: Option<Raw<'a>>,
 }
 
 impl<'a> Facts<'a> {
     /// Takes note of one top-level field.
-    pub fn observe(&mut self, key: &str, value: &'a RawValue) {
+    pub fn observe(&mut self, key: &str, value: Raw<'a>) {
         let string = || json_string(value);
         let raw_string = || Some(value).filter(|v| v.get().starts_with('"'));
         match key {
@@ -298,7 +297,7 @@ mod tests {
         let ev = crate::decode::RawEvent::parse(record.as_bytes()).unwrap();
         let mut f = Facts::default();
         for (k, v) in &ev.fields {
-            f.observe(k, v);
+            f.observe(k, *v);
         }
         (f.failed(), f.mfa_used())
     }

@@ -25,9 +25,8 @@ mod walk;
 pub use document::TEMPLATE;
 pub use target::Target;
 
-use crate::decode::RawEvent;
+use crate::decode::{Raw, RawEvent};
 use crate::geo::GeoIp;
-use serde_json::value::RawValue;
 use std::sync::Arc;
 
 /// The `_id` length limit of OpenSearch.
@@ -91,7 +90,7 @@ impl Enricher {
 
     /// Validates the fields indexing depends on.
     pub fn target<'a>(&self, ev: &RawEvent<'a>) -> Result<Target<'a>, EventError> {
-        let id = ev.get("eventID").filter(|v| is_string(v)).ok_or(EventError::MissingEventId)?;
+        let id = ev.get("eventID").filter(|v| is_string(*v)).ok_or(EventError::MissingEventId)?;
         let id_json = id.get();
         if id_json.len() - 2 > MAX_ID_BYTES {
             return Err(EventError::EventIdTooLong);
@@ -117,7 +116,7 @@ impl Enricher {
     }
 }
 
-fn is_string(v: &RawValue) -> bool {
+fn is_string(v: Raw<'_>) -> bool {
     v.get().starts_with('"')
 }
 

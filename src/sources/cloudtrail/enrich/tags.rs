@@ -175,7 +175,7 @@ mod tests {
         let ev = crate::decode::RawEvent::parse(record.as_bytes()).unwrap();
         let mut facts = Facts::default();
         for (k, v) in &ev.fields {
-            facts.observe(k, v);
+            facts.observe(k, *v);
         }
         let identity = facts.identity().unwrap_or_default();
         let subject = Subject {
