@@ -35,6 +35,9 @@ pub struct Sinks {
     pub original: Vec<u8>,
     /// Comma-separated JSON strings: the paths of the leaves that were cut.
     pub truncated: Vec<u8>,
+    /// Where the key of each object open in the walk lies in the value (kept between walks for
+    /// its capacity).
+    keys: Vec<(usize, usize)>,
 }
 
 impl Sinks {
@@ -53,22 +56,25 @@ pub fn write(root: &str, raw: &[u8], out: &mut Vec<u8>, sinks: &mut Sinks) {
         return;
     }
     let wrap = raw.first() != Some(&b'{');
-    let mut keys: Vec<&[u8]> = vec![root.as_bytes()];
+    // The path of a leaf: the root, `value` when wrapped, then the key of each open object.
+    let rooted: [&[u8]; 2] = [root.as_bytes(), b"value"];
+    let path = &rooted[..1 + usize::from(wrap)];
     if wrap {
         out.extend_from_slice(b"{\"value\":");
-        keys.push(b"value");
     }
+    let mut keys = std::mem::take(&mut sinks.keys);
+    keys.clear();
     let mut copied = 0;
     let mut scanner = Scanner::new(raw);
     while let Some(token) = scanner.next() {
         match token {
-            Token::ObjStart => keys.push(b""),
+            Token::ObjStart => keys.push((0, 0)),
             Token::ObjEnd => {
                 keys.pop();
             }
-            Token::Key(k) => {
+            Token::Key(_) => {
                 if let Some(last) = keys.last_mut() {
-                    *last = k;
+                    *last = (scanner.token_start() + 1, scanner.token_end() - 1);
                 }
             }
             Token::ArrStart | Token::ArrEnd => {}
@@ -85,7 +91,8 @@ pub fn write(root: &str, raw: &[u8], out: &mut Vec<u8>, sinks: &mut Sinks) {
                 if s.len() <= SHORT {
                     continue;
                 }
-                let path_len = keys.iter().map(|k| k.len() + 1).sum::<usize>() - 1;
+                let open = keys.iter().map(|&(start, end)| &raw[start..end]);
+                let path_len = path.iter().copied().chain(open).map(|k| k.len() + 1).sum::<usize>() - 1;
                 let budget = leaf_budget(path_len);
                 if s.len() <= budget {
                     continue;
@@ -95,11 +102,14 @@ pub fn write(root: &str, raw: &[u8], out: &mut Vec<u8>, sinks: &mut Sinks) {
                     out.extend_from_slice(&raw[copied..start]);
                     out.extend_from_slice(&cut);
                     copied = end;
-                    record_cut(sinks, &keys, &raw[start..end]);
+                    let open = keys.iter().map(|&(start, end)| &raw[start..end]);
+                    let full: Vec<&[u8]> = path.iter().copied().chain(open).collect();
+                    record_cut(sinks, &full, &raw[start..end]);
                 }
             }
         }
     }
+    sinks.keys = keys;
     out.extend_from_slice(&raw[copied..]);
     if wrap {
         out.push(b'}');

@@ -2,6 +2,8 @@
 //! checked). It hands out borrowed byte slices of the input, so the free-form parts of a record
 //! can be walked and copied without building a `serde_json::Value` tree. Pure.
 
+use crate::decode::split::quote_or_backslash;
+
 /// One token of a valid JSON text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token<'a> {
@@ -63,11 +65,11 @@ impl<'a> Scanner<'a> {
         let body = self.pos + 1;
         let mut i = body;
         loop {
-            match memchr::memchr2(b'"', b'\\', &self.buf[i.min(self.buf.len())..]) {
-                Some(n) if self.buf[i + n] == b'\\' => i += n + 2,
-                Some(n) => {
-                    self.pos = i + n + 1;
-                    return &self.buf[body..i + n];
+            match quote_or_backslash(self.buf, i) {
+                Some(at) if self.buf[at] == b'\\' => i = at + 2,
+                Some(at) => {
+                    self.pos = at + 1;
+                    return &self.buf[body..at];
                 }
                 None => {
                     self.pos = self.buf.len();

@@ -51,9 +51,10 @@ impl Shape {
 /// end or twice in a row ("makes object resolution ambiguous").
 pub fn is_field_name(name: &str) -> bool {
     let bytes = name.as_bytes();
-    // Most names have no dot at all: one memchr instead of a substring search.
+    // Most names are short and have no dot at all: a plain loop (a call to memchr costs more
+    // than the search), then the rules only for names with one.
     !bytes.is_empty()
-        && memchr::memchr(b'.', bytes).is_none_or(|first| {
+        && bytes.iter().position(|&b| b == b'.').is_none_or(|first| {
             first != 0 && bytes[bytes.len() - 1] != b'.' && !bytes[first..].windows(2).any(|w| w == b"..")
         })
 }

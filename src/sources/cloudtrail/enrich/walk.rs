@@ -7,6 +7,7 @@
 
 use super::facts::{Identity, OnBehalfOf, SessionContext, SessionIssuer};
 use super::shape::{Shape, is_field_name};
+use crate::decode::split::quote_or_backslash;
 use std::borrow::Cow;
 
 /// Whether a raw value fits a [`Shape`]: the checks the document writer asks of each field.
@@ -197,13 +198,13 @@ impl<'a> Walk<'a> {
         let bytes = self.s.as_bytes();
         let start = self.i + 1;
         let (mut at, mut escaped) = (start, false);
-        while let Some(k) = bytes.get(at..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
-            if bytes[at + k] == b'"' {
-                self.i = at + k + 1;
-                return (&self.s[start..at + k], escaped);
+        while let Some(k) = quote_or_backslash(bytes, at) {
+            if bytes[k] == b'"' {
+                self.i = k + 1;
+                return (&self.s[start..k], escaped);
             }
             escaped = true;
-            at += k + 2;
+            at = k + 2;
         }
         self.i = bytes.len();
         (&self.s[start.min(bytes.len())..], escaped)
