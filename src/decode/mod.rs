@@ -6,7 +6,7 @@
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use split::{Member, Split};
+use split::{Listed, Member, Split};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -18,6 +18,9 @@ pub const CHUNK: usize = 128 * 1024;
 pub const HEAD_BYTES: usize = 16 * 1024;
 
 pub mod split;
+mod tape;
+
+pub use tape::Tape;
 
 /// Limits on what one file may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,11 +109,14 @@ impl<'a> From<&'a RawValue> for Raw<'a> {
 pub struct RawEvent<'a> {
     /// `(key, raw value)` in document order.
     pub fields: Vec<(Cow<'a, str>, Raw<'a>)>,
+    /// Every value nested in the fields, as the reading that framed the record listed them
+    /// (`None` for a record read otherwise, or one with more than [`split::MAX_MEMBERS`]).
+    pub tape: Option<Tape<'a>>,
 }
 
 thread_local! {
     /// The members and nesting stack of [`RawEvent::parse_str`]'s read, reused.
-    static SPLIT: RefCell<(Vec<Member>, Vec<bool>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SPLIT: RefCell<(Vec<Member>, Vec<split::Open>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 impl<'a> RawEvent<'a> {
@@ -136,19 +142,31 @@ impl<'a> RawEvent<'a> {
         read.map_or_else(|| serde_json::from_str(text), Ok)
     }
 
-    /// The record `text` from the members [`split::object`] found in it; `None` when a key's
-    /// escapes do not unescape (serde_json's read says why).
-    pub fn from_members(text: &'a str, members: &[Member]) -> Option<Self> {
-        let mut fields = Vec::with_capacity(members.len());
-        for m in members {
-            let key = if m.escaped {
-                Cow::Owned(serde_json::from_str::<String>(text.get(m.key.0 - 1..m.key.1 + 1)?).ok()?)
+    /// The record `text` from the members [`split::object`] listed in it, with its tape when
+    /// they include the nested ones; `None` when a key's escapes do not unescape (serde_json's
+    /// read says why).
+    pub fn from_listed(text: &'a str, listed: Listed<'a>) -> Option<Self> {
+        let mut event = Self::from_members(text, listed.members)?;
+        event.tape = listed.nested.then(|| Tape::new(text, listed.members));
+        Some(event)
+    }
+
+    /// The record `text` from the members [`split::object`] listed in it (the top-level ones:
+    /// the first, and each one's `end` after it); `None` when a key's escapes do not unescape.
+    fn from_members(text: &'a str, members: &[Member]) -> Option<Self> {
+        let mut fields = Vec::with_capacity(24);
+        let mut at = 0;
+        while let Some(m) = members.get(at) {
+            let k = m.key();
+            let key = if m.escaped() {
+                Cow::Owned(serde_json::from_str::<String>(text.get(k.start - 1..k.end + 1)?).ok()?)
             } else {
-                Cow::Borrowed(text.get(m.key.0..m.key.1)?)
+                Cow::Borrowed(text.get(k)?)
             };
-            fields.push((key, Raw(text.get(m.value.0..m.value.1)?)));
+            fields.push((key, Raw(text.get(m.value())?)));
+            at = m.end();
         }
-        Some(RawEvent { fields })
+        Some(RawEvent { fields, tape: None })
     }
 
     /// The raw value of a top-level field.
@@ -210,7 +228,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawEvent<'a> {
                     let value: &'de RawValue = map.next_value()?;
                     fields.push((key, Raw::from(value)));
                 }
-                Ok(RawEvent { fields })
+                Ok(RawEvent { fields, tape: None })
             }
         }
         deserializer.deserialize_map(FieldsVisitor)

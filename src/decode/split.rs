@@ -1,6 +1,7 @@
 //! One validating pass over a JSON object that finds where it ends and where each of its
-//! top-level members lies: the framing of a record and its parse into [`super::RawEvent`] in
-//! a single walk of its bytes. It accepts exactly what serde_json accepts for a `RawEvent`
+//! members lies, at every depth: the framing of a record, its parse into [`super::RawEvent`]
+//! and the map detection walks nested fields with ([`super::Tape`]), in a single walk of its
+//! bytes. It accepts exactly what serde_json accepts for a `RawEvent`
 //! (an object whose values are any valid JSON, nested to any depth), which the differential
 //! tests below check on every sample record and on thousands of damaged ones. Pure.
 //!
@@ -8,16 +9,45 @@
 //! string may not hold raw) are looked for once over the whole object, as compact records have
 //! none at all, and only an object with one is walked again string by string.
 
-/// Where one top-level member lies in the object's bytes.
+use std::ops::Range;
+
+/// Where one member of the object, or one value nested in one, lies in the object's bytes.
+/// [`object`] lists them in document order, each container's members right after it: the
+/// top-level members are the one at index 0 and each one's `end` after it. Offsets are 32-bit
+/// (a record is at most `limits.max_record_bytes`, 256 MiB), so a member is 20 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
-    /// The key's text, between its quotes, as written.
-    pub key: (usize, usize),
-    /// Whether the key holds an escape (it must be unescaped to be read).
-    pub escaped: bool,
-    /// The value's JSON text.
-    pub value: (usize, usize),
+    key: (u32, u32),
+    value: (u32, u32),
+    end: u32,
+    escaped: bool,
 }
+
+impl Member {
+    /// The key's text, between its quotes, as written (empty for an array's element).
+    pub fn key(&self) -> Range<usize> {
+        self.key.0 as usize..self.key.1 as usize
+    }
+
+    /// Whether the key holds an escape (it must be unescaped to be read).
+    pub fn escaped(&self) -> bool {
+        self.escaped
+    }
+
+    /// The value's JSON text.
+    pub fn value(&self) -> Range<usize> {
+        self.value.0 as usize..self.value.1 as usize
+    }
+
+    /// The index just past this value's own nested members in the list.
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+}
+
+/// At most this many members are listed for one object (a record's nested values are a few
+/// dozen; a hostile one could hold millions): past it only the top-level ones are.
+pub const MAX_MEMBERS: usize = 8192;
 
 /// What [`object`] found at the front of its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +59,9 @@ pub enum Split {
         len: usize,
         /// Whether whitespace between its tokens holds a line break.
         newline: bool,
+        /// Whether the members nested in its values are listed too (not past
+        /// [`MAX_MEMBERS`]).
+        nested: bool,
     },
     /// The bytes end inside the object: it may go on in input not read yet.
     Short,
@@ -41,34 +74,77 @@ pub enum Split {
 enum Stop {
     Short,
     Invalid,
+    /// More than [`MAX_MEMBERS`] members.
+    Full,
 }
 
 type Step<T = ()> = Result<T, Stop>;
 
-/// Reads the JSON object at the front of `bytes` (leading whitespace is not skipped), putting
-/// its top-level members in `members` and using `stack` for the nesting of its values. Bytes
-/// after the object are not looked at.
-pub fn object(bytes: &[u8], members: &mut Vec<Member>, stack: &mut Vec<bool>) -> Split {
-    let mut walk = Walk { b: bytes, i: 0, strict: false, newline: false };
-    match walk.object(members, stack) {
-        Ok(()) if !has_control(&bytes[..walk.i]) => Split::Complete { len: walk.i, newline: false },
+/// Reads the JSON object at the front of `bytes` (leading whitespace is not skipped), listing
+/// its members in `members` and using `stack` for the nesting of its values. Bytes after the
+/// object are not looked at.
+pub fn object(bytes: &[u8], members: &mut Vec<Member>, stack: &mut Vec<Open>) -> Split {
+    if u32::try_from(bytes.len()).is_err() {
+        // Offsets are 32-bit; nothing this large is read as one record.
+        return Split::Invalid;
+    }
+    let mut nested = true;
+    let mut walk = Walk::new(bytes, false, nested);
+    let mut read = walk.object(members, stack);
+    if read == Err(Stop::Full) {
+        nested = false;
+        walk = Walk::new(bytes, false, nested);
+        read = walk.object(members, stack);
+    }
+    match read {
+        Ok(()) if !has_control(&bytes[..walk.i]) => Split::Complete { len: walk.i, newline: false, nested },
         Ok(()) => {
             // A control byte somewhere: whitespace between tokens, or one inside a string.
-            let mut strict = Walk { b: &bytes[..walk.i], i: 0, strict: true, newline: false };
+            let mut strict = Walk::new(&bytes[..walk.i], true, nested);
             match strict.object(members, stack) {
-                Ok(()) => Split::Complete { len: strict.i, newline: strict.newline },
+                Ok(()) => Split::Complete { len: strict.i, newline: strict.newline, nested },
                 Err(_) => Split::Invalid,
             }
         }
         Err(Stop::Short) => Split::Short,
-        Err(Stop::Invalid) => Split::Invalid,
+        Err(Stop::Invalid | Stop::Full) => Split::Invalid,
     }
 }
+
+/// The members [`object`] listed for one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed<'a> {
+    /// The list.
+    pub members: &'a [Member],
+    /// Whether it holds the nested members too.
+    pub nested: bool,
+}
+
+/// A container open in a walk: whether it is an object, and its own index in the member list
+/// when it is listed.
+pub type Open = (bool, Option<usize>);
 
 /// Whether any byte is below 0x20, sixteen at a time (the inner fold has no early exit, so it
 /// compiles to vector compares).
 fn has_control(bytes: &[u8]) -> bool {
     bytes.chunks(16).any(|chunk| chunk.iter().fold(false, |any, &b| any | (b < 0x20)))
+}
+
+/// The index of the first `"` or `\` in `bytes` from `from` on: the first sixteen bytes eight
+/// at a time (no call, no setup: most JSON strings are short), the rest with memchr's vector
+/// search.
+#[inline(always)]
+pub fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hits = zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\'));
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes.get(at..)?.iter().position(|&c| c == b'"' || c == b'\\').map(|p| at + p)
 }
 
 /// `0x0101…01` times a byte.
@@ -82,31 +158,21 @@ fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(splat(1)) & !w & splat(0x80)
 }
 
-/// The index of the first `"` or `\` in `bytes` from `from` on, eight bytes at a time (no
-/// call, no setup: most JSON strings are a few dozen bytes).
-#[inline(always)]
-pub fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while at + 8 <= bytes.len() {
-        let w = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-        let hits = zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\'));
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    bytes.get(at..)?.iter().position(|&c| c == b'"' || c == b'\\').map(|p| at + p)
-}
-
 struct Walk<'b> {
     b: &'b [u8],
     i: usize,
     /// Checks every string for control bytes and notes line breaks between tokens.
     strict: bool,
     newline: bool,
+    /// Lists the members nested in the top-level values too.
+    nested: bool,
 }
 
-impl Walk<'_> {
+impl<'b> Walk<'b> {
+    fn new(b: &'b [u8], strict: bool, nested: bool) -> Self {
+        Walk { b, i: 0, strict, newline: false, nested }
+    }
+
     #[inline(always)]
     fn peek(&self) -> Step<u8> {
         self.b.get(self.i).copied().ok_or(Stop::Short)
@@ -136,8 +202,8 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// The object at `i`, its members kept.
-    fn object(&mut self, members: &mut Vec<Member>, stack: &mut Vec<bool>) -> Step {
+    /// The object at `i`, its members listed.
+    fn object(&mut self, members: &mut Vec<Member>, stack: &mut Vec<Open>) -> Step {
         members.clear();
         if self.peek()? != b'{' {
             return Err(Stop::Invalid);
@@ -154,9 +220,10 @@ impl Walk<'_> {
             let key = (start, self.i - 1);
             self.expect(b':')?;
             self.ws()?;
-            let start = self.i;
-            self.value(stack)?;
-            members.push(Member { key, escaped, value: (start, self.i) });
+            let at = members.len();
+            members.push(Member { key: narrow(key), escaped, value: (self.i as u32, 0), end: 0 });
+            self.value(members, stack)?;
+            close(members, Some(at), self.i);
             match self.ws()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -209,12 +276,23 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// One value of any kind at `i` (not whitespace), nested to any depth: `stack` holds
-    /// whether each open container is an object.
-    fn value(&mut self, stack: &mut Vec<bool>) -> Step {
+    /// One value of any kind at `i` (not whitespace), nested to any depth, listing the values
+    /// inside it when `nested`: `stack` holds the containers open.
+    fn value(&mut self, members: &mut Vec<Member>, stack: &mut Vec<Open>) -> Step {
         stack.clear();
+        // The key of the value about to start, inside an object.
+        let mut key = ((0, 0), false);
         loop {
-            // A value starts here.
+            // A value starts here: listed when it is inside a container.
+            let at = if self.nested && !stack.is_empty() {
+                if members.len() >= MAX_MEMBERS {
+                    return Err(Stop::Full);
+                }
+                members.push(Member { key: narrow(key.0), escaped: key.1, value: (self.i as u32, 0), end: 0 });
+                Some(members.len() - 1)
+            } else {
+                None
+            };
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
@@ -225,8 +303,8 @@ impl Walk<'_> {
                     if self.ws()? == b'}' {
                         self.i += 1;
                     } else {
-                        stack.push(true);
-                        self.key()?;
+                        stack.push((true, at));
+                        key = self.key()?;
                         continue;
                     }
                 }
@@ -235,7 +313,8 @@ impl Walk<'_> {
                     if self.ws()? == b']' {
                         self.i += 1;
                     } else {
-                        stack.push(false);
+                        stack.push((false, at));
+                        key = ((0, 0), false);
                         continue;
                     }
                 }
@@ -245,14 +324,15 @@ impl Walk<'_> {
                 b'-' | b'0'..=b'9' => self.number()?,
                 _ => return Err(Stop::Invalid),
             }
+            close(members, at, self.i);
             // A value ended: close what it ends, up to the next one.
             loop {
-                let Some(&in_object) = stack.last() else { return Ok(()) };
+                let Some(&(in_object, open)) = stack.last() else { return Ok(()) };
                 match self.ws()? {
                     b',' => {
                         self.i += 1;
                         if in_object {
-                            self.key()?;
+                            key = self.key()?;
                         } else {
                             self.ws()?;
                         }
@@ -261,10 +341,12 @@ impl Walk<'_> {
                     b'}' if in_object => {
                         self.i += 1;
                         stack.pop();
+                        close(members, open, self.i);
                     }
                     b']' if !in_object => {
                         self.i += 1;
                         stack.pop();
+                        close(members, open, self.i);
                     }
                     _ => return Err(Stop::Invalid),
                 }
@@ -272,13 +354,16 @@ impl Walk<'_> {
         }
     }
 
-    /// `"key":` inside a nested object, up to the value's first byte.
-    fn key(&mut self) -> Step {
+    /// `"key":` inside a nested object, up to the value's first byte: where the key's text
+    /// lies and whether it holds an escape.
+    fn key(&mut self) -> Step<((usize, usize), bool)> {
         self.expect(b'"')?;
-        self.string()?;
+        let start = self.i;
+        let escaped = self.string()?;
+        let key = (start, self.i - 1);
         self.expect(b':')?;
         self.ws()?;
-        Ok(())
+        Ok((key, escaped))
     }
 
     fn literal(&mut self, word: &[u8]) -> Step {
@@ -329,6 +414,23 @@ impl Walk<'_> {
             self.i += 1;
         }
         Ok(())
+    }
+}
+
+/// A key's place in 32 bits (the object was checked to be shorter than 4 GiB).
+#[inline(always)]
+fn narrow((start, end): (usize, usize)) -> (u32, u32) {
+    (start as u32, end as u32)
+}
+
+/// Ends the listed value at `at` (if it is listed) at byte `end`, after its nested members.
+#[inline(always)]
+fn close(members: &mut [Member], at: Option<usize>, end: usize) {
+    if let Some(at) = at {
+        let after = members.len();
+        let member = &mut members[at];
+        member.value.1 = end as u32;
+        member.end = after as u32;
     }
 }
 

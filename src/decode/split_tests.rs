@@ -1,5 +1,6 @@
 use super::*;
 use crate::decode::RawEvent;
+use serde_json::Value;
 
 /// What serde_json says of `bytes` as a record: its fields (key unescaped, value text), or
 /// whether it failed at the end of the input (`Err(true)`) or on a syntax error.
@@ -14,23 +15,57 @@ fn serde(bytes: &[u8]) -> Result<Vec<(String, String)>, bool> {
 fn split(bytes: &[u8]) -> Result<Vec<(String, String)>, bool> {
     let (mut members, mut stack) = (Vec::new(), Vec::new());
     match object(bytes, &mut members, &mut stack) {
-        Split::Complete { len, newline } => {
+        Split::Complete { len, newline, nested } => {
             let rest = &bytes[len..];
             let text = std::str::from_utf8(&bytes[..len]).map_err(|_| false)?;
             if !rest.iter().all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
                 return Err(false);
             }
             assert_eq!(newline, bytes[..len].iter().any(|&b| b == b'\n' || b == b'\r'), "{text}");
-            let fields = members.iter().map(|m| {
-                let key = &text[m.key.0..m.key.1];
-                assert_eq!(m.escaped, key.contains('\\'));
-                let key = if m.escaped { serde_json::from_str(&format!("\"{key}\"")).unwrap() } else { key.to_owned() };
-                (key, text[m.value.0..m.value.1].to_owned())
+            // The nested members rebuild every field as serde_json reads it.
+            let tops =
+                std::iter::successors(Some(0), |&i| members.get(i).map(Member::end)).take_while(|&i| i < members.len());
+            let fields = tops.map(|i| {
+                let m = members[i];
+                if nested {
+                    let value = serde_json::from_str::<Value>(&text[m.value()]).unwrap();
+                    assert_eq!(rebuild(text, &members, i), value);
+                }
+                (key(text, &m), text[m.value()].to_owned())
             });
             Ok(fields.collect())
         }
         Split::Short => Err(true),
         Split::Invalid => Err(false),
+    }
+}
+
+fn key(text: &str, m: &Member) -> String {
+    let key = &text[m.key()];
+    assert_eq!(m.escaped(), key.contains('\\'));
+    if m.escaped() { serde_json::from_str(&format!("\"{key}\"")).unwrap() } else { key.to_owned() }
+}
+
+/// The value of member `at` made from the list alone (its scalars parsed from their text).
+fn rebuild(text: &str, members: &[Member], at: usize) -> Value {
+    let m = members[at];
+    let children =
+        std::iter::successors(Some(at + 1), |&i| members.get(i).map(Member::end)).take_while(|&i| i < m.end());
+    match text.as_bytes()[m.value().start] {
+        b'{' => {
+            let mut object = serde_json::Map::new();
+            let empty = text[m.value().start + 1..m.value().end - 1].trim().is_empty();
+            assert_eq!(empty, m.end() == at + 1, "an object lists its members");
+            for i in children {
+                object.insert(key(text, &members[i]), rebuild(text, members, i));
+            }
+            Value::Object(object)
+        }
+        b'[' => Value::Array(children.map(|i| rebuild(text, members, i)).collect()),
+        _ => {
+            assert_eq!(m.end(), at + 1, "a scalar has no members");
+            serde_json::from_str(&text[m.value()]).unwrap()
+        }
     }
 }
 
@@ -144,6 +179,24 @@ fn odd_but_valid_and_invalid_objects() {
 #[test]
 fn deep_nesting_is_no_limit_inside_a_value() {
     let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
-    agree(deep.as_bytes());
-    assert!(split(deep.as_bytes()).is_ok());
+    assert!(serde(deep.as_bytes()).is_ok());
+    let (mut members, mut stack) = (Vec::new(), Vec::new());
+    let read = object(deep.as_bytes(), &mut members, &mut stack);
+    // Past MAX_MEMBERS only the top-level members are listed.
+    assert_eq!(read, Split::Complete { len: deep.len(), newline: false, nested: false });
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].value(), 5..deep.len() - 1);
+}
+
+#[test]
+fn the_member_list_is_bounded() {
+    let wide = |n: usize| format!("{{\"a\":[{}0],\"b\":1}}", "0,".repeat(n - 1));
+    let (mut members, mut stack) = (Vec::new(), Vec::new());
+    let fits = wide(MAX_MEMBERS - 2);
+    assert!(matches!(object(fits.as_bytes(), &mut members, &mut stack), Split::Complete { nested: true, .. }));
+    assert_eq!(members.len(), MAX_MEMBERS);
+    let over = wide(MAX_MEMBERS);
+    assert!(matches!(object(over.as_bytes(), &mut members, &mut stack), Split::Complete { nested: false, .. }));
+    assert_eq!(members.len(), 2);
+    agree(over.as_bytes());
 }

@@ -1,8 +1,9 @@
 //! A CloudTrail record as the rule engine sees it: the borrowed top-level fields of a
-//! [`RawEvent`], and nested values found by walking the raw JSON along the dotted path — an
-//! object is split into its raw members (the first level of a top-level field once per record),
-//! an array fans out to every element, and strings are borrowed from the record unless they
-//! hold escapes. No `serde_json::Value` tree is built for the dotted paths rules use; paths
+//! [`RawEvent`], and nested values found along the dotted path — on the record's
+//! [`crate::decode::Tape`] when its reading listed them, else by walking the raw JSON (an
+//! object is split into its raw members, the first level of a top-level field once per
+//! record); an array fans out to every element, and strings are borrowed from the record
+//! unless they hold escapes. No `serde_json::Value` tree is built for the dotted paths rules use; paths
 //! with Sigma 3 array selectors (`items[4]`) go through the engine's own JSON walker. Pure.
 
 use crate::decode::{Raw, RawEvent, json_string, same_key};
@@ -122,6 +123,12 @@ impl Event for RecordEvent<'_, '_> {
             return self.wrapped(self.position(root)?).get_field(path);
         }
         let (root, rest) = split(path);
+        if let Some(tape) = self.record.tape {
+            // The record's reading listed every nested value: walked without parsing.
+            let mut found = Vec::new();
+            tape.find(root, rest, &mut found)?;
+            return collected(found.into_iter().map(value).collect());
+        }
         let i = self.position(root)?;
         let raw = self.record.fields[i].1;
         let mut found = Vec::new();
@@ -177,6 +184,14 @@ mod tests {
         let text = record.to_string();
         let raw = RawEvent::parse(text.as_bytes()).unwrap();
         let ours = RecordEvent::new(&raw);
+        // The same record with the tape its framing read makes.
+        let (mut members, mut stack) = (Vec::new(), Vec::new());
+        let split = crate::decode::split::object(text.as_bytes(), &mut members, &mut stack);
+        assert!(matches!(split, crate::decode::split::Split::Complete { nested: true, .. }));
+        let listed = crate::decode::split::Listed { members: &members, nested: true };
+        let taped = RawEvent::from_listed(&text, listed).unwrap();
+        assert!(raw.tape.is_none() && taped.tape.is_some());
+        let on_tape = RecordEvent::new(&taped);
         let theirs = JsonEvent::borrow(&record);
         for path in [
             "eventName",
@@ -199,6 +214,7 @@ mod tests {
             "eventName.x",
         ] {
             assert_eq!(ours.get_field(path), theirs.get_field(path), "{path}");
+            assert_eq!(on_tape.get_field(path), theirs.get_field(path), "{path} on the tape");
         }
     }
 }

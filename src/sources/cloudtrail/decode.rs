@@ -9,7 +9,7 @@
 
 use super::framing::{Framed, RecordReader};
 use super::source::CloudTrail;
-use crate::decode::split::Member;
+use crate::decode::split::Listed;
 use crate::decode::{DecodeError, RawEvent, maybe_gunzip};
 use crate::index::bulk::{Batch, BatchBuilder, ItemKind, write_create_action};
 use crate::source::Origin;
@@ -69,13 +69,13 @@ impl File<'_> {
     fn push_record(
         &self,
         at: &mut Record<'_, '_>,
-        (offset, bytes, members): (u64, &[u8], Option<&[Member]>),
+        (offset, bytes, members): (u64, &[u8], Option<Listed<'_>>),
         newest_day: &[u8; 10],
         matches: &mut Vec<crate::detect::Match>,
     ) -> Result<Option<Batch>, Closed> {
         // The framer's read gave the members of a valid object; anything else is read again
         // by the parser, for its error.
-        let read = members.zip(std::str::from_utf8(bytes).ok()).and_then(|(m, text)| RawEvent::from_members(text, m));
+        let read = members.zip(std::str::from_utf8(bytes).ok()).and_then(|(m, text)| RawEvent::from_listed(text, m));
         let event = match read.map_or_else(|| RawEvent::parse(bytes), Ok) {
             Ok(event) => event,
             Err(e) => {

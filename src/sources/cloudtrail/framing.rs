@@ -12,7 +12,7 @@
 //! handed out as they are.
 
 use super::compact::compact_in_place;
-use crate::decode::split::{self, Member, Split};
+use crate::decode::split::{self, Listed, Member, Open, Split};
 use crate::decode::{CHUNK, DecodeError, FrameLimits, HEAD_BYTES};
 use std::io::{self, Read};
 
@@ -41,7 +41,7 @@ pub enum Framed<'a> {
         bytes: &'a [u8],
         /// Where its members lie in `bytes`, when it was read as a valid JSON object
         /// ([`split::object`]); `None` for anything else.
-        members: Option<&'a [Member]>,
+        members: Option<Listed<'a>>,
     },
     /// A record over the limit, skipped: its size and first [`HEAD_BYTES`] bytes.
     TooLarge {
@@ -86,7 +86,7 @@ pub struct RecordReader<R> {
     saw_records: bool,
     /// The members of the record last handed out, and the nesting stack its read used.
     members: Vec<Member>,
-    stack: Vec<bool>,
+    stack: Vec<Open>,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -182,7 +182,7 @@ impl<R: Read> RecordReader<R> {
                             self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
                             return Ok(Some(Framed::TooLarge { offset, size: len as u64, head: &self.head }));
                         }
-                        let members = read.then_some(&self.members[..]);
+                        let members = read.map(|nested| Listed { members: &self.members, nested });
                         return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + kept], members }));
                     }
                     let scan = self.scan_value()?;
@@ -204,7 +204,9 @@ impl<R: Read> RecordReader<R> {
                     }
                     let bytes = &self.buf[s..s + len];
                     let members = match split::object(bytes, &mut self.members, &mut self.stack) {
-                        Split::Complete { len: whole, .. } if whole == len => Some(&self.members[..]),
+                        Split::Complete { len: whole, nested, .. } if whole == len => {
+                            Some(Listed { members: &self.members, nested })
+                        }
                         _ => None,
                     };
                     return Ok(Some(Framed::Record { offset, bytes, members }));
@@ -224,17 +226,20 @@ impl<R: Read> RecordReader<R> {
 
     /// Reads the record object at `start` with the one validating pass when the buffer holds
     /// all of it: how many bytes it took, how many it keeps (fewer when a pretty-printed record
-    /// was compacted in place) and whether `members` holds its members. `None` leaves the
-    /// record to the resumable scan (it runs past the buffer, is not an object, or is not
-    /// valid JSON).
-    fn split_in_buffer(&mut self) -> Option<(usize, usize, bool)> {
+    /// was compacted in place) and, when `members` lists its members, whether the nested ones
+    /// too. `None` leaves the record to the resumable scan (it runs past the buffer, is not an
+    /// object, or is not valid JSON).
+    fn split_in_buffer(&mut self) -> Option<(usize, usize, Option<bool>)> {
         let bytes = &mut self.buf[self.start..self.end];
         match split::object(bytes, &mut self.members, &mut self.stack) {
-            Split::Complete { len, newline: false } => Some((len, len, true)),
-            Split::Complete { len, newline: true } => {
+            Split::Complete { len, newline: false, nested } => Some((len, len, Some(nested))),
+            Split::Complete { len, newline: true, .. } => {
                 let kept = compact_in_place(&mut bytes[..len]);
-                let read = split::object(&bytes[..kept], &mut self.members, &mut self.stack);
-                Some((len, kept, read == Split::Complete { len: kept, newline: false }))
+                let read = match split::object(&bytes[..kept], &mut self.members, &mut self.stack) {
+                    Split::Complete { len, nested, .. } if len == kept => Some(nested),
+                    _ => None,
+                };
+                Some((len, kept, read))
             }
             Split::Short | Split::Invalid => None,
         }

@@ -27,7 +27,7 @@ fn records_with(input: &[u8], step: usize, limits: FrameLimits) -> Result<Vec<St
                 let serde = serde_json::from_str::<crate::decode::RawEvent<'_>>(text);
                 match members {
                     Some(members) => {
-                        let read = crate::decode::RawEvent::from_members(text, members).unwrap();
+                        let read = crate::decode::RawEvent::from_listed(text, members).unwrap();
                         assert_eq!(format!("{:?}", read.fields), format!("{:?}", serde.unwrap().fields));
                     }
                     None => assert!(serde.is_err(), "{text}"),
