@@ -136,7 +136,7 @@ pub async fn ingest(
         }
     };
 
-    let files = Arc::new(files);
+    let files = Arc::new(largest_first(files, parallel));
     let next = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..parallel.min(files.len()))
         .map(|_| {
@@ -181,6 +181,16 @@ pub async fn ingest(
     Ok(summary)
 }
 
+/// The order files are taken in: as listed on one thread; the largest first on several, so a
+/// big file is not the last one started while the other threads have nothing left (files of a
+/// real bucket range from a few KB to several MB). A size that cannot be read counts as zero.
+fn largest_first(mut files: Vec<PathBuf>, parallel: usize) -> Vec<PathBuf> {
+    if parallel > 1 {
+        files.sort_by_cached_key(|f| std::cmp::Reverse(std::fs::metadata(f).map_or(0, |m| m.len())));
+    }
+    files
+}
+
 impl std::ops::AddAssign for IngestSummary {
     fn add_assign(&mut self, other: IngestSummary) {
         self.files += other.files;
@@ -209,5 +219,29 @@ fn tally(path: &Path, result: anyhow::Result<super::ObjectReport>, summary: &mut
             summary.failed += 1;
             tracing::error!(path = %path.display(), error = %e, "file failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_first;
+
+    #[test]
+    fn several_threads_take_the_largest_files_first_one_takes_them_as_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = [("a", 10), ("b", 3000), ("c", 10), ("d", 200)]
+            .iter()
+            .map(|(name, size)| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, vec![b'x'; *size]).unwrap();
+                path
+            })
+            .chain([dir.path().join("missing")])
+            .collect();
+        let names = |files: Vec<std::path::PathBuf>| -> Vec<String> {
+            files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        assert_eq!(names(largest_first(files.clone(), 2)), ["b", "d", "a", "c", "missing"]);
+        assert_eq!(names(largest_first(files, 1)), ["a", "b", "c", "d", "missing"]);
     }
 }
