@@ -259,7 +259,27 @@ const TRAIL_EVENTS: (u64, u64) = (200, 600);
 /// `requestParameters` (an inline policy document, as `PutRolePolicy` sends it). Returns the
 /// events and the gzip bytes.
 pub fn build_trail_corpus(dir: &Path, files: u64) -> (u64, u64) {
-    let stamp = dir.join(format!(".complete-v1-{files}"));
+    trail_like(dir, files, "v1", &|rng, _| TRAIL_EVENTS.0 + rng.below(TRAIL_EVENTS.1 - TRAIL_EVENTS.0 + 1))
+}
+
+/// The spread corpus: trail-like files whose sizes spread as a real bucket's do. Four in five
+/// are quiet five-minute files of 2 to 40 events (a few KB), about one in six holds 200 to
+/// 1,500 events, and one in thirty-three is a busy account's file of 5,000 to 10,000 events
+/// (several MB of JSON); the 150 KB policies of the trail corpus come one in 2,000 events.
+/// Returns the events and the gzip bytes.
+pub fn build_spread_corpus(dir: &Path, files: u64) -> (u64, u64) {
+    trail_like(dir, files, "spread-v1", &|rng, _| match rng.below(100) {
+        0..80 => 2 + rng.below(39),
+        80..97 => 200 + rng.below(1_301),
+        _ => 5_000 + rng.below(5_001),
+    })
+}
+
+/// `files` trail-like files (see [`build_trail_corpus`]) of `count(rng, file)` events each,
+/// written once (`tag` names the build in the stamp file). Returns the events and the gzip
+/// bytes.
+fn trail_like(dir: &Path, files: u64, tag: &str, count: &dyn Fn(&mut Rng, u64) -> u64) -> (u64, u64) {
+    let stamp = dir.join(format!(".complete-{tag}-{files}"));
     let sum =
         |dir: &Path| -> u64 { std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum() };
     if let Ok(events) = std::fs::read_to_string(&stamp) {
@@ -271,7 +291,7 @@ pub fn build_trail_corpus(dir: &Path, files: u64) -> (u64, u64) {
     let mut rng = Rng(0x0bad_5eed_1234_5678);
     let mut n = 0;
     for f in 0..files {
-        let count = TRAIL_EVENTS.0 + rng.below(TRAIL_EVENTS.1 - TRAIL_EVENTS.0 + 1);
+        let count = count(&mut rng, f);
         let picks: Vec<&Value> = (0..20).map(|_| &base[rng.below(base.len() as u64) as usize]).collect();
         let sources: Vec<String> = (0..8).map(|_| source_ip(&mut rng)).collect();
         let events: Vec<Value> = (0..count)

@@ -6,9 +6,10 @@
 //! - `wall`: whole-process wall time as a user measures it with `time` ([`wall`]), against
 //!   `zcat` of the same files, one pinned core and both cores, detection off, built-in rules
 //!   and the built-in + SigmaHQ's 57 CloudTrail rules (`benches/sigmahq`), peak RSS; on the
-//!   throughput corpus, the trail corpus, the trail corpus in CloudTrail's own member order and
+//!   throughput corpus, the trail corpus, the trail corpus in CloudTrail's own member order,
 //!   the trail corpus pretty-printed (newlines inside every record, compacted as they are
-//!   framed) ([`corpus`]); then whether each goal holds.
+//!   framed) and the spread corpus (files of a few KB to several MB, as a real bucket holds)
+//!   ([`corpus`]); then whether each goal holds.
 //! - `configs`: the in-process rate of the `ingest` summary line, one core, for detection off /
 //!   on and GeoIP off / on (dense test databases built once by `scripts/make-mmdb.py --dense`;
 //!   public sources come from a pool of 10,000 addresses, so the cache both hits and misses).
@@ -23,7 +24,8 @@ mod typical_rules;
 mod wall;
 
 use corpus::{
-    build_access_corpus, build_corpus, build_ordered_corpus, build_pretty_corpus, build_trail_corpus, inflated_bytes,
+    build_access_corpus, build_corpus, build_ordered_corpus, build_pretty_corpus, build_spread_corpus,
+    build_trail_corpus, inflated_bytes,
 };
 use std::path::Path;
 use std::process::Command;
@@ -79,7 +81,10 @@ fn main() {
     }
 }
 
-/// Whole-process wall times on both corpora.
+/// Files in the spread corpus.
+const SPREAD_FILES: u64 = 400;
+
+/// Whole-process wall times on every corpus.
 fn wall_mode(bench: &Bench, root: &Path, trail_files: u64) {
     let trail = root.join("bench-trail-corpus");
     let (trail_events, trail_bytes) = build_trail_corpus(&trail, trail_files);
@@ -106,6 +111,14 @@ fn wall_mode(bench: &Bench, root: &Path, trail_files: u64) {
         ordered_bytes as f64 / 1e6,
         ordered.display()
     );
+    let spread = root.join("bench-spread-corpus");
+    let (spread_events, spread_bytes) = build_spread_corpus(&spread, SPREAD_FILES);
+    eprintln!(
+        "spread corpus: {spread_events} events in {SPREAD_FILES} files of a few KB to several MB, {:.1} MB gzip, {:.1} MB of JSON, at {}",
+        spread_bytes as f64 / 1e6,
+        inflated_bytes(&spread) as f64 / 1e6,
+        spread.display()
+    );
     let (runs, off, rules) = (bench.runs, &bench.no_detection, &bench.sigmahq);
     let mut goals = wall::Goals::default();
     for (name, dir, events) in [
@@ -113,6 +126,7 @@ fn wall_mode(bench: &Bench, root: &Path, trail_files: u64) {
         ("trail corpus", &trail, trail_events),
         ("trail corpus, CloudTrail's member order", &ordered, trail_events),
         ("pretty-printed trail corpus", &pretty, trail_events),
+        ("spread corpus", &spread, spread_events),
     ] {
         goals.add(name, &wall::report(name, dir, events, runs, off, rules));
     }

@@ -100,6 +100,9 @@ pub fn report(
     no_detection: &[(String, String)],
     rules: &[(String, String)],
 ) -> Figures {
+    // The same rules with no level grouped: every match of every rule writes an alert document.
+    let ungrouped: Vec<(String, String)> =
+        rules.iter().cloned().chain([("TRAILSHIP__ALERTS__GROUP_LEVELS".to_owned(), " ".to_owned())]).collect();
     let cfg =
         |label, pinned, argv: Vec<String>, env: &[(String, String)]| Config { label, pinned, argv, env: env.to_vec() };
     let configs = [
@@ -109,6 +112,7 @@ pub fn report(
         cfg("ingest, one core, built-in + SigmaHQ CloudTrail rules", true, ingest(dir), rules),
         cfg("ingest, both cores, detection off", false, ingest(dir), no_detection),
         cfg("ingest, both cores, built-in rules", false, ingest(dir), &[]),
+        cfg("ingest, one core, built-in + SigmaHQ, no alert grouped", true, ingest(dir), &ungrouped),
     ];
     let t = measure(&configs, runs);
     let zcat = &t[0];
@@ -126,6 +130,14 @@ pub fn report(
         );
     }
     let cost = |with: &Timing, without: &Timing| 100.0 * (paired(with, without) - 1.0);
+    let (grouped_alerts, all_alerts) = (alert_documents(dir, rules), alert_documents(dir, &ungrouped));
+    // The median over the rounds of the time the extra alert documents took, per document.
+    let mut extra: Vec<f64> = t[6].runs.iter().zip(&t[3].runs).map(|(all, grouped)| all - grouped).collect();
+    extra.sort_by(f64::total_cmp);
+    let per_alert_us = 1e6 * extra[extra.len() / 2] / (all_alerts - grouped_alerts).max(1) as f64;
+    println!(
+        "{name}: built-in + SigmaHQ write {grouped_alerts} alert documents grouped as by default, {all_alerts} with no level grouped; each extra alert document costs {per_alert_us:.2} us on one core (paired median)"
+    );
     let figures = Figures {
         events_per_sec: events as f64 / t[2].median,
         zcat_ratio: paired(&t[2], zcat),
@@ -133,6 +145,7 @@ pub fn report(
         sigmahq_cost: cost(&t[3], &t[1]),
         both_cores: paired(&t[2], &t[5]),
         rss_both_mb: t[5].rss_mb.max(t[4].rss_mb),
+        per_alert_us,
     };
     println!(
         "{name}, paired (median over the {runs} rounds of the ratio within a round): built-in rules, one core: {:.0} events/s (median), {:.2}x zcat; detection costs {:.1}% (built-in rules) and {:.1}% (built-in + SigmaHQ); both cores give {:.2}x (detection off) and {:.2}x (built-in rules) the one-core throughput",
@@ -161,6 +174,27 @@ pub struct Figures {
     pub both_cores: f64,
     /// Peak RSS on both cores, MB.
     pub rss_both_mb: f64,
+    /// What one alert document written costs on one core, microseconds.
+    pub per_alert_us: f64,
+}
+
+/// How many alert documents `ingest` writes for the files of `dir` with `env` (one run, its
+/// output counted by the index of each action line).
+fn alert_documents(dir: &Path, env: &[(String, String)]) -> u64 {
+    let out = std::env::temp_dir().join(format!("trailship-bench-alerts-{}.ndjson", std::process::id()));
+    let mut argv = ingest(dir);
+    argv[3] = out.display().to_string();
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .status()
+        .expect("run trailship ingest");
+    assert!(status.success(), "ingest into {} failed", out.display());
+    let text = std::fs::read_to_string(&out).expect("read the ingest output");
+    let _ = std::fs::remove_file(&out);
+    text.lines().filter(|l| l.starts_with(r#"{"create":{"_index":"trailship-alerts"#)).count() as u64
 }
 
 /// The goals, judged over every corpus measured.
@@ -205,5 +239,7 @@ impl Goals {
             let verdict = if self.0.iter().all(|(_, f)| holds(figure(f))) { "holds" } else { "does not hold" };
             println!("goal: {goal}: {verdict} ({})", values.join(", "));
         }
+        let per_alert: Vec<String> = self.0.iter().map(|(n, f)| format!("{n} {:.2} us", f.per_alert_us)).collect();
+        println!("figure: one alert document written costs, one core: {}", per_alert.join(", "));
     }
 }

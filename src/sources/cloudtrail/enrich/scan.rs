@@ -1,5 +1,5 @@
-//! A minimal tokenizer over JSON that is already known to be valid (a `RawValue` serde_json
-//! checked). It hands out borrowed byte slices of the input, so the free-form parts of a record
+//! A minimal tokenizer over JSON that is already known to be valid (a [`crate::decode::Raw`]
+//! the record's reading checked). It hands out borrowed byte slices of the input, so the free-form parts of a record
 //! can be walked and copied without building a `serde_json::Value` tree. Pure.
 
 use crate::decode::split::quote_or_backslash;
