@@ -217,12 +217,7 @@ impl<'b> Walk<'b> {
             return Ok(());
         }
         loop {
-            self.expect(b'"')?;
-            let start = self.i;
-            let escaped = self.string()?;
-            let key = (start, self.i - 1);
-            self.expect(b':')?;
-            self.ws()?;
+            let (key, escaped) = self.key()?;
             let at = members.len();
             members.push(Member { key: narrow(key), escaped, value: (self.i as u32, 0), end: 0 });
             self.value(members, stack)?;
@@ -353,8 +348,8 @@ impl<'b> Walk<'b> {
         }
     }
 
-    /// `"key":` inside a nested object, up to the value's first byte: where the key's text
-    /// lies and whether it holds an escape.
+    /// `"key":` up to the value's first byte: where the key's text lies and whether it holds
+    /// an escape.
     fn key(&mut self) -> Step<((usize, usize), bool)> {
         self.expect(b'"')?;
         let start = self.i;
