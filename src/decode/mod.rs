@@ -116,7 +116,7 @@ pub struct RawEvent<'a> {
 
 thread_local! {
     /// The members and nesting stack of [`RawEvent::parse_str`]'s read, reused.
-    static SPLIT: RefCell<(Vec<Member>, Vec<split::Open>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SPLIT: RefCell<(Vec<Member>, split::Nesting)> = RefCell::new((Vec::new(), split::Nesting::default()));
 }
 
 impl<'a> RawEvent<'a> {

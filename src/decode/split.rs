@@ -83,7 +83,7 @@ type Step<T = ()> = Result<T, Stop>;
 /// Reads the JSON object at the front of `bytes` (leading whitespace is not skipped), listing
 /// its members in `members` and using `stack` for the nesting of its values. Bytes after the
 /// object are not looked at.
-pub fn object(bytes: &[u8], members: &mut Vec<Member>, stack: &mut Vec<Open>) -> Split {
+pub fn object(bytes: &[u8], members: &mut Vec<Member>, stack: &mut Nesting) -> Split {
     if u32::try_from(bytes.len()).is_err() {
         // Offsets are 32-bit; nothing this large is read as one record.
         return Split::Invalid;
@@ -117,9 +117,58 @@ pub struct Listed<'a> {
     pub nested: bool,
 }
 
-/// A container open in a walk: whether it is an object, and its own index in the member list
-/// when it is listed.
-pub type Open = (bool, Option<usize>);
+/// The containers open in a walk, in memory that stays small whatever the depth (a record of
+/// 4 MB of `[` is valid JSON up to its end): one bit each for whether it is an object, and the
+/// member index of each one listed (at most [`MAX_MEMBERS`]).
+#[derive(Debug, Default)]
+pub struct Nesting {
+    /// Bit `d % 64` of word `d / 64`: whether the container at depth `d` is an object.
+    kinds: Vec<u64>,
+    depth: usize,
+    /// The member index of each open container that is listed, innermost last.
+    listed: Vec<u32>,
+}
+
+impl Nesting {
+    fn clear(&mut self) {
+        self.kinds.clear();
+        self.depth = 0;
+        self.listed.clear();
+    }
+
+    fn push(&mut self, object: bool, at: Option<usize>) {
+        let (word, bit) = (self.depth / 64, self.depth % 64);
+        if word == self.kinds.len() {
+            self.kinds.push(0);
+        }
+        if object {
+            self.kinds[word] |= 1 << bit;
+        } else {
+            self.kinds[word] &= !(1 << bit);
+        }
+        self.depth += 1;
+        if let Some(at) = at {
+            self.listed.push(at as u32);
+        }
+    }
+
+    /// Whether the innermost open container is an object; `None` when none is open.
+    fn top(&self) -> Option<bool> {
+        let d = self.depth.checked_sub(1)?;
+        Some(self.kinds[d / 64] >> (d % 64) & 1 == 1)
+    }
+
+    /// Closes the innermost container, which was pushed with its member index when `listed`;
+    /// returns that index.
+    fn pop(&mut self, listed: bool) -> Option<usize> {
+        self.depth -= 1;
+        if listed { self.listed.pop().map(|at| at as usize) } else { None }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.depth == 0
+    }
+}
 
 /// How many bytes are below 0x20: counted in bytes over runs of 255 (no early exit, narrow
 /// lanes: it compiles to sixteen compares at a time).
@@ -206,7 +255,7 @@ impl<'b> Walk<'b> {
     }
 
     /// The object at `i`, its members listed.
-    fn object(&mut self, members: &mut Vec<Member>, stack: &mut Vec<Open>) -> Step {
+    fn object(&mut self, members: &mut Vec<Member>, stack: &mut Nesting) -> Step {
         members.clear();
         if self.peek()? != b'{' {
             return Err(Stop::Invalid);
@@ -272,7 +321,7 @@ impl<'b> Walk<'b> {
 
     /// One value of any kind at `i` (not whitespace), nested to any depth, listing the values
     /// inside it when `nested`: `stack` holds the containers open.
-    fn value(&mut self, members: &mut Vec<Member>, stack: &mut Vec<Open>) -> Step {
+    fn value(&mut self, members: &mut Vec<Member>, stack: &mut Nesting) -> Step {
         stack.clear();
         // The key of the value about to start, inside an object.
         let mut key = ((0, 0), false);
@@ -297,7 +346,7 @@ impl<'b> Walk<'b> {
                     if self.ws()? == b'}' {
                         self.i += 1;
                     } else {
-                        stack.push((true, at));
+                        stack.push(true, at);
                         key = self.key()?;
                         continue;
                     }
@@ -307,7 +356,7 @@ impl<'b> Walk<'b> {
                     if self.ws()? == b']' {
                         self.i += 1;
                     } else {
-                        stack.push((false, at));
+                        stack.push(false, at);
                         key = ((0, 0), false);
                         continue;
                     }
@@ -321,7 +370,9 @@ impl<'b> Walk<'b> {
             close(members, at, self.i);
             // A value ended: close what it ends, up to the next one.
             loop {
-                let Some(&(in_object, open)) = stack.last() else { return Ok(()) };
+                let Some(in_object) = stack.top() else { return Ok(()) };
+                // Every container but the outermost is listed when the walk lists.
+                let listed = self.nested && stack.depth >= 2;
                 match self.ws()? {
                     b',' => {
                         self.i += 1;
@@ -334,12 +385,12 @@ impl<'b> Walk<'b> {
                     }
                     b'}' if in_object => {
                         self.i += 1;
-                        stack.pop();
+                        let open = stack.pop(listed);
                         close(members, open, self.i);
                     }
                     b']' if !in_object => {
                         self.i += 1;
-                        stack.pop();
+                        let open = stack.pop(listed);
                         close(members, open, self.i);
                     }
                     _ => return Err(Stop::Invalid),

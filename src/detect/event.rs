@@ -185,7 +185,7 @@ mod tests {
         let raw = RawEvent::parse(text.as_bytes()).unwrap();
         let ours = RecordEvent::new(&raw);
         // The same record with the tape its framing read makes.
-        let (mut members, mut stack) = (Vec::new(), Vec::new());
+        let (mut members, mut stack) = (Vec::new(), crate::decode::split::Nesting::default());
         let split = crate::decode::split::object(text.as_bytes(), &mut members, &mut stack);
         assert!(matches!(split, crate::decode::split::Split::Complete { nested: true, .. }));
         let listed = crate::decode::split::Listed { members: &members, nested: true };

@@ -12,7 +12,7 @@
 //! handed out as they are.
 
 use super::compact::compact_in_place;
-use crate::decode::split::{self, Listed, Member, Open, Split};
+use crate::decode::split::{self, Listed, Member, Nesting, Split};
 use crate::decode::{CHUNK, DecodeError, FrameLimits, HEAD_BYTES};
 use std::io::{self, Read};
 
@@ -86,7 +86,7 @@ pub struct RecordReader<R> {
     saw_records: bool,
     /// The members of the record last handed out, and the nesting stack its read used.
     members: Vec<Member>,
-    stack: Vec<Open>,
+    stack: Nesting,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -109,7 +109,7 @@ impl<R: Read> RecordReader<R> {
             state: State::Start,
             saw_records: false,
             members: Vec::with_capacity(32),
-            stack: Vec::new(),
+            stack: Nesting::default(),
         }
     }
 
