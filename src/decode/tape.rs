@@ -19,6 +19,27 @@ impl<'a> Tape<'a> {
         Tape { text, members }
     }
 
+    /// The record's text the members point into.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Member `i` of the list.
+    pub fn member(&self, i: usize) -> Member {
+        self.members[i]
+    }
+
+    /// The indices of the top-level members, in record order: one per [`super::RawEvent`]
+    /// field.
+    pub fn top_level(&self) -> impl Iterator<Item = usize> + '_ {
+        self.siblings(0, self.members.len())
+    }
+
+    /// The indices of the members directly inside member `i`'s object or array value.
+    pub fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.siblings(i + 1, self.members[i].end())
+    }
+
     /// The values at the dotted `path` under the top-level field `root` (its first occurrence),
     /// as detection reads them: an object is entered by the member named by the next segment
     /// (its first occurrence), an array fans out to every element with the same segments;

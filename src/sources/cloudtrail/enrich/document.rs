@@ -16,9 +16,11 @@ use super::alert::AlertSubject;
 use super::aws;
 use super::facts::{Facts, Identity};
 use super::flat::{self, Sinks};
+use super::listed;
 use super::shape::{Shape, is_field_name};
 use super::tags::{Subject, Tagger};
 use super::target::Target;
+use crate::decode::Tape;
 use crate::decode::{Raw, RawEvent, json_string};
 use crate::detect::Match;
 use crate::geo::GeoIp;
@@ -104,11 +106,17 @@ fn write_with<'a>(
     let mut unmapped: Vec<(&Cow<'_, str>, Raw<'_>)> = Vec::new();
     // `userIdentity` as its shape check read it (`None`: parse it below).
     let mut walked: Option<Identity<'_>> = None;
+    // Each field's member in the record's member list, when the reading pass made one.
+    let mut listed = ev.tape.as_ref().map(|tape| (tape, tape.top_level()));
     for (key, value) in ev.fields.iter().map(|(k, v)| (k, *v)) {
         facts.observe(key, value);
+        let member = listed.as_mut().and_then(|(tape, top)| Some((*tape, top.next()?)));
         match FIELDS.get(key.as_ref()) {
             Some(Role::Identity(shape)) => {
-                let (fits, identity) = shape.fits_identity(value.get());
+                let (fits, identity) = match member {
+                    Some((tape, at)) => listed::fits_identity(shape, tape, at),
+                    None => shape.fits_identity(value.get()),
+                };
                 walked = identity;
                 if fits {
                     field(out, key);
@@ -122,7 +130,7 @@ fn write_with<'a>(
                 flat::write(key, value.get().as_bytes(), out, sinks);
             }
             Some(Role::Reserved) => unmapped.push((key, value)),
-            Some(Role::Mapped(shape)) if !shape.fits(value.get()) => unmapped.push((key, value)),
+            Some(Role::Mapped(shape)) if !fits(shape, value, member) => unmapped.push((key, value)),
             None if !is_field_name(key) => unmapped.push((key, value)),
             _ => {
                 field(out, key);
@@ -185,6 +193,14 @@ fn write_with<'a>(
         return None;
     }
     Some(AlertSubject::new(target, &facts, kind, name.as_deref(), &out[source]))
+}
+
+/// Whether `value` fits `shape`, read on the record's member list when there is one.
+fn fits(shape: &Shape, value: Raw<'_>, member: Option<(&Tape<'_>, usize)>) -> bool {
+    match member {
+        Some((tape, at)) if matches!(value.get().as_bytes()[0], b'{' | b'[') => listed::fits(shape, tape, at),
+        _ => shape.fits(value.get()),
+    }
 }
 
 /// `,"tags":[…]` when some tag rule applies.

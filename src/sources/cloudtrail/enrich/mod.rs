@@ -15,6 +15,7 @@ pub mod aws;
 pub mod document;
 pub mod facts;
 pub mod flat;
+mod listed;
 mod scan;
 pub mod shape;
 pub mod tags;

@@ -59,8 +59,11 @@ pub fn is_field_name(name: &str) -> bool {
         })
 }
 
+/// The shapes of a mapping's `properties`, by name. Only field names are kept, so the walks
+/// need not check a name they find here.
 fn properties(props: &Value) -> HashMap<String, Shape> {
-    props.as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), Shape::from_mapping(v))).collect()).unwrap_or_default()
+    let Some(props) = props.as_object() else { return HashMap::default() };
+    props.iter().filter(|(k, _)| is_field_name(k)).map(|(k, v)| (k.clone(), Shape::from_mapping(v))).collect()
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub(super) enum Slot {
 
 impl At {
     /// Where `key` inside this object leads.
-    fn step(self, key: &str) -> At {
+    pub(super) fn step(self, key: &str) -> At {
         match (self, key) {
             (At::Identity, "type") => At::Slot(Slot::Kind),
             (At::Identity, "userName") => At::Slot(Slot::UserName),
@@ -86,7 +86,7 @@ impl At {
     }
 
     /// A bit per field, to find a key given twice (serde refuses a duplicate field).
-    fn bit(self) -> u16 {
+    pub(super) fn bit(self) -> u16 {
         match self {
             At::Elsewhere | At::Identity => 0,
             At::Session => 1 << 9,
@@ -99,16 +99,16 @@ impl At {
 
 /// What the identity pass has read so far.
 #[derive(Debug, Default)]
-struct Capture<'a> {
-    identity: Identity<'a>,
-    seen: u16,
+pub(super) struct Capture<'a> {
+    pub(super) identity: Identity<'a>,
+    pub(super) seen: u16,
     /// Something serde would refuse or read otherwise (a duplicate field, a number where a
     /// string belongs, an array where an object does): the caller parses with serde instead.
-    unusual: bool,
+    pub(super) unusual: bool,
 }
 
 impl<'a> Capture<'a> {
-    fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
+    pub(super) fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
         let id = &mut self.identity;
         match slot {
             Slot::Kind => id.kind = Some(value),
@@ -127,7 +127,7 @@ impl<'a> Capture<'a> {
     }
 
     /// An object opens at `at`: the struct it stands for now exists (`{}` is not `null`).
-    fn open(&mut self, at: At) {
+    pub(super) fn open(&mut self, at: At) {
         let id = &mut self.identity;
         match at {
             At::Session => id.session_context = Some(SessionContext::default()),
@@ -350,7 +350,9 @@ impl<'a> Walk<'a> {
             }
             let (text, escaped) = self.string();
             let Some(key) = self.unescaped(text, escaped) else { return false };
-            if children.is_some() && !is_field_name(&key) {
+            // The template's own names are field names: only an unknown one is checked.
+            let known = children.and_then(|c| c.get(key.as_ref()));
+            if children.is_some() && known.is_none() && !is_field_name(&key) {
                 return false;
             }
             self.whitespace();
@@ -360,7 +362,7 @@ impl<'a> Walk<'a> {
                 c.unusual |= c.seen & next.bit() != 0;
                 c.seen |= next.bit();
             }
-            match children.and_then(|c| c.get(key.as_ref())) {
+            match known {
                 Some(child) if !self.fits(child, next) => return false,
                 Some(_) => {}
                 // A field the template does not map: the capture still reads it.
