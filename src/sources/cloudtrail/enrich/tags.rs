@@ -2,6 +2,7 @@
 //! `data/tags.toml` (embedded at build time). Pure.
 
 use super::facts::Facts;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 /// The rule table shipped with trailship.
@@ -126,6 +127,10 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct Tagger {
     rules: Vec<Rule>,
+    /// The rules whose event names are all exact, by name: indices into `rules`, ascending.
+    by_name: FxHashMap<String, Vec<usize>>,
+    /// The other rules (any name, or a name pattern): indices into `rules`, ascending.
+    any_name: Vec<usize>,
 }
 
 impl Tagger {
@@ -147,8 +152,21 @@ impl Tagger {
                 invoked_by: r.invoked_by,
                 mfa_used: r.mfa_used,
             })
-            .collect();
-        Ok(Tagger { rules })
+            .collect::<Vec<Rule>>();
+        let mut by_name: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        let mut any_name = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let exact = rule.event_name.iter().map(|p| match p {
+                Pattern::Exact(name) => Some(name),
+                _ => None,
+            });
+            match exact.collect::<Option<Vec<_>>>().filter(|names| !names.is_empty()) {
+                Some(names) => names.into_iter().for_each(|n| by_name.entry(n.clone()).or_default().push(i)),
+                None => any_name.push(i),
+            }
+        }
+        by_name.values_mut().for_each(|v| v.dedup());
+        Ok(Tagger { rules, by_name, any_name })
     }
 
     /// The shipped table.
@@ -156,9 +174,24 @@ impl Tagger {
         Tagger::parse(RULES).expect("the embedded rule table parses (checked by unit tests)")
     }
 
-    /// The tags of one event, in table order.
+    /// The tags of one event, in table order. Only the rules that can apply to its event name
+    /// are tried (most rules name their events).
     pub fn tags<'t>(&'t self, subject: &'t Subject<'_, '_>) -> impl Iterator<Item = &'t str> + 't {
-        self.rules.iter().filter(|r| r.applies(subject)).map(|r| r.tag.as_str())
+        let named = subject.facts.event_name.as_deref().and_then(|n| self.by_name.get(n));
+        let (mut named, mut other) = (named.map_or(&[][..], Vec::as_slice), self.any_name.as_slice());
+        // The two ascending lists merged, so the tags keep the table's order.
+        let candidates = std::iter::from_fn(move || {
+            let next = match (named.first(), other.first()) {
+                (Some(&a), Some(&b)) if a < b => a,
+                (_, Some(&b)) => b,
+                (Some(&a), None) => a,
+                (None, None) => return None,
+            };
+            named = named.strip_prefix(&[next]).unwrap_or(named);
+            other = other.strip_prefix(&[next]).unwrap_or(other);
+            Some(next)
+        });
+        candidates.map(|i| &self.rules[i]).filter(|r| r.applies(subject)).map(|r| r.tag.as_str())
     }
 
     /// Every tag the table can produce.
@@ -260,6 +293,55 @@ mod tests {
             tags_of(r#"{"eventSource":"iam.amazonaws.com","eventName":"AttachRolePolicy"}"#),
             ["iam_policy_change"]
         );
+    }
+
+    #[test]
+    fn the_name_index_gives_what_trying_every_rule_gives() {
+        let shipped = Tagger::shipped();
+        // Rules with no name, a name pattern, and names shared between rules, interleaved.
+        let mixed = Tagger::parse(
+            r#"
+            [[rule]]
+            tag = "a"
+            event_name = ["Get*"]
+            [[rule]]
+            tag = "b"
+            event_name = ["ConsoleLogin", "AssumeRole"]
+            [[rule]]
+            tag = "c"
+            [[rule]]
+            tag = "d"
+            event_name = ["AssumeRole", "AssumeRole"]
+            [[rule]]
+            tag = "e"
+            event_name = ["*Object", "ConsoleLogin"]
+            "#,
+        )
+        .unwrap();
+        let mut tagged = 0;
+        for record in crate::testing::sample_records() {
+            let text = serde_json::to_string(&record).unwrap();
+            let ev = crate::decode::RawEvent::parse(text.as_bytes()).unwrap();
+            let mut facts = Facts::default();
+            for (k, v) in &ev.fields {
+                facts.observe(k, *v);
+            }
+            let identity = facts.identity().unwrap_or_default();
+            let subject = Subject {
+                facts: &facts,
+                user_type: identity.kind.as_deref(),
+                invoked_by: identity.invoked_by.is_some(),
+                failed: facts.failed(),
+            };
+            for table in [&shipped, &mixed] {
+                let indexed: Vec<&str> = table.tags(&subject).collect();
+                let every: Vec<&str> =
+                    table.rules.iter().filter(|r| r.applies(&subject)).map(|r| r.tag.as_str()).collect();
+                assert_eq!(indexed, every, "{text}");
+                tagged += usize::from(!indexed.is_empty());
+            }
+        }
+        assert!(tagged > 400, "{tagged} tagged");
     }
 
     #[test]
