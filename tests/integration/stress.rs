@@ -98,7 +98,9 @@ async fn sigterm_during_an_outage_exits_within_the_grace_and_a_later_drain_index
     assert_eq!(docs.len(), 413, "queue {depth:?} after {}\nand {}", out.summary(), run.summary());
     assert_eq!(ids(&docs), fixtures::event_ids(&files));
     assert_eq!(osmem.count("trailship-deadletter").await, 0);
-    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0));
+    // What the worker and the drain logged, should a message be left behind.
+    let logs = format!("worker:\n{}\ndrain:\n{}", out.stderr, run.stderr);
+    assert_eq!(trail.depth(&trail.queue_url).await, (0, 0), "{logs}");
     assert_eq!(trail.depth(&trail.dlq_url).await.0, 0, "nothing went to the DLQ");
 }
 
