@@ -119,8 +119,7 @@ fn write_with<'a>(
                 };
                 walked = identity;
                 if fits {
-                    field(out, key);
-                    out.extend_from_slice(value.get().as_bytes());
+                    field_and_value(out, key, value, member);
                 } else {
                     unmapped.push((key, value));
                 }
@@ -132,10 +131,7 @@ fn write_with<'a>(
             Some(Role::Reserved) => unmapped.push((key, value)),
             Some(Role::Mapped(shape)) if !fits(shape, value, member) => unmapped.push((key, value)),
             None if !is_field_name(key) => unmapped.push((key, value)),
-            _ => {
-                field(out, key);
-                out.extend_from_slice(value.get().as_bytes());
-            }
+            _ => field_and_value(out, key, value, member),
         }
     }
     facts.write_cloud(out);
@@ -246,6 +242,21 @@ fn field(out: &mut Vec<u8>, key: &Cow<'_, str>) {
     out.push(b',');
     write_key(out, key);
     out.push(b':');
+}
+
+/// `,"key":value` as the record has it: one copy of the record's own bytes when nothing stands
+/// between the key and its value (compact input), else key and value written apart.
+fn field_and_value(out: &mut Vec<u8>, key: &Cow<'_, str>, value: Raw<'_>, member: Option<(&Tape<'_>, usize)>) {
+    if let (Cow::Borrowed(_), Some((tape, at))) = (key, member) {
+        let (k, v) = (tape.member(at).key(), tape.member(at).value());
+        if v.start == k.end + 2 {
+            out.push(b',');
+            out.extend_from_slice(&tape.text().as_bytes()[k.start - 1..v.end]);
+            return;
+        }
+    }
+    field(out, key);
+    out.extend_from_slice(value.get().as_bytes());
 }
 
 /// `,"source":{"address":…,"ip":…}` from `sourceIPAddress`, with `geo.*`/`as.*` from `geo`.
