@@ -245,7 +245,9 @@ fn field(out: &mut Vec<u8>, key: &Cow<'_, str>) {
 }
 
 /// `,"key":value` as the record has it: one copy of the record's own bytes when nothing stands
-/// between the key and its value (compact input), else key and value written apart.
+/// between the key and its value (compact input), else key and value written apart. (A
+/// borrowed key held no escapes, so the record's bytes are its JSON.)
+#[allow(clippy::ptr_arg)]
 fn field_and_value(out: &mut Vec<u8>, key: &Cow<'_, str>, value: Raw<'_>, member: Option<(&Tape<'_>, usize)>) {
     if let (Cow::Borrowed(_), Some((tape, at))) = (key, member) {
         let (k, v) = (tape.member(at).key(), tape.member(at).value());
