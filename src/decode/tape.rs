@@ -40,20 +40,20 @@ impl<'a> Tape<'a> {
         self.siblings(i + 1, self.members[i].end())
     }
 
-    /// The values at the dotted `path` under the top-level field `root` (its first occurrence),
-    /// as detection reads them: an object is entered by the member named by the next segment
-    /// (its first occurrence), an array fans out to every element with the same segments;
-    /// `path` `None` is the field itself. `None` when the record has no field `root`.
-    pub fn find(&self, root: &str, path: Option<&str>, out: &mut Vec<Raw<'a>>) -> Option<()> {
+    /// Hands `out` the values at the dotted `path` under the top-level field `root` (its first
+    /// occurrence), as detection reads them: an object is entered by the member named by the
+    /// next segment (its first occurrence), an array fans out to every element with the same
+    /// segments; `path` `None` is the field itself. `None` when the record has no field `root`.
+    pub fn find(&self, root: &str, path: Option<&str>, out: &mut impl FnMut(Raw<'a>)) -> Option<()> {
         let top = self.siblings(0, self.members.len()).find(|&i| self.key_is(i, root))?;
         self.walk(top, path, out);
         Some(())
     }
 
-    fn walk(&self, at: usize, path: Option<&str>, out: &mut Vec<Raw<'a>>) {
+    fn walk(&self, at: usize, path: Option<&str>, out: &mut impl FnMut(Raw<'a>)) {
         let m = self.members[at];
         let Some(path) = path else {
-            out.push(Raw(&self.text[m.value()]));
+            out(Raw(&self.text[m.value()]));
             return;
         };
         let (first, rest) = match path.split_once('.') {

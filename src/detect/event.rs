@@ -125,9 +125,16 @@ impl Event for RecordEvent<'_, '_> {
         let (root, rest) = split(path);
         if let Some(tape) = self.record.tape {
             // The record's reading listed every nested value: walked without parsing.
-            let mut found = Vec::new();
-            tape.find(root, rest, &mut found)?;
-            return collected(found.into_iter().map(value).collect());
+            // Most paths lead to one value: no vector for it.
+            let (mut first, mut more) = (None, Vec::new());
+            tape.find(root, rest, &mut |raw| match first {
+                None => first = Some(value(raw)),
+                Some(_) => more.push(value(raw)),
+            })?;
+            return match (first, more.is_empty()) {
+                (Some(one), true) => Some(one),
+                (first, _) => collected(first.into_iter().chain(more).collect()),
+            };
         }
         let i = self.position(root)?;
         let raw = self.record.fields[i].1;
