@@ -63,7 +63,10 @@ pub enum DecodeError {
         msg: String,
     },
     /// A JSON object without a `Records` array.
-    #[error("no Records array: not a cloudtrail log file")]
+    #[error(
+        "no Records array: not a cloudtrail log (expected {{\"Records\":[…]}}, one event object per line, \
+         or {{\"Events\":[…]}} from aws cloudtrail lookup-events)"
+    )]
     NoRecords,
     /// The file inflates to more than `limits.max_decompressed_bytes` (a gzip bomb).
     #[error("the file inflates to more than {limit} bytes (limits.max_decompressed_bytes)")]

@@ -255,3 +255,46 @@ async fn a_missing_path_fails_before_opensearch_is_tried() {
     assert!(last.contains("nothing to ingest") && last.contains("no-such-export"), "{}", run.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+/// The same events as CloudTrail delivers them, as a CloudWatch Logs export writes them (one per
+/// line, each led by its timestamp) and as `aws cloudtrail lookup-events` prints them (each
+/// event a JSON string) make the same documents.
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudwatch_logs_exports_and_lookup_events_output_make_the_same_documents() {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudtrail/stratus-red-team"));
+    let mut records: Vec<Value> = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        records.extend(
+            serde_json::from_str::<Vec<Value>>(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap(),
+        );
+    }
+    let lines: String = records.iter().map(|r| format!("{} {r}\n", r["eventTime"].as_str().unwrap())).collect();
+    let events: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::json!({"EventId": r["eventID"], "EventName": r["eventName"], "CloudTrailEvent": r.to_string()}))
+        .collect();
+    let shapes = [
+        ("delivery.json", serde_json::json!({"Records": records}).to_string()),
+        ("export.txt", lines),
+        (
+            "lookup.json",
+            serde_json::to_string_pretty(&serde_json::json!({"Events": events, "NextToken": "x"})).unwrap(),
+        ),
+    ];
+    let mut outputs = Vec::new();
+    for (name, text) in shapes {
+        let input = tempfile::tempdir().unwrap();
+        std::fs::write(input.path().join(name), text).unwrap();
+        let out = input.path().join("bulk.ndjson");
+        let run =
+            trailship(&["ingest", "--output", out.to_str().unwrap(), input.path().join(name).to_str().unwrap()], &[])
+                .await;
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        let mut written: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(str::to_owned).collect();
+        written.sort();
+        outputs.push(written);
+    }
+    assert!(outputs[0].len() >= 2 * records.len(), "{} lines for {} events", outputs[0].len(), records.len());
+    assert_eq!(outputs[1], outputs[0], "a CloudWatch Logs export");
+    assert_eq!(outputs[2], outputs[0], "lookup-events output");
+}

@@ -12,6 +12,7 @@
 //! handed out as they are.
 
 use super::compact::compact_in_place;
+use super::shapes::{self, ACCEPTED, Shape};
 use crate::decode::split::{self, Listed, Member, Nesting, Split};
 use crate::decode::{CHUNK, DecodeError, FrameLimits, HEAD_BYTES};
 use std::io::{self, Read};
@@ -22,8 +23,11 @@ enum State {
     Start,
     /// Inside the top-level object, expecting a key or `}`.
     TopObject { first: bool },
-    /// Inside the records array, expecting a record or `]`.
+    /// Inside the records array (`Records`, or `Events` of lookup-events output), expecting a
+    /// record or `]`.
     Records { first: bool, top_is_array: bool },
+    /// One event object per line ([`Shape::Lines`]), expecting the next one or the end.
+    Lines,
     /// After the top-level value: only whitespace may follow.
     Trailer,
     /// Everything was read.
@@ -87,6 +91,16 @@ pub struct RecordReader<R> {
     /// The members of the record last handed out, and the nesting stack its read used.
     members: Vec<Member>,
     stack: Nesting,
+    /// The input is lookup-events output: each element of `Events` carries its event as a
+    /// JSON string, unescaped into `unwrapped`.
+    lookup: bool,
+    unwrapped: Vec<u8>,
+}
+
+/// Where a framed record lies in the buffer, before it is handed out.
+enum At {
+    Record { offset: u64, range: std::ops::Range<usize>, listed: Option<bool> },
+    TooLarge { offset: u64, size: u64 },
 }
 
 impl<R: Read> RecordReader<R> {
@@ -110,6 +124,8 @@ impl<R: Read> RecordReader<R> {
             saw_records: false,
             members: Vec::with_capacity(32),
             stack: Nesting::default(),
+            lookup: false,
+            unwrapped: Vec::new(),
         }
     }
 
@@ -120,16 +136,27 @@ impl<R: Read> RecordReader<R> {
                 State::Done => return Ok(None),
                 State::Start => match self.peek()? {
                     None => return Err(DecodeError::Empty),
-                    Some(b'{') => {
-                        self.start += 1;
-                        self.state = State::TopObject { first: true };
-                    }
+                    Some(b'{') => match self.shape()? {
+                        Shape::Lines => {
+                            self.saw_records = true;
+                            self.state = State::Lines;
+                        }
+                        shape => {
+                            self.lookup = shape == Shape::Lookup;
+                            self.start += 1;
+                            self.state = State::TopObject { first: true };
+                        }
+                    },
                     Some(b'[') => {
                         self.start += 1;
                         self.saw_records = true;
                         self.state = State::Records { first: true, top_is_array: true };
                     }
-                    Some(_) => return Err(self.syntax("a log file must be a json object or array")),
+                    Some(b'0'..=b'9') if self.stamped_line()? => {
+                        self.saw_records = true;
+                        self.state = State::Lines;
+                    }
+                    Some(_) => return Err(self.syntax(ACCEPTED)),
                 },
                 State::TopObject { first } => {
                     let b = self.peek_some()?;
@@ -145,13 +172,18 @@ impl<R: Read> RecordReader<R> {
                         return Err(self.syntax("expected an object key"));
                     }
                     let scan = self.scan_value()?;
-                    let is_records = !scan.over && &self.buf[self.start..self.start + scan.i] == b"\"Records\"";
+                    let key = &self.buf[self.start..self.start + scan.i];
+                    let is_records = !scan.over && key == if self.lookup { &b"\"Events\""[..] } else { b"\"Records\"" };
                     self.start += scan.i;
                     self.expect(b':')?;
                     let v = self.peek_some()?;
                     if is_records {
                         if v != b'[' {
-                            return Err(self.syntax("Records is not an array"));
+                            return Err(self.syntax(if self.lookup {
+                                "Events is not an array"
+                            } else {
+                                "Records is not an array"
+                            }));
                         }
                         self.start += 1;
                         self.saw_records = true;
@@ -174,42 +206,25 @@ impl<R: Read> RecordReader<R> {
                     }
                     let offset = self.offset();
                     self.state = State::Records { first: false, top_is_array };
-                    if let Some((len, kept, read)) = self.split_in_buffer() {
-                        let s = self.start;
-                        self.start += len;
-                        if len > self.limits.max_record_bytes {
-                            self.head.clear();
-                            self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
-                            return Ok(Some(Framed::TooLarge { offset, size: len as u64, head: &self.head }));
-                        }
-                        let members = read.map(|nested| Listed { members: &self.members, nested });
-                        return Ok(Some(Framed::Record { offset, bytes: &self.buf[s..s + kept], members }));
+                    let at = self.frame_at(offset)?;
+                    if self.lookup {
+                        return self.unwrap_lookup(at).map(Some);
                     }
-                    let scan = self.scan_value()?;
-                    let s = self.start;
-                    self.start += scan.i;
-                    if !scan.over && scan.i > self.limits.max_record_bytes {
-                        // Over the limit, but read in one go: keep its head the same way.
-                        self.head.clear();
-                        self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
-                        return Ok(Some(Framed::TooLarge { offset, size: scan.i as u64, head: &self.head }));
-                    }
-                    if scan.over {
-                        let size = scan.skipped + scan.i as u64;
-                        return Ok(Some(Framed::TooLarge { offset, size, head: &self.head }));
-                    }
-                    let mut len = scan.i;
-                    if scan.newline {
-                        len = compact_in_place(&mut self.buf[s..s + scan.i]);
-                    }
-                    let bytes = &self.buf[s..s + len];
-                    let members = match split::object(bytes, &mut self.members, &mut self.stack) {
-                        Split::Complete { len: whole, nested, .. } if whole == len => {
-                            Some(Listed { members: &self.members, nested })
-                        }
-                        _ => None,
+                    return Ok(Some(self.framed(at)));
+                }
+                State::Lines => {
+                    let Some(b) = self.peek()? else {
+                        self.state = State::Done;
+                        continue;
                     };
-                    return Ok(Some(Framed::Record { offset, bytes, members }));
+                    if b.is_ascii_digit() {
+                        self.skip_timestamp()?;
+                    }
+                    if self.peek_some()? != b'{' {
+                        return Err(self.syntax("expected an event object at the start of a line"));
+                    }
+                    let at = self.frame_at(self.offset())?;
+                    return Ok(Some(self.framed(at)));
                 }
                 State::Trailer => {
                     if self.peek()?.is_some() {
@@ -220,6 +235,122 @@ impl<R: Read> RecordReader<R> {
                     }
                     self.state = State::Done;
                 }
+            }
+        }
+    }
+
+    /// Frames the record at `start`: where it lies once read (compacted in place when it was
+    /// pretty-printed, its members listed), or its size when it is over the record limit.
+    fn frame_at(&mut self, offset: u64) -> Result<At, DecodeError> {
+        if let Some((len, kept, listed)) = self.split_in_buffer() {
+            let s = self.start;
+            self.start += len;
+            if len > self.limits.max_record_bytes {
+                self.head.clear();
+                self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
+                return Ok(At::TooLarge { offset, size: len as u64 });
+            }
+            return Ok(At::Record { offset, range: s..s + kept, listed });
+        }
+        let scan = self.scan_value()?;
+        let s = self.start;
+        self.start += scan.i;
+        if !scan.over && scan.i > self.limits.max_record_bytes {
+            // Over the limit, but read in one go: keep its head the same way.
+            self.head.clear();
+            self.head.extend_from_slice(&self.buf[s..s + HEAD_BYTES]);
+            return Ok(At::TooLarge { offset, size: scan.i as u64 });
+        }
+        if scan.over {
+            return Ok(At::TooLarge { offset, size: scan.skipped + scan.i as u64 });
+        }
+        let mut len = scan.i;
+        if scan.newline {
+            len = compact_in_place(&mut self.buf[s..s + scan.i]);
+        }
+        let listed = match split::object(&self.buf[s..s + len], &mut self.members, &mut self.stack) {
+            Split::Complete { len: whole, nested, .. } if whole == len => Some(nested),
+            _ => None,
+        };
+        Ok(At::Record { offset, range: s..s + len, listed })
+    }
+
+    fn framed(&self, at: At) -> Framed<'_> {
+        match at {
+            At::Record { offset, range, listed } => Framed::Record {
+                offset,
+                bytes: &self.buf[range],
+                members: listed.map(|nested| Listed { members: &self.members, nested }),
+            },
+            At::TooLarge { offset, size } => Framed::TooLarge { offset, size, head: &self.head },
+        }
+    }
+
+    /// A lookup-events element, handed out as the event its `CloudTrailEvent` string holds
+    /// (an element that is not valid JSON is handed out as it is, for the parser's error).
+    fn unwrap_lookup(&mut self, at: At) -> Result<Framed<'_>, DecodeError> {
+        let At::Record { offset, range, listed: Some(_) } = at else { return Ok(self.framed(at)) };
+        if !shapes::lookup_event(&self.buf[range], &self.members, &mut self.unwrapped) {
+            return Err(DecodeError::Syntax {
+                offset,
+                msg: "an Events element holds no CloudTrailEvent string".into(),
+            });
+        }
+        let mut listed = split::object(&self.unwrapped, &mut self.members, &mut self.stack);
+        if let Split::Complete { newline: true, .. } = listed {
+            let kept = compact_in_place(&mut self.unwrapped);
+            self.unwrapped.truncate(kept);
+            listed = split::object(&self.unwrapped, &mut self.members, &mut self.stack);
+        }
+        let members = match listed {
+            Split::Complete { len, nested, .. } if len == self.unwrapped.len() => {
+                Some(Listed { members: &self.members, nested })
+            }
+            _ => None,
+        };
+        Ok(Framed::Record { offset, bytes: &self.unwrapped, members })
+    }
+
+    /// The shape of input opening with an object at `start` ([`shapes::of_object`]), reading
+    /// more as needed.
+    fn shape(&mut self) -> Result<Shape, DecodeError> {
+        loop {
+            if let Some(shape) = shapes::of_object(&self.buf[self.start..self.end]) {
+                return Ok(shape);
+            }
+            if !self.fill()? {
+                return Ok(Shape::Delivery);
+            }
+        }
+    }
+
+    /// Whether the input opens with a timestamp and an object, as a CloudWatch Logs export's
+    /// lines do.
+    fn stamped_line(&mut self) -> Result<bool, DecodeError> {
+        loop {
+            let head = &self.buf[self.start..self.end];
+            match shapes::timestamp_prefix(head) {
+                Some(Ok(n)) if n < head.len() => return Ok(head[n] == b'{'),
+                Some(Err(())) => return Ok(false),
+                _ if !self.fill()? => return Ok(false),
+                _ => {}
+            }
+        }
+    }
+
+    /// Steps over the timestamp a CloudWatch Logs export puts before a line's event.
+    fn skip_timestamp(&mut self) -> Result<(), DecodeError> {
+        loop {
+            match shapes::timestamp_prefix(&self.buf[self.start..self.end]) {
+                Some(Ok(n)) => {
+                    self.start += n;
+                    return Ok(());
+                }
+                Some(Err(())) => {
+                    return Err(self.syntax("expected a timestamp or an event object at the start of a line"));
+                }
+                None if !self.fill()? => return Err(DecodeError::Truncated { offset: self.offset() }),
+                None => {}
             }
         }
     }
@@ -294,38 +425,6 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// Makes `buf[start + scan.i]` readable: refills, and once the value is over the record
-    /// limit, keeps its head and discards what was scanned. False at end of input.
-    #[inline(always)]
-    fn more(&mut self, scan: &mut Scan) -> Result<bool, DecodeError> {
-        if self.start + scan.i < self.end {
-            return Ok(true);
-        }
-        self.refill(scan)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn refill(&mut self, scan: &mut Scan) -> Result<bool, DecodeError> {
-        while self.start + scan.i >= self.end {
-            if !scan.over && scan.i > self.limits.max_record_bytes {
-                scan.over = true;
-                self.head.clear();
-                self.head.extend_from_slice(&self.buf[self.start..self.start + HEAD_BYTES.min(scan.i)]);
-            }
-            if scan.over {
-                let drop = scan.i.min(self.end - self.start);
-                self.start += drop;
-                scan.i -= drop;
-                scan.skipped += drop as u64;
-            }
-            if !self.fill()? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
     /// Skips whitespace and returns the next byte without consuming it.
     fn peek(&mut self) -> Result<Option<u8>, DecodeError> {
         loop {
@@ -353,84 +452,10 @@ impl<R: Read> RecordReader<R> {
         self.start += 1;
         Ok(())
     }
-
-    /// Scans the complete JSON value starting at `start` (which is not whitespace), reading
-    /// more input as needed. Does not consume it: `start + i` is its end.
-    fn scan_value(&mut self) -> Result<Scan, DecodeError> {
-        let first = self.buf[self.start];
-        let mut scan = Scan { i: 1, ..Scan::default() };
-        let truncated = |s: &Self| DecodeError::Truncated { offset: s.offset() };
-        match first {
-            b'{' | b'[' => {
-                let mut depth = 1usize;
-                let mut in_string = false;
-                loop {
-                    if !self.more(&mut scan)? {
-                        return Err(truncated(self));
-                    }
-                    let hay = &self.buf[self.start + scan.i..self.end];
-                    if in_string {
-                        match memchr::memchr2(b'"', b'\\', hay) {
-                            None => scan.i += hay.len(),
-                            Some(p) if hay[p] == b'\\' => scan.i += p + 2,
-                            Some(p) => {
-                                in_string = false;
-                                scan.i += p + 1;
-                            }
-                        }
-                        continue;
-                    }
-                    let mut advanced = hay.len();
-                    for (p, &b) in hay.iter().enumerate() {
-                        match b {
-                            b'"' => {
-                                in_string = true;
-                                advanced = p + 1;
-                                break;
-                            }
-                            b'{' | b'[' => depth += 1,
-                            b'\n' | b'\r' => scan.newline = true,
-                            b'}' | b']' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    scan.i += p + 1;
-                                    return Ok(scan);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    scan.i += advanced;
-                }
-            }
-            b'"' => loop {
-                if !self.more(&mut scan)? {
-                    return Err(truncated(self));
-                }
-                let hay = &self.buf[self.start + scan.i..self.end];
-                match memchr::memchr2(b'"', b'\\', hay) {
-                    None => scan.i += hay.len(),
-                    Some(p) if hay[p] == b'\\' => scan.i += p + 2,
-                    Some(p) => {
-                        scan.i += p + 1;
-                        return Ok(scan);
-                    }
-                }
-            },
-            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => loop {
-                if !self.more(&mut scan)? {
-                    return Ok(scan);
-                }
-                let b = self.buf[self.start + scan.i];
-                if matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
-                    return Ok(scan);
-                }
-                scan.i += 1;
-            },
-            _ => Err(self.syntax("expected a json value")),
-        }
-    }
 }
+
+#[path = "framing_scan.rs"]
+mod scan;
 
 #[cfg(test)]
 #[path = "framing_tests.rs"]

@@ -193,3 +193,88 @@ fn decompressed_bytes_are_capped() {
     let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 4 << 20 };
     assert_eq!(records_with(input.as_bytes(), 1 << 16, limits).unwrap().len(), 1);
 }
+
+/// Every record a reader hands out, with its members read on the framing pass (checked to be
+/// serde_json's reading of it).
+fn events(input: &[u8], step: usize) -> Result<Vec<String>, DecodeError> {
+    let mut r = RecordReader::new(Trickle(input, step));
+    let mut out = Vec::new();
+    while let Some(framed) = r.next_record()? {
+        let Framed::Record { bytes, members: Some(members), .. } = framed else { panic!("not a listed record") };
+        let text = std::str::from_utf8(bytes).unwrap();
+        let serde = serde_json::from_str::<crate::decode::RawEvent<'_>>(text).unwrap();
+        let read = crate::decode::RawEvent::from_listed(text, members).unwrap();
+        assert_eq!(format!("{:?}", read.fields), format!("{:?}", serde.fields));
+        out.push(text.to_owned());
+    }
+    Ok(out)
+}
+
+fn sample_lines() -> Vec<String> {
+    crate::testing::sample_records().iter().take(40).map(|r| serde_json::to_string(r).unwrap()).collect()
+}
+
+#[test]
+fn reads_one_event_per_line_as_cloudwatch_logs_exports_them() {
+    let lines = sample_lines();
+    let plain = lines.join("\n") + "\n";
+    let stamped: String = lines.iter().map(|l| format!("2024-08-01T10:00:00.000Z {l}\r\n")).collect();
+    let pretty: String = crate::testing::sample_records()
+        .iter()
+        .take(40)
+        .map(|r| serde_json::to_string_pretty(r).unwrap() + "\n")
+        .collect();
+    for input in [&plain, &stamped, &pretty, &lines.join("")] {
+        for step in [1, 7, 4096] {
+            assert_eq!(events(input.as_bytes(), step).unwrap(), lines, "step {step}");
+        }
+    }
+    // One event alone is a file too.
+    assert_eq!(events(lines[0].as_bytes(), 3).unwrap(), &lines[..1]);
+    for bad in [format!("{}\nnot json\n", lines[0]), format!("{} x", lines[0]), format!("2024 {}", lines[0])] {
+        assert!(matches!(events(bad.as_bytes(), 5), Err(DecodeError::Syntax { .. })), "{bad}");
+    }
+    let cut = format!("{}\n2024-08-01T10:00", lines[0]);
+    assert!(matches!(events(cut.as_bytes(), 5), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(events(b"2024-08-01T10:00:00Z ", 5), Err(DecodeError::Syntax { .. })));
+}
+
+#[test]
+fn reads_the_events_of_lookup_events_output() {
+    let lines = sample_lines();
+    let elements: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::json!({"EventId": i.to_string(), "EventName": "x", "CloudTrailEvent": l, "Resources": []})
+                .to_string()
+        })
+        .collect();
+    let compact = format!(r#"{{"Events":[{}],"NextToken":"abc"}}"#, elements.join(","));
+    let value: serde_json::Value = serde_json::from_str(&compact).unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    for input in [&compact, &pretty] {
+        for step in [1, 9, 4096] {
+            assert_eq!(events(input.as_bytes(), step).unwrap(), lines, "step {step}");
+        }
+    }
+    // A pretty-printed event inside the string is compacted.
+    let inner = serde_json::to_string_pretty(&serde_json::json!({"eventID": "e", "p": [1, 2]})).unwrap();
+    let input = serde_json::json!({"Events": [{"CloudTrailEvent": inner}]}).to_string();
+    assert_eq!(events(input.as_bytes(), 4).unwrap(), [r#"{"eventID":"e","p":[1,2]}"#]);
+    let without = br#"{"Events":[{"EventId":"1","CloudTrailEvent":{"eventID":"1"}}]}"#;
+    let Err(DecodeError::Syntax { msg, .. }) = events(without, 4) else { panic!("an element without its event") };
+    assert!(msg.contains("CloudTrailEvent"), "{msg}");
+}
+
+#[test]
+fn a_file_of_no_accepted_shape_is_told_which_are() {
+    for input in [&b"hello"[..], b"<html>", b"2024-08-01 07:00:00 x"] {
+        let e = records(input, 8).unwrap_err().to_string();
+        assert!(e.contains("one event object per line") && e.contains("lookup-events"), "{e}");
+    }
+    let e = records(br#"{"Digest":1}"#, 8).unwrap_err().to_string();
+    assert!(e.contains("one event object per line") && e.contains("lookup-events"), "{e}");
+    let e = records(b"hello", 8).unwrap_err().to_string();
+    assert!(e.contains("name follows S3's pattern"), "{e}");
+}

@@ -16,6 +16,7 @@ pub mod enrich;
 pub mod framing;
 pub mod keys;
 pub mod listing;
+pub mod shapes;
 pub mod source;
 
 pub use keys::{claim_key, claim_path};
