@@ -204,20 +204,24 @@ impl Tagger {
 mod tests {
     use super::*;
 
-    fn tags_of(record: &str) -> Vec<String> {
+    /// `f` of the subject the tag rules see in `record`.
+    fn with_subject<T>(record: &str, f: impl FnOnce(&Subject<'_, '_>) -> T) -> T {
         let ev = crate::decode::RawEvent::parse(record.as_bytes()).unwrap();
         let mut facts = Facts::default();
         for (k, v) in &ev.fields {
             facts.observe(k, *v);
         }
         let identity = facts.identity().unwrap_or_default();
-        let subject = Subject {
+        f(&Subject {
             facts: &facts,
             user_type: identity.kind.as_deref(),
             invoked_by: identity.invoked_by.is_some(),
             failed: facts.failed(),
-        };
-        Tagger::shipped().tags(&subject).map(str::to_owned).collect()
+        })
+    }
+
+    fn tags_of(record: &str) -> Vec<String> {
+        with_subject(record, |subject| Tagger::shipped().tags(subject).map(str::to_owned).collect())
     }
 
     #[test]
@@ -321,25 +325,15 @@ mod tests {
         let mut tagged = 0;
         for record in crate::testing::sample_records() {
             let text = serde_json::to_string(&record).unwrap();
-            let ev = crate::decode::RawEvent::parse(text.as_bytes()).unwrap();
-            let mut facts = Facts::default();
-            for (k, v) in &ev.fields {
-                facts.observe(k, *v);
-            }
-            let identity = facts.identity().unwrap_or_default();
-            let subject = Subject {
-                facts: &facts,
-                user_type: identity.kind.as_deref(),
-                invoked_by: identity.invoked_by.is_some(),
-                failed: facts.failed(),
-            };
-            for table in [&shipped, &mixed] {
-                let indexed: Vec<&str> = table.tags(&subject).collect();
-                let every: Vec<&str> =
-                    table.rules.iter().filter(|r| r.applies(&subject)).map(|r| r.tag.as_str()).collect();
-                assert_eq!(indexed, every, "{text}");
-                tagged += usize::from(!indexed.is_empty());
-            }
+            with_subject(&text, |subject| {
+                for table in [&shipped, &mixed] {
+                    let indexed: Vec<&str> = table.tags(subject).collect();
+                    let every: Vec<&str> =
+                        table.rules.iter().filter(|r| r.applies(subject)).map(|r| r.tag.as_str()).collect();
+                    assert_eq!(indexed, every, "{text}");
+                    tagged += usize::from(!indexed.is_empty());
+                }
+            });
         }
         assert!(tagged > 400, "{tagged} tagged");
     }
