@@ -1,5 +1,6 @@
 //! Streaming framing of a CloudTrail log file: reads `{"Records":[…]}` (or a bare `[…]` of
-//! events) from any `Read` and hands out one record's bytes at a time. Only the current record
+//! events), one event object per line, or lookup-events output ([`super::shapes`] tells them
+//! apart) from any `Read` and hands out one record's bytes at a time. Only the current record
 //! and one read-ahead chunk are held, so memory does not grow with the file; a record over the
 //! record limit is scanned through without being kept (only its first bytes are), and the buffer
 //! shrinks back after a large record. A record the buffer holds whole is framed and parsed in
