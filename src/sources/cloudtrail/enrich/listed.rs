@@ -5,8 +5,8 @@
 //! (compared on every sample record and on odd values in the tests). Pure.
 
 use super::facts::Identity;
-use super::shape::{Shape, is_field_name};
-use super::walk::{At, Capture};
+use super::shape::Shape;
+use super::walk::{At, Capture, enter};
 use crate::decode::Tape;
 use crate::decode::split::quote_or_backslash;
 use std::borrow::Cow;
@@ -120,16 +120,7 @@ impl<'a> Listed<'_, 'a> {
             } else {
                 Cow::Borrowed(&tape.text()[k])
             };
-            // The template's own names are field names: only an unknown one is checked.
-            let known = children.and_then(|c| c.get(key.as_ref()));
-            if children.is_some() && known.is_none() && !is_field_name(&key) {
-                return false;
-            }
-            let next = at.step(&key);
-            if let Some(c) = self.capture.as_mut().filter(|_| next != At::Elsewhere) {
-                c.unusual |= c.seen & next.bit() != 0;
-                c.seen |= next.bit();
-            }
+            let Some((known, next)) = enter(children, self.capture.as_mut(), at, &key) else { return false };
             match known {
                 Some(shape) if !self.fits(shape, child, next) => return false,
                 Some(_) => {}

@@ -8,6 +8,7 @@
 use super::facts::{Identity, OnBehalfOf, SessionContext, SessionIssuer};
 use super::shape::{Shape, is_field_name};
 use crate::decode::split::quote_or_backslash;
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 
 /// Whether a raw value fits a [`Shape`]: the checks the document writer asks of each field.
@@ -139,6 +140,30 @@ impl<'a> Capture<'a> {
             At::Elsewhere | At::Identity | At::Slot(_) => {}
         }
     }
+}
+
+/// A key inside an object at `at` (whose mapping has `children`, `None` where any object
+/// fits): the child's shape when the template maps it, and where the capture goes next; `None`
+/// when the key makes the object misfit (a name OpenSearch refuses). A key the capture reads
+/// given twice marks it unusual. Both walks ([`Walk`], [`super::listed`]) step in with it.
+#[inline(always)]
+pub(super) fn enter<'s>(
+    children: Option<&'s FxHashMap<String, Shape>>,
+    capture: Option<&mut Capture<'_>>,
+    at: At,
+    key: &str,
+) -> Option<(Option<&'s Shape>, At)> {
+    // The template's own names are field names: only an unknown one is checked.
+    let known = children.and_then(|c| c.get(key));
+    if children.is_some() && known.is_none() && !is_field_name(key) {
+        return None;
+    }
+    let next = at.step(key);
+    if let Some(c) = capture.filter(|_| next != At::Elsewhere) {
+        c.unusual |= c.seen & next.bit() != 0;
+        c.seen |= next.bit();
+    }
+    Some((known, next))
 }
 
 /// `shape.fits(raw)` for `userIdentity`, reading the actor on the same pass: whether the value
@@ -350,18 +375,9 @@ impl<'a> Walk<'a> {
             }
             let (text, escaped) = self.string();
             let Some(key) = self.unescaped(text, escaped) else { return false };
-            // The template's own names are field names: only an unknown one is checked.
-            let known = children.and_then(|c| c.get(key.as_ref()));
-            if children.is_some() && known.is_none() && !is_field_name(&key) {
-                return false;
-            }
             self.whitespace();
             self.i += 1; // the colon
-            let next = at.step(&key);
-            if let Some(c) = self.capture.as_mut().filter(|_| next != At::Elsewhere) {
-                c.unusual |= c.seen & next.bit() != 0;
-                c.seen |= next.bit();
-            }
+            let Some((known, next)) = enter(children, self.capture.as_mut(), at, &key) else { return false };
             match known {
                 Some(child) if !self.fits(child, next) => return false,
                 Some(_) => {}
