@@ -7,6 +7,7 @@ mod anomalies;
 mod aws;
 mod dashboards;
 mod detect;
+mod filter;
 mod geoip;
 mod limits;
 mod log;
@@ -22,6 +23,7 @@ pub use anomalies::AnomaliesConfig;
 pub use aws::AwsConfig;
 pub use dashboards::DashboardsConfig;
 pub use detect::DetectConfig;
+pub use filter::FilterConfig;
 pub use geoip::GeoIpConfig;
 pub use limits::LimitsConfig;
 use limits::MIB;
@@ -59,6 +61,8 @@ pub struct Config {
     pub s3access: S3AccessConfig,
     /// Sigma detection rules.
     pub detect: DetectConfig,
+    /// Events not indexed.
+    pub filter: FilterConfig,
     /// Alert documents and webhook notifications.
     pub alerts: AlertsConfig,
     /// Daily trend aggregates.
@@ -80,6 +84,7 @@ struct RawConfig {
     metrics: metrics::RawMetrics,
     s3access: s3access::RawS3Access,
     detect: detect::RawDetect,
+    filter: filter::RawFilter,
     alerts: alerts::RawAlerts,
     trends: trends::RawTrends,
     anomalies: anomalies::RawAnomalies,
@@ -167,6 +172,7 @@ impl RawConfig {
         let metrics = self.metrics.validate()?;
         let s3access = self.s3access.validate(&opensearch)?;
         let detect = self.detect.validate();
+        let filter = self.filter.validate();
         let alerts = self.alerts.validate()?;
         let other_prefixes = [&opensearch.index_prefix, &s3access.index_prefix];
         if other_prefixes.iter().any(|p| overlapping(p, &alerts.index_prefix))
@@ -202,6 +208,7 @@ impl RawConfig {
             metrics,
             s3access,
             detect,
+            filter,
             alerts,
             trends,
             anomalies,

@@ -56,11 +56,15 @@ enum Command {
     /// idempotent: run twice, the same alert documents, each notified once.
     Anomalies(commands::AnomaliesArgs),
     /// Evaluate the Sigma rules over local CloudTrail files (no OpenSearch): one line per match,
-    /// then a count per rule.
+    /// then a count per rule; with --filters, what filter rules would drop instead.
     Detect {
         /// More rule files or directories (repeatable), beside detect.rules and the built-in ones.
         #[arg(long = "rules", value_name = "PATH")]
         rules: Vec<PathBuf>,
+        /// Filter rule files or directories (repeatable), beside filter.drop: show what they
+        /// would drop, per rule and per eventName, instead of the matches.
+        #[arg(long = "filters", value_name = "PATH")]
+        filters: Vec<PathBuf>,
         /// Files or directories.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -131,7 +135,7 @@ fn main() -> ExitCode {
             Command::Trends(args) => commands::trends(&config, args).await,
             Command::Anomalies(args) => commands::anomalies(&config, args).await,
             Command::Ingest { output, paths } => commands::ingest(&config, output, paths).await,
-            Command::Detect { rules, paths } => commands::detect(&config, rules, paths).await,
+            Command::Detect { rules, filters, paths } => commands::detect(&config, rules, filters, paths).await,
             Command::ReplayDeadletters { since, reason } => commands::replay_deadletters(&config, since, reason).await,
         }
     });

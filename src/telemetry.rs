@@ -19,8 +19,11 @@ use tokio_util::sync::CancellationToken;
 pub const MESSAGES: &str = "trailship_messages_total";
 /// Objects by `outcome`: `indexed`, `skipped`, `failed`.
 pub const OBJECTS: &str = "trailship_objects_total";
-/// Events by `outcome`: `indexed`, `duplicate`, `dead_lettered`.
+/// Events by `outcome`: `indexed`, `duplicate`, `dead_lettered`, `dropped` (by a filter rule).
 pub const EVENTS: &str = "trailship_events_total";
+/// Events dropped by filter rules (`filter.drop`), by `rule` (its id) and `name` (its title),
+/// counted as each object's decoding ends.
+pub const DROPPED: &str = "trailship_events_dropped_total";
 /// Compressed bytes read from S3.
 pub const S3_BYTES: &str = "trailship_s3_bytes_total";
 /// Duration of each `_bulk` request (histogram).
@@ -48,7 +51,7 @@ pub const FINDINGS_RANGES: &str = "trailship_findings_ranges_total";
 const SERIES: &[(&str, &str, &[&str])] = &[
     (MESSAGES, "outcome", &["deleted", "failed", "released", "refused"]),
     (OBJECTS, "outcome", &["indexed", "skipped", "failed"]),
-    (EVENTS, "outcome", &["indexed", "duplicate", "dead_lettered"]),
+    (EVENTS, "outcome", &["indexed", "duplicate", "dead_lettered", "dropped"]),
     (BULK_RETRIES, "reason", &["throttled", "blocked", "unavailable", "too_large"]),
     (ALERTS, "level", &["informational", "low", "medium", "high", "critical"]),
     (ALERT_NOTIFICATIONS, "outcome", &["delivered", "failed", "dropped"]),
@@ -65,6 +68,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(MESSAGES, "SQS messages by outcome");
     metrics::describe_counter!(OBJECTS, "objects named by notifications, by outcome");
     metrics::describe_counter!(EVENTS, "events by how they were settled");
+    metrics::describe_counter!(DROPPED, "events not indexed because a filter rule matched them, by rule");
     metrics::describe_counter!(S3_BYTES, metrics::Unit::Bytes, "compressed bytes read from S3");
     metrics::describe_histogram!(BULK_DURATION, metrics::Unit::Seconds, "duration of each _bulk request");
     metrics::describe_counter!(BULK_RETRIES, "bulk requests or items sent again, by reason");

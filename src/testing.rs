@@ -43,6 +43,7 @@ pub fn decoder_with(
             deadletter_index: "trailship-deadletter".into(),
             pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
         },
+        filter: cloudtrail.filter.clone(),
         sources: Sources::new(vec![Arc::new(cloudtrail), Arc::new(access)]),
     }
 }

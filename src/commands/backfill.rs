@@ -154,6 +154,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let mut notifier = None;
     let mut cluster = None;
     let mut findings = None;
+    let mut filter = None;
     let mode: Mode<S3Store> = if args.dry_run {
         Mode::DryRun
     } else if args.enqueue {
@@ -164,6 +165,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     } else {
         let (decoder, settings) = decoder_and_findings(cfg)?;
         let decoder = Arc::new(decoder);
+        filter = Some(decoder.filter.clone());
         findings = Some(settings);
         let indexer = indexer(cfg).await?;
         install_templates(indexer.client(), cfg).await?;
@@ -197,7 +199,8 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         super::trends::after_indexing(client, cfg, &touched).await;
     }
     let secs = started.elapsed().as_secs_f64();
-    say(tracing::Level::INFO, &format!("{}{found}", summary_line(&summary, secs, dry_run, enqueue)));
+    let dropped = filter.map(|f| f.summary()).unwrap_or_default();
+    say(tracing::Level::INFO, &format!("{}{found}", summary_line(&summary, secs, (dry_run, enqueue), &dropped)));
     if summary.interrupted {
         return Err(CommandError::Interrupted);
     }
@@ -216,7 +219,8 @@ fn list(set: &std::collections::BTreeSet<String>) -> String {
     set.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
-fn summary_line(s: &BackfillSummary, secs: f64, dry_run: bool, enqueue: bool) -> String {
+/// The summary line; `dropped` says what the filters dropped (see `Filter::summary`).
+fn summary_line(s: &BackfillSummary, secs: f64, (dry_run, enqueue): (bool, bool), dropped: &str) -> String {
     let refused =
         if s.refused > 0 { format!(", {} outside sqs.allowed_prefixes skipped", s.refused) } else { String::new() };
     let scope = format!(
@@ -245,7 +249,7 @@ fn summary_line(s: &BackfillSummary, secs: f64, dry_run: bool, enqueue: bool) ->
     }
     format!(
         "trailship backfill: {} of {} objects, {} events in {secs:.2} s, {:.0} events/s, {:.1} objects/s ({} indexed, \
-         {} already present, {} dead-lettered, {} alerts; {} objects failed; {:.1} MiB read); {scope}{}",
+         {} already present, {} dead-lettered, {} alerts{dropped}; {} objects failed; {:.1} MiB read); {scope}{}",
         s.done,
         s.listed,
         s.events,

@@ -3,6 +3,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::decode::FrameLimits;
+use crate::detect::filter::Filter;
 use crate::detect::rules;
 use crate::findings;
 use crate::geo::GeoIp;
@@ -96,7 +97,11 @@ pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findi
         tracing::info!(databases = ?geo, "geoip enabled");
     }
     let loaded = load_rules(cfg, &[])?;
-    let tools = Tools { geo: geo.map(std::sync::Arc::new), detector: std::sync::Arc::new(loaded.detector) };
+    let tools = Tools {
+        geo: geo.map(std::sync::Arc::new),
+        detector: std::sync::Arc::new(loaded.detector),
+        filter: std::sync::Arc::new(load_filter(cfg)?),
+    };
     let sources = Sources::configured(cfg, &tools);
     let findings = findings::Settings {
         events: format!("{}-*", cfg.opensearch.index_prefix),
@@ -124,6 +129,7 @@ pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findi
             pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
         },
         sources,
+        filter: tools.filter.clone(),
     };
     Ok((decoder, findings))
 }
@@ -162,6 +168,16 @@ pub(super) async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("stop signal received");
+}
+
+/// Loads the filter rules of `filter.drop`; logs how many.
+pub fn load_filter(cfg: &Config) -> Result<Filter, ConfigError> {
+    let filter = Filter::load(&cfg.filter.drop)
+        .map_err(|e| ConfigError { key: "filter.drop".into(), message: e.to_string() })?;
+    if !filter.is_empty() {
+        tracing::info!(rules = filter.rule_count(), "filter rules loaded: events they match are not indexed");
+    }
+    Ok(filter)
 }
 
 /// Loads the configured rules plus `extra`; logs how many and how many were skipped.

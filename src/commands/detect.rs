@@ -1,8 +1,9 @@
-//! `trailship detect`: loads the rules (`detect.builtin`, `detect.rules`, `--rules`), runs
-//! [`crate::pipeline::detect`] over local files and prints the summary line. A rule file that
-//! is not valid Sigma is a configuration error (exit 2) naming the file and the reason.
+//! `trailship detect`: loads the rules (`detect.builtin`, `detect.rules`, `--rules`) and, with
+//! `--filters`, the filter rules (`filter.drop` and those), runs [`crate::pipeline::detect`]
+//! over local files and prints the summary line. A rule file that is not valid Sigma is a
+//! configuration error (exit 2) naming the file and the reason.
 
-use super::common::{CommandError, load_rules, rate};
+use super::common::{CommandError, load_filter, load_rules, rate};
 use super::logging::say;
 use crate::config::Config;
 use crate::pipeline::{detect, ingest};
@@ -12,8 +13,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// `trailship detect`.
-pub async fn detect(cfg: &Config, extra_rules: Vec<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
+pub async fn detect(
+    cfg: &Config,
+    extra_rules: Vec<PathBuf>,
+    filters: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
+) -> Result<(), CommandError> {
     let loaded = load_rules(cfg, &extra_rules)?;
+    let filtering = if filters.is_empty() {
+        None
+    } else {
+        let mut with = cfg.clone();
+        with.filter.drop.extend(filters);
+        Some((Arc::new(load_filter(&with)?), cfg.alerts.group_levels.clone()))
+    };
     let sources = super::common::sources(cfg);
     let mut found = ingest::collect_files(&paths, &sources);
     for missing in &found.missing {
@@ -26,14 +39,26 @@ pub async fn detect(cfg: &Config, extra_rules: Vec<PathBuf>, paths: Vec<PathBuf>
     let frame = super::common::frame_limits(cfg);
     let started = Instant::now();
     let detector = Arc::new(loaded.detector);
-    let s = detect::detect_files(found.files, detector, frame, Box::new(std::io::stdout())).await;
+    let s = detect::detect_files(found.files, detector, filtering, frame, Box::new(std::io::stdout())).await;
     let secs = started.elapsed().as_secs_f64();
+    let filtered = match &s.filtered {
+        None => String::new(),
+        Some(f) => format!(
+            "; filters would drop {} of {} events ({:.1}%), keep {} that grouped or correlation rules count, and \
+             still make {} alerts from the dropped ones",
+            f.dropped,
+            s.events,
+            if s.events == 0 { 0.0 } else { 100.0 * f.dropped as f64 / s.events as f64 },
+            f.kept,
+            f.alerts
+        ),
+    };
     say(
         tracing::Level::INFO,
         &format!(
             "trailship detect: {} files, {} events in {secs:.2} s, {} events/s; {} matches of {} rules ({} rules loaded, \
              {} built in; {} skipped for other log sources); {} invalid records, {} files of other log sources skipped, {} files \
-             failed",
+             failed{filtered}",
             s.files,
             s.events,
             rate(s.events, secs),

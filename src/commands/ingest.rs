@@ -25,6 +25,7 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
         limits.max_bytes = limits.max_bytes.min(OUTPUT_BATCH_BYTES);
     }
     let decoder = Arc::new(decoder);
+    let filter = decoder.filter.clone();
     let mut found = ingest::collect_files(&paths, &decoder.sources);
     for missing in &found.missing {
         tracing::error!(error = %missing, "cannot read path");
@@ -78,10 +79,11 @@ pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) 
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}; {}, {} files failed{found_line}){}",
+            "trailship ingest: {} files, {} events in {secs:.2} s, {} events/s ({settled}{}; {}, {} files failed{found_line}){}",
             s.files,
             s.events,
             rate(s.events, secs),
+            filter.summary(),
             found.skipped_summary(),
             s.failed + found.missing.len(),
             peak_memory()

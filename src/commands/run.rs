@@ -23,6 +23,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue_url = cfg.sqs.require_queue_url()?.to_owned();
     let (decoder, findings) = decoder_and_findings(cfg)?;
     let decoder = Arc::new(decoder);
+    let filter = decoder.filter.clone();
     let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
     // The worker holds a batch the cluster refuses for its own reasons (permissions, blocks)
     // until it is fixed, instead of failing the file and spending the message's receives.
@@ -102,7 +103,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     say(
         tracing::Level::INFO,
         &format!(
-            "trailship run: {} files, {} events in {:.2} s of processing, {} events/s ({secs:.2} s in all, idle long-polls included; {} indexed, {} already present, {} dead-lettered, {} alerts; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped{found}){}",
+            "trailship run: {} files, {} events in {:.2} s of processing, {} events/s ({secs:.2} s in all, idle long-polls included; {} indexed, {} already present, {} dead-lettered, {} alerts{}; {} messages: {} deleted, {} left for redelivery, {} released, {} refused; {} objects skipped{found}){}",
             s.files,
             s.events,
             s.busy.as_secs_f64(),
@@ -111,6 +112,7 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
             s.indexed.duplicates,
             s.indexed.dead_lettered,
             s.indexed.alerts,
+            filter.summary(),
             s.messages,
             s.acked,
             s.failed,

@@ -10,6 +10,7 @@ mod caseless;
 pub mod correlation;
 pub mod eval;
 pub mod event;
+pub mod filter;
 pub mod index;
 pub mod rules;
 
@@ -100,6 +101,8 @@ pub struct Reported {
     /// Whether its matches make no alert of their own: a rule a correlation references without
     /// `generate: true`. The events still carry its id.
     pub silent: bool,
+    /// Whether a correlation counts its matches (from the indexed events that carry its id).
+    pub correlated: bool,
 }
 
 impl std::ops::Deref for Match {
@@ -157,11 +160,12 @@ impl Match {
             title_json,
             group,
             silent: false,
+            correlated: false,
         }))
     }
 
-    /// The same match, making no alert of its own.
-    fn silenced(&self) -> Match {
+    /// The same match, counted by a correlation, and with `silent` making no alert of its own.
+    fn correlated(&self, silent: bool) -> Match {
         let r = &self.0;
         Match(Arc::new(Reported {
             id: r.id.clone(),
@@ -172,8 +176,15 @@ impl Match {
             id_json: r.id_json.clone(),
             title_json: r.title_json.clone(),
             group: r.group,
-            silent: true,
+            silent: r.silent || silent,
+            correlated: true,
         }))
+    }
+
+    /// Whether the alerts of this match are made from the indexed event that carries its id
+    /// (a grouped rule's, or a correlation's), so the event must be indexed for them.
+    pub fn needs_event(&self, group_levels: &[Level]) -> bool {
+        self.correlated || (!self.silent && self.is_grouped(group_levels))
     }
 }
 
@@ -208,11 +219,12 @@ impl Detector {
         self.rules.push((rule, program, reported));
     }
 
-    /// Makes the rules with these ids silent (see [`Reported::silent`]).
-    fn silence(&mut self, ids: &std::collections::BTreeSet<String>) {
+    /// Marks the rules with these ids as counted by a correlation, and those in `silent` as
+    /// making no alert of their own (see [`Reported::silent`]).
+    fn correlate(&mut self, ids: &std::collections::BTreeSet<String>, silent: &std::collections::BTreeSet<String>) {
         for (_, _, reported) in &mut self.rules {
             if ids.contains(&reported.id) {
-                *reported = reported.silenced();
+                *reported = reported.correlated(silent.contains(&reported.id));
             }
         }
     }
@@ -269,6 +281,26 @@ impl Detector {
         if out.len() > 1 {
             out.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.title.cmp(&b.title)));
         }
+    }
+
+    /// The position (load order) of the first rule that matches `record`, if one does.
+    pub fn first_match(&self, record: &RawEvent<'_>) -> Option<usize> {
+        if self.rules.is_empty() {
+            return None;
+        }
+        let name = record.get_str("eventName");
+        CANDIDATES.with_borrow_mut(|candidates| {
+            self.index.candidates(record, name.as_deref(), candidates);
+            if candidates.is_empty() {
+                return None;
+            }
+            candidates.sort_unstable();
+            let event = event::RecordEvent::new(record);
+            candidates.iter().copied().find(|&i| {
+                let (rule, program, _) = &self.rules[i];
+                Self::holds(rule, program.as_ref(), &event)
+            })
+        })
     }
 
     /// The ids of the rules that match `record`, every rule evaluated (the index's reference).

@@ -119,14 +119,14 @@ pub enum LoadError {
 
 /// A parser or compiler message on one line (regex errors draw the pattern and a caret over
 /// several lines).
-fn one_line(message: &str) -> String {
+pub(super) fn one_line(message: &str) -> String {
     let parts: Vec<&str> =
         message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.chars().all(|c| c == '^' || c == '~')).collect();
     parts.join(" ")
 }
 
 /// Whether a rule is for CloudTrail records.
-fn is_cloudtrail(rule: &SigmaRule) -> bool {
+pub(super) fn is_cloudtrail(rule: &SigmaRule) -> bool {
     let is = |v: &Option<String>, want: &str| v.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want));
     is(&rule.logsource.product, "aws") && is(&rule.logsource.service, "cloudtrail")
 }
@@ -154,7 +154,7 @@ fn files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 }
 
 /// Rule sources in load order: (name for messages, YAML).
-fn sources(builtin: bool, paths: &[PathBuf]) -> Result<Vec<(String, String, bool)>, LoadError> {
+pub(super) fn sources(builtin: bool, paths: &[PathBuf]) -> Result<Vec<(String, String, bool)>, LoadError> {
     let mut out: Vec<(String, String, bool)> = Vec::new();
     if builtin {
         out.extend(
@@ -220,16 +220,17 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
         }
     }
     let mut correlations = Vec::new();
-    let mut silent = BTreeSet::new();
+    let (mut counted, mut silent) = (BTreeSet::new(), BTreeSet::new());
     for (name, rule, is_builtin) in pending {
         let (correlation, quiet) = super::correlation::resolve(&rule, &by_ref).map_err(|reason| {
             LoadError::Invalid { path: name.clone(), reason: format!("correlation rule {:?}: {reason}", rule.title) }
         })?;
         silent.extend(quiet);
+        counted.extend(correlation.rules.iter().cloned());
         correlations.push(correlation);
         rules += 1;
         builtins += usize::from(is_builtin);
     }
-    detector.silence(&silent);
+    detector.correlate(&counted, &silent);
     Ok(Loaded { detector, rules, builtin: builtins, skipped, correlations })
 }

@@ -1,9 +1,13 @@
 //! `trailship detect`: the Sigma rules over local CloudTrail files, with no OpenSearch — for
 //! trying new rules against history. One line per match (time, level, rule, eventName, user,
-//! source IP, eventID) as the records are read, then one line per rule with its count. The
-//! files are read in order on one blocking thread (the output order is the files' order).
+//! source IP, eventID) as the records are read, then one line per rule with its count. With
+//! filter rules (`--filters`), what they would drop instead, as ingest decides it: per filter
+//! rule and per eventName, the events a grouped or correlation rule keeps, and the alerts the
+//! dropped events still make. The files are read in order on one blocking thread (the output
+//! order is the files' order).
 
 use crate::decode::{FrameLimits, RawEvent, maybe_gunzip};
+use crate::detect::filter::Filter;
 use crate::detect::{Detector, Level};
 use crate::sources::cloudtrail::enrich::facts::Identity;
 use crate::sources::cloudtrail::framing::{Framed, RecordReader};
@@ -27,7 +31,27 @@ pub struct DetectSummary {
     pub matches: usize,
     /// Matches per rule: (level, title, id) → count.
     pub per_rule: BTreeMap<(Level, String, String), usize>,
+    /// What the filter rules would drop, when there are some.
+    pub filtered: Option<Filtered>,
 }
+
+/// What filter rules would do to the records read.
+#[derive(Debug, Default, Clone)]
+pub struct Filtered {
+    /// Records dropped.
+    pub dropped: usize,
+    /// Dropped per filter rule: (title, id) → count.
+    pub per_rule: BTreeMap<(String, String), usize>,
+    /// Dropped per `eventName`.
+    pub per_name: BTreeMap<String, usize>,
+    /// Records a filter matched but a grouped or correlation rule keeps (indexed anyway).
+    pub kept: usize,
+    /// Alert documents the dropped records still make.
+    pub alerts: usize,
+}
+
+/// Filter rules, and the alert levels grouped (`alerts.group_levels`).
+pub type Filtering = (Arc<Filter>, Vec<Level>);
 
 /// One match as a line: `time  level  title  eventName  user  sourceIP  eventID`.
 fn line(ev: &RawEvent<'_>, level: Level, title: &str) -> String {
@@ -49,17 +73,19 @@ fn line(ev: &RawEvent<'_>, level: Level, title: &str) -> String {
     )
 }
 
-/// Evaluates `detector` over every record of `files`, writing match lines to `out`.
+/// Evaluates `detector` over every record of `files`, writing match lines to `out`; with
+/// `filtering`, what the filters would drop instead of the match lines.
 pub async fn detect_files(
     files: Vec<PathBuf>,
     detector: Arc<Detector>,
+    filtering: Option<Filtering>,
     frame: FrameLimits,
     mut out: Box<dyn Write + Send>,
 ) -> DetectSummary {
     tokio::task::spawn_blocking(move || {
-        let mut s = DetectSummary::default();
+        let mut s = DetectSummary { filtered: filtering.as_ref().map(|_| Filtered::default()), ..Default::default() };
         for path in files {
-            match detect_file(&path, &detector, frame, &mut *out, &mut s) {
+            match detect_file(&path, (&detector, filtering.as_ref()), frame, &mut *out, &mut s) {
                 Ok(()) => s.files += 1,
                 Err(e) => {
                     s.failed += 1;
@@ -67,12 +93,10 @@ pub async fn detect_files(
                 }
             }
         }
-        let mut ranked: Vec<_> = s.per_rule.iter().collect();
-        ranked.sort_by(|a, b| b.1.cmp(a.1).then_with(|| b.0.0.cmp(&a.0.0)).then_with(|| a.0.1.cmp(&b.0.1)));
-        let _ = writeln!(out);
-        for ((level, title, id), n) in ranked {
-            let _ = writeln!(out, "{n:>7}  {:<13} {title}  ({id})", level.as_str());
-        }
+        let _ = match &s.filtered {
+            Some(f) => write_filtered(&mut *out, f, s.events),
+            None => write_per_rule(&mut *out, &s),
+        };
         let _ = out.flush();
         s
     })
@@ -80,9 +104,55 @@ pub async fn detect_files(
     .expect("the detect thread does not panic")
 }
 
+/// One line per rule with its count, most matches first.
+fn write_per_rule(out: &mut dyn Write, s: &DetectSummary) -> std::io::Result<()> {
+    let mut ranked: Vec<_> = s.per_rule.iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(a.1).then_with(|| b.0.0.cmp(&a.0.0)).then_with(|| a.0.1.cmp(&b.0.1)));
+    writeln!(out)?;
+    for ((level, title, id), n) in ranked {
+        writeln!(out, "{n:>7}  {:<13} {title}  ({id})", level.as_str())?;
+    }
+    Ok(())
+}
+
+/// What the filters would drop: per rule, then per eventName, most first, with the share of
+/// all records read.
+fn write_filtered(out: &mut dyn Write, f: &Filtered, events: usize) -> std::io::Result<()> {
+    let share = |n: usize| if events == 0 { 0.0 } else { 100.0 * n as f64 / events as f64 };
+    let mut rules: Vec<_> = f.per_rule.iter().collect();
+    rules.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    writeln!(out, "dropped per filter rule:")?;
+    for ((title, id), n) in rules {
+        writeln!(out, "{n:>9}  {:>5.1}%  {title}  ({id})", share(*n))?;
+    }
+    let mut names: Vec<_> = f.per_name.iter().collect();
+    names.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    writeln!(out, "dropped per eventName:")?;
+    for (name, n) in names {
+        writeln!(out, "{n:>9}  {:>5.1}%  {name}", share(*n))?;
+    }
+    Ok(())
+}
+
+/// Counts what the filters would do to `ev`, whose detection matches are `matches`.
+fn filter_record(ev: &RawEvent<'_>, matches: &[crate::detect::Match], filtering: &Filtering, f: &mut Filtered) {
+    let (filter, group_levels) = filtering;
+    let Some(rule) = filter.dropping(ev) else { return };
+    if matches.iter().any(|m| m.needs_event(group_levels)) {
+        f.kept += 1;
+        return;
+    }
+    f.dropped += 1;
+    f.alerts += matches.iter().filter(|m| !m.silent).count();
+    let rule = filter.rule(rule);
+    *f.per_rule.entry((rule.title.clone(), rule.id.clone())).or_default() += 1;
+    let name = ev.get_str("eventName").map(|n| n.into_owned()).unwrap_or_else(|| "-".into());
+    *f.per_name.entry(name).or_default() += 1;
+}
+
 fn detect_file(
     path: &std::path::Path,
-    detector: &Detector,
+    (detector, filtering): (&Detector, Option<&Filtering>),
     frame: FrameLimits,
     out: &mut dyn Write,
     s: &mut DetectSummary,
@@ -99,10 +169,18 @@ fn detect_file(
             continue;
         };
         s.events += 1;
-        for m in detector.matches(&ev) {
+        let matches = detector.matches(&ev);
+        for m in &matches {
             s.matches += 1;
             *s.per_rule.entry((m.level, m.title.to_string(), m.id.to_string())).or_default() += 1;
-            writeln!(out, "{}", line(&ev, m.level, &m.title))?;
+        }
+        match (filtering, s.filtered.as_mut()) {
+            (Some(filtering), Some(f)) => filter_record(&ev, &matches, filtering, f),
+            _ => {
+                for m in &matches {
+                    writeln!(out, "{}", line(&ev, m.level, &m.title))?;
+                }
+            }
         }
     }
     Ok(())

@@ -38,6 +38,8 @@ pub struct IngestSummary {
     pub events: usize,
     /// Records that could not become documents.
     pub invalid: usize,
+    /// Records a filter rule dropped.
+    pub dropped: usize,
     /// How events were settled (zero when writing `--output`).
     pub indexed: BatchReport,
 }
@@ -198,6 +200,7 @@ impl std::ops::AddAssign for IngestSummary {
         self.failed += other.failed;
         self.events += other.events;
         self.invalid += other.invalid;
+        self.dropped += other.dropped;
         self.indexed += other.indexed;
     }
 }
@@ -213,6 +216,7 @@ fn tally(path: &Path, result: anyhow::Result<super::ObjectReport>, summary: &mut
             summary.files += 1;
             summary.events += r.decoded.events;
             summary.invalid += r.decoded.invalid;
+            summary.dropped += r.decoded.dropped;
             summary.indexed += r.indexed;
         }
         Err(e) => {

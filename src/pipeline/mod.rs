@@ -153,6 +153,7 @@ pub fn object_indexed(r: &ObjectReport, touched: &crate::touched::Touched) {
         ("indexed", r.indexed.created),
         ("duplicate", r.indexed.duplicates),
         ("dead_lettered", r.indexed.dead_lettered),
+        ("dropped", r.decoded.dropped),
     ] {
         metrics::counter!(crate::telemetry::EVENTS, "outcome" => outcome).increment(n as u64);
     }

@@ -17,6 +17,8 @@ pub struct ObjectDecoder {
     pub with: Decoding,
     /// The log sources, which route and decode.
     pub sources: Sources,
+    /// The filter rules the sources drop events with, for their counts.
+    pub filter: Arc<crate::detect::filter::Filter>,
 }
 
 impl ObjectDecoder {

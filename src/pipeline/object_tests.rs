@@ -60,7 +60,8 @@ fn a_file_becomes_create_actions_in_daily_indices() {
             batches: 2,
             newest_event: Some(1_722_556_800),
             oldest_event: Some(1_722_556_799),
-            alerts: 0
+            alerts: 0,
+            dropped: 0,
         }
     );
     let l = lines(&batches);
@@ -116,6 +117,47 @@ fn every_rule_an_event_matches_adds_an_alert_document_after_it() {
 }
 
 #[test]
+fn a_filtered_event_is_not_indexed_but_makes_its_alert_unless_a_group_counts_it() {
+    let rule = |id: &str, name: &str, level: &str| {
+        format!(
+            "title: {id}\nid: {id}\nlogsource:\n    product: aws\n    service: cloudtrail\n\
+             detection:\n    sel:\n        eventName: {name}\n    condition: sel\nlevel: {level}\n"
+        )
+    };
+    let detections = [rule("trail-deleted", "DeleteTrail", "high"), rule("object-read", "GetObject", "low")];
+    let detector = crate::detect::rules::load_sources(detections.into_iter().map(|t| ("d".into(), t, false)).collect());
+    let filters = ["DeleteTrail", "GetObject", "ListTrails"].map(|n| (format!("{n}.yml"), rule(n, n, "low"), false));
+    let filter = Arc::new(crate::detect::filter::Filter::from_sources(filters.into()).unwrap());
+    let mut cloudtrail = crate::sources::cloudtrail::CloudTrail::new(Arc::new(detector.unwrap().detector));
+    cloudtrail.filter = filter.clone();
+    cloudtrail.group_levels = vec![crate::detect::Level::Low];
+    let d = crate::testing::decoder_with(10, 64 << 10, cloudtrail, Default::default());
+    let file = br#"[{"eventID":"a","eventTime":"2024-08-01T10:00:00Z","eventName":"DeleteTrail","sourceIPAddress":"203.0.113.9"},
+                    {"eventID":"b","eventTime":"2024-08-01T10:00:01Z","eventName":"GetObject"},
+                    {"eventID":"c","eventTime":"2024-08-01T10:00:02Z","eventName":"ListTrails"},
+                    {"eventID":"d","eventTime":"2024-08-01T10:00:03Z","eventName":"RunInstances"}]"#;
+    let mut batches = Vec::new();
+    let stats = d
+        .decode(&file[..], Arc::new(Origin::File("f.json".into())), &watch(), &mut |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((stats.events, stats.dropped, stats.alerts), (4, 2, 1));
+    let kinds: Vec<ItemKind> = batches.iter().flat_map(|b| b.items.iter().map(|i| i.kind)).collect();
+    assert_eq!(kinds, [ItemKind::Alert, ItemKind::Event, ItemKind::Event]);
+    let l = lines(&batches);
+    assert_eq!(l[1]["rule"]["id"], "trail-deleted");
+    assert_eq!(l[1]["event"], serde_json::json!({"kind": "alert", "dropped": true}));
+    assert_eq!((&l[1]["eventID"], &l[1]["source"]["ip"]), (&"a".into(), &"203.0.113.9".into()));
+    assert_eq!(l[2]["create"]["_id"], "b", "a grouped rule counts it from the index: kept");
+    assert_eq!(l[3]["rule"]["id"], serde_json::json!(["object-read"]), "the event carries the grouped rule");
+    assert_eq!(l[4]["create"]["_id"], "d");
+    let totals: Vec<u64> = filter.totals().into_iter().map(|(_, n)| n).collect();
+    assert_eq!(totals, [1, 0, 1]);
+}
+
+#[test]
 fn bad_records_are_dead_lettered_and_the_file_goes_on() {
     let big = format!(r#"{{"eventID":"big","p":"{}"}}"#, "x".repeat(100 << 10));
     let file = format!(
@@ -130,7 +172,8 @@ fn bad_records_are_dead_lettered_and_the_file_goes_on() {
             batches: 1,
             newest_event: Some(1_722_470_401),
             oldest_event: Some(1_722_470_400),
-            alerts: 0
+            alerts: 0,
+            dropped: 0,
         }
     );
     let docs: Vec<Value> = lines(&batches).into_iter().skip(1).step_by(2).collect();

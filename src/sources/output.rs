@@ -26,6 +26,8 @@ pub struct DecodeStats {
     pub oldest_event: Option<i64>,
     /// Alert documents made (one per rule matched by an event).
     pub alerts: usize,
+    /// Records a filter rule dropped (not indexed; their alerts are).
+    pub dropped: usize,
 }
 
 /// The receiver of batches went away (shutdown): stop decoding.

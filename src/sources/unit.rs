@@ -16,13 +16,15 @@ use tokio::sync::mpsc;
 /// Builds a source from the configuration and the shared tools.
 pub type Make = fn(&Config, &Tools) -> Arc<dyn LogSource>;
 
-/// What sources share: GeoIP databases and the loaded Sigma rules.
+/// What sources share: GeoIP databases and the loaded Sigma rules (detections and filters).
 #[derive(Debug, Clone, Default)]
 pub struct Tools {
     /// GeoIP databases, when configured.
     pub geo: Option<Arc<crate::geo::GeoIp>>,
     /// The detection rules.
     pub detector: Arc<crate::detect::Detector>,
+    /// The filter rules (`filter.drop`).
+    pub filter: Arc<crate::detect::filter::Filter>,
 }
 
 /// What a source makes of a key or a local file.

@@ -2,7 +2,10 @@
 //! into a borrowed [`RawEvent`], check it against the Sigma rules, and write its document
 //! ([`super::enrich`]) and one alert document per rule it matched, into the index of the
 //! record's own day. Matches of grouped rules (`alerts.group_levels`) make no alert document
-//! here: the findings pass counts them per group. A bad record (not a JSON object, over the
+//! here: the findings pass counts them per group. A record a filter rule matches
+//! (`filter.drop`) is not indexed, after detection: its alerts are still written (marked
+//! `event.dropped`), and a record matched by a rule whose alerts are counted from the indexed
+//! events (grouped, or a correlation's) is indexed whatever the filters say. A bad record (not a JSON object, over the
 //! record limit, no usable id or time, outside the event window) is dead-lettered and the file
 //! goes on; only a broken container fails it. Cancellation and the object's deadline are
 //! checked between records.
@@ -34,6 +37,8 @@ pub fn decode(
     let newest_day = source.window.newest();
     // The rules each record matched, one vector for all of them.
     let mut matches = Vec::new();
+    // What each filter rule dropped from this file.
+    let mut dropped = vec![0u64; source.filter.rule_count()];
     while let Some(framed) = records.next_record()? {
         watch.check()?;
         stats.events += 1;
@@ -48,12 +53,14 @@ pub fn decode(
                 with.dead_letter(&mut builder, &mut stats, bad)
             }
             Framed::Record { offset, bytes, members } => {
-                let mut at = Record { builder: &mut builder, stats: &mut stats, span: &mut span, emit };
+                let mut at =
+                    Record { builder: &mut builder, stats: &mut stats, span: &mut span, dropped: &mut dropped, emit };
                 file.push_record(&mut at, (offset, bytes, members), &newest_day, &mut matches)?
             }
         };
         send(full, &mut stats, emit)?;
     }
+    source.filter.add(&dropped);
     finish(builder, stats, span.ends(), emit)
 }
 
@@ -112,6 +119,21 @@ impl File<'_> {
         };
         at.span.see(&target.timestamp);
         self.source.detector.matches_into(&event, matches);
+        if let Some(rule) = self.source.filter.dropping(&event) {
+            if !matches.iter().any(|m| m.needs_event(&self.source.group_levels)) {
+                at.stats.dropped += 1;
+                at.dropped[rule] += 1;
+                // Only the alerts, from a document written aside (a rare path: a record both
+                // filtered and matched).
+                let mut aside = Vec::new();
+                return match self.source.enricher.write_document(&event, &target, matches, &mut aside) {
+                    None => Ok(None),
+                    Some(subject) => {
+                        self.push_alerts(at.builder, at.stats, (subject, &target, bytes), matches, false, at.emit)
+                    }
+                };
+            }
+        }
         let mut subject = None;
         let full = at.builder.push(
             ItemKind::Event,
@@ -130,24 +152,27 @@ impl File<'_> {
             None => Ok(full),
             Some(subject) => {
                 send(full, at.stats, at.emit)?;
-                self.push_alerts(at.builder, at.stats, (subject, &target, bytes), matches, at.emit)
+                self.push_alerts(at.builder, at.stats, (subject, &target, bytes), matches, true, at.emit)
             }
         }
     }
 
     /// Adds one alert document per rule in `matches` after the event's own document (but for
     /// the grouped ones, which the findings pass counts), sending all but the last batch this
-    /// fills; the last is returned like [`BatchBuilder::push`]'s.
+    /// fills; the last is returned like [`BatchBuilder::push`]'s. Without `indexed`, the event
+    /// was dropped by a filter and its alerts say so.
     fn push_alerts(
         &self,
         builder: &mut BatchBuilder,
         stats: &mut DecodeStats,
         (subject, target, raw): (super::enrich::alert::AlertSubject, &super::enrich::Target<'_>, &[u8]),
         matches: &[crate::detect::Match],
+        indexed: bool,
         emit: &mut dyn FnMut(Batch) -> Result<(), Closed>,
     ) -> Result<Option<Batch>, Closed> {
         let suffix = self.with.index_period.suffix(target.date_str());
-        let alerts = subject.alerts(&self.source.index_prefix, suffix);
+        let alerts =
+            if indexed { subject.alerts(&self.source.index_prefix, suffix) } else { subject.alerts_of_dropped() };
         let mut full = None;
         for m in matches.iter().filter(|m| !m.silent && !self.source.is_grouped(m)) {
             send(full.take(), stats, emit)?;
@@ -164,10 +189,12 @@ impl File<'_> {
     }
 }
 
-/// Where a record of a file goes: the file's batches, counts, time span and batch sink.
+/// Where a record of a file goes: the file's batches, counts, time span, what each filter rule
+/// dropped, and the batch sink.
 struct Record<'a, 'e> {
     builder: &'a mut BatchBuilder,
     stats: &'a mut DecodeStats,
     span: &'a mut Span,
+    dropped: &'a mut [u64],
     emit: &'a mut (dyn FnMut(Batch) -> Result<(), Closed> + 'e),
 }

@@ -59,6 +59,7 @@ pub fn configured(cfg: &Config, tools: &Tools) -> Arc<dyn LogSource> {
         window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead, ..WINDOW },
         enricher: enrich::Enricher::with_geoip(tools.geo.clone()),
         detector: tools.detector.clone(),
+        filter: tools.filter.clone(),
         alerts_index_prefix: cfg.alerts.index_prefix.clone(),
         group_levels: cfg.alerts.group_levels.clone(),
     })

@@ -21,6 +21,8 @@ pub struct CloudTrail {
     pub enricher: Enricher,
     /// The Sigma rules every record is checked against; none when empty.
     pub detector: Arc<crate::detect::Detector>,
+    /// The filter rules: a record one matches is not indexed (but for its alerts).
+    pub filter: Arc<crate::detect::filter::Filter>,
     /// Index prefix of alert documents (`alerts.index_prefix`).
     pub alerts_index_prefix: String,
     /// Matches of rules of these levels make no alert document of their own: the findings pass
@@ -30,13 +32,14 @@ pub struct CloudTrail {
 
 impl CloudTrail {
     /// The source with default names (`cloudtrail`, `trailship-alerts`), no GeoIP, `detector`,
-    /// and no grouping.
+    /// no filter and no grouping.
     pub fn new(detector: Arc<crate::detect::Detector>) -> Self {
         CloudTrail {
             index_prefix: "cloudtrail".into(),
             window: WINDOW,
             enricher: Enricher::new(),
             detector,
+            filter: Arc::default(),
             alerts_index_prefix: "trailship-alerts".into(),
             group_levels: Vec::new(),
         }

@@ -14,7 +14,8 @@ const MAX_ID_BYTES: usize = 512;
 
 /// What every alert of one event shares, written once per event: the document around the
 /// rule (`{"@timestamp":…,` before it; `,"eventID":…,"eventName":…,"eventSource":…,"user":{…},
-/// "source":{…},"cloud":{…},"event":{"kind":"alert","index":` after it, the index to come).
+/// "source":{…},"cloud":{…},"event":{"kind":"alert",` after it, the event's index (or that a
+/// filter dropped it) to come).
 pub struct AlertSubject {
     doc: Vec<u8>,
     /// Where the rule goes.
@@ -73,7 +74,7 @@ impl AlertSubject {
             out.push(b'}');
         }
         f.write_cloud(&mut out);
-        out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",\"index\":");
+        out.extend_from_slice(b",\"event\":{\"kind\":\"alert\",");
         AlertSubject { doc: out, head, id_end }
     }
 
@@ -112,11 +113,18 @@ impl AlertSubject {
     /// The alert documents of the event, whose own index is `<prefix>-<suffix>` (validated
     /// index-name characters, nothing to escape, as in `write_create_action`).
     pub fn alerts(mut self, prefix: &str, suffix: &str) -> Alerts {
-        self.doc.push(b'"');
+        self.doc.extend_from_slice(b"\"index\":\"");
         self.doc.extend_from_slice(prefix.as_bytes());
         self.doc.push(b'-');
         self.doc.extend_from_slice(suffix.as_bytes());
         self.doc.extend_from_slice(b"\"}}");
+        Alerts { doc: self.doc, head: self.head, id_end: self.id_end }
+    }
+
+    /// The alert documents of an event a filter dropped (`"event":{…,"dropped":true}`: no
+    /// index holds it; the alert carries what an analyst needs).
+    pub fn alerts_of_dropped(mut self) -> Alerts {
+        self.doc.extend_from_slice(b"\"dropped\":true}}");
         Alerts { doc: self.doc, head: self.head, id_end: self.id_end }
     }
 }
@@ -152,13 +160,17 @@ mod tests {
     use serde_json::{Value, json};
 
     fn alert(record: &str, m: &Match) -> Value {
+        alert_of(record, m, false)
+    }
+
+    fn alert_of(record: &str, m: &Match, dropped: bool) -> Value {
         let ev = RawEvent::parse(record.as_bytes()).unwrap();
         let enricher = crate::sources::cloudtrail::enrich::Enricher::new();
         let target = enricher.target(&ev).unwrap();
         let mut doc = Vec::new();
         let subject = enricher.write_document(&ev, &target, std::slice::from_ref(m), &mut doc).unwrap();
         let mut out = Vec::new();
-        let alerts = subject.alerts("cloudtrail", "2024.07.31");
+        let alerts = if dropped { subject.alerts_of_dropped() } else { subject.alerts("cloudtrail", "2024.07.31") };
         alerts.write(m, &mut out);
         assert_eq!(alerts.id(m), AlertSubject::id_json(&m.id, target.id_json));
         serde_json::from_slice(&out).expect("valid json")
@@ -188,6 +200,16 @@ mod tests {
                 "event": {"kind": "alert", "index": "cloudtrail-2024.07.31"}
             })
         );
+    }
+
+    #[test]
+    fn the_alert_of_a_dropped_event_says_so_and_names_no_index() {
+        let record = r#"{"eventID":"e-1","eventTime":"2024-07-31T12:46:41Z","eventName":"GetObject","sourceIPAddress":"203.0.113.9"}"#;
+        let kept = alert_of(record, &rule(), false);
+        let mut dropped = alert_of(record, &rule(), true);
+        assert_eq!(dropped["event"], json!({"kind": "alert", "dropped": true}));
+        dropped["event"] = kept["event"].clone();
+        assert_eq!(dropped, kept, "the rest is the same");
     }
 
     #[test]
