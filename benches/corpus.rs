@@ -340,6 +340,23 @@ pub fn build_pretty_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) {
     rewrite_corpus(dir, from, events, &|file| serde_json::to_vec_pretty(file).unwrap())
 }
 
+/// The trail corpus with each file's events on one day, the first event's (their times of day
+/// kept), as CloudTrail's five-minute files are: a filter's tallies of dropped events are per
+/// object and day, so this is the corpus that shows their real number. Returns the events and
+/// the gzip bytes.
+pub fn build_one_day_corpus(dir: &Path, from: &Path, events: u64) -> (u64, u64) {
+    rewrite_corpus(dir, from, events, &|file| {
+        let mut file = file.clone();
+        let records = file["Records"].as_array_mut().unwrap();
+        let day = records[0]["eventTime"].as_str().unwrap()[..10].to_owned();
+        for record in records {
+            let time = record["eventTime"].as_str().unwrap();
+            record["eventTime"] = Value::from(format!("{day}{}", &time[10..]));
+        }
+        serde_json::to_vec(&file).unwrap()
+    })
+}
+
 /// Writes every gzip file of `from` again into `dir` as `write` renders its JSON, once (a
 /// stamp names the events). Returns the events and the gzip bytes.
 fn rewrite_corpus(dir: &Path, from: &Path, events: u64, write: &dyn Fn(&Value) -> Vec<u8>) -> (u64, u64) {

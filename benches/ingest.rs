@@ -15,17 +15,21 @@
 //!   public sources come from a pool of 10,000 addresses, so the cache both hits and misses).
 //! - `access`: S3 server access-log files (plain text and gzip), lines/s and MB/s of log text
 //!   beside the CloudTrail path's MB/s of decompressed JSON: the per-byte comparison.
+//! - `filter`: the trail corpus, each file's events moved to one day as in a real trail,
+//!   without and with a filter dropping some four events in five: wall time and `_bulk` bytes
+//!   ([`filter`]).
 //!
 //! Environment: `BENCH_EVENTS` (throughput corpus, default 200000), `BENCH_TRAIL_FILES` (trail
 //! corpus, default 300), `BENCH_ACCESS_LINES` (default 400000), `BENCH_RUNS` (default 5).
 
 mod corpus;
+mod filter;
 mod typical_rules;
 mod wall;
 
 use corpus::{
-    build_access_corpus, build_corpus, build_ordered_corpus, build_pretty_corpus, build_spread_corpus,
-    build_trail_corpus, inflated_bytes,
+    build_access_corpus, build_corpus, build_one_day_corpus, build_ordered_corpus, build_pretty_corpus,
+    build_spread_corpus, build_trail_corpus, inflated_bytes,
 };
 use std::path::Path;
 use std::process::Command;
@@ -47,7 +51,7 @@ fn main() {
         return;
     }
     let number = |k: &str, default: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let modes = std::env::var("BENCH_MODE").unwrap_or_else(|_| "wall,configs,access".into());
+    let modes = std::env::var("BENCH_MODE").unwrap_or_else(|_| "wall,configs,access,filter".into());
     let modes: Vec<&str> = modes.split(',').map(str::trim).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let total = number("BENCH_EVENTS", 200_000);
@@ -76,7 +80,14 @@ fn main() {
             "access" => {
                 access_mode(&bench, &geoip_databases(&root.join("bench-geoip")), number("BENCH_ACCESS_LINES", 400_000))
             }
-            other => panic!("BENCH_MODE: unknown mode {other:?} (wall, configs, access)"),
+            "filter" => {
+                let trail = root.join("bench-trail-corpus");
+                let (events, _) = build_trail_corpus(&trail, number("BENCH_TRAIL_FILES", 300));
+                let one_day = root.join("bench-one-day-corpus");
+                build_one_day_corpus(&one_day, &trail, events);
+                filter::report(&root, &one_day, events, bench.runs);
+            }
+            other => panic!("BENCH_MODE: unknown mode {other:?} (wall, configs, access, filter)"),
         }
     }
 }

@@ -112,7 +112,7 @@ impl Batch {
     fn action_meta(&self, item: &Item) -> Option<ActionMeta<'_>> {
         #[derive(serde::Deserialize)]
         struct Action<'a> {
-            #[serde(borrow)]
+            #[serde(borrow, alias = "index")]
             create: ActionMeta<'a>,
         }
         serde_json::from_slice::<Action>(self.action(item)).ok().map(|a| a.create)

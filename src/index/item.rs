@@ -14,6 +14,9 @@ pub enum ItemKind {
     /// An alert document (a detection rule matched the event before it); its raw record is
     /// the event's, so a refused alert is dead-lettered with what replays it.
     Alert,
+    /// A count written with an `index` action (the dropped events of a trend key), replacing
+    /// the same count written before; no event of its own.
+    Tally,
 }
 
 /// One action of a batch.

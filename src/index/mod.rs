@@ -377,6 +377,7 @@ impl<B: BulkClient> Indexer<B> {
                     }
                 }
                 ItemOutcome::Duplicate if item.kind == ItemKind::Alert => {}
+                ItemOutcome::Created | ItemOutcome::Duplicate if item.kind == ItemKind::Tally => {}
                 ItemOutcome::Created => report.created += 1,
                 ItemOutcome::Duplicate => report.duplicates += 1,
                 ItemOutcome::Retry { status, reason } => {

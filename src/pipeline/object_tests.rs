@@ -145,7 +145,7 @@ fn a_filtered_event_is_not_indexed_but_makes_its_alert_unless_a_group_counts_it(
         .unwrap();
     assert_eq!((stats.events, stats.dropped, stats.alerts), (4, 2, 1));
     let kinds: Vec<ItemKind> = batches.iter().flat_map(|b| b.items.iter().map(|i| i.kind)).collect();
-    assert_eq!(kinds, [ItemKind::Alert, ItemKind::Event, ItemKind::Event]);
+    assert_eq!(kinds, [ItemKind::Alert, ItemKind::Event, ItemKind::Event, ItemKind::Tally, ItemKind::Tally]);
     let l = lines(&batches);
     assert_eq!(l[1]["rule"]["id"], "trail-deleted");
     assert_eq!(l[1]["event"], serde_json::json!({"kind": "alert", "dropped": true}));
@@ -153,6 +153,16 @@ fn a_filtered_event_is_not_indexed_but_makes_its_alert_unless_a_group_counts_it(
     assert_eq!(l[2]["create"]["_id"], "b", "a grouped rule counts it from the index: kept");
     assert_eq!(l[3]["rule"]["id"], serde_json::json!(["object-read"]), "the event carries the grouped rule");
     assert_eq!(l[4]["create"]["_id"], "d");
+    // After the last record, one tally per day, trend key and rule of the dropped ones.
+    assert_eq!(l[6]["index"]["_index"], "trailship-trends-cloudtrail-2024");
+    let tallied: Vec<(&Value, &Value, &Value)> =
+        [7, 9].iter().map(|&i| (&l[i]["eventName"], &l[i]["filter"]["rule"]["id"], &l[i]["count"])).collect();
+    let one = Value::from(1);
+    assert_eq!(
+        tallied,
+        [(&"DeleteTrail".into(), &"DeleteTrail".into(), &one), (&"ListTrails".into(), &"ListTrails".into(), &one)]
+    );
+    assert_eq!(l[7]["dropped"], true);
     let totals: Vec<u64> = filter.totals().into_iter().map(|(_, n)| n).collect();
     assert_eq!(totals, [1, 0, 1]);
 }

@@ -37,7 +37,7 @@ pub fn earliest_query(names: &[&str], after: Option<&Value>) -> Value {
         composite["after"] = after.clone();
     }
     json!({"size": 0, "track_total_hits": false,
-        "query": {"bool": {"filter": [{"terms": {"eventName": names}}], "must_not": [{"exists": {"field": "first_seen"}}]}},
+        "query": {"bool": {"filter": [{"terms": {"eventName": names}}], "must_not": [{"exists": {"field": "first_seen"}}, {"exists": {"field": "dropped"}}]}},
         "aggs": {"pairs": {"composite": composite, "aggs": {"first": {"min": {"field": "day"}}}}}})
 }
 
@@ -163,6 +163,11 @@ mod tests {
         );
         let q = earliest_query(&["DeleteTrail"], None);
         assert_eq!(q["query"]["bool"]["filter"][0], json!({"terms": {"eventName": ["DeleteTrail"]}}));
+        assert_eq!(
+            q["query"]["bool"]["must_not"][1],
+            json!({"exists": {"field": "dropped"}}),
+            "tallies are no calls seen"
+        );
         let answer = json!({"aggregations": {"pairs": {"buckets": [
             {"key": {"a": "1", "n": "X"}, "doc_count": 2, "first": {"value": 1_722_643_200_000.0_f64, "value_as_string": "2024-08-03T00:00:00.000Z"}}]}}});
         let (page, next) = earliest_page(&answer).unwrap();

@@ -117,23 +117,19 @@ impl Spec {
             events += count;
             let mut doc = Map::new();
             doc.insert("day".into(), Value::from(day_text.clone()));
-            let mut hashed: Vec<u8> = day_text.clone().into_bytes();
-            for field in self.shape.dims {
-                let v = &bucket["key"][*field];
-                // A missing value and an empty one hash differently.
-                match v {
-                    Value::Null => hashed.push(0),
-                    other => {
-                        hashed.push(1);
-                        hashed.extend_from_slice(scalar(other).as_bytes());
+            let values: Vec<Option<String>> = self
+                .shape
+                .dims
+                .iter()
+                .map(|field| {
+                    let v = &bucket["key"][*field];
+                    if !v.is_null() {
+                        insert_path(&mut doc, field, v.clone());
                     }
-                }
-                hashed.push(0xff);
-                if !v.is_null() {
-                    insert_path(&mut doc, field, v.clone());
-                }
-            }
-            let id = format!("{day_text}-{:016x}", fnv1a(&[&hashed]));
+                    (!v.is_null()).then(|| scalar(v))
+                })
+                .collect();
+            let id = key_id(&day_text, values.iter().map(Option::as_deref));
             doc.insert("trend_key".into(), Value::from(id.clone()));
             doc.insert("count".into(), Value::from(count));
             for field in self.shape.sums {
@@ -150,7 +146,8 @@ impl Spec {
     }
 
     /// The query listing the `_id`s of `day`'s trend documents (with their account and API,
-    /// for [`first_seen`]), from `after` on. First-seen documents are not the day's keys.
+    /// for [`first_seen`]), from `after` on. First-seen documents and the tallies of dropped
+    /// events (`dropped: true`, written with the events) are not the day's keys.
     pub fn existing_query(day: NaiveDate, after: Option<&Value>) -> Value {
         let sources = json!([
             {"trend_key": {"terms": {"field": "trend_key"}}},
@@ -163,7 +160,7 @@ impl Spec {
         }
         let query = json!({"bool": {
             "filter": [{"term": {"day": day.format("%Y-%m-%d").to_string()}}],
-            "must_not": [{"exists": {"field": "first_seen"}}],
+            "must_not": [{"exists": {"field": "first_seen"}}, {"exists": {"field": "dropped"}}],
         }});
         json!({"size": 0, "track_total_hits": false, "query": query, "aggs": {"keys": {"composite": composite}}})
     }
@@ -212,6 +209,24 @@ pub fn index_actions(index: &str, docs: &[(String, Value)]) -> Vec<u8> {
     out
 }
 
+/// The `_id` (and `trend_key`) of the trend document of `day` (`YYYY-MM-DD`) and a key: its
+/// values in the order of the shape's `dims`, `None` where the field is missing (which hashes
+/// apart from an empty string).
+pub fn key_id<'a>(day: &str, values: impl Iterator<Item = Option<&'a str>>) -> String {
+    let mut hashed: Vec<u8> = day.as_bytes().to_vec();
+    for v in values {
+        match v {
+            None => hashed.push(0),
+            Some(text) => {
+                hashed.push(1);
+                hashed.extend_from_slice(text.as_bytes());
+            }
+        }
+        hashed.push(0xff);
+    }
+    format!("{day}-{:016x}", fnv1a(&[&hashed]))
+}
+
 fn day_start(day: NaiveDate) -> String {
     format!("{}T00:00:00Z", day.format("%Y-%m-%d"))
 }
@@ -228,7 +243,7 @@ fn head(v: &Value) -> String {
 }
 
 /// Sets `a.b.c` in `doc` as nested objects.
-fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
+pub fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
     match path.split_once('.') {
         None => {
             doc.insert(path.to_owned(), value);

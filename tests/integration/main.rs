@@ -10,6 +10,7 @@ mod dashboards_import;
 mod detect;
 mod doctor;
 mod fieldmodel;
+mod filters;
 mod findings;
 mod fixtures;
 mod golden;

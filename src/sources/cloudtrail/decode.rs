@@ -4,12 +4,15 @@
 //! record's own day. Matches of grouped rules (`alerts.group_levels`) make no alert document
 //! here: the findings pass counts them per group. A record a filter rule matches
 //! (`filter.drop`) is not indexed, after detection: its alerts are still written (marked
-//! `event.dropped`), and a record matched by a rule whose alerts are counted from the indexed
-//! events (grouped, or a correlation's) is indexed whatever the filters say. A bad record (not a JSON object, over the
+//! `event.dropped`), a record matched by a rule whose alerts are counted from the indexed
+//! events (grouped, or a correlation's) is indexed whatever the filters say, and the file's
+//! dropped records are tallied into the trend indices after its last record ([`super::dropped`]).
+//! A bad record (not a JSON object, over the
 //! record limit, no usable id or time, outside the event window) is dead-lettered and the file
 //! goes on; only a broken container fails it. Cancellation and the object's deadline are
 //! checked between records.
 
+use super::dropped::Tallies;
 use super::framing::{Framed, RecordReader};
 use super::source::CloudTrail;
 use crate::decode::split::Listed;
@@ -37,8 +40,9 @@ pub fn decode(
     let newest_day = source.window.newest();
     // The rules each record matched, one vector for all of them.
     let mut matches = Vec::new();
-    // What each filter rule dropped from this file.
+    // What each filter rule dropped from this file, and per trend key.
     let mut dropped = vec![0u64; source.filter.rule_count()];
+    let mut tallies = Tallies::default();
     while let Some(framed) = records.next_record()? {
         watch.check()?;
         stats.events += 1;
@@ -53,11 +57,25 @@ pub fn decode(
                 with.dead_letter(&mut builder, &mut stats, bad)
             }
             Framed::Record { offset, bytes, members } => {
-                let mut at =
-                    Record { builder: &mut builder, stats: &mut stats, span: &mut span, dropped: &mut dropped, emit };
+                let mut at = Record {
+                    builder: &mut builder,
+                    stats: &mut stats,
+                    span: &mut span,
+                    dropped: (&mut dropped, &mut tallies),
+                    emit,
+                };
                 file.push_record(&mut at, (offset, bytes, members), &newest_day, &mut matches)?
             }
         };
+        send(full, &mut stats, emit)?;
+    }
+    let trend_prefix = crate::config::trends::trend_prefix(&source.index_prefix);
+    for (index, id, doc) in tallies.documents(&trend_prefix, |i| source.filter.rule(i)) {
+        let action = |o: &mut Vec<u8>| {
+            // Index names and these ids hold nothing to escape.
+            o.extend_from_slice(format!("{{\"index\":{{\"_index\":\"{index}\",\"_id\":\"{id}\"}}}}").as_bytes())
+        };
+        let full = builder.push(ItemKind::Tally, action, |o| o.extend_from_slice(&doc), &[]);
         send(full, &mut stats, emit)?;
     }
     source.filter.add(&dropped);
@@ -122,7 +140,11 @@ impl File<'_> {
         if let Some(rule) = self.source.filter.dropping(&event) {
             if !matches.iter().any(|m| m.needs_event(&self.source.group_levels)) {
                 at.stats.dropped += 1;
-                at.dropped[rule] += 1;
+                at.dropped.0[rule] += 1;
+                at.dropped.1.count(&event, &target.date, target.id_json, rule);
+                if matches.is_empty() {
+                    return Ok(None);
+                }
                 // Only the alerts, from a document written aside (a rare path: a record both
                 // filtered and matched).
                 let mut aside = Vec::new();
@@ -195,6 +217,6 @@ struct Record<'a, 'e> {
     builder: &'a mut BatchBuilder,
     stats: &'a mut DecodeStats,
     span: &'a mut Span,
-    dropped: &'a mut [u64],
+    dropped: (&'a mut [u64], &'a mut Tallies),
     emit: &'a mut (dyn FnMut(Batch) -> Result<(), Closed> + 'e),
 }

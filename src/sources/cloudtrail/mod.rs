@@ -12,6 +12,7 @@
 
 pub mod compact;
 pub mod decode;
+pub mod dropped;
 pub mod enrich;
 pub mod framing;
 pub mod keys;
