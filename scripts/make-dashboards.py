@@ -70,9 +70,11 @@ def total(field, label):
     return {"type": "sum", "schema": "metric", "params": {"field": field, "customLabel": label}}
 
 
-def terms(field, size, schema, label=None):
+def terms(field, size, schema, label=None, missing=None):
+    """A terms aggregation; with `missing`, documents without the field make a bucket of that label."""
     params = {"field": field, "size": size, "order": "desc", "orderBy": "1", "otherBucket": False,
-              "otherBucketLabel": "Other", "missingBucket": False, "missingBucketLabel": "Missing"}
+              "otherBucketLabel": "Other", "missingBucket": missing is not None,
+              "missingBucketLabel": "Missing" if missing is None else missing}
     if label:
         params["customLabel"] = label
     return {"type": "terms", "schema": schema, "params": params}
@@ -133,8 +135,14 @@ def vis(vid, title, kind, params, aggs, query="", description="", pattern=INDEX_
 
 
 def table(vid, title, rows, query="", description="", pattern=INDEX_PATTERN, measure=None):
-    return vis(vid, title, "table", TABLE, [measure or count()] + [terms(f, n, "bucket", label) for f, n, label in rows],
-               query, description, pattern)
+    """Rows are (field, size, label) or (field, size, label, label of the missing bucket)."""
+    aggs = [measure or count()] + [terms(row[0], row[1], "bucket", *row[2:]) for row in rows]
+    return vis(vid, title, "table", TABLE, aggs, query, description, pattern)
+
+
+def accounts(size):
+    """Table rows: the account id, then its name (cloud.account.name; "-" when none is known)."""
+    return [("cloud.account.id", size, "Account"), ("cloud.account.name", 1, "Account name", "-")]
 
 
 def pie(vid, title, field, size, query="", pattern=INDEX_PATTERN):
@@ -237,7 +245,7 @@ def searches():
                       "it, and S3 requests whose URL carries it (presigned URLs).", pattern=ALL_PATTERN),
         "world": search("trailship-search-world-open-ports",
                         "CloudTrail: who opened port 22 to the world (edit the port)", "aws.ec2.world_open_ports:22",
-                        ["eventName", "user.name", "source.address", "cloud.account.id", "requestParameters"],
+                        ["eventName", "user.name", "source.address", "cloud.account.id", "cloud.account.name", "requestParameters"],
                         "Security-group rules opening the port to 0.0.0.0/0 or ::/0, including all-ports rules. "
                         "Replace 22 with the port you care about."),
         "large": search("trailship-search-large-downloads", "Large downloads: more than 1 GB (both sources)",
@@ -252,7 +260,7 @@ def searches():
                          "Object-level calls (GetObject, PutObject, ...), logged when the trail records data events."),
         "matched": search("trailship-search-detections", "CloudTrail: events that matched a detection rule",
                           "_exists_:rule.id", ["rule.name", "rule.level", "eventName", "user.name", "source.address",
-                                               "cloud.account.id"],
+                                               "cloud.account.id", "cloud.account.name"],
                           "Events with the Sigma rules they matched (rule.id, rule.name) and the highest level "
                           "(rule.level). Narrow with rule.level:high or a rule.name."),
         "newkeys": search("trailship-search-new-access-keys", "CloudTrail: new access keys", "eventName:CreateAccessKey",
@@ -284,7 +292,7 @@ def access_searches():
 
 
 ALERT_COLUMNS = ["rule.name", "rule.level", "eventName", "user.name", "source.address", "cloud.account.id",
-                 "cloud.region", "event.index"]
+                 "cloud.account.name", "cloud.region", "event.index"]
 
 
 def alert_searches():
@@ -314,7 +322,7 @@ def detections(d):
         (table(p + "top-sources", "Top source IPs among alerts",
                [("source.ip", 20, "Source IP"), ("rule.name", 3, "Rule")], **kw), 16, 14),
         (table(p + "severe-by-account", "High and critical alerts by account and region",
-               [("cloud.account.id", 20, "Account"), ("cloud.region", 5, "Region")], severe, **kw), 24, 12),
+               accounts(20) + [("cloud.region", 5, "Region")], severe, **kw), 24, 12),
         (table(p + "tags", "Alerts by rule tag", [("rule.tags", 20, "Tag")], **kw), 24, 12),
         (d["latest"], 48, 14),
     ]
@@ -406,7 +414,7 @@ def overview():
         (table(p + "top-event-names", "Top eventNames", [("eventName", 20, None)]), 16, 14),
         (pie(p + "top-event-sources", "Top eventSources", "eventSource", 10), 16, 14),
         (table(p + "top-users", "Top users", [("user.name", 20, None), ("user.type", 3, None)]), 16, 14),
-        (table(p + "top-accounts", "Top accounts", [("cloud.account.id", 20, "Account")]), 12, 12),
+        (table(p + "top-accounts", "Top accounts", accounts(20)), 12, 12),
         (pie(p + "top-regions", "Top regions", "cloud.region", 15), 12, 12),
         (table(p + "top-user-agents", "Top user agents",
                [("user_agent.name", 15, None), ("user_agent.os.name", 5, None)]), 12, 12),
@@ -439,7 +447,7 @@ def security(s):
                query="eventName:CreateAccessKey"), 16, 12),
         (s["newkeys"], 32, 12),
         (table(p + "world-open-ports", "Ports opened to the world, by who",
-               [("user.name", 10, None), ("eventName", 3, None), ("cloud.account.id", 5, "Account")],
+               [("user.name", 10, None), ("eventName", 3, None)] + accounts(5),
                query="_exists_:aws.ec2.world_open_ports",
                description="Security-group rules opening ports to 0.0.0.0/0 or ::/0 (aws.ec2.world_open_ports)."),
          16, 12),
@@ -499,7 +507,8 @@ def trends():
          24, 12),
         (vis(p + "first-seen", "API calls seen for the first time", "table", TABLE,
              [count(), over_time("day", "d", "bucket"), terms("eventName", 20, "bucket"),
-              terms("cloud.account.id", 10, "bucket", "Account")], query="first_seen:true",
+              terms("cloud.account.id", 10, "bucket", "Account"),
+              terms("cloud.account.name", 1, "bucket", "Account name", "-")], query="first_seen:true",
              description="The day each account first called each API, in the selected time range; per identity, "
                          "see the Abnormal activity dashboard.", **kw), 24, 12),
         (vis(p + "s3-requests", "S3 requests per week by bucket", "histogram", xy_params("histogram"),

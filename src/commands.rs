@@ -12,6 +12,7 @@ mod detect;
 mod doctor;
 mod ingest;
 mod logging;
+mod names;
 mod replay;
 mod run;
 mod setup;

@@ -2,6 +2,7 @@
 //! [`Config`]. Parsed once at start-up; a bad value is a [`ConfigError`] naming the key.
 //! `trailship.example.toml` documents every key.
 
+mod accounts;
 mod alerts;
 mod anomalies;
 mod aws;
@@ -18,6 +19,7 @@ mod sqs;
 pub mod trends;
 mod values;
 
+pub use accounts::{AccountsConfig, is_account_id};
 pub use alerts::AlertsConfig;
 pub use anomalies::AnomaliesConfig;
 pub use aws::AwsConfig;
@@ -63,6 +65,8 @@ pub struct Config {
     pub detect: DetectConfig,
     /// Events not indexed.
     pub filter: FilterConfig,
+    /// Names of AWS accounts.
+    pub accounts: AccountsConfig,
     /// Alert documents and webhook notifications.
     pub alerts: AlertsConfig,
     /// Daily trend aggregates.
@@ -85,6 +89,7 @@ struct RawConfig {
     s3access: s3access::RawS3Access,
     detect: detect::RawDetect,
     filter: filter::RawFilter,
+    accounts: accounts::RawAccounts,
     alerts: alerts::RawAlerts,
     trends: trends::RawTrends,
     anomalies: anomalies::RawAnomalies,
@@ -173,6 +178,7 @@ impl RawConfig {
         let s3access = self.s3access.validate(&opensearch)?;
         let detect = self.detect.validate();
         let filter = self.filter.validate();
+        let accounts = self.accounts.validate()?;
         let alerts = self.alerts.validate()?;
         let other_prefixes = [&opensearch.index_prefix, &s3access.index_prefix];
         if other_prefixes.iter().any(|p| overlapping(p, &alerts.index_prefix))
@@ -209,6 +215,7 @@ impl RawConfig {
             s3access,
             detect,
             filter,
+            accounts,
             alerts,
             trends,
             anomalies,

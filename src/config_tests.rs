@@ -434,3 +434,33 @@ fn alerts_defaults_webhooks_and_levels() {
         assert_eq!(err.key, "alerts.index_prefix", "{clash}");
     }
 }
+
+#[test]
+fn account_names_come_as_a_table_or_as_text_and_ids_are_twelve_digits() {
+    let f = toml("[accounts]\nnames = { \"111122223333\" = \"prod-payments\", \"444455556666\" = \" dev \" }\n");
+    let c = Config::load_from(Some(f.path()), &[]).unwrap();
+    let want = [("111122223333", "prod-payments"), ("444455556666", "dev")];
+    assert_eq!(c.accounts.names, want.map(|(i, n)| (i.to_owned(), n.to_owned())).into());
+    assert!(!c.accounts.organizations);
+    assert_eq!(c.accounts.refresh, std::time::Duration::from_secs(3600));
+    let c = Config::load_from(
+        None,
+        &env(&[("TRAILSHIP__ACCOUNTS__NAMES", "111122223333=prod-payments, 444455556666=dev")]),
+    )
+    .unwrap();
+    assert_eq!(c.accounts.names, want.map(|(i, n)| (i.to_owned(), n.to_owned())).into());
+    let err = |pairs: &[(&str, &str)]| Config::load_from(None, &env(pairs)).unwrap_err().to_string();
+    assert_eq!(
+        err(&[("TRAILSHIP__ACCOUNTS__NAMES", "11112222333=short")]),
+        "accounts.names: \"11112222333\" is not an aws account id (12 digits)"
+    );
+    assert!(
+        err(&[("TRAILSHIP__ACCOUNTS__NAMES", "111122223333")])
+            .starts_with("accounts.names: \"111122223333\" is not id=name")
+    );
+    assert!(err(&[("TRAILSHIP__ACCOUNTS__NAMES", "111122223333=")]).contains("must be 1 to 256 characters"));
+    assert_eq!(err(&[("TRAILSHIP__ACCOUNTS__REFRESH", "10s")]), "accounts.refresh: must be between 1m and 7d");
+    let f = toml("[accounts]\nnames = { \"prod\" = \"111122223333\" }\n");
+    let e = Config::load_from(Some(f.path()), &[]).unwrap_err().to_string();
+    assert_eq!(e, "accounts.names: \"prod\" is not an aws account id (12 digits)", "names the other way round");
+}

@@ -9,6 +9,7 @@
 //! tasks and wires channels; [`commands`] builds clients from the validated [`config`] and runs
 //! a command; [`dashboards`] holds the saved objects `trailship setup` imports.
 
+pub mod accounts;
 pub mod agent;
 pub mod cause;
 pub mod commands;

@@ -48,7 +48,8 @@ fn hours(args: &AnomaliesArgs, today: NaiveDate) -> Result<(NaiveDate, NaiveDate
 /// `trailship anomalies`.
 pub async fn anomalies(cfg: &Config, args: AnomaliesArgs) -> Result<(), CommandError> {
     let (from, to, hours) = hours(&args, Utc::now().date_naive())?;
-    let (_, settings) = decoder_and_findings(cfg)?;
+    // The findings copy the events' names: no account names needed here.
+    let (_, settings) = decoder_and_findings(cfg, &Default::default())?;
     let client = Client::connect(&cfg.opensearch).await?;
     // The alert template must be there before the first alert index is created.
     install_templates(&client, cfg).await?;

@@ -1,4 +1,4 @@
-//! The AWS clients (S3 and SQS) every command that reads a bucket or a queue builds from the
+//! The AWS clients (S3 and SQS; Organizations for account names) every command that reads a bucket or a queue builds from the
 //! validated `[aws]` section, and the check that credentials can be had before the first call:
 //! without any, the SDK's chain fails every call with a dump of what it tried.
 
@@ -26,10 +26,28 @@ pub(crate) async fn aws_clients(
     cfg: &AwsConfig,
     wait_time: Duration,
 ) -> Result<(aws_sdk_s3::Client, aws_sdk_sqs::Client), CommandError> {
-    use aws_config::timeout::TimeoutConfig;
-    let timeouts = |attempt: Duration| {
-        TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).operation_attempt_timeout(attempt).build()
-    };
+    let shared = shared_config(cfg).await?;
+    let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.s3_force_path_style).build();
+    let sqs_config = aws_sdk_sqs::config::Builder::from(&shared)
+        .timeout_config(timeouts(wait_time + Duration::from_secs(30)))
+        .build();
+    Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::from_conf(sqs_config)))
+}
+
+/// The AWS Organizations client (`accounts.organizations`), its calls timing out after 30 s.
+pub(crate) async fn organizations_client(cfg: &AwsConfig) -> Result<aws_sdk_organizations::Client, CommandError> {
+    Ok(aws_sdk_organizations::Client::new(&shared_config(cfg).await?))
+}
+
+fn timeouts(attempt: Duration) -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(attempt)
+        .build()
+}
+
+/// The shared SDK configuration: region, endpoint, 30 s attempts, credentials checked.
+async fn shared_config(cfg: &AwsConfig) -> Result<aws_config::SdkConfig, CommandError> {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts(Duration::from_secs(30)));
     if let Some(region) = &cfg.region {
@@ -49,11 +67,7 @@ pub(crate) async fn aws_clients(
     if let Some(provider) = shared.credentials_provider() {
         check_credentials(provider.provide_credentials().await, only_instance_metadata_left())?;
     }
-    let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(cfg.s3_force_path_style).build();
-    let sqs_config = aws_sdk_sqs::config::Builder::from(&shared)
-        .timeout_config(timeouts(wait_time + Duration::from_secs(30)))
-        .build();
-    Ok((aws_sdk_s3::Client::from_conf(s3_config), aws_sdk_sqs::Client::from_conf(sqs_config)))
+    Ok(shared)
 }
 
 /// Whether nothing but EC2 instance metadata is left for the chain to try: no credential or

@@ -155,6 +155,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     let mut cluster = None;
     let mut findings = None;
     let mut filter = None;
+    let mut names = crate::accounts::Accounts::default();
     let mode: Mode<S3Store> = if args.dry_run {
         Mode::DryRun
     } else if args.enqueue {
@@ -163,7 +164,8 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
         let queue = SqsQueue::new(sqs, url, cfg.sqs.visibility_timeout, cfg.sqs.wait_time);
         Mode::Enqueue { queue, region: cfg.aws.region.clone().unwrap_or_else(|| "us-east-1".into()) }
     } else {
-        let (decoder, settings) = decoder_and_findings(cfg)?;
+        names = super::names::accounts(cfg).await.0;
+        let (decoder, settings) = decoder_and_findings(cfg, &names)?;
         let decoder = Arc::new(decoder);
         filter = Some(decoder.filter.clone());
         findings = Some(settings);
@@ -196,7 +198,7 @@ pub async fn backfill(cfg: &Config, args: BackfillArgs) -> Result<(), CommandErr
     if let (Some(client), false) = (&cluster, summary.interrupted) {
         // Trends of the days indexed into, even when some objects failed (their rerun
         // recomputes them again).
-        super::trends::after_indexing(client, cfg, &touched).await;
+        super::trends::after_indexing(client, cfg, &touched, &names).await;
     }
     let secs = started.elapsed().as_secs_f64();
     let dropped = filter.map(|f| f.summary()).unwrap_or_default();

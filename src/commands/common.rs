@@ -1,6 +1,7 @@
 //! What the commands share: how a command fails, the decoder, indexer, sources and memory
 //! budget built from the validated configuration, the summary line's figures, the stop signal.
 
+use crate::accounts::Accounts;
 use crate::config::{Config, ConfigError};
 use crate::decode::FrameLimits;
 use crate::detect::filter::Filter;
@@ -82,12 +83,15 @@ pub(super) fn frame_limits(cfg: &Config) -> FrameLimits {
 
 /// The decoder, with the GeoIP databases opened: a configured database that cannot be read is
 /// a configuration error.
-pub(super) fn object_decoder(cfg: &Config) -> Result<ObjectDecoder, ConfigError> {
-    Ok(decoder_and_findings(cfg)?.0)
+pub(super) fn object_decoder(cfg: &Config, accounts: &Accounts) -> Result<ObjectDecoder, ConfigError> {
+    Ok(decoder_and_findings(cfg, accounts)?.0)
 }
 
 /// The decoder and what the findings pass needs, sharing the loaded rules.
-pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findings::Settings), ConfigError> {
+pub(super) fn decoder_and_findings(
+    cfg: &Config,
+    accounts: &Accounts,
+) -> Result<(ObjectDecoder, findings::Settings), ConfigError> {
     let (city, asn) = (cfg.geoip.city_db.as_deref(), cfg.geoip.asn_db.as_deref());
     let geo = GeoIp::open(city, asn).map_err(|e| {
         let key = if Some(e.path()) == city { "geoip.city_db" } else { "geoip.asn_db" };
@@ -101,6 +105,7 @@ pub(super) fn decoder_and_findings(cfg: &Config) -> Result<(ObjectDecoder, findi
         geo: geo.map(std::sync::Arc::new),
         detector: std::sync::Arc::new(loaded.detector),
         filter: std::sync::Arc::new(load_filter(cfg)?),
+        accounts: accounts.clone(),
     };
     let sources = Sources::configured(cfg, &tools);
     let findings = findings::Settings {

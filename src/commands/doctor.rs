@@ -109,7 +109,40 @@ pub async fn checks(cfg: &Config, source: &str) -> Vec<Check> {
         }
     }
     out.extend(geoip(cfg));
+    out.push(accounts(cfg).await);
     out
+}
+
+/// The account names: how many are configured and, with `accounts.organizations`, whether
+/// Organizations lists the accounts.
+async fn accounts(cfg: &Config) -> Check {
+    let configured = cfg.accounts.names.len();
+    if !cfg.accounts.organizations {
+        return Check::ok(
+            "account names",
+            format!("{configured} configured (accounts.names), AWS Organizations not read"),
+        );
+    }
+    let names = crate::accounts::Accounts::new(cfg.accounts.names.clone());
+    let listed = match super::aws::organizations_client(&cfg.aws).await {
+        Ok(client) => {
+            crate::accounts::organizations::refresh(&crate::accounts::organizations::Organizations(client), &names)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match listed {
+        Ok(n) => {
+            Check::ok("account names", format!("{n} in use ({configured} configured, the rest from AWS Organizations)"))
+        }
+        Err(e) => Check::warn(
+            "account names",
+            format!("AWS Organizations cannot be read, only the {configured} configured names are used: {e}"),
+            "allow organizations:ListAccounts (deploy/iam/organizations-policy.json) from the management or a delegated \
+             administrator account, or set accounts.organizations = false",
+        ),
+    }
 }
 
 fn auth_text(cfg: &Config) -> String {

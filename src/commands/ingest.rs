@@ -16,7 +16,8 @@ const OUTPUT_BATCH_BYTES: usize = 256 << 10;
 
 /// `trailship ingest`.
 pub async fn ingest(cfg: &Config, output: Option<PathBuf>, paths: Vec<PathBuf>) -> Result<(), CommandError> {
-    let (mut decoder, findings) = decoder_and_findings(cfg)?;
+    let (accounts, _) = super::names::accounts(cfg).await;
+    let (mut decoder, findings) = decoder_and_findings(cfg, &accounts)?;
     if output.is_some() {
         // The output is the batches one after the other, whatever their size: small ones stay
         // in the cache between being written by the decoder and by the output (5 MB batches

@@ -19,7 +19,8 @@ pub async fn replay_deadletters(
         .transpose()
         .map_err(|message| ConfigError { key: "--since".into(), message })?;
     let filter = replay::ReplayFilter { since, reason };
-    let decoder = object_decoder(cfg)?;
+    let (accounts, _) = super::names::accounts(cfg).await;
+    let decoder = object_decoder(cfg, &accounts)?;
     let indexer = indexer(cfg).await?;
     install_templates(indexer.client(), cfg).await?;
     let started = Instant::now();

@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 /// `trailship run`.
 pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let queue_url = cfg.sqs.require_queue_url()?.to_owned();
-    let (decoder, findings) = decoder_and_findings(cfg)?;
+    let (accounts, lister) = super::names::accounts(cfg).await;
+    let (decoder, findings) = decoder_and_findings(cfg, &accounts)?;
     let decoder = Arc::new(decoder);
     let filter = decoder.filter.clone();
     let (s3, sqs) = aws_clients(&cfg.aws, cfg.sqs.wait_time).await?;
@@ -42,10 +43,19 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     let trends = cfg.trends.interval.map(|every| {
         crate::pipeline::trends::spawn_trends(
             cluster.clone(),
-            super::common::sources(cfg).trend_specs(cfg.opensearch.index_period),
+            decoder.sources.trend_specs(cfg.opensearch.index_period, &accounts),
             touched.clone(),
             every,
             trends_stop.clone(),
+        )
+    });
+    let names_stop = CancellationToken::new();
+    let names = lister.map(|lister| {
+        crate::pipeline::accounts::spawn_account_refresh(
+            lister,
+            accounts.clone(),
+            cfg.accounts.refresh,
+            names_stop.clone(),
         )
     });
     let notify = Notify { outbox: notifier.outbox.clone(), max_age: cfg.alerts.max_notify_age };
@@ -91,13 +101,17 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     notifier.finish(cfg.sqs.shutdown_grace).await;
     telemetry_stop.cancel();
     trends_stop.cancel();
+    names_stop.cancel();
+    if let Some(n) = names {
+        n.await.map_err(anyhow::Error::from)?;
+    }
     if let Some(t) = trends {
         t.await.map_err(anyhow::Error::from)?;
     }
     let s = result?;
     if drain && cfg.trends.interval.is_some() {
         // Drained: the trends of what was indexed are current when the command returns.
-        trends::after_indexing(&cluster, cfg, &touched).await;
+        trends::after_indexing(&cluster, cfg, &touched, &accounts).await;
     }
     let secs = started.elapsed().as_secs_f64();
     say(

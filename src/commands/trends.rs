@@ -4,6 +4,7 @@
 use super::args::{date, usage};
 use super::common::CommandError;
 use super::logging::say;
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::index::client::Client;
 use crate::touched::Touched;
@@ -48,7 +49,8 @@ pub async fn trends(cfg: &Config, args: TrendsArgs) -> Result<(), CommandError> 
     super::setup::install_templates(&client, cfg).await?;
     let (first, last) = (days[0], days[days.len() - 1]);
     let mut failed = 0;
-    for spec in super::common::sources(cfg).trend_specs(cfg.opensearch.index_period) {
+    let (accounts, _) = super::names::accounts(cfg).await;
+    for spec in super::common::sources(cfg).trend_specs(cfg.opensearch.index_period, &accounts) {
         let report = compute::pass(&client, &spec, days.iter().copied()).await;
         for e in &report.failed {
             tracing::error!(kind = spec.name(), day = %e.day, error = %e.message, "trend day not recomputed");
@@ -62,16 +64,17 @@ pub async fn trends(cfg: &Config, args: TrendsArgs) -> Result<(), CommandError> 
     Ok(())
 }
 
-/// Recomputes the days an indexing command touched (at the end of `backfill`); a failure is
-/// a warning: the data is indexed, and `trailship trends` can be run again.
-pub async fn after_indexing(client: &Client, cfg: &Config, touched: &Touched) {
+/// Recomputes the days an indexing command touched (at the end of `backfill`), naming accounts
+/// with `accounts`; a failure is a warning: the data is indexed, and `trailship trends` can be
+/// run again.
+pub async fn after_indexing(client: &Client, cfg: &Config, touched: &Touched, accounts: &Accounts) {
     let days: BTreeSet<NaiveDate> = touched.take_days();
     if days.is_empty() {
         return;
     }
     crate::pipeline::trends::run_pass(
         client,
-        &super::common::sources(cfg).trend_specs(cfg.opensearch.index_period),
+        &super::common::sources(cfg).trend_specs(cfg.opensearch.index_period, accounts),
         touched,
         days,
     )

@@ -28,6 +28,7 @@
 //! (between records and in every read of the body), the indexers' requests and their retry
 //! sleeps.
 
+pub mod accounts;
 pub mod backfill;
 pub mod detect;
 pub mod findings;

@@ -100,11 +100,20 @@ impl Sources {
         self.list.iter().flat_map(|s| s.templates(replicas)).collect()
     }
 
-    /// Every source's daily trends.
-    pub fn trend_specs(&self, period: crate::config::IndexPeriod) -> Vec<crate::trends::Spec> {
+    /// Every source's daily trends, naming accounts with `accounts`.
+    pub fn trend_specs(
+        &self,
+        period: crate::config::IndexPeriod,
+        accounts: &crate::accounts::Accounts,
+    ) -> Vec<crate::trends::Spec> {
         self.list
             .iter()
-            .map(|s| crate::trends::Spec { shape: s.trends(), event_prefix: s.index_prefix().to_owned(), period })
+            .map(|s| crate::trends::Spec {
+                shape: s.trends(),
+                event_prefix: s.index_prefix().to_owned(),
+                period,
+                accounts: accounts.clone(),
+            })
             .collect()
     }
 }

@@ -25,6 +25,8 @@ pub struct Tools {
     pub detector: Arc<crate::detect::Detector>,
     /// The filter rules (`filter.drop`).
     pub filter: Arc<crate::detect::filter::Filter>,
+    /// Account names (`accounts.*`).
+    pub accounts: crate::accounts::Accounts,
 }
 
 /// What a source makes of a key or a local file.

@@ -23,10 +23,15 @@ pub fn id(pair: &Pair) -> String {
     format!("first-{:016x}", fnv1a(&[pair.0.as_bytes(), pair.1.as_bytes()]))
 }
 
-/// The first-seen document of `pair`, first seen on `day`.
-pub fn document(pair: &Pair, day: NaiveDate) -> Value {
-    json!({"day": day.format("%Y-%m-%d").to_string(), "cloud": {"account": {"id": pair.0}}, "eventName": pair.1,
-        "first_seen": true, "trend_key": id(pair)})
+/// The first-seen document of `pair`, first seen on `day`, its account named `name` (the name
+/// when it was written: the document is written again only when the pair's first day moves).
+pub fn document(pair: &Pair, day: NaiveDate, name: Option<String>) -> Value {
+    let mut doc = json!({"day": day.format("%Y-%m-%d").to_string(), "cloud": {"account": {"id": pair.0}},
+        "eventName": pair.1, "first_seen": true, "trend_key": id(pair)});
+    if let Some(name) = name {
+        doc["cloud"]["account"]["name"] = Value::from(name);
+    }
+    doc
 }
 
 /// The query for the earliest day of each pair among the day documents of the APIs `names`.
@@ -119,7 +124,7 @@ pub async fn update(client: &Client, spec: &Spec, pairs: &BTreeSet<Pair>) -> Res
             }
             if let Some((index, day)) = want {
                 write_line(&mut body, &json!({"index": {"_index": index, "_id": id}}));
-                write_line(&mut body, &document(pair, day));
+                write_line(&mut body, &document(pair, day, spec.accounts.name(&pair.0)));
                 actions += 1;
             }
             changed += 1;
@@ -156,7 +161,7 @@ mod tests {
         let p = ("111122223333".to_owned(), "DeleteTrail".to_owned());
         assert_eq!(id(&p), id(&p.clone()));
         assert_ne!(id(&p), id(&("111122223333".to_owned(), "CreateTrail".to_owned())));
-        let d = document(&p, NaiveDate::from_ymd_opt(2024, 8, 3).unwrap());
+        let d = document(&p, NaiveDate::from_ymd_opt(2024, 8, 3).unwrap(), None);
         assert_eq!(
             (&d["day"], &d["first_seen"], &d["cloud"]["account"]["id"]),
             (&json!("2024-08-03"), &json!(true), &json!("111122223333"))

@@ -46,6 +46,8 @@ pub struct Spec {
     pub event_prefix: String,
     /// How the event indices are cut.
     pub period: IndexPeriod,
+    /// Account names: a trend document with `cloud.account.id` gets `cloud.account.name`.
+    pub accounts: crate::accounts::Accounts,
 }
 
 /// One page of a day's keys.
@@ -130,6 +132,9 @@ impl Spec {
                 })
                 .collect();
             let id = key_id(&day_text, values.iter().map(Option::as_deref));
+            if let Some(name) = bucket["key"]["cloud.account.id"].as_str().and_then(|a| self.accounts.name(a)) {
+                insert_path(&mut doc, "cloud.account.name", Value::from(name));
+            }
             doc.insert("trend_key".into(), Value::from(id.clone()));
             doc.insert("count".into(), Value::from(count));
             for field in self.shape.sums {

@@ -29,7 +29,7 @@ const REQUESTS: TrendShape = TrendShape {
 
 fn spec(shape: TrendShape, period: IndexPeriod) -> Spec {
     let event_prefix = if shape.first_seen { "cloudtrail" } else { "s3access" }.to_owned();
-    Spec { shape, event_prefix, period }
+    Spec { shape, event_prefix, period, accounts: Default::default() }
 }
 
 fn day(s: &str) -> NaiveDate {
@@ -94,6 +94,18 @@ fn buckets_become_documents_with_ids_from_the_day_and_the_key() {
     assert_eq!(again.docs[1].0, *id);
     let other_day = s.page(day("2026-02-04"), &answer).unwrap();
     assert_ne!(other_day.docs[1].0[11..], id[11..]);
+}
+
+#[test]
+fn a_named_account_has_its_name_and_the_same_id() {
+    let answer = json!({"aggregations": {"keys": {"buckets": [bucket("111122223333", None, 5), bucket("444455556666", None, 1)]}}});
+    let unnamed = spec(CALLS, IndexPeriod::Day).page(day("2026-02-03"), &answer).unwrap();
+    let mut s = spec(CALLS, IndexPeriod::Day);
+    s.accounts = crate::accounts::Accounts::new([("111122223333".to_owned(), "prod-payments".to_owned())].into());
+    let named = s.page(day("2026-02-03"), &answer).unwrap();
+    assert_eq!(named.docs[0].1["cloud"]["account"], json!({"id": "111122223333", "name": "prod-payments"}));
+    assert_eq!(named.docs[1].1["cloud"]["account"], json!({"id": "444455556666"}), "no name known, none written");
+    assert_eq!(named.docs[0].0, unnamed.docs[0].0, "a name is not part of the key");
 }
 
 #[test]

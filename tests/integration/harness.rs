@@ -81,6 +81,10 @@ impl Moto {
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config())
     }
+
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::new(&self.sdk_config())
+    }
 }
 
 /// Polls `url` until it answers (a readiness condition, not a fixed sleep).

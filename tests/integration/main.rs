@@ -1,6 +1,7 @@
 //! Integration tests: the `trailship` binary against real third-party servers (moto for S3 and
 //! SQS, osmem for OpenSearch) started on free loopback ports by [`harness`].
 
+mod accounts;
 mod alerts;
 mod anomalies;
 mod backfill;

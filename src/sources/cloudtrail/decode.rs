@@ -70,7 +70,7 @@ pub fn decode(
         send(full, &mut stats, emit)?;
     }
     let trend_prefix = crate::config::trends::trend_prefix(&source.index_prefix);
-    for (index, id, doc) in tallies.documents(&trend_prefix, |i| source.filter.rule(i)) {
+    for (index, id, doc) in tallies.documents(&trend_prefix, |i| source.filter.rule(i), source.enricher.accounts()) {
         let action = |o: &mut Vec<u8>| {
             // Index names and these ids hold nothing to escape.
             o.extend_from_slice(format!("{{\"index\":{{\"_index\":\"{index}\",\"_id\":\"{id}\"}}}}").as_bytes())

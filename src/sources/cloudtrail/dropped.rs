@@ -10,6 +10,7 @@
 //! counts and their documents. Counting an event borrows its values and hashes them; only a
 //! key not seen before in the object is copied.
 
+use crate::accounts::Accounts;
 use crate::decode::RawEvent;
 use crate::detect::Match;
 use crate::index::deadletter::fnv1a;
@@ -79,11 +80,13 @@ impl Tallies {
 
     /// The tally documents in the order of their day, rule and key: `(index, _id, document)`,
     /// into the yearly trend index of `trend_prefix` (`trailship-trends-{prefix}`), `rule`
-    /// naming each rule by position; each document one line of JSON.
+    /// naming each rule by position and `accounts` each account; each document one line of
+    /// JSON.
     pub fn documents<'a>(
         &'a self,
         trend_prefix: &'a str,
         rule: impl Fn(usize) -> &'a Match + 'a,
+        accounts: &'a Accounts,
     ) -> impl Iterator<Item = (String, String, Vec<u8>)> + 'a {
         let mut all: Vec<&Tally> = self.counts.values().collect();
         all.sort_by(|a, b| (&a.day, a.rule, &a.values).cmp(&(&b.day, b.rule, &b.values)));
@@ -99,6 +102,10 @@ impl Tallies {
                 if let Some(account) = value(0) {
                     doc.extend_from_slice(b"\"account\":{\"id\":");
                     write_str(&mut doc, account);
+                    if let Some(name) = accounts.name_json(account) {
+                        doc.extend_from_slice(b",\"name\":");
+                        doc.extend_from_slice(name.as_bytes());
+                    }
                     doc.push(b'}');
                 }
                 if let Some(region) = value(1) {
@@ -157,7 +164,8 @@ mod tests {
         t.count(&ev(READ), b"2024.08.01", "e1", 0);
         t.count(&ev(&READ.replace("e1", "e2").replace("AssumedRole", "IAMUser")), b"2024.08.01", "e2", 0);
         let rule = Match::new("r-reads", "S3 reads", Level::Informational, Vec::new());
-        let docs: Vec<_> = t.documents("trailship-trends-cloudtrail", |_| &rule).collect();
+        let named = Accounts::new([("111122223333".to_owned(), "prod".to_owned())].into());
+        let docs: Vec<_> = t.documents("trailship-trends-cloudtrail", |_| &rule, &named).collect();
         assert_eq!(docs.len(), 1, "the identity type is not part of the key");
         let (index, id, doc) = &docs[0];
         let doc: Value = serde_json::from_slice(doc).unwrap();
@@ -165,7 +173,7 @@ mod tests {
         assert!(id.starts_with("dropped-2024-08-01-"), "{id}");
         assert_eq!(
             doc,
-            json!({"day": "2024-08-01", "cloud": {"account": {"id": "111122223333"}, "region": "eu-west-1"},
+            json!({"day": "2024-08-01", "cloud": {"account": {"id": "111122223333", "name": "prod"}, "region": "eu-west-1"},
                 "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "count": 2, "dropped": true,
                 "filter": {"rule": {"id": "r-reads", "name": "S3 reads"}}})
         );
@@ -182,7 +190,7 @@ mod tests {
             for id in events {
                 t.count(&ev(&READ.replace("e1", id)), b"2024.08.01", id, 0);
             }
-            t.documents("p", |_| &rule).map(|(_, id, _)| id).collect::<Vec<_>>()
+            t.documents("p", |_| &rule, &Accounts::default()).map(|(_, id, _)| id).collect::<Vec<_>>()
         };
         assert_eq!(ids(&["a", "b"]), ids(&["b", "a"]));
         assert_ne!(ids(&["a", "b"]), ids(&["a", "c"]));
@@ -200,8 +208,10 @@ mod tests {
         t.count(&ev(READ), b"2024.08.01", "f", 0);
         assert_eq!(t.counts.len(), 5);
         let rule = Match::new("r", "r", Level::Informational, Vec::new());
-        let docs: Vec<Value> =
-            t.documents("p", |_| &rule).map(|(_, _, d)| serde_json::from_slice(&d).unwrap()).collect();
+        let docs: Vec<Value> = t
+            .documents("p", |_| &rule, &Accounts::default())
+            .map(|(_, _, d)| serde_json::from_slice(&d).unwrap())
+            .collect();
         assert_eq!(docs.iter().map(|d| d["count"].as_u64().unwrap()).sum::<u64>(), 6);
         let regions: Vec<&Value> = docs.iter().map(|d| &d["cloud"]["region"]).collect();
         assert!(regions.contains(&&Value::Null) && regions.contains(&&json!("")), "{docs:?}");

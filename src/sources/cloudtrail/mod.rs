@@ -58,7 +58,7 @@ pub fn configured(cfg: &Config, tools: &Tools) -> Arc<dyn LogSource> {
     Arc::new(CloudTrail {
         index_prefix: cfg.opensearch.index_prefix.clone(),
         window: EventWindow { oldest: cfg.limits.oldest_event_day, days_ahead: cfg.limits.event_days_ahead, ..WINDOW },
-        enricher: enrich::Enricher::with_geoip(tools.geo.clone()),
+        enricher: enrich::Enricher::with_geoip(tools.geo.clone()).with_accounts(tools.accounts.clone()),
         detector: tools.detector.clone(),
         filter: tools.filter.clone(),
         alerts_index_prefix: cfg.alerts.index_prefix.clone(),

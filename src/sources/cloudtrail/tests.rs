@@ -32,8 +32,13 @@ fn templates_follow_the_prefix_and_rank_below_dead_letters_and_trends() {
 
 #[test]
 fn trends_leave_insight_events_out_and_window_starts_with_cloudtrail() {
-    let q = crate::trends::Spec { shape: source().trends(), event_prefix: "ct".into(), period: Default::default() }
-        .query(chrono::NaiveDate::from_ymd_opt(2026, 2, 28).unwrap(), None);
+    let q = crate::trends::Spec {
+        shape: source().trends(),
+        event_prefix: "ct".into(),
+        period: Default::default(),
+        accounts: Default::default(),
+    }
+    .query(chrono::NaiveDate::from_ymd_opt(2026, 2, 28).unwrap(), None);
     assert_eq!(q["query"]["bool"]["must_not"][0], serde_json::json!({"term": {"eventCategory": "Insight"}}));
     assert_eq!(q["aggs"]["keys"]["composite"]["sources"].as_array().unwrap().len(), 7);
     assert!(source().trends().first_seen);

@@ -101,7 +101,7 @@ pub fn decode(
                     builder.push(
                         ItemKind::Event,
                         |o| write_create_action(o, &source.index_prefix, day, &id),
-                        |o| super::document::write_document(&r, &text, source.geo.as_deref(), o),
+                        |o| super::document::write_document(&r, &text, (source.geo.as_deref(), &source.accounts), o),
                         &line,
                     )
                 }

@@ -8,6 +8,7 @@
 //! `event.original`. Pure; written straight from the borrowed record, field by field.
 
 use super::line::AccessRecord;
+use crate::accounts::Accounts;
 use crate::geo::GeoIp;
 use crate::json::write_str;
 use std::borrow::Cow;
@@ -87,7 +88,12 @@ pub fn presigned_access_key(query: &str) -> Option<String> {
 }
 
 /// Writes the document of `r` (read from `line`) to `out`, with GeoIP from `geo`.
-pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out: &mut Vec<u8>) {
+pub fn write_document(
+    r: &AccessRecord<'_>,
+    line: &str,
+    (geo, accounts): (Option<&GeoIp>, &Accounts),
+    out: &mut Vec<u8>,
+) {
     // "GET /bucket/key?query HTTP/1.1"
     let mut uri = r.request_uri.unwrap_or_default().splitn(3, ' ');
     let (method, target) = (uri.next().filter(|m| !m.is_empty()), uri.next());
@@ -148,6 +154,10 @@ pub fn write_document(r: &AccessRecord<'_>, line: &str, geo: Option<&GeoIp>, out
     if let Some((_, account)) = identity {
         out.extend_from_slice(b",\"cloud\":{\"account\":{\"id\":");
         write_str(out, account);
+        if let Some(name) = accounts.name_json(account) {
+            out.extend_from_slice(b",\"name\":");
+            out.extend_from_slice(name.as_bytes());
+        }
         out.extend_from_slice(b"}}");
     }
     if let Some(method) = method {
@@ -180,9 +190,21 @@ mod tests {
     const LINE: &str = r#"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be amzn-s3-demo-bucket1 [06/Feb/2019:00:00:38 +0000] 2001:db8::7 arn:aws:sts::123456789012:assumed-role/backup-role/i-0abc 3E57427F3EXAMPLE REST.GET.OBJECT reports/Q1%25202024.csv "GET /amzn-s3-demo-bucket1/reports/Q1%25202024.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20190206%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc HTTP/1.1" 200 - 2147483648 2147483648 7 5 "-" "aws-cli/2.15.0 Python/3.11.6" - s9lzHYrFp76Z= SigV4 ECDHE-RSA-AES128-GCM-SHA256 QueryString amzn-s3-demo-bucket1.s3.us-east-1.amazonaws.com TLSv1.2 - - us-east-1"#;
 
     fn document(line: &str) -> Value {
+        named(line, &Default::default())
+    }
+
+    fn named(line: &str, accounts: &Accounts) -> Value {
         let mut out = Vec::new();
-        write_document(&parse_line(line).unwrap(), line, None, &mut out);
+        write_document(&parse_line(line).unwrap(), line, (None, accounts), &mut out);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn the_requesters_account_is_named_when_a_name_is_known() {
+        let accounts = Accounts::new([("123456789012".to_owned(), "backups".to_owned())].into());
+        assert_eq!(named(LINE, &accounts)["cloud"], json!({"account": {"id": "123456789012", "name": "backups"}}));
+        let other = Accounts::new([("999999999999".to_owned(), "x".to_owned())].into());
+        assert_eq!(named(LINE, &other)["cloud"], json!({"account": {"id": "123456789012"}}));
     }
 
     #[test]

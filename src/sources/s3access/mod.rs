@@ -52,6 +52,7 @@ pub fn configured(cfg: &Config, tools: &Tools) -> Arc<dyn LogSource> {
         },
         forced_prefixes: cfg.s3access.prefixes.clone(),
         geo: tools.geo.clone(),
+        accounts: tools.accounts.clone(),
     })
 }
 

@@ -21,11 +21,19 @@ pub struct S3Access {
     pub forced_prefixes: Vec<String>,
     /// GeoIP databases, when configured.
     pub geo: Option<Arc<crate::geo::GeoIp>>,
+    /// Account names (`cloud.account.name`).
+    pub accounts: crate::accounts::Accounts,
 }
 
 impl Default for S3Access {
     fn default() -> Self {
-        S3Access { index_prefix: "s3access".into(), window: WINDOW, forced_prefixes: Vec::new(), geo: None }
+        S3Access {
+            index_prefix: "s3access".into(),
+            window: WINDOW,
+            forced_prefixes: Vec::new(),
+            geo: None,
+            accounts: Default::default(),
+        }
     }
 }
 

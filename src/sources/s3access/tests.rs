@@ -20,8 +20,13 @@ fn templates_and_trends_sum_bytes() {
     assert_eq!(t[1].body["index_patterns"], serde_json::json!(["trailship-trends-s3a-*"]));
     assert!(t[1].body["priority"].as_u64() > t[0].body["priority"].as_u64());
     assert_eq!(t[1].body["template"]["mappings"]["properties"]["bytes_sent"]["type"], "long");
-    let q = crate::trends::Spec { shape: TRENDS, event_prefix: "s3a".into(), period: Default::default() }
-        .query(chrono::NaiveDate::from_ymd_opt(2026, 2, 28).unwrap(), None);
+    let q = crate::trends::Spec {
+        shape: TRENDS,
+        event_prefix: "s3a".into(),
+        period: Default::default(),
+        accounts: Default::default(),
+    }
+    .query(chrono::NaiveDate::from_ymd_opt(2026, 2, 28).unwrap(), None);
     assert!(q["query"]["bool"].get("must_not").is_none());
     assert_eq!(q["aggs"]["keys"]["aggs"]["bytes_sent"], serde_json::json!({"sum": {"field": "bytes_sent"}}));
     assert_eq!((&WINDOW.oldest, WINDOW.oldest_key), (b"2006.03.01", "s3access.oldest_event_date"));

@@ -20,6 +20,7 @@ use super::listed;
 use super::shape::{Shape, is_field_name};
 use super::tags::{Subject, Tagger};
 use super::target::Target;
+use crate::accounts::Accounts;
 use crate::decode::Tape;
 use crate::decode::{Raw, RawEvent, json_string};
 use crate::detect::Match;
@@ -76,10 +77,11 @@ pub fn warm_up() {
     LazyLock::force(&TAGGER);
 }
 
-/// Writes the document for `ev`, which matched the detection rules `matches`, into `out`;
+/// Writes the document for `ev`, which matched the detection rules `matches`, into `out`, with
+/// GeoIP from `geo` and the account named from `accounts`;
 /// when some rule matched, returns what its alert documents carry (read on the same pass).
 pub fn write<'a>(
-    geo: Option<&GeoIp>,
+    (geo, accounts): (Option<&GeoIp>, &Accounts),
     ev: &RawEvent<'a>,
     target: &Target<'_>,
     matches: &[Match],
@@ -87,12 +89,12 @@ pub fn write<'a>(
 ) -> Option<AlertSubject> {
     SINKS.with_borrow_mut(|sinks| {
         sinks.clear();
-        write_with(geo, ev, target, matches, out, sinks)
+        write_with((geo, accounts), ev, target, matches, out, sinks)
     })
 }
 
 fn write_with<'a>(
-    geo: Option<&GeoIp>,
+    (geo, accounts): (Option<&GeoIp>, &Accounts),
     ev: &RawEvent<'a>,
     target: &Target<'_>,
     matches: &[Match],
@@ -133,6 +135,9 @@ fn write_with<'a>(
             None if !is_field_name(key) => unmapped.push((key, value)),
             _ => field_and_value(out, key, value, member),
         }
+    }
+    if let Some(account) = facts.account.and_then(|a| a.get().strip_prefix('"')?.strip_suffix('"')) {
+        facts.account_name = accounts.name_json(account);
     }
     facts.write_cloud(out);
     let source_at = out.len();

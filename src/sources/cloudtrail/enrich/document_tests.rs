@@ -135,3 +135,24 @@ fn matched_rules_are_listed_with_the_highest_level() {
     assert_eq!(d["trailship"]["unmapped"]["rule"], "mine");
     assert!(d.get("rule").is_none());
 }
+
+#[test]
+fn a_named_account_is_named_on_the_event_and_its_alerts() {
+    let record =
+        with(json!({"recipientAccountId": "123456789012", "awsRegion": "eu-west-1", "eventName": "DeleteTrail"}));
+    let text = record.to_string();
+    let ev = RawEvent::parse(text.as_bytes()).unwrap();
+    let names = crate::accounts::Accounts::new([("123456789012".to_owned(), "prod \"payments\"".to_owned())].into());
+    let e = Enricher::new().with_accounts(names);
+    let t = e.target(&ev).unwrap();
+    let rule = crate::detect::Match::new("r", "Trail deleted", crate::detect::Level::High, Vec::new());
+    let mut out = Vec::new();
+    let subject = e.write_document(&ev, &t, std::slice::from_ref(&rule), &mut out).unwrap();
+    let d: Value = serde_json::from_slice(&out).unwrap();
+    let want = json!({"account": {"id": "123456789012", "name": "prod \"payments\""}, "region": "eu-west-1"});
+    assert_eq!(d["cloud"], want);
+    let mut alert = Vec::new();
+    subject.alerts("cloudtrail", "2024.08.01").write(&rule, &mut alert);
+    assert_eq!(serde_json::from_slice::<Value>(&alert).unwrap()["cloud"], want);
+    assert_eq!(doc(&record)["cloud"]["account"], json!({"id": "123456789012"}), "no names, no name");
+}

@@ -23,6 +23,8 @@ pub struct Facts<'a> {
     pub user_agent: Option<Cow<'a, str>>,
     /// `recipientAccountId`, as raw JSON.
     pub account: Option<Raw<'a>>,
+    /// The account's name (`cloud.account.name`) as a JSON string literal, when one is known.
+    pub account_name: Option<std::sync::Arc<str>>,
     /// `awsRegion`, as raw JSON.
     pub region: Option<Raw<'a>>,
     /// `userIdentity`, raw.
@@ -216,7 +218,8 @@ impl Identity<'_> {
 }
 
 impl Facts<'_> {
-    /// `,"cloud":{"account":{"id":…},"region":…}` from the record's account and region.
+    /// `,"cloud":{"account":{"id":…,"name":…},"region":…}` from the record's account, its name
+    /// and the region.
     pub(crate) fn write_cloud(&self, out: &mut Vec<u8>) {
         if self.account.is_none() && self.region.is_none() {
             return;
@@ -225,6 +228,10 @@ impl Facts<'_> {
         if let Some(account) = self.account {
             out.extend_from_slice(b"\"account\":{\"id\":");
             out.extend_from_slice(account.get().as_bytes());
+            if let Some(name) = &self.account_name {
+                out.extend_from_slice(b",\"name\":");
+                out.extend_from_slice(name.as_bytes());
+            }
             out.push(b'}');
         }
         if let Some(region) = self.region {

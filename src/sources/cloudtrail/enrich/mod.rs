@@ -68,12 +68,14 @@ impl EventError {
 pub struct Enricher {
     /// GeoIP databases, when configured.
     geo: Option<Arc<GeoIp>>,
+    /// Account names (`cloud.account.name`).
+    accounts: crate::accounts::Accounts,
 }
 
 impl Enricher {
     /// An enricher without GeoIP.
     pub fn new() -> Self {
-        Enricher { geo: None }
+        Enricher::default()
     }
 
     /// The GeoIP databases, when configured.
@@ -86,7 +88,17 @@ impl Enricher {
     /// for them (the user-agent parsers compile on first use).
     pub fn with_geoip(geo: Option<Arc<GeoIp>>) -> Self {
         document::warm_up();
-        Enricher { geo }
+        Enricher { geo, accounts: Default::default() }
+    }
+
+    /// The account names it writes.
+    pub fn accounts(&self) -> &crate::accounts::Accounts {
+        &self.accounts
+    }
+
+    /// The same, naming accounts with `accounts`.
+    pub fn with_accounts(self, accounts: crate::accounts::Accounts) -> Self {
+        Enricher { accounts, ..self }
     }
 
     /// Validates the fields indexing depends on.
@@ -113,7 +125,7 @@ impl Enricher {
         matches: &[crate::detect::Match],
         out: &mut Vec<u8>,
     ) -> Option<alert::AlertSubject> {
-        document::write(self.geo.as_deref(), ev, target, matches, out)
+        document::write((self.geo.as_deref(), &self.accounts), ev, target, matches, out)
     }
 }
 
