@@ -3,6 +3,7 @@
 
 mod accounts;
 mod alerts;
+mod aliases;
 mod anomalies;
 mod backfill;
 mod dashboards;

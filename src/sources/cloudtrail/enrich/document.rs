@@ -52,17 +52,29 @@ enum Role {
 
 /// Every top-level name with a role, looked up once per record field (hence the fast hasher).
 static FIELDS: LazyLock<FxHashMap<String, Role>> = LazyLock::new(|| {
-    let template = serde_json::from_str(TEMPLATE).expect("embedded template is valid json");
+    let template: serde_json::Value = serde_json::from_str(TEMPLATE).expect("embedded template is valid json");
+    let aliases = &template["template"]["mappings"]["properties"];
     let mut fields: FxHashMap<String, Role> = Shape::top_level(&template)
         .into_iter()
         .map(|(k, shape)| {
-            let role = if k == "userIdentity" { Role::Identity(shape) } else { Role::Mapped(shape) };
+            let role = match k.as_str() {
+                // Field aliases (OCSF names): a value there would be refused; it goes aside.
+                _ if is_alias(&aliases[&k]) => Role::Reserved,
+                "userIdentity" => Role::Identity(shape),
+                _ => Role::Mapped(shape),
+            };
             (k, role)
         })
         .collect();
     fields.extend(RESERVED.iter().map(|k| (k.to_string(), Role::Reserved)));
     fields
 });
+
+/// Whether a mapping is a field alias, or an object of nothing but aliases.
+fn is_alias(mapping: &serde_json::Value) -> bool {
+    mapping["type"] == "alias"
+        || mapping["properties"].as_object().is_some_and(|p| !p.is_empty() && p.values().all(is_alias))
+}
 static TAGGER: LazyLock<Tagger> = LazyLock::new(Tagger::shipped);
 
 thread_local! {

@@ -156,3 +156,13 @@ fn a_named_account_is_named_on_the_event_and_its_alerts() {
     assert_eq!(serde_json::from_slice::<Value>(&alert).unwrap()["cloud"], want);
     assert_eq!(doc(&record)["cloud"]["account"], json!({"id": "123456789012"}), "no names, no name");
 }
+
+#[test]
+fn a_record_field_named_like_an_alias_root_goes_aside_not_into_the_alias() {
+    let d = doc(&with(json!({"eventName": "X", "actor": {"user": {"type": "odd"}}, "time": 3, "api": "v"})));
+    for alias in ["actor", "time", "api"] {
+        assert!(d.get(alias).is_none(), "{alias}: {d}");
+    }
+    assert!(d["trailship"]["unmapped"].to_string().contains("actor"), "kept aside: {d}");
+    assert_eq!(d["eventName"], "X");
+}
