@@ -23,12 +23,24 @@ pub struct FetchError {
     pub key: String,
     /// The service's explanation.
     pub message: String,
+    /// Whether the object's KMS key refused the caller (the message then names `kms:Decrypt`,
+    /// the key and the fix).
+    pub kms_denied: bool,
 }
 
 impl FetchError {
     /// An error about `obj`.
     pub fn new(obj: &ObjectRef, message: impl Into<String>) -> Self {
-        FetchError { bucket: obj.bucket.clone(), key: obj.key.clone(), message: message.into() }
+        FetchError { bucket: obj.bucket.clone(), key: obj.key.clone(), message: message.into(), kms_denied: false }
+    }
+
+    /// The error the store answered for `obj` (its text in one line), said as a KMS denial
+    /// when it is one.
+    pub fn answered(obj: &ObjectRef, text: String) -> Self {
+        match crate::kms::denial(&text) {
+            Some(denial) => FetchError { kms_denied: true, ..FetchError::new(obj, denial.for_object()) },
+            None => FetchError::new(obj, text),
+        }
     }
 }
 
@@ -65,7 +77,7 @@ impl ObjectStore for S3Store {
         let out = tokio::time::timeout(OPEN_TIMEOUT, request)
             .await
             .map_err(|_| FetchError::new(obj, format!("no response in {} s", OPEN_TIMEOUT.as_secs())))?
-            .map_err(|e| FetchError::new(obj, crate::cause::one_line(&e)))?;
+            .map_err(|e| FetchError::answered(obj, crate::cause::one_line(&e)))?;
         Ok(Box::new(out.body.into_async_read()))
     }
 }

@@ -22,6 +22,7 @@ pub mod findings;
 pub mod geo;
 pub mod index;
 pub mod json;
+pub mod kms;
 pub mod listing;
 pub mod notification;
 pub mod pipeline;

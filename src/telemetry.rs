@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Messages by `outcome`: `deleted`, `failed`, `released`, `refused`.
 pub const MESSAGES: &str = "trailship_messages_total";
-/// Objects by `outcome`: `indexed`, `skipped`, `failed`.
+/// Objects by `outcome`: `indexed`, `skipped`, `failed`, `kms_denied` (failed: the object's KMS
+/// key refused the worker).
 pub const OBJECTS: &str = "trailship_objects_total";
 /// Events by `outcome`: `indexed`, `duplicate`, `dead_lettered`, `dropped` (by a filter rule).
 pub const EVENTS: &str = "trailship_events_total";
@@ -50,7 +51,7 @@ pub const FINDINGS_RANGES: &str = "trailship_findings_ranges_total";
 /// Every label value of the counters, so each series exists (at 0) from the start.
 const SERIES: &[(&str, &str, &[&str])] = &[
     (MESSAGES, "outcome", &["deleted", "failed", "released", "refused"]),
-    (OBJECTS, "outcome", &["indexed", "skipped", "failed"]),
+    (OBJECTS, "outcome", &["indexed", "skipped", "failed", "kms_denied"]),
     (EVENTS, "outcome", &["indexed", "duplicate", "dead_lettered", "dropped"]),
     (BULK_RETRIES, "reason", &["throttled", "blocked", "unavailable", "too_large"]),
     (ALERTS, "level", &["informational", "low", "medium", "high", "critical"]),

@@ -253,6 +253,17 @@ async fn queue(cfg: &Config, url: &str, sqs: &aws_sdk_sqs::Client) -> Vec<Check>
             "give the queue a redrive policy to a dead-letter queue (maxReceiveCount 5 or so)",
         )),
     }
+    let key = get(QueueAttributeName::KmsMasterKeyId);
+    if !key.is_empty() {
+        // Whether the worker may use the key shows only on a receive, which doctor does not
+        // make (it would count against the messages' receives).
+        out.push(Check::warn(
+            "sqs encryption",
+            format!("the queue is encrypted with KMS key {key}: receiving needs kms:Decrypt on it (not checked here)"),
+            "allow kms:Decrypt on that key to trailship's role and in the key policy (deploy/iam/worker-policy.json, \
+             DecryptTheQueueMessages); a denied receive says kms:Decrypt in `run`'s log",
+        ));
+    }
     let queue_secs: u64 = get(QueueAttributeName::VisibilityTimeout).parse().unwrap_or(0);
     let ours = cfg.sqs.visibility_timeout.as_secs();
     out.push(Check::ok(
@@ -303,13 +314,20 @@ async fn buckets(cfg: &Config, s3: &aws_sdk_s3::Client) -> Vec<Check> {
                 .set_expected_bucket_owner(cfg.sqs.expected_bucket_owner.clone())
                 .send()
                 .await;
-            match read {
+            match read.map_err(|e| crate::cause::one_line(&e)) {
                 Ok(_) => out.push(Check::ok(&name, format!("readable (read {key})"))),
-                Err(e) => out.push(Check::fail(
-                    &name,
-                    format!("cannot read {key}: {}", crate::cause::one_line(&e)),
-                    "give trailship's identity s3:GetObject on the prefix (and kms:Decrypt for SSE-KMS trails)",
-                )),
+                Err(text) => match crate::kms::denial(&text) {
+                    Some(denial) => out.push(Check::fail(
+                        &name,
+                        format!("cannot read {key}: {}", denial.for_object()),
+                        "allow kms:Decrypt on the trail's KMS key to trailship's role and in the key policy",
+                    )),
+                    None => out.push(Check::fail(
+                        &name,
+                        format!("cannot read {key}: {text}"),
+                        "give trailship's identity s3:GetObject on the prefix (and kms:Decrypt for SSE-KMS trails)",
+                    )),
+                },
             }
         }
     }

@@ -408,7 +408,9 @@ impl<Q: Queue, S: ObjectStore> Worker<Q, S> {
                     return (MessageEnd::Cancelled, stats);
                 }
                 Err(e) => {
-                    metrics::counter!(telemetry::OBJECTS, "outcome" => "failed").increment(1);
+                    let outcome =
+                        if matches!(&e, ObjectFailure::Fetch(f) if f.kms_denied) { "kms_denied" } else { "failed" };
+                    metrics::counter!(telemetry::OBJECTS, "outcome" => outcome).increment(1);
                     tracing::error!(bucket = %obj.bucket, key = %obj.key, message_id = %msg.id, receive_count = msg.receive_count,
                         error = %e, "file failed, leaving the message for redelivery");
                     return (MessageEnd::Failed, stats);

@@ -14,7 +14,12 @@ pub struct SqsQueue {
 }
 
 fn err<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> QueueError {
-    move |e| QueueError { operation, message: crate::cause::one_line(&e) }
+    move |e| {
+        let text = crate::cause::one_line(&e);
+        // A queue encrypted with a KMS key the worker may not use: say so, with the key and the fix.
+        let message = crate::kms::denial(&text).map_or(text, |d| d.for_queue());
+        QueueError { operation, message }
+    }
 }
 
 impl SqsQueue {

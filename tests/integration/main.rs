@@ -18,6 +18,7 @@ mod fixtures;
 mod golden;
 mod harness;
 mod ingest;
+mod kms;
 mod metrics;
 mod proxies;
 mod replay;

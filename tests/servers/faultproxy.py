@@ -17,6 +17,8 @@ A RULE applies to requests whose path starts with "path" (default "/_bulk"), for
   {"kind": "max_bytes", "limit": 65536}                  413 for a body over the limit
   {"kind": "reset"}                                      close the connection, no answer
   {"kind": "delay", "seconds": 1.5}                      wait, then forward
+  {"kind": "answer", "status": 403, "body": "...",        answer with that body (an S3 XML
+   "content_type": "application/xml"}                    error, for the S3 client)
 The first rule that applies (in order) decides; a rule whose count is spent is dropped.
 
 With --tls CERT KEY it serves HTTPS (for the opensearch.ca_file test).
@@ -97,6 +99,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         item["error"] = {"type": rule["error_type"], "reason": "fault proxy"}
                     items.append({"create": item})
                 return self.reply(200, {"took": 1, "errors": rule.get("errors_flag", True), "items": items})
+            if kind == "answer":
+                return self.reply(rule["status"], rule["body"].encode(), rule.get("content_type", "application/xml"))
             if kind == "delay":
                 time.sleep(rule["seconds"])
         forward(self, upstream, body)
