@@ -5,11 +5,10 @@
 //! correlation, a Sigma filter or a rule for another log source in it is an error naming the
 //! file, since it would drop nothing its author meant it to.
 
-use super::rules::{LoadError, is_cloudtrail, one_line, sources};
+use super::rules::{LoadError, is_cloudtrail, one_line, parse, sources};
 use super::{Detector, Match};
 use crate::decode::RawEvent;
 use rsigma_eval::compile_rule;
-use rsigma_parser::parse_sigma_yaml;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,10 +31,7 @@ impl Filter {
         let mut rules = Detector::default();
         for (name, text, _) in sources {
             let invalid = |reason: String| LoadError::Invalid { path: name.clone(), reason: one_line(&reason) };
-            let collection = parse_sigma_yaml(&text).map_err(|e| invalid(e.to_string()))?;
-            if let Some(first) = collection.errors.first() {
-                return Err(invalid(first.clone()));
-            }
+            let collection = parse(&name, &text)?;
             if let Some(c) = collection.correlations.first() {
                 return Err(invalid(format!(
                     "correlation rule {:?}: a filter drops single events, write detection rules",

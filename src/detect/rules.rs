@@ -125,6 +125,16 @@ pub(super) fn one_line(message: &str) -> String {
     parts.join(" ")
 }
 
+/// The rules of one file (`name` for messages): its YAML parsed, or the first error in it.
+pub(super) fn parse(name: &str, text: &str) -> Result<rsigma_parser::SigmaCollection, LoadError> {
+    let invalid = |reason: String| LoadError::Invalid { path: name.to_owned(), reason: one_line(&reason) };
+    let collection = parse_sigma_yaml(text).map_err(|e| invalid(e.to_string()))?;
+    match collection.errors.first() {
+        Some(first) => Err(invalid(first.clone())),
+        None => Ok(collection),
+    }
+}
+
 /// Whether a rule is for CloudTrail records.
 pub(super) fn is_cloudtrail(rule: &SigmaRule) -> bool {
     let is = |v: &Option<String>, want: &str| v.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(want));
@@ -191,10 +201,7 @@ pub(crate) fn load_sources(sources: Vec<(String, String, bool)>) -> Result<Loade
     let mut pending = Vec::new();
     for (name, text, is_builtin) in sources {
         let invalid = |reason: String| LoadError::Invalid { path: name.clone(), reason: one_line(&reason) };
-        let collection = parse_sigma_yaml(&text).map_err(|e| invalid(e.to_string()))?;
-        if let Some(first) = collection.errors.first() {
-            return Err(invalid(first.clone()));
-        }
+        let collection = parse(&name, &text)?;
         if collection.rules.is_empty() && collection.correlations.is_empty() && collection.filters.is_empty() {
             return Err(invalid("no rule in it".into()));
         }

@@ -17,9 +17,8 @@ pub fn spawn_account_refresh(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.cancelled() => return,
+            if !super::waited(interval, &stop).await {
+                return;
             }
             tokio::select! {
                 result = refresh(&lister, &accounts) => match result {

@@ -38,9 +38,8 @@ pub fn spawn_findings(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.cancelled() => return,
+            if !super::waited(interval, &stop).await {
+                return;
             }
             let mut hours = touched.take_hours();
             // The latest hours always: what a restart lost, what arrived late.

@@ -204,6 +204,14 @@ pub fn spawn_notifier<W: Webhook>(
     (outbox, tokio::spawn(crate::webhooks::deliver(rx, webhook, urls, retries, cancel)))
 }
 
+/// Waits `interval`; `false` when `stop` fired first (a periodic task's tick).
+async fn waited(interval: std::time::Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => true,
+        _ = stop.cancelled() => false,
+    }
+}
+
 /// Starts the metrics listener and the dependency checks behind `/readyz`; both stop with `stop`.
 pub fn spawn_telemetry(
     listener: tokio::net::TcpListener,

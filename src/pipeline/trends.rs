@@ -21,9 +21,8 @@ pub fn spawn_trends(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.cancelled() => return,
+            if !super::waited(interval, &stop).await {
+                return;
             }
             let mut days = touched.take_days();
             let today = Utc::now().date_naive();
