@@ -334,6 +334,29 @@ async fn buckets(cfg: &Config, s3: &aws_sdk_s3::Client) -> Vec<Check> {
     out
 }
 
+/// Databases older than this many days are out of date: addresses move between networks and
+/// countries every week, and the free and commercial ones are rebuilt at least monthly.
+const GEOIP_STALE_DAYS: i64 = 45;
+
+/// Which database a GeoIP setting loaded and how old it is; a warning past
+/// [`GEOIP_STALE_DAYS`].
+fn geoip_age(key: &str, path: &std::path::Path, db: &GeoIp, now: i64) -> Check {
+    let Some((_, kind, built)) = db.databases().into_iter().next() else {
+        return Check::ok(key, path.display().to_string());
+    };
+    let days = (now - built as i64).div_euclid(86_400);
+    let day = chrono::DateTime::from_timestamp(built as i64, 0).map(|t| t.format("%Y-%m-%d").to_string());
+    let detail = format!("{} ({kind}, built {}, {days} days old)", path.display(), day.unwrap_or_default());
+    if days > GEOIP_STALE_DAYS {
+        return Check::warn(
+            key,
+            detail,
+            "replace it with a current one (geoipupdate for MaxMind's; the worker reads a changed file at its next start)",
+        );
+    }
+    Check::ok(key, detail)
+}
+
 fn geoip(cfg: &Config) -> Vec<Check> {
     let mut out = Vec::new();
     let dbs =
@@ -346,7 +369,7 @@ fn geoip(cfg: &Config) -> Vec<Check> {
         let (city, asn) =
             if key == "geoip.city_db" { (Some(path.as_path()), None) } else { (None, Some(path.as_path())) };
         match GeoIp::open(city, asn) {
-            Ok(Some(db)) => out.push(Check::ok(key, format!("{} ({db:?})", path.display()))),
+            Ok(Some(db)) => out.push(geoip_age(key, path, &db, chrono::Utc::now().timestamp())),
             Ok(None) => {}
             Err(e) => out.push(Check::fail(key, e.to_string(), "point it at a readable MaxMind-format .mmdb file")),
         }

@@ -130,6 +130,17 @@ impl GeoIp {
         Ok(Some(GeoIp { city, asn, cache: Cache::new(CACHE_ENTRIES) }))
     }
 
+    /// The databases opened: (`city` or `asn`, their `database_type`, when they were built as
+    /// Unix seconds).
+    pub fn databases(&self) -> Vec<(&'static str, String, u64)> {
+        [("city", &self.city), ("asn", &self.asn)]
+            .into_iter()
+            .filter_map(|(what, r)| {
+                r.as_ref().map(|r| (what, r.metadata().database_type.clone(), r.metadata().build_epoch))
+            })
+            .collect()
+    }
+
     /// `,"geo":{…},"as":{…}` for `ip` (each part only when known), empty for private and
     /// reserved addresses and addresses the databases do not know. Cached.
     pub fn json(&self, ip: IpAddr) -> Arc<[u8]> {

@@ -47,6 +47,7 @@ async fn doctor_checks_every_dependency_and_says_what_to_fix() {
     assert!(line(out, "✓ sqs redrive policy").contains("after 5 receives"), "{out}");
     assert!(line(out, &format!("✓ s3://{}/", trail.bucket)).contains("readable"), "{out}");
     assert!(line(out, "✓ geoip.city_db").contains("city.mmdb"), "{out}");
+    assert!(line(out, "✓ geoip.city_db").contains(", 0 days old)"), "the database and its age: {out}");
     assert!(line(out, "✓ geoip.asn_db").contains("asn.mmdb"), "{out}");
     assert!(out.contains("✗ index template trailship-s3access: missing"), "{out}");
     assert!(out.contains("✗ index template trailship-alerts: missing"), "{out}");
