@@ -217,7 +217,7 @@ pub fn index_actions(index: &str, docs: &[(String, Value)]) -> Vec<u8> {
 /// The `_id` (and `trend_key`) of the trend document of `day` (`YYYY-MM-DD`) and a key: its
 /// values in the order of the shape's `dims`, `None` where the field is missing (which hashes
 /// apart from an empty string).
-pub fn key_id<'a>(day: &str, values: impl Iterator<Item = Option<&'a str>>) -> String {
+fn key_id<'a>(day: &str, values: impl Iterator<Item = Option<&'a str>>) -> String {
     let mut hashed: Vec<u8> = day.as_bytes().to_vec();
     for v in values {
         match v {
@@ -248,7 +248,7 @@ fn head(v: &Value) -> String {
 }
 
 /// Sets `a.b.c` in `doc` as nested objects.
-pub fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
+fn insert_path(doc: &mut Map<String, Value>, path: &str, value: Value) {
     match path.split_once('.') {
         None => {
             doc.insert(path.to_owned(), value);

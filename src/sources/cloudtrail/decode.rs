@@ -69,7 +69,9 @@ pub fn decode(
         };
         send(full, &mut stats, emit)?;
     }
-    let trend_prefix = crate::config::trends::trend_prefix(&source.index_prefix);
+    // Most files drop nothing: no trend index name to make.
+    let trend_prefix =
+        if tallies.is_empty() { String::new() } else { crate::config::trends::trend_prefix(&source.index_prefix) };
     for (index, id, doc) in tallies.documents(&trend_prefix, |i| source.filter.rule(i), source.enricher.accounts()) {
         let action = |o: &mut Vec<u8>| {
             // Index names and these ids hold nothing to escape.
