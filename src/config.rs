@@ -170,7 +170,7 @@ impl RawConfig {
         let aws = self.aws.validate(endpoint_from_env)?;
         let sqs = self.sqs.validate()?;
         let opensearch = self.opensearch.validate(aws.region.as_deref())?;
-        let geoip = self.geoip.validate();
+        let geoip = self.geoip.validate()?;
         let dashboards = self.dashboards.validate()?;
         let log = self.log.validate()?;
         let limits = self.limits.validate()?;

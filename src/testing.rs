@@ -44,6 +44,7 @@ pub fn decoder_with(
             pool: std::sync::Arc::new(crate::index::buffers::Pool::new(crate::index::buffers::KEPT_BYTES)),
         },
         filter: cloudtrail.filter.clone(),
+        geo: None,
         sources: Sources::new(vec![Arc::new(cloudtrail), Arc::new(access)]),
     }
 }

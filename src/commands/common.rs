@@ -33,14 +33,11 @@ pub enum CommandError {
 }
 
 /// The memory budget objects reserve from: `limits.memory_mb` less what the process keeps,
-/// the GeoIP databases (read into memory) included. It must hold one object at least.
+/// the GeoIP databases (read into memory) included, with room to read the largest again when
+/// it is replaced. It must hold one object at least.
 pub(super) fn budget(cfg: &Config) -> Result<Budget, ConfigError> {
-    let geoip: u64 = [&cfg.geoip.city_db, &cfg.geoip.asn_db]
-        .into_iter()
-        .flatten()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let sizes: Vec<u64> = cfg.geoip.files().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).collect();
+    let geoip: u64 = sizes.iter().sum::<u64>() + sizes.iter().max().copied().unwrap_or(0);
     let kept = Config::BASE_MEMORY_BYTES + geoip as usize;
     let left = cfg.limits.memory_bytes.saturating_sub(kept);
     if left < cfg.object_reserve_bytes() {
@@ -92,9 +89,9 @@ pub(super) fn decoder_and_findings(
     cfg: &Config,
     accounts: &Accounts,
 ) -> Result<(ObjectDecoder, findings::Settings), ConfigError> {
-    let (city, asn) = (cfg.geoip.city_db.as_deref(), cfg.geoip.asn_db.as_deref());
+    let (city, asn) = (&cfg.geoip.city_db, &cfg.geoip.asn_db);
     let geo = GeoIp::open(city, asn).map_err(|e| {
-        let key = if Some(e.path()) == city { "geoip.city_db" } else { "geoip.asn_db" };
+        let key = if city.iter().any(|p| p == e.path()) { "geoip.city_db" } else { "geoip.asn_db" };
         ConfigError { key: key.into(), message: e.to_string() }
     })?;
     if let Some(geo) = &geo {
@@ -135,6 +132,7 @@ pub(super) fn decoder_and_findings(
         },
         sources,
         filter: tools.filter.clone(),
+        geo: tools.geo.clone(),
     };
     Ok((decoder, findings))
 }

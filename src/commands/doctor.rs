@@ -4,7 +4,7 @@
 
 use super::common::CommandError;
 use crate::config::{Config, OpenSearchAuth};
-use crate::geo::GeoIp;
+use crate::geo::{Database, GeoIp, Setting};
 use crate::index::client::{Client, ClientError, Installed};
 use crate::index::template;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -338,20 +338,17 @@ async fn buckets(cfg: &Config, s3: &aws_sdk_s3::Client) -> Vec<Check> {
 /// countries every week, and the free and commercial ones are rebuilt at least monthly.
 const GEOIP_STALE_DAYS: i64 = 45;
 
-/// Which database a GeoIP setting loaded and how old it is; a warning past
-/// [`GEOIP_STALE_DAYS`].
-fn geoip_age(key: &str, path: &std::path::Path, db: &GeoIp, now: i64) -> Check {
-    let Some((_, kind, built)) = db.databases().into_iter().next() else {
-        return Check::ok(key, path.display().to_string());
-    };
-    let days = (now - built as i64).div_euclid(86_400);
-    let day = chrono::DateTime::from_timestamp(built as i64, 0).map(|t| t.format("%Y-%m-%d").to_string());
-    let detail = format!("{} ({kind}, built {}, {days} days old)", path.display(), day.unwrap_or_default());
+/// Which database a GeoIP file holds and how old it is; a warning past [`GEOIP_STALE_DAYS`].
+fn geoip_age(db: &Database, now: i64) -> Check {
+    let key = db.setting.key();
+    let days = (now - db.built).div_euclid(86_400);
+    let day = chrono::DateTime::from_timestamp(db.built, 0).map(|t| t.format("%Y-%m-%d").to_string());
+    let detail = format!("{} ({}, built {}, {days} days old)", db.path.display(), db.kind, day.unwrap_or_default());
     if days > GEOIP_STALE_DAYS {
         return Check::warn(
             key,
             detail,
-            "replace it with a current one (geoipupdate for MaxMind's; the worker reads a changed file at its next start)",
+            "replace it with a current one (scripts/geoip-install.sh for the free ones, geoipupdate for MaxMind's); the worker reads a replaced file within geoip.reload",
         );
     }
     Check::ok(key, detail)
@@ -359,19 +356,24 @@ fn geoip_age(key: &str, path: &std::path::Path, db: &GeoIp, now: i64) -> Check {
 
 fn geoip(cfg: &Config) -> Vec<Check> {
     let mut out = Vec::new();
-    let dbs =
-        [("geoip.city_db", &cfg.geoip.city_db, "source.geo.*"), ("geoip.asn_db", &cfg.geoip.asn_db, "source.as.*")];
-    for (key, path, fields) in dbs {
-        let Some(path) = path else {
-            out.push(Check::ok(key, format!("not configured ({fields} stays empty)")));
-            continue;
-        };
-        let (city, asn) =
-            if key == "geoip.city_db" { (Some(path.as_path()), None) } else { (None, Some(path.as_path())) };
-        match GeoIp::open(city, asn) {
-            Ok(Some(db)) => out.push(geoip_age(key, path, &db, chrono::Utc::now().timestamp())),
-            Ok(None) => {}
-            Err(e) => out.push(Check::fail(key, e.to_string(), "point it at a readable MaxMind-format .mmdb file")),
+    let settings =
+        [(Setting::City, &cfg.geoip.city_db, "source.geo.*"), (Setting::Asn, &cfg.geoip.asn_db, "source.as.*")];
+    for (setting, paths, fields) in settings {
+        if paths.is_empty() {
+            out.push(Check::ok(setting.key(), format!("not configured ({fields} stays empty)")));
+        }
+        for path in paths {
+            let one = std::slice::from_ref(path);
+            let opened = if setting == Setting::City { GeoIp::open(one, &[]) } else { GeoIp::open(&[], one) };
+            match opened {
+                Ok(Some(db)) => out.extend(db.databases().iter().map(|d| geoip_age(d, chrono::Utc::now().timestamp()))),
+                Ok(None) => {}
+                Err(e) => out.push(Check::fail(
+                    setting.key(),
+                    e.to_string(),
+                    "point it at a readable .mmdb file (or, for geoip.asn_db, a .csv of address ranges)",
+                )),
+            }
         }
     }
     out

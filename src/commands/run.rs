@@ -58,6 +58,11 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
             names_stop.clone(),
         )
     });
+    let geoip_stop = CancellationToken::new();
+    let geoip = decoder
+        .geo
+        .clone()
+        .map(|geo| crate::pipeline::geoip::spawn_geoip_reload(geo, cfg.geoip.reload, geoip_stop.clone()));
     let notify = Notify { outbox: notifier.outbox.clone(), max_age: cfg.alerts.max_notify_age };
     let findings_stop = CancellationToken::new();
     let findings_pass = (!findings.is_empty()).then(|| {
@@ -102,8 +107,12 @@ pub async fn run(cfg: &Config, drain: bool) -> Result<(), CommandError> {
     telemetry_stop.cancel();
     trends_stop.cancel();
     names_stop.cancel();
+    geoip_stop.cancel();
     if let Some(n) = names {
         n.await.map_err(anyhow::Error::from)?;
+    }
+    if let Some(g) = geoip {
+        g.await.map_err(anyhow::Error::from)?;
     }
     if let Some(t) = trends {
         t.await.map_err(anyhow::Error::from)?;

@@ -32,6 +32,7 @@ pub mod accounts;
 pub mod backfill;
 pub mod detect;
 pub mod findings;
+pub mod geoip;
 pub mod ingest;
 pub mod object;
 mod output;

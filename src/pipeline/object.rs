@@ -19,6 +19,8 @@ pub struct ObjectDecoder {
     pub sources: Sources,
     /// The filter rules the sources drop events with, for their counts.
     pub filter: Arc<crate::detect::filter::Filter>,
+    /// The GeoIP databases the sources look addresses up in, for `run` to reload.
+    pub geo: Option<Arc<crate::geo::GeoIp>>,
 }
 
 impl ObjectDecoder {

@@ -15,6 +15,7 @@ mod fieldmodel;
 mod filters;
 mod findings;
 mod fixtures;
+mod geoip;
 mod golden;
 mod harness;
 mod ingest;
