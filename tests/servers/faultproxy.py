@@ -9,8 +9,9 @@ Control (not forwarded):
   POST /_fault  {"rules": [RULE, ...]}  replaces the rules; an empty list clears them.
   GET  /_fault                          {"requests": {path: count}, "faults": {kind: count},
                                          "log": [[method, path with query], ...]}
-A RULE applies to requests whose path starts with "path" (default "/_bulk"), for the next
-"count" matching requests (default: without end), and is one of:
+A RULE applies to requests whose path starts with "path" (default "/_bulk") and, when the rule
+has a "target", whose X-Amz-Target header is that (an AWS JSON call: "AmazonSQS.ReceiveMessage"),
+for the next "count" matching requests (default: without end), and is one of:
   {"kind": "status", "status": 503}                      answer the whole request with it
   {"kind": "items", "status": 429, "error_type": "...",  answer every item with that status
    "errors_flag": false}                                 (and this top-level "errors")
@@ -18,7 +19,8 @@ A RULE applies to requests whose path starts with "path" (default "/_bulk"), for
   {"kind": "reset"}                                      close the connection, no answer
   {"kind": "delay", "seconds": 1.5}                      wait, then forward
   {"kind": "answer", "status": 403, "body": "...",        answer with that body (an S3 XML
-   "content_type": "application/xml"}                    error, for the S3 client)
+   "content_type": "application/xml"}                    error, for the S3 client; an SQS JSON
+                                                         error with its content type)
 The first rule that applies (in order) decides; a rule whose count is spent is dropped.
 
 With --tls CERT KEY it serves HTTPS (for the opensearch.ca_file test).
@@ -39,11 +41,13 @@ rules = []
 stats = {"requests": {}, "faults": {}, "log": []}
 
 
-def pick(path, length):
+def pick(path, length, target):
     with lock:
         stats["requests"][path] = stats["requests"].get(path, 0) + 1
         for rule in list(rules):
             if not path.startswith(rule.get("path", "/_bulk")):
+                continue
+            if "target" in rule and rule["target"] != target:
                 continue
             if rule["kind"] == "max_bytes" and length <= rule["limit"]:
                 continue
@@ -77,7 +81,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(200, stats)
         with lock:
             stats["log"].append([self.command, self.path])
-        rule = pick(path, len(body))
+        rule = pick(path, len(body), self.headers.get("X-Amz-Target"))
         if rule is not None:
             kind = rule["kind"]
             if kind == "status":
