@@ -139,6 +139,31 @@ pub struct Client {
     transport: Transport,
     url: String,
     serverless: bool,
+    /// What to check when the cluster refuses the credentials, by the authentication in use.
+    on_401: &'static str,
+}
+
+/// What to check when the cluster answers 401 to a request made with `auth`.
+fn credentials_fix(auth: &OpenSearchAuth) -> &'static str {
+    match auth {
+        OpenSearchAuth::Basic { .. } => "check opensearch.username and opensearch.password",
+        OpenSearchAuth::SigV4 { .. } => {
+            "check the AWS credentials trailship runs with, and that the domain's access policy (or the \
+             collection's data access policy) allows them"
+        }
+        OpenSearchAuth::None => {
+            "the cluster wants credentials: set opensearch.username and opensearch.password, or opensearch.auth = \
+             \"sigv4\""
+        }
+    }
+}
+
+/// The reason in an error answer (`error.reason`, or `error`, `message`), else its start; one line.
+fn answer_reason(body: &[u8]) -> String {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let reason = [&parsed["error"]["reason"], &parsed["error"], &parsed["message"]].into_iter().find_map(Value::as_str);
+    let text = reason.map_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(), str::to_owned);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl Client {
@@ -189,7 +214,12 @@ impl Client {
 
     fn from_builder(cfg: &OpenSearchConfig, builder: TransportBuilder) -> anyhow::Result<Client> {
         let transport = builder.build()?;
-        Ok(Client { transport, url: cfg.url.clone(), serverless: cfg.is_serverless() })
+        Ok(Client {
+            transport,
+            url: cfg.url.clone(),
+            serverless: cfg.is_serverless(),
+            on_401: credentials_fix(&cfg.auth),
+        })
     }
 
     /// The cluster URL, for messages.
@@ -403,6 +433,10 @@ impl Client {
             self.transport.send(method, path, headers, None::<&()>, body, None).await.map_err(transport_err)?;
         let status = response.status_code();
         let bytes = response.bytes().await.map_err(transport_err)?;
+        if status == StatusCode::UNAUTHORIZED {
+            let text = format!("{} refused the credentials ({}); {}", self.url, answer_reason(&bytes), self.on_401);
+            return Err(ClientError::Status { path: path.to_owned(), status: 401, body: text });
+        }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
             return Err(ClientError::Status { path: path.to_owned(), status: status.as_u16(), body: text });

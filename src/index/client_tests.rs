@@ -2,7 +2,7 @@
 //! for OpenSearch Service (`es`) and Serverless (`aoss`) are exactly the ones botocore's
 //! `SigV4Auth` computes for the same request (the values below were computed with botocore
 //! 1.x, `tests/servers/sigv4proxy.py --golden`). The request goes through a loopback proxy that
-//! records it, so the signed host is the cluster's, not the proxy's.
+//! records it, so the signed host is the cluster's, not the proxy's. And how a 401 is read.
 
 use super::*;
 use crate::config::Config;
@@ -134,4 +134,18 @@ async fn requests_without_a_body_and_with_a_query_are_signed_as_botocore_signs_t
     .await;
     assert!(line.contains("/cloudtrail-*/_search?size=0 "), "{line}");
     assert_signed(&headers, "aoss", EMPTY_SHA256, "d440d1a4b71ef9074c9bb5c8c6adf79e358d11d58b1b2794002e719bc27f94e7");
+}
+
+#[test]
+fn a_refusal_is_read_for_its_reason_in_one_line() {
+    let security = br#"{"error":{"root_cause":[{"type":"security_exception","reason":"Unauthorized"}],"type":"security_exception","reason":"Unauthorized"},"status":401}"#;
+    assert_eq!(answer_reason(security), "Unauthorized");
+    assert_eq!(
+        answer_reason(br#"{"message":"The security token included in the request is invalid."}"#),
+        "The security token included in the request is invalid."
+    );
+    assert_eq!(answer_reason(b"Unauthorized\n  try again\n"), "Unauthorized try again");
+    let basic = OpenSearchAuth::Basic { username: "u".into(), password: crate::config::Secret::new("p".into()) };
+    assert!(credentials_fix(&basic).contains("opensearch.password"));
+    assert!(credentials_fix(&OpenSearchAuth::None).contains("set opensearch.username"));
 }

@@ -3,16 +3,8 @@
 //! GeoIP file, a missing queue), each cause in one line, exit 1 only when something is wrong.
 
 use crate::fixtures;
-use crate::harness::{Moto, Osmem, env_for, free_port, geoip_databases, trailship};
+use crate::harness::{Moto, Osmem, env_for, free_port, geoip_databases, trailship, with};
 use crate::trail::Trail;
-
-fn with(mut env: Vec<(String, String)>, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    for (k, v) in pairs {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    env
-}
 
 fn line<'a>(stdout: &'a str, start: &str) -> &'a str {
     stdout.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no line {start:?} in:\n{stdout}"))

@@ -263,6 +263,15 @@ pub fn env_for(moto: &Moto, osmem: &Osmem, queue_url: &str) -> Vec<(String, Stri
     .collect()
 }
 
+/// `env` with each of `pairs` set (replacing the value it had).
+pub fn with(mut env: Vec<(String, String)>, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (k, v) in pairs {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
 /// A trailship process running in the background, its stderr collected.
 pub struct Background {
     child: Child,

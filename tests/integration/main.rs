@@ -6,6 +6,7 @@ mod alerts;
 mod aliases;
 mod anomalies;
 mod backfill;
+mod basicauth;
 mod dashboards;
 mod dashboards_data;
 mod dashboards_import;

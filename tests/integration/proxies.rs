@@ -1,6 +1,7 @@
 //! The project's own test servers, put in front of osmem for what it cannot show: faults
 //! (`tests/servers/faultproxy.py`), SigV4 verification as Amazon OpenSearch Service and
-//! Serverless do it (`tests/servers/sigv4proxy.py`, botocore's signer), and TLS with a private CA.
+//! Serverless do it (`tests/servers/sigv4proxy.py`, botocore's signer), basic authentication as
+//! the security plugin does it (`tests/servers/authproxy.py`), and TLS with a private CA.
 
 use crate::harness::{start_with_ready_line, venv};
 use serde_json::Value;
@@ -46,6 +47,29 @@ impl FaultProxy {
     /// Requests seen per path and faults injected per kind.
     pub async fn stats(&self) -> Value {
         reqwest::get(format!("{}/_fault", self.url)).await.unwrap().json().await.unwrap()
+    }
+}
+
+/// The basic-authentication proxy (`tests/servers/authproxy.py`) in front of `upstream`,
+/// accepting `username` with `password` as the security plugin would; killed on drop.
+pub struct AuthProxy {
+    /// Its URL: point trailship here.
+    pub url: String,
+    _child: Child,
+}
+
+impl AuthProxy {
+    pub async fn start(upstream: &str, username: &str, password: &str) -> AuthProxy {
+        let mut cmd = Command::new(venv().join("bin/python"));
+        cmd.arg(script("authproxy.py")).arg(upstream).arg(username).env("AUTHPROXY_PASSWORD", password);
+        cmd.stderr(Stdio::inherit());
+        let (url, child) = start_with_ready_line(cmd, "the auth proxy").await;
+        AuthProxy { url, _child: child }
+    }
+
+    /// `{"accepted": n, "refused": n, "refused_paths": [...]}`.
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_auth", self.url)).await.unwrap().json().await.unwrap()
     }
 }
 
