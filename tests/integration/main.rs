@@ -22,6 +22,7 @@ mod harness;
 mod ingest;
 mod kms;
 mod metrics;
+mod owner;
 mod proxies;
 mod replay;
 mod s3access;

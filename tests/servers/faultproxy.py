@@ -8,7 +8,8 @@ port; prints one JSON line {"url": ...} when ready. Exits when its parent proces
 Control (not forwarded):
   POST /_fault  {"rules": [RULE, ...]}  replaces the rules; an empty list clears them.
   GET  /_fault                          {"requests": {path: count}, "faults": {kind: count},
-                                         "log": [[method, path with query], ...]}
+                                         "log": [[method, path with query,
+                                                  x-amz-expected-bucket-owner or null], ...]}
 A RULE applies to requests whose path starts with "path" (default "/_bulk") and, when the rule
 has a "target", whose X-Amz-Target header is that (an AWS JSON call: "AmazonSQS.ReceiveMessage"),
 for the next "count" matching requests (default: without end), and is one of:
@@ -80,7 +81,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with lock:
                 return self.reply(200, stats)
         with lock:
-            stats["log"].append([self.command, self.path])
+            stats["log"].append([self.command, self.path, self.headers.get("x-amz-expected-bucket-owner")])
         rule = pick(path, len(body), self.headers.get("X-Amz-Target"))
         if rule is not None:
             kind = rule["kind"]
