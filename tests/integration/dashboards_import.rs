@@ -85,7 +85,7 @@ async fn setup_sends_the_import_dashboards_expects_and_reports_each_object() {
         ("TRAILSHIP__OPENSEARCH__INDEX_PREFIX".to_owned(), "trail-prod".to_owned()),
         ("TRAILSHIP__DASHBOARDS__URL".to_owned(), url.clone()),
         ("TRAILSHIP__DASHBOARDS__USERNAME".to_owned(), "analyst".to_owned()),
-        ("TRAILSHIP__DASHBOARDS__PASSWORD".to_owned(), "s3cret-dashboards-pw".to_owned()),
+        ("TRAILSHIP__DASHBOARDS__PASSWORD".to_owned(), "s3cret-Dq8vPw2Lx".to_owned()),
     ];
     let run = trailship(&["setup"], &env).await;
     let got = server.await.unwrap();
@@ -95,8 +95,8 @@ async fn setup_sends_the_import_dashboards_expects_and_reports_each_object() {
     assert!(head.starts_with("post /api/saved_objects/_import?overwrite=true http/1.1\r\n"), "{}", got.head);
     assert!(head.contains("\r\nosd-xsrf: true\r\n"), "{}", got.head);
     assert!(
-        head.contains("\r\nauthorization: basic yw5hbhlzddpzm2nyzxqtzgfzagjvyxjkcy1wdw==\r\n"),
-        "analyst:s3cret-dashboards-pw, {}",
+        head.contains("\r\nauthorization: basic yw5hbhlzddpzm2nyzxqtrhe4dlb3mkx4\r\n"),
+        "analyst:s3cret-Dq8vPw2Lx, {}",
         got.head
     );
     assert!(head.contains("content-type: multipart/form-data; boundary="), "{}", got.head);

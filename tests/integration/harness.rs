@@ -222,18 +222,84 @@ pub async fn trailship(args: &[&str], env: &[(String, String)]) -> RunOutput {
     RunOutput { code: out.status.code().unwrap_or(-1), stdout, stderr }
 }
 
-/// The secrets in `env`: the values of passwords, secret keys, session tokens and webhook URLs.
+/// The secrets in `env`: the values of passwords, secret keys, session tokens, AWS access key
+/// ids and webhook URLs; a comma-separated list (several webhooks) is one secret per item.
 pub fn secrets(env: &[(String, String)]) -> Vec<&str> {
-    let secret = |k: &str| ["PASSWORD", "SECRET", "TOKEN", "WEBHOOK_URLS"].iter().any(|s| k.contains(s));
-    env.iter().filter(|(k, _)| secret(k)).map(|(_, v)| v.as_str()).collect()
+    let secret =
+        |k: &str| ["PASSWORD", "SECRET", "TOKEN", "WEBHOOK_URLS", "AWS_ACCESS_KEY_ID"].iter().any(|s| k.contains(s));
+    env.iter()
+        .filter(|(k, _)| secret(k))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Characters of a secret that, found together in an output, count as a leak.
+const FRAGMENT: usize = 10;
+
+/// The first piece of a secret in `env` that `output` holds: the whole value, or any
+/// [`FRAGMENT`] characters of it in a row. Of a URL, only its path and query count (the host a
+/// message may name); its user and password count whole too.
+pub fn leaked(env: &[(String, String)], output: &str) -> Option<String> {
+    for secret in secrets(env) {
+        assert!(secret.len() >= FRAGMENT, "test secret {secret:?} is too short to be searched for");
+        let mut private = vec![secret.to_owned()];
+        if let Ok(url) = reqwest::Url::parse(secret)
+            && url.has_host()
+        {
+            let start = secret.find(url.path()).unwrap_or(secret.len());
+            private = vec![secret[start..].to_owned(), url.username().to_owned()];
+            private.extend(url.password().map(str::to_owned));
+        }
+        for part in private.iter().filter(|p| p.len() >= 8) {
+            let bytes = part.as_bytes();
+            for at in 0..=bytes.len().saturating_sub(FRAGMENT) {
+                let end = (at + FRAGMENT).min(bytes.len());
+                let Ok(window) = std::str::from_utf8(&bytes[at..end]) else { continue };
+                if output.contains(window) {
+                    return Some(window.to_owned());
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Every output of every trailship run in these tests goes through this: no secret the process
-/// was given appears in it. Test secrets are long and distinctive, so a hit is a leak.
+/// was given, nor a piece of one, appears in it. Test secrets are long and distinctive, so a hit
+/// is a leak.
 pub fn assert_no_secrets(env: &[(String, String)], output: &str) {
-    for secret in secrets(env) {
-        assert!(secret.len() >= 8, "test secret {secret:?} is too short to be searched for");
-        assert!(!output.contains(secret), "a secret given to trailship appears in its output:\n{output}");
+    if let Some(piece) = leaked(env, output) {
+        panic!("a secret given to trailship appears in its output ({piece:?}):\n{output}");
+    }
+}
+
+#[test]
+fn the_secret_scan_finds_pieces_of_every_secret() {
+    let env: Vec<(String, String)> = [
+        (
+            "TRAILSHIP__ALERTS__WEBHOOK_URLS",
+            "http://127.0.0.1:9/services/T0/B0/hook-token-4kQz9,https://hooks.example/second-token-Xy7",
+        ),
+        ("TRAILSHIP__OPENSEARCH__PASSWORD", "os-password-Hk7pQ2zWm4"),
+        ("AWS_ACCESS_KEY_ID", "AKIATRAILSHIPTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "moto-secret-Jq7rW2xv"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    for output in [
+        "webhook post failed: POST /services/T0/B0/hook-token-4kQz9: 503",
+        "posting to …/B0/hook-token-4kQz9",
+        "second webhook: /second-token-Xy7 refused",
+        "login as admin with Hk7pQ2zWm4 refused",
+        "credentials AKIATRAILSHIP… from the environment",
+        "secret-Jq7rW2xv",
+    ] {
+        assert!(leaked(&env, output).is_some(), "not caught: {output}");
+    }
+    for output in ["alert posted to http://127.0.0.1:9/… (2 tries)", "hooks.example refused the post", "AKIA1"] {
+        assert_eq!(leaked(&env, output), None, "{output}");
     }
 }
 
@@ -304,9 +370,15 @@ impl Background {
         assert!(matches!(found, Ok(true)), "trailship never logged {needle:?}: {}", self.stderr);
     }
 
-    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it; what it wrote
+    /// until then holds no secret either.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
+        while let Ok(Some(line)) = self.lines.next_line().await {
+            self.stderr.push_str(&line);
+            self.stderr.push('\n');
+        }
+        assert_no_secrets(&self.env, &self.stderr);
     }
 
     /// Sends SIGTERM and waits (at most `limit`) for the exit code; the rest of stderr is kept.

@@ -92,6 +92,7 @@ async fn a_slow_output_does_not_time_files_out() {
     stdout.read_to_end(&mut body).await.unwrap();
     let out = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
+    crate::harness::assert_no_secrets(&env, &stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("trailship ingest: 36 files, 413 events"), "{stderr}");
     assert!(body.len() > 1 << 17, "more than two pipe buffers were written: {}", body.len());
