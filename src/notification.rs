@@ -33,7 +33,7 @@ pub enum NotificationError {
     #[error("unrecognised notification shape: {0}")]
     Unrecognised(String),
     /// A key that does not URL-decode to UTF-8.
-    #[error("object key {0:?} does not url-decode to utf-8")]
+    #[error("object key {} does not url-decode to utf-8", quoted(.0, 200))]
     BadKey(String),
 }
 
@@ -74,7 +74,17 @@ fn parse_value(v: &Value, depth: u8) -> Result<Notification, NotificationError> 
 
     let mut fields: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
     fields.sort_unstable();
+    let fields: Vec<String> = fields.into_iter().map(|f| quoted(f, 40)).collect();
     Err(NotificationError::Unrecognised(format!("fields {}", fields.join(","))))
+}
+
+/// `text` quoted and escaped (one line whatever it holds), cut after `max` characters: for
+/// messages that repeat what a sender wrote.
+fn quoted(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}…", &text[..end]),
+    }
 }
 
 fn parse_s3_records(records: &Value) -> Result<Notification, NotificationError> {
@@ -88,8 +98,8 @@ fn parse_s3_records(records: &Value) -> Result<Notification, NotificationError> 
         let source = record.get("eventSource").and_then(Value::as_str);
         if source != Some("aws:s3") || s3.is_none() {
             return Err(NotificationError::Unrecognised(format!(
-                "record from {:?} is not an s3 event notification",
-                source.unwrap_or("?")
+                "record from {} is not an s3 event notification",
+                quoted(source.unwrap_or("?"), 40)
             )));
         }
         // `ObjectCreated:Put` from S3; some emulators and old docs prefix `s3:`.

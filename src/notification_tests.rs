@@ -162,3 +162,15 @@ fn malformed_bodies_are_errors() {
     ));
     assert!(matches!(url_decode_key("%FF%FE"), Err(NotificationError::BadKey(_))));
 }
+
+#[test]
+fn what_a_sender_wrote_is_repeated_escaped_on_one_line_and_cut() {
+    // Found by the notification fuzz target: field names holding newlines went into the error.
+    let body = serde_json::json!({"a\nforged log line": 1, "x".repeat(500): 2}).to_string();
+    let e = parse(&body).unwrap_err().to_string();
+    assert!(!e.contains('\n') && e.contains(r#""a\nforged log line""#), "{e}");
+    assert!(e.len() < 200, "long names are cut: {e}");
+    let records = serde_json::json!({"Records": [{"eventSource": "aws:sqs\r\nx", "s3": {}}]}).to_string();
+    let e = parse(&records).unwrap_err().to_string();
+    assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
+}
