@@ -19,6 +19,7 @@ pub mod decode;
 pub mod detect;
 pub mod fetch;
 pub mod findings;
+pub mod fuzzing;
 pub mod geo;
 pub mod index;
 pub mod json;

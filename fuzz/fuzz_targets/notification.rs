@@ -1,0 +1,4 @@
+//! Fuzz target: `trailship::fuzzing::notification` (what must hold for any input is said there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: trailship::fuzzing::init(), |data: &[u8]| trailship::fuzzing::notification(data));
