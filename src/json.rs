@@ -93,4 +93,13 @@ mod tests {
         }
         assert_eq!(ours(""), "\"\"");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_written_as_serde_json_writes_it(s in proptest::prelude::any::<String>()) {
+            let written = ours(&s);
+            proptest::prop_assert_eq!(&written, &serde_json::to_string(&s).unwrap());
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&written).unwrap(), s);
+        }
+    }
 }

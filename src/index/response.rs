@@ -231,4 +231,62 @@ mod tests {
             assert!(matches!(o, ItemOutcome::Blocked { status: s, .. } if *s == status), "{o:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever statuses and errors the items carry, each gets one outcome, in order; only
+        /// a 200 or 201 without an error is a success, only a version conflict a duplicate, and
+        /// a client error is dead-lettered only when it is none of the statuses that mean
+        /// "again" or "blocked"; a missing or reordered item fails the whole answer.
+        #[test]
+        fn any_answer_is_read_item_by_item_and_nothing_unexpected_is_a_success(
+            items in proptest::collection::vec(
+                (100u16..600, proptest::option::of(proptest::sample::select(vec![
+                    "version_conflict_engine_exception", "cluster_block_exception",
+                    "mapper_parsing_exception", "es_rejected_execution_exception", "x",
+                ]))),
+                1..20,
+            ),
+        ) {
+            let ids: Vec<String> = (0..items.len()).map(|i| format!("id-{i}")).collect();
+            let sent: Vec<Option<&str>> = ids.iter().map(|i| Some(i.as_str())).collect();
+            let answer = |items: &[(u16, Option<&str>)], ids: &[String]| {
+                let items: Vec<serde_json::Value> = items.iter().zip(ids).map(|((status, error), id)| {
+                    let mut item = serde_json::json!({"_index": "i", "_id": id, "status": status});
+                    if let Some(t) = error {
+                        item["error"] = serde_json::json!({"type": t, "reason": "r"});
+                    }
+                    serde_json::json!({"create": item})
+                }).collect();
+                serde_json::to_vec(&serde_json::json!({"took": 1, "errors": true, "items": items})).unwrap()
+            };
+            let got = classify(&answer(&items, &ids), &sent).unwrap();
+            proptest::prop_assert_eq!(got.len(), items.len());
+            for ((status, error), outcome) in items.iter().zip(&got) {
+                let (status, error) = (*status, *error);
+                match outcome {
+                    ItemOutcome::Created => proptest::prop_assert!(matches!(status, 200 | 201) && error.is_none()),
+                    ItemOutcome::Duplicate => {
+                        proptest::prop_assert!(status == 409 && error == Some("version_conflict_engine_exception"))
+                    }
+                    ItemOutcome::Rejected { .. } => proptest::prop_assert!(
+                        (400..=499).contains(&status)
+                            && ![401, 403, 404, 408, 409, 429].contains(&status)
+                            && error != Some("cluster_block_exception")
+                    ),
+                    ItemOutcome::Blocked { .. } => proptest::prop_assert!(
+                        [401, 403, 404].contains(&status) || error == Some("cluster_block_exception")
+                    ),
+                    ItemOutcome::Retry { .. } => {}
+                }
+            }
+            if items.len() > 1 {
+                let mut swapped = ids.clone();
+                swapped.swap(0, 1);
+                let is_order_error = matches!(classify(&answer(&items, &swapped), &sent), Err(ResponseError::Order { .. }));
+                proptest::prop_assert!(is_order_error);
+                let is_count_error = matches!(classify(&answer(&items[1..], &ids[1..]), &sent), Err(ResponseError::Count { .. }));
+                proptest::prop_assert!(is_count_error);
+            }
+        }
+    }
 }

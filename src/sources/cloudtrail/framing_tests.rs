@@ -278,3 +278,25 @@ fn a_file_of_no_accepted_shape_is_told_which_are() {
     let e = records(b"hello", 8).unwrap_err().to_string();
     assert!(e.contains("name follows S3's pattern"), "{e}");
 }
+
+proptest::proptest! {
+    /// Any records, compact or pretty-printed, read any number of bytes at a time, frame into
+    /// exactly those records.
+    #[test]
+    fn any_records_frame_the_same_at_any_read_size(
+        values in proptest::collection::vec(proptest::prelude::any::<String>(), 1..6),
+        pretty in proptest::prelude::any::<bool>(),
+        step in 1usize..64,
+    ) {
+        let sent: Vec<serde_json::Value> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| serde_json::json!({"eventID": format!("id-{i}"), "value": v, "nested": {"list": [v, i]}}))
+            .collect();
+        let file = serde_json::json!({"Records": sent});
+        let input = if pretty { serde_json::to_vec_pretty(&file) } else { serde_json::to_vec(&file) }.unwrap();
+        let framed = records(&input, step).unwrap();
+        let read: Vec<serde_json::Value> = framed.iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+        proptest::prop_assert_eq!(read, sent);
+    }
+}
