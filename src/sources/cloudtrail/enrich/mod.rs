@@ -62,7 +62,8 @@ impl EventError {
     }
 }
 
-/// Turns records into documents. Built once per process (the GeoIP databases are read then);
+/// Turns records into documents. Built once per process (the GeoIP databases are opened then,
+/// and `run` swaps in files replaced on disk);
 /// clones share everything.
 #[derive(Debug, Clone, Default)]
 pub struct Enricher {
