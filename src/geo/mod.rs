@@ -106,7 +106,7 @@ impl GeoIp {
         dbs.city.iter().chain(&dbs.asn).map(|l| l.info().clone()).collect()
     }
 
-    /// Reads again every file whose modification time or length changed since it was loaded,
+    /// Reads again every file whose modification time, length or inode changed since it was loaded,
     /// and answers from the new ones from then on. Files are replaced one at a time, so at most
     /// one file is held twice meanwhile. A file that cannot be read (being written, removed,
     /// broken) keeps the one loaded and is tried again at the next call. Returns what was
@@ -126,14 +126,14 @@ impl GeoIp {
                         let mut next = (**current).clone();
                         next.files_mut(setting)[i] = Arc::new(loaded);
                         *current = Arc::new(next);
+                        drop(current);
+                        // Answers cached before the swap are looked up again.
+                        self.generation.fetch_add(1, Ordering::Release);
+                        self.cache.clear();
                     }
                     Err(e) => outcomes.push(Err(e)),
                 }
             }
-        }
-        if outcomes.iter().any(Result::is_ok) {
-            self.generation.fetch_add(1, Ordering::Release);
-            self.cache.clear();
         }
         outcomes
     }
