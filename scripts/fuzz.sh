@@ -7,9 +7,10 @@
 #   N seconds per target (default 60); targets: notification cloudtrail access_log sigma config
 #   (default all); --quick builds the targets unoptimised (4 minutes from scratch instead of 8 on
 #   two cores, some times fewer executions per second, and a slow input is one over ten seconds
-#   instead of one: CI's short round). Inputs over a second, a process past 1 GiB of memory, a panic or a crash
-#   are findings: libFuzzer writes the input to fuzz/artifacts/<target>/ and this script exits 1
-#   after the other targets ran. Keep a finding as a regression: fix it, then copy the input
+#   instead of one: CI's short round). Inputs over a second, a single allocation over 64 MiB
+#   (fuzz/src/lib.rs), a process past 1 GiB of memory, a panic or a crash are findings:
+#   libFuzzer writes the input to fuzz/artifacts/<target>/ and this script exits 1 after the
+#   other targets ran. Keep a finding as a regression: fix it, then copy the input
 #   into fuzz/regressions/<target>/ (the unit tests replay every file there).
 # New inputs the fuzzer finds go to target/fuzz-corpus/<target>/ (kept between runs, not in
 # the repository). Prints executions per target and in all.
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --quick) profile=(--dev); timeout=10; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done

@@ -1,4 +1,6 @@
 //! Fuzz target: `trailship::fuzzing::config` (what must hold for any input is said there).
 #![no_main]
 
+use trailship_fuzz as _; // the capped allocator
+
 libfuzzer_sys::fuzz_target!(init: trailship::fuzzing::init(), |data: &[u8]| trailship::fuzzing::config(data));
