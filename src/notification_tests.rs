@@ -174,3 +174,25 @@ fn what_a_sender_wrote_is_repeated_escaped_on_one_line_and_cut() {
     let e = parse(&records).unwrap_err().to_string();
     assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
 }
+
+#[test]
+fn an_sns_envelope_is_unwrapped_once_not_twice() {
+    // SNS never wraps its own envelope; one inside another is a sender's construction, not a
+    // delivery: an error, not a fetch of whatever the innermost body names.
+    let mut inner = sns_envelope(fixture!("aws-lambda-go/sns-event.json"));
+    inner["Message"] = json!(fixture!("powertools/s3Event.json"));
+    let mut outer = sns_envelope(fixture!("aws-lambda-go/sns-event.json"));
+    outer["Message"] = json!(inner.to_string());
+    assert!(matches!(parse(&outer.to_string()), Err(NotificationError::Unrecognised(_))));
+}
+
+#[test]
+fn eventbridge_events_from_other_services_or_without_a_detail_type_are_errors() {
+    // An EC2 event sent to the queue by a misrouted rule is left for the dead-letter queue, not
+    // deleted as an S3 event that created nothing.
+    let ec2 = json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification",
+        "detail": {"instance-id": "i-1", "state": "running"}});
+    assert!(matches!(parse(&ec2.to_string()), Err(NotificationError::Unrecognised(_))));
+    let no_type = json!({"source": "aws.s3", "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}});
+    assert!(matches!(parse(&no_type.to_string()), Err(NotificationError::Unrecognised(_))));
+}

@@ -126,4 +126,42 @@ mod tests {
         assert_ne!(id(b"{\"a\":1}"), id(b"{\"a\":2}"));
         assert!(id(b"{}").starts_with("raw-"));
     }
+
+    #[test]
+    fn an_event_id_is_the_id_up_to_480_bytes_and_a_longer_one_is_hashed() {
+        // OpenSearch refuses an _id over 512 bytes; an id a record chose longer than 480 bytes
+        // would fail the dead letter in turn.
+        let origin = Origin::File("/tmp/x.json".into());
+        let id = |event_id: &str| {
+            let mut out = Vec::new();
+            write_action(&mut out, "dl", Some(event_id), &origin, b"{}");
+            serde_json::from_slice::<Value>(&out).unwrap()["create"]["_id"].as_str().unwrap().to_owned()
+        };
+        let longest = "e".repeat(480);
+        assert_eq!(id(&longest), longest);
+        let longer = "e".repeat(481);
+        assert_eq!(id(&longer), id(&"f".repeat(481)), "the content decides, not the too-long id");
+        assert!(id(&longer).starts_with("raw-"));
+    }
+
+    #[test]
+    fn the_content_hash_is_fnv1a_with_each_part_closed() {
+        // FNV-1a's published offset basis and prime: "a" → af63dc4c8601ec8c.
+        let fnv = |bytes: &[u8]| {
+            bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        };
+        assert_eq!(fnv(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(&[b"a"]), fnv(b"a\xff"), "each part is closed by a 0xff byte");
+        assert_eq!(fnv1a(&[b"ab", b"c"]), fnv(b"ab\xffc\xff"));
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]), "where the bucket ends and the key starts counts");
+    }
+
+    #[test]
+    fn now_is_utc_with_milliseconds() {
+        let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let t = now();
+        assert_eq!(t.len(), "2026-01-01T00:00:00.000Z".len(), "{t}");
+        let parsed = chrono::DateTime::parse_from_rfc3339(&t).unwrap();
+        assert!(parsed >= before && parsed <= chrono::Utc::now(), "{t}");
+    }
 }

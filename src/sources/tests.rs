@@ -66,6 +66,8 @@ fn skips_everything_else() {
     assert_eq!(key(&both(), "AWSLogs/123/CloudTrail/"), "other");
     assert_eq!(key(&both(), "AWSLogs/123/Config/us-east-1/2024/01/01/x.json.gz"), "other");
     assert_eq!(key(&both(), "CloudTrail/us-east-1/x.json.gz"), "other", "no AWSLogs segment");
+    assert_eq!(key(&both(), "logs/CloudTrail/us-east-1/x.json.gz"), "other", "no AWSLogs segment");
+    assert_eq!(key(&both(), "x/CloudTrail/AWSLogs/1/f.json.gz"), "other", "a kind before AWSLogs is not one");
     assert_eq!(key(&both(), "AWSLogs/123/CloudTrail"), "other", "the file name is not a kind");
     assert_eq!(key(&both(), "AWSLogs/123/vpcflowlogs/CloudTrailx/f.gz"), "other");
 }
