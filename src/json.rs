@@ -94,7 +94,32 @@ mod tests {
         assert_eq!(ours(""), "\"\"");
     }
 
+    fn escaped(b: u8) -> bool {
+        b < 0x20 || b == b'"' || b == b'\\'
+    }
+
+    #[test]
+    fn a_word_needs_escaping_exactly_when_one_of_its_bytes_does() {
+        // A false "needs escape" would still write the right text, one byte at a time: only
+        // the exact answer keeps the eight-at-a-time path taken.
+        for filler in [b'a', b' ', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+            for b in 0..=255u8 {
+                for at in 0..8 {
+                    let mut bytes = [filler; 8];
+                    bytes[at] = b;
+                    let want = escaped(b) || escaped(filler);
+                    assert_eq!(needs_escape(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn any_word_needs_escaping_exactly_when_one_of_its_bytes_does(bytes in proptest::prelude::any::<[u8; 8]>()) {
+            proptest::prop_assert_eq!(needs_escape(u64::from_le_bytes(bytes)), bytes.iter().any(|&b| escaped(b)));
+        }
+
         #[test]
         fn any_text_is_written_as_serde_json_writes_it(s in proptest::prelude::any::<String>()) {
             let written = ours(&s);

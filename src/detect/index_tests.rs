@@ -26,6 +26,11 @@ fn name_sets_follow_the_condition() {
     assert_eq!(names(one_of).unwrap(), ["a", "b"]);
     let list = "  sel:\n    - eventName: A\n    - eventName: B\n  condition: sel";
     assert_eq!(names(list).unwrap(), ["a", "b"]);
+    let them = "  a:\n    eventName: A\n  b:\n    eventName: B\n  condition: 1 of them";
+    assert_eq!(names(them).unwrap(), ["a", "b"]);
+    // `them` leaves out the names starting with `_`.
+    let helper = "  a:\n    eventName: A\n  _f:\n    errorCode: X\n  condition: 1 of them";
+    assert_eq!(names(helper).unwrap(), ["a"]);
 }
 
 #[test]
@@ -54,6 +59,12 @@ fn other_fields_give_value_and_presence_needs() {
     assert_eq!(
         need_of(source),
         Some(Need::Values { root: "eventSource".into(), values: set(&["s3.amazonaws.com"]), exact_field: true })
+    );
+    // `or` of the field itself and a field under it: no longer a lookup of the field's value.
+    let under = "  a:\n    requestParameters: x\n  b:\n    requestParameters.bucketName: y\n  condition: a or b";
+    assert_eq!(
+        need_of(under),
+        Some(Need::Values { root: "requestParameters".into(), values: set(&["x", "y"]), exact_field: false })
     );
     let denied = "  a:\n    errorCode|endswith: Unauthorized\n  b:\n    errorCode|startswith: AccessDenied\n  condition: 1 of a, b";
     let denied = denied.replace("1 of a, b", "a or b");
@@ -100,6 +111,14 @@ fn top_level_values_are_looked_up_scalars_compared_by_text_and_arrays_always_adm
     assert_eq!(candidates(r#"{"eventSource":"s3.amazonaws.com","errorCode":"AccessDenied"}"#), [2]);
     assert_eq!(candidates(r#"{"eventSource":["x","lambda.amazonaws.com"],"errorCode":null}"#), [0]);
     assert_eq!(index.always(), 0);
+
+    // A rule that needs nothing certain is evaluated for every event.
+    index.add(3, &rule("  sel:\n    eventName: A\n  f:\n    errorCode: X\n  condition: sel or f"));
+    assert_eq!(index.always(), 1);
+    let ev = RawEvent::parse(br#"{"eventSource":"s3.amazonaws.com"}"#).unwrap();
+    let mut out = Vec::new();
+    index.candidates(&ev, None, &mut out);
+    assert_eq!(out, [3]);
 }
 
 /// A filter on `root` holding one rule per value (positions from 0) and a presence rule last.
@@ -196,4 +215,34 @@ fn escape_kinds() {
     // An escaped backslash followed by `u` is no `\u` escape.
     assert_eq!(escapes(br#""\\u0041""#), ESCAPE_BACKSLASH);
     assert_eq!(escapable("arn:aws:iam::1/x"), ESCAPE_U | ESCAPE_SLASH);
+}
+
+#[test]
+fn a_value_written_with_escapes_in_the_raw_json_is_not_left_out() {
+    // JSON writes these characters escaped (`\"`, `\\`, `\n`…), so the raw field never holds
+    // them as the rule's value does: the escape kinds the value could need admit it.
+    let values = ["say \"hi\" twice\"", r"c:\temp\x", "two\nlines", "tab\there", "cr\rlf", "bs\u{8}x", "ff\u{c}y"];
+    for value in values {
+        let raw = serde_json::json!({ "text": format!("before {value} after") }).to_string();
+        assert!(raw.contains('\\'), "{raw}");
+        assert_eq!(admitted(&filter(&[value]), &raw), [0, 1], "{value:?} in {raw}");
+    }
+    assert_eq!(escapable("say \"hi\""), ESCAPE_U | ESCAPE_QUOTE);
+    assert_eq!(escapable(r"c:\temp"), ESCAPE_U | ESCAPE_BACKSLASH);
+    for control in ["\u{8}", "\u{c}", "\n", "\r", "\t"] {
+        assert_eq!(escapable(control), ESCAPE_U | ESCAPE_CONTROL, "{control:?}");
+    }
+    assert_eq!(escapable("plain"), ESCAPE_U);
+}
+
+#[test]
+fn a_rule_with_several_values_is_admitted_by_what_could_hide_any_of_them() {
+    let mut f = Filter::default();
+    let values = ["nosuchkey", "keyrotation"].map(String::from).into();
+    f.add(0, &Need::Values { root: "root".into(), values, exact_field: false });
+    assert_eq!(admitted(&f, r#"{"error":"NoSuchKey"}"#), [0]);
+    assert_eq!(admitted(&f, r#"{"error":"NoSuchBucket"}"#), [] as [usize; 0]);
+    // `\u` could write either value; a non-ASCII character could be the `k` of either.
+    assert_eq!(admitted(&f, r#"{"error":"NoSuch\u004bey"}"#), [0]);
+    assert_eq!(admitted(&f, "{\"error\":\"NoSuch\u{212A}ey\"}"), [0]);
 }
