@@ -317,3 +317,34 @@ fn a_monthly_index_period_names_event_and_alert_indices_by_month() {
     assert_eq!(indices, ["cloudtrail-2024.08", "trailship-alerts-2024.08", "cloudtrail-2024.08", "cloudtrail-2024.09"]);
     assert_eq!(l[3]["event"]["index"], "cloudtrail-2024.08");
 }
+
+#[test]
+fn an_access_log_over_the_limits_is_refused_or_dead_lettered_by_its_head() {
+    let line = format!(
+        "{o} bucket [06/Feb/2019:00:00:38 +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -\n",
+        o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+    );
+    let origin = Arc::new(Origin::File("logs/2019-02-06-00-00-38-0123456789ABCDEF".into()));
+    // More bytes than limits.max_total_bytes: the object fails, whatever its lines.
+    let mut small = decoder(100);
+    small.with.frame.max_total_bytes = (line.len() * 3) as u64;
+    let file = line.repeat(4);
+    let err = small.decode(file.as_bytes(), origin.clone(), &watch(), &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, ObjectError::Decode(DecodeError::TooMuchData { .. })), "{err}");
+    let file = line.repeat(3);
+    assert!(small.decode(file.as_bytes(), origin.clone(), &watch(), &mut |_| Ok(())).is_ok());
+
+    // A line over limits.max_record_bytes is dead-lettered with its first 16 KiB.
+    let long = format!("{} {}\n", line.trim_end(), "x".repeat(100 << 10));
+    let mut batches = Vec::new();
+    let stats = decoder(100)
+        .decode(format!("{line}{long}{line}").as_bytes(), origin, &watch(), &mut |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((stats.events, stats.invalid), (3, 1));
+    let dead = lines(&batches).into_iter().find(|d| d["error_type"] == "record_too_large").unwrap();
+    assert_eq!(dead["event"].as_str().unwrap(), &long[..16 << 10]);
+    assert_eq!(dead["event_size"], long.len());
+}

@@ -81,9 +81,9 @@ pub fn of_object(head: &[u8]) -> Option<Shape> {
     };
     Some(match &head[at + 1..end] {
         _ if head[end] == b'\\' => Shape::Delivery,
-        b"Records" => Shape::Delivery,
         b"Events" => Shape::Lookup,
         key if EVENT_FIELDS.iter().any(|f| f.as_bytes() == key) => Shape::Lines,
+        // `Records` (a delivered file) and anything else: delivery reports what is missing.
         _ => Shape::Delivery,
     })
 }
@@ -139,12 +139,21 @@ mod tests {
         assert_eq!(of_object(br#"{"Digest":1}"#), Some(Shape::Delivery));
         assert_eq!(of_object(br#"{}"#), Some(Shape::Delivery));
         assert_eq!(of_object(br#"{"Rec\u006frds":[]}"#), Some(Shape::Delivery));
+        // An escape ends the comparison: a known name followed by one is another key.
+        assert_eq!(of_object(br#"{"Events\u0041":[]}"#), Some(Shape::Delivery));
+        assert_eq!(of_object(br#"{"eventTime\n":"x"}"#), Some(Shape::Delivery));
         // Not enough bytes yet.
         assert_eq!(of_object(b"{"), None);
         assert_eq!(of_object(b"{  "), None);
         assert_eq!(of_object(br#"{"eventVer"#), None);
         let long = format!("{{\"{}", "k".repeat(100));
         assert_eq!(of_object(long.as_bytes()), Some(Shape::Delivery));
+        // A first key still open after MAX_KEY bytes is none of the known ones.
+        for space in ["", " \n "] {
+            let head = |n: usize| format!("{{{space}\"{}", "k".repeat(n));
+            assert_eq!(of_object(head(MAX_KEY - 1).as_bytes()), None, "{space:?}");
+            assert_eq!(of_object(head(MAX_KEY).as_bytes()), Some(Shape::Delivery), "{space:?}");
+        }
     }
 
     #[test]
