@@ -347,4 +347,30 @@ fn an_access_log_over_the_limits_is_refused_or_dead_lettered_by_its_head() {
     let dead = lines(&batches).into_iter().find(|d| d["error_type"] == "record_too_large").unwrap();
     assert_eq!(dead["event"].as_str().unwrap(), &long[..16 << 10]);
     assert_eq!(dead["event_size"], long.len());
+    assert!(dead["reason"].as_str().unwrap().starts_with("line 2 is "), "{dead}");
+}
+
+#[test]
+fn an_access_log_line_of_the_newest_allowed_day_is_indexed_and_one_after_is_not() {
+    let access = crate::sources::s3access::S3Access::default();
+    let newest = chrono::Utc::now() + chrono::Duration::days(i64::from(access.window.days_ahead));
+    let line = |day: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "{o} bucket [{} +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -\n",
+            day.format("%d/%b/%Y:00:00:01"),
+            o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+        )
+    };
+    let file = line(newest) + &line(newest + chrono::Duration::days(2));
+    let mut batches = Vec::new();
+    let origin = Arc::new(Origin::File("logs/2019-02-06-00-00-38-0123456789ABCDEF".into()));
+    decoder(100)
+        .decode(file.as_bytes(), origin, &watch(), &mut |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .unwrap();
+    let l = lines(&batches);
+    let indices: Vec<&str> = l.iter().filter_map(|a| a["create"]["_index"].as_str()).collect();
+    assert_eq!(indices, [format!("s3access-{}", newest.format("%Y.%m.%d")).as_str(), "trailship-deadletter"]);
 }
