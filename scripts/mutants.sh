@@ -41,7 +41,7 @@ case $status in
 esac
 
 report="$out/mutants.out"
-count() { [ -f "$report/$1.txt" ] && grep -c . "$report/$1.txt" || echo 0; }
+count() { local n=0; [ -f "$report/$1.txt" ] && n=$(grep -c . "$report/$1.txt" || true); echo "${n:-0}"; }
 caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
 viable=$((caught + missed + timeout))
 echo "caught $caught, timed out $timeout, missed $missed, unviable $unviable"
