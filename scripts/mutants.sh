@@ -6,7 +6,9 @@
 #
 # Usage: scripts/mutants.sh [FILE.rs...] [CARGO_MUTANTS_ARGS...]
 #   FILE.rs: only the mutants of these modules (of the list); other arguments go to cargo
-#   mutants, e.g. --list (what would be tried), --re REGEX, --shard 1/4.
+#   mutants, e.g. --list (what would be tried), --re REGEX, --shard 1/4, -j 2, or --iterate
+#   (only the mutants the last run in the same report directory did not catch).
+# MUTANTS_OUT=DIR: where the report goes (default target/mutants), e.g. one per module.
 # Every mutant takes ~14 s on two cores (a ~7 s incremental rebuild of the library's tests,
 # then the tests); all of them take hours, so CI does not run it. Builds go to
 # target/mutants-tree/ (kept between runs), the report to target/mutants/mutants.out/.
@@ -29,10 +31,24 @@ for a in "$@"; do
   case "$a" in --list|--list-files|-h|--help) exec cargo mutants "${args[@]}" ;; esac
 done
 
-out=target/mutants
+out=${MUTANTS_OUT:-target/mutants}
 mkdir -p "$out"
+# One job builds in target/mutants-tree/, kept between runs. Parallel jobs (-j N, --jobs N)
+# each build in their own copy from scratch instead: sharing one target directory would let a
+# job test the binary another job just built.
+target="$PWD/target/mutants-tree"
+for a in "$@"; do
+  case "$a" in -j|-j*|--jobs|--jobs=*) target="" ;; esac
+done
+if [ -n "$target" ]; then export CARGO_TARGET_DIR="$target"; else unset CARGO_TARGET_DIR; fi
+# The mutants found unviable by earlier runs of an --iterate series.
+seen="$out/unviable-seen.txt"
+case " $* " in
+  *" --iterate "*) touch "$seen"; [ -f "$out/mutants.out/unviable.txt" ] && cat "$out/mutants.out/unviable.txt" >>"$seen" ;;
+  *) : >"$seen" ;;
+esac
 status=0
-CARGO_TARGET_DIR="$PWD/target/mutants-tree" cargo mutants --timeout 20 --output "$out" "${args[@]}" \
+cargo mutants --timeout 20 --output "$out" "${args[@]}" \
   >"$out/run.log" 2>&1 || status=$?
 # cargo mutants exits 2 when mutants survive, 3 when some time out; anything else is a failure.
 case $status in
@@ -41,14 +57,34 @@ case $status in
 esac
 
 report="$out/mutants.out"
-count() { local n=0; [ -f "$report/$1.txt" ] && n=$(grep -c . "$report/$1.txt" || true); echo "${n:-0}"; }
-caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
-viable=$((caught + missed + timeout))
-echo "caught $caught, timed out $timeout, missed $missed, unviable $unviable"
-if [ "$viable" -gt 0 ]; then
-  awk -v c=$((caught + timeout)) -v v="$viable" \
-    'BEGIN { printf "caught %d of %d viable mutants: %.1f%%\n", c, v, 100 * c / v }'
-fi
+# Per file and in all: caught, timed out (a mutant that loops: counted as caught), missed,
+# unviable (does not build). --iterate skips the mutants caught or unviable before and lists
+# both kinds in previously_caught.txt: the unviable ones are told apart by unviable-seen.txt.
+printf '%-46s %7s %8s %7s %9s %8s\n' file caught "timed out" missed unviable "caught %"
+{ sed 's/^/seen\t/' "$seen"
+  for kind in caught timeout missed unviable previously_caught; do
+    [ -f "$report/$kind.txt" ] && sed "s/^/$kind\t/" "$report/$kind.txt"
+  done
+} | awk -F'\t' '
+  $1 == "seen" { before[$2] = 1; next }
+  { kind = $1
+    if (kind == "previously_caught") kind = ($2 in before) ? "unviable" : "caught"
+    file = $2; sub(/:.*/, "", file)
+    n[file, kind]++; n["all", kind]++; files[file] = 1 }
+  function row(f, out,   v) {
+    v = n[f, "caught"] + n[f, "timeout"] + n[f, "missed"]
+    printf "%-46s %7d %8d %7d %9d %7.1f%%\n", f, n[f, "caught"], n[f, "timeout"], n[f, "missed"], n[f, "unviable"],
+      v ? 100 * (n[f, "caught"] + n[f, "timeout"]) / v : 100 | out
+  }
+  END {
+    for (f in files) row(f, "sort")
+    close("sort")
+    row("all", "cat")
+    close("cat")
+    v = n["all", "caught"] + n["all", "timeout"] + n["all", "missed"]
+    if (v) printf "caught %d of %d viable mutants: %.1f%%\n", n["all", "caught"] + n["all", "timeout"], v,
+      100 * (n["all", "caught"] + n["all", "timeout"]) / v
+  }'
 
 # A survivor is named as cargo mutants names it, without its line and column; a name listed
 # once excuses one survivor of that name (two alike in one function are listed twice).
