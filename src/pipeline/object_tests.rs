@@ -351,9 +351,14 @@ fn an_access_log_over_the_limits_is_refused_or_dead_lettered_by_its_head() {
 }
 
 #[test]
-fn an_access_log_line_of_the_newest_allowed_day_is_indexed_and_one_after_is_not() {
+fn an_access_log_is_indexed_from_its_oldest_to_its_newest_allowed_day_and_not_a_day_outside() {
     let access = crate::sources::s3access::S3Access::default();
     let newest = chrono::Utc::now() + chrono::Duration::days(i64::from(access.window.days_ahead));
+    let oldest = chrono::NaiveDate::parse_from_str(std::str::from_utf8(&access.window.oldest).unwrap(), "%Y.%m.%d")
+        .unwrap()
+        .and_hms_opt(0, 0, 1)
+        .unwrap()
+        .and_utc();
     let line = |day: chrono::DateTime<chrono::Utc>| {
         format!(
             "{o} bucket [{} +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -\n",
@@ -361,7 +366,8 @@ fn an_access_log_line_of_the_newest_allowed_day_is_indexed_and_one_after_is_not(
             o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
         )
     };
-    let file = line(newest) + &line(newest + chrono::Duration::days(2));
+    let day = chrono::Duration::days(1);
+    let file = [oldest - day, oldest, newest, newest + day].map(line).concat();
     let mut batches = Vec::new();
     let origin = Arc::new(Origin::File("logs/2019-02-06-00-00-38-0123456789ABCDEF".into()));
     decoder(100)
@@ -372,5 +378,7 @@ fn an_access_log_line_of_the_newest_allowed_day_is_indexed_and_one_after_is_not(
         .unwrap();
     let l = lines(&batches);
     let indices: Vec<&str> = l.iter().filter_map(|a| a["create"]["_index"].as_str()).collect();
-    assert_eq!(indices, [format!("s3access-{}", newest.format("%Y.%m.%d")).as_str(), "trailship-deadletter"]);
+    let (first, last) =
+        (format!("s3access-{}", oldest.format("%Y.%m.%d")), format!("s3access-{}", newest.format("%Y.%m.%d")));
+    assert_eq!(indices, ["trailship-deadletter", first.as_str(), last.as_str(), "trailship-deadletter"]);
 }

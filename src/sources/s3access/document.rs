@@ -272,5 +272,37 @@ mod tests {
         assert_eq!(requester_identity("79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"), None);
         assert_eq!(requester_identity("arn:aws:iam::111122223333:root"), None);
         assert_eq!(presigned_access_key("a=1&b=2"), None);
+        // A resource with no account, or a name that ends at the slash, names no one.
+        assert_eq!(requester_identity("arn:aws:s3:::bucket/key"), None);
+        assert_eq!(requester_identity("arn:aws:iam::111122223333:user/"), None);
+    }
+
+    #[test]
+    fn canonical_ids_are_64_hex_digits() {
+        let t = |r: &str| requester_type(Some(r));
+        assert_eq!(t(&"g".repeat(64)), "Unknown", "64 characters, not hex");
+        assert_eq!(t(&"a".repeat(63)), "Unknown", "hex, one short");
+        assert_eq!(t(&"A".repeat(64)), "CanonicalUser");
+    }
+
+    #[test]
+    fn an_empty_credential_gives_way_to_the_next_key() {
+        assert_eq!(
+            presigned_access_key("X-Amz-Credential=&AWSAccessKeyId=AKIAI44QH8DHBEXAMPLE").as_deref(),
+            Some("AKIAI44QH8DHBEXAMPLE")
+        );
+        assert_eq!(presigned_access_key("AWSAccessKeyId").as_deref(), None);
+        assert_eq!(presigned_access_key("X-Amz-Credential=AKIA%2F2019").as_deref(), Some("AKIA"), "decoded, then cut");
+    }
+
+    #[test]
+    fn a_line_without_a_request_uri_has_no_method_or_path() {
+        let line = LINE.replace(LINE.split('"').nth(1).unwrap(), "-");
+        let d = document(&line);
+        assert!(d.get("request_uri").is_none(), "{d}");
+        assert!(d.get("http").is_none() && d.get("url").is_none() && d.get("aws").is_none(), "{d}");
+        let bare = LINE.replace(LINE.split('"').nth(1).unwrap(), "PUT");
+        let d = document(&bare);
+        assert_eq!((d["http"]["request"]["method"].as_str(), d.get("url")), (Some("PUT"), None));
     }
 }

@@ -152,4 +152,26 @@ fn the_fast_utc_time_path_agrees_with_the_general_parser() {
     assert!(time("06/Feb/2019:24:00:38 +0000").is_err());
     assert!(time("06/Fxb/2019:00:00:38 +0000").is_err());
     assert_eq!(time("06/Feb/2019:00:00:38 +0000").unwrap(), ("2019-02-06T00:00:38Z".to_owned(), *b"2019.02.06"));
+    // Each separator is checked on its own: one wrong is not the form S3 writes.
+    let good = "06/Feb/2019:00:00:38 +0000";
+    for at in [2, 6, 11, 14, 17, 20] {
+        let mut wrong = good.as_bytes().to_vec();
+        wrong[at] = b'-';
+        let wrong = String::from_utf8(wrong).unwrap();
+        assert!(utc_time(wrong.as_bytes()).is_none(), "{wrong}");
+        assert!(time(&wrong).is_err(), "{wrong}");
+    }
+    assert!(utc_time(b"06/Feb/2019:00:00:38 +00000").is_none());
+    assert!(utc_time(b"06/Feb/2019:00:00:38 -0000").is_none());
+    // Each clock field is checked on its own, here and not only by the general parser.
+    for wrong in ["06/Feb/2019:24:00:38 +0000", "06/Feb/2019:00:60:38 +0000", "06/Feb/2019:00:00:60 +0000"] {
+        assert!(utc_time(wrong.as_bytes()).is_none(), "{wrong}");
+    }
+}
+
+#[test]
+fn a_user_agent_whose_quote_never_closes_is_unterminated() {
+    // The user agent is the seventeenth field; its opening quote is the line's last quote.
+    let line = format!("{} \"Mozilla", first_fields(16));
+    assert_eq!(parse_line(&line), Err(LineError::Unterminated("quoted")));
 }
