@@ -102,4 +102,29 @@ mod tests {
             assert!(normalise(Cow::Borrowed(t)).is_err(), "{t}");
         }
     }
+
+    #[test]
+    fn the_fast_path_checks_every_separator_and_field_itself() {
+        let good = "2024-12-31T13:33:28Z";
+        assert_eq!(fast_utc_date(good.as_bytes()), Some(*b"2024.12.31"));
+        for at in [4, 7, 10, 13, 16] {
+            let mut wrong = good.as_bytes().to_vec();
+            wrong[at] = b'/';
+            assert_eq!(fast_utc_date(&wrong), None, "{}", String::from_utf8_lossy(&wrong));
+            assert!(normalise(Cow::Owned(String::from_utf8(wrong).unwrap())).is_err());
+        }
+        for wrong in [
+            "2024-12-31T24:33:28Z",
+            "2024-12-31T13:60:28Z",
+            "2024-12-31T13:33:60Z",
+            "2024-12-31T13:33:2Z",
+            "2024-12-31T13:33:28+",
+            "2024-12-31T13:33:28.1234567890Z",
+            "2024-12-31T13:33:28.12a4Z",
+        ] {
+            assert_eq!(fast_utc_date(wrong.as_bytes()), None, "{wrong}");
+        }
+        assert_eq!(fast_utc_date(b"2024-12-31T13:33:28.123456789Z"), Some(*b"2024.12.31"));
+        assert_eq!(fast_utc_date(b"0987-06-05T00:00:00Z"), Some(*b"0987.06.05"));
+    }
 }
