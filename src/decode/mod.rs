@@ -317,6 +317,10 @@ mod tests {
         let mut two = gz(b"{\"Records\":");
         two.extend(gz(b"[]}"));
         assert_eq!(read_all(&two).unwrap(), json, "multi-member gzip");
+        // Both magic bytes, not either one: these are read as they are.
+        for plain in [&b"\x1f{}"[..], b"{\x8b}", b"\x1f", b""] {
+            assert_eq!(read_all(plain).unwrap(), plain);
+        }
     }
 
     #[test]
@@ -347,7 +351,25 @@ mod tests {
         assert_eq!(ev.get_str("key").as_deref(), Some("v\"q"));
         assert_eq!(ev.get_str("n"), None);
         assert_eq!(ev.get_str("requestParameters"), None);
-        assert!(RawEvent::parse(b"[1]").is_err());
+        let not_an_object = RawEvent::parse(b"[1]").unwrap_err().to_string();
+        assert!(not_an_object.contains("expected a cloudtrail record (json object)"), "{not_an_object}");
         assert!(RawEvent::parse(br#"{"a":}"#).is_err());
+    }
+
+    #[test]
+    fn the_listed_read_unescapes_keys_itself() {
+        // What the framer hands on: the members of one read, no serde_json behind it.
+        let text = r#"{"\u0061b":1,"c\"d":{"e\\":[2]},"f":3}"#;
+        let (mut members, mut stack) = (Vec::new(), split::Nesting::default());
+        let Split::Complete { len, nested, .. } = split::object(text.as_bytes(), &mut members, &mut stack) else {
+            panic!("not read")
+        };
+        assert_eq!((len, nested), (text.len(), true));
+        let ev = RawEvent::from_listed(text, Listed { members: &members, nested }).unwrap();
+        let fields: Vec<(&str, &str)> = ev.fields.iter().map(|(k, v)| (k.as_ref(), v.get())).collect();
+        assert_eq!(fields, [("ab", "1"), ("c\"d", r#"{"e\\":[2]}"#), ("f", "3")]);
+        let mut found = Vec::new();
+        ev.tape.unwrap().find("c\"d", Some("e\\"), &mut |v| found.push(v.get()));
+        assert_eq!(found, ["[2]"]);
     }
 }

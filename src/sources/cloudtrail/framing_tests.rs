@@ -46,7 +46,7 @@ fn records_with(input: &[u8], step: usize, limits: FrameLimits) -> Result<Vec<St
                 let at = &input[offset as usize..];
                 assert_eq!(&at[..head.len()], head, "the head is the record's start");
                 assert!(at[size as usize - 1] == b'}' || at[size as usize - 1] == b'"', "size ends the record");
-                out.push(format!("too large: {size}"));
+                out.push(format!("too large: {size}, head {}", head.len()));
             }
         }
     }
@@ -159,14 +159,39 @@ fn a_record_over_the_limit_is_skipped_and_the_next_one_read() {
     let big =
         format!(r#"{{"eventID":"big","p":"{}\"]}}","q":[{}]}}"#, "x".repeat(300 << 10), "1,".repeat(50_000) + "1");
     let input = format!(r#"{{"Records":[{{"a":1}},{big},{{"b":2}}],"x":"{}"}}"#, "y".repeat(200 << 10));
-    for step in [1000, 70_000, 1 << 20] {
+    for step in [1, 1000, 70_000, 1 << 20] {
         let got = records_with(input.as_bytes(), step, limits).unwrap();
-        assert_eq!(got, vec![r#"{"a":1}"#.to_owned(), format!("too large: {}", big.len()), r#"{"b":2}"#.to_owned()]);
+        assert_eq!(
+            got,
+            vec![r#"{"a":1}"#.to_owned(), format!("too large: {}, head 16384", big.len()), r#"{"b":2}"#.to_owned()]
+        );
+    }
+    // Read whole in one buffer: a record of exactly the limit is read, one byte more is not.
+    for (size, want) in [(64 << 10, None), ((64 << 10) + 1, Some(format!("too large: {}, head 16384", (64 << 10) + 1)))]
+    {
+        let record = format!(r#"{{"p":"{}"}}"#, "x".repeat(size - 8));
+        let input = format!(r#"{{"Records":[{record}]}}"#);
+        for step in [1, 1 << 20] {
+            let got = records_with(input.as_bytes(), step, limits).unwrap();
+            assert_eq!(got, vec![want.clone().unwrap_or_else(|| record.clone())], "step {step}");
+        }
+    }
+    // The scan finds the record over the limit at the end of a full buffer, with an escape's
+    // backslash as the buffer's last byte: what it drops ends at the buffer's end, not one past.
+    let prefix = r#"[{"a":1},{"p":""#;
+    let big = format!(r#"{}{}\"{}"}}]"#, prefix, "x".repeat(2 * CHUNK - 1 - prefix.len()), "y".repeat(100 << 10));
+    assert_eq!(big.as_bytes()[2 * CHUNK - 1], b'\\');
+    let got = records_with(big.as_bytes(), 1 << 20, limits).unwrap();
+    assert_eq!(got, [r#"{"a":1}"#.to_owned(), format!("too large: {}, head 16384", big.len() - 10)]);
+    // A top-level string record is scanned, escapes and all.
+    for step in [1, 2, 3, 1000] {
+        let got = records_with(br#"["x\"]y\\",{"c":3}]"#, step, limits).unwrap();
+        assert_eq!(got, [r#""x\"]y\\""#, r#"{"c":3}"#], "step {step}");
     }
     // A top-level string record over the limit is skipped the same way.
     let input = format!(r#"["{}",{{"c":3}}]"#, "z".repeat(100 << 10));
     let got = records_with(input.as_bytes(), 4096, limits).unwrap();
-    assert_eq!(got, vec![format!("too large: {}", (100 << 10) + 2), r#"{"c":3}"#.to_owned()]);
+    assert_eq!(got, vec![format!("too large: {}, head 16384", (100 << 10) + 2), r#"{"c":3}"#.to_owned()]);
 }
 
 #[test]
@@ -181,6 +206,14 @@ fn the_buffer_shrinks_back_after_a_large_record_and_never_outgrows_the_limit() {
     assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { .. })));
     assert_eq!(r.buf.len(), CHUNK * 2, "the buffer did not shrink back");
     assert!(r.next_record().unwrap().is_none());
+
+    // A record just over the limit: to find that it is, the buffer doubles up to the limit and
+    // two chunks of read-ahead, and stops there.
+    let input = format!(r#"[{{"a":1}},{{"p":"{}"}}]"#, "a".repeat(1 << 20));
+    let mut r = RecordReader::with_limits(input.as_bytes(), limits);
+    assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { .. })));
+    assert!(matches!(r.next_record().unwrap(), Some(Framed::TooLarge { size, .. }) if size == (1 << 20) + 8));
+    assert_eq!(r.buf.len(), (1 << 20) + 2 * CHUNK);
 }
 
 #[test]
@@ -192,6 +225,38 @@ fn decompressed_bytes_are_capped() {
     assert!(matches!(err, DecodeError::TooMuchData { limit } if limit == 1 << 20), "{err}");
     let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: 4 << 20 };
     assert_eq!(records_with(input.as_bytes(), 1 << 16, limits).unwrap().len(), 1);
+    // The limit itself is allowed, one byte more is not.
+    for (total, allowed) in [(input.len(), true), (input.len() - 1, false)] {
+        let limits = FrameLimits { max_record_bytes: 1 << 20, max_total_bytes: total as u64 };
+        assert_eq!(records_with(input.as_bytes(), 1 << 16, limits).is_ok(), allowed, "limit {total}");
+    }
+}
+
+/// A reader interrupted before every read, as a signal may do.
+struct Interrupting<'a>(&'a [u8], bool);
+impl Read for Interrupting<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.1 = !self.1;
+        if self.1 {
+            return Err(io::Error::from(io::ErrorKind::Interrupted));
+        }
+        self.0.read(out)
+    }
+}
+
+#[test]
+fn an_interrupted_read_is_tried_again() {
+    let mut r = RecordReader::new(Interrupting(br#"{"Records":[{"a":1}]}"#, false));
+    assert!(matches!(r.next_record().unwrap(), Some(Framed::Record { bytes: br#"{"a":1}"#, .. })));
+    assert!(r.next_record().unwrap().is_none());
+    // Any other error is the object's.
+    struct Broken;
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("connection reset"))
+        }
+    }
+    assert!(matches!(RecordReader::new(Broken).next_record(), Err(DecodeError::Io(_))));
 }
 
 /// Every record a reader hands out, with its members read on the framing pass (checked to be
@@ -262,6 +327,13 @@ fn reads_the_events_of_lookup_events_output() {
     let inner = serde_json::to_string_pretty(&serde_json::json!({"eventID": "e", "p": [1, 2]})).unwrap();
     let input = serde_json::json!({"Events": [{"CloudTrailEvent": inner}]}).to_string();
     assert_eq!(events(input.as_bytes(), 4).unwrap(), [r#"{"eventID":"e","p":[1,2]}"#]);
+    // An event followed by more text is handed on unlisted, for the parser to refuse.
+    for inner in [r#"{"eventID":"a"} junk"#, "{\"eventID\":\n\"a\"} junk"] {
+        let input = serde_json::json!({"Events": [{"CloudTrailEvent": inner}]}).to_string();
+        let mut r = RecordReader::new(input.as_bytes());
+        let Some(Framed::Record { bytes, members, .. }) = r.next_record().unwrap() else { panic!("no record") };
+        assert_eq!((bytes.starts_with(br#"{"eventID":"#), members), (true, None), "{inner}");
+    }
     let without = br#"{"Events":[{"EventId":"1","CloudTrailEvent":{"eventID":"1"}}]}"#;
     let Err(DecodeError::Syntax { msg, .. }) = events(without, 4) else { panic!("an element without its event") };
     assert!(msg.contains("CloudTrailEvent"), "{msg}");
@@ -273,6 +345,13 @@ fn a_file_of_no_accepted_shape_is_told_which_are() {
         let e = records(input, 8).unwrap_err().to_string();
         assert!(e.contains("one event object per line") && e.contains("lookup-events"), "{e}");
     }
+    // A file that opens with a digit but no timestamp is refused from its first bytes, not
+    // read whole to find out.
+    let mut input = b"12345x ".to_vec();
+    input.resize(10 << 20, b'7');
+    let mut r = RecordReader::new(&input[..]);
+    assert!(matches!(r.next_record(), Err(DecodeError::Syntax { .. })));
+    assert!(r.buf.len() <= 2 * CHUNK, "read {} bytes", r.buf.len());
     let e = records(br#"{"Digest":1}"#, 8).unwrap_err().to_string();
     assert!(e.contains("one event object per line") && e.contains("lookup-events"), "{e}");
     let e = records(b"hello", 8).unwrap_err().to_string();
