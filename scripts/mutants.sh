@@ -10,10 +10,11 @@
 #   (only the mutants the last run in the same report directory did not catch).
 # MUTANTS_OUT=DIR: where the report goes (default target/mutants), e.g. one per module.
 # Every mutant takes ~14 s on two cores (a ~7 s incremental rebuild of the library's tests,
-# then the tests); all of them take hours, so CI does not run it. Builds go to
-# target/mutants-tree/ (kept between runs), the report to target/mutants/mutants.out/.
-# Prints caught, missed, timed out (a mutant that loops: counted as caught) and unviable (does
-# not build), and the share caught of those that built. Each survivor must be listed, with why
+# then the tests), 7 to 9 s with -j 2; all of them take hours, so CI does not run it. Builds
+# go to target/mutants-tree/ (kept between runs; with -j, each job builds in its own copy),
+# the report to $MUTANTS_OUT/mutants.out/.
+# Prints, per file and in all, caught, missed, timed out (a mutant that loops: counted as
+# caught) and unviable (does not build), and the share caught of those that built. Each survivor must be listed, with why
 # it is harmless, in scripts/mutants-survivors.txt: exits 1 if one is not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
