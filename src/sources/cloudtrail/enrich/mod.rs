@@ -193,5 +193,7 @@ mod tests {
         ));
         let long = format!(r#"{{"eventID":"{}","eventTime":"2024-08-01T13:33:28Z"}}"#, "i".repeat(513));
         assert_eq!(build(&long).unwrap_err(), EventError::EventIdTooLong);
+        let longest = format!(r#"{{"eventID":"{}","eventTime":"2024-08-01T13:33:28Z"}}"#, "i".repeat(512));
+        assert!(build(&longest).is_ok(), "an eventID of exactly the limit is kept");
     }
 }

@@ -126,5 +126,8 @@ mod tests {
         }
         assert_eq!(fast_utc_date(b"2024-12-31T13:33:28.123456789Z"), Some(*b"2024.12.31"));
         assert_eq!(fast_utc_date(b"0987-06-05T00:00:00Z"), Some(*b"0987.06.05"));
+        // The last second of a day is the fast path's too: kept as written, not rewritten.
+        let (stamp, _) = normalise(Cow::Borrowed("2024-12-31T23:59:59Z")).unwrap();
+        assert!(matches!(stamp, Cow::Borrowed("2024-12-31T23:59:59Z")), "{stamp}");
     }
 }
