@@ -318,12 +318,17 @@ fn a_monthly_index_period_names_event_and_alert_indices_by_month() {
     assert_eq!(l[3]["event"]["index"], "cloudtrail-2024.08");
 }
 
+/// One S3 server access log line (with its newline) of a GET at `time` (`06/Feb/2019:00:00:38`).
+fn access_line(time: &str) -> String {
+    format!(
+        "{o} bucket [{time} +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -\n",
+        o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+    )
+}
+
 #[test]
 fn an_access_log_over_the_limits_is_refused_or_dead_lettered_by_its_head() {
-    let line = format!(
-        "{o} bucket [06/Feb/2019:00:00:38 +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -\n",
-        o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
-    );
+    let line = access_line("06/Feb/2019:00:00:38");
     let origin = Arc::new(Origin::File("logs/2019-02-06-00-00-38-0123456789ABCDEF".into()));
     // More bytes than limits.max_total_bytes: the object fails, whatever its lines.
     let mut small = decoder(100);
@@ -359,13 +364,7 @@ fn an_access_log_is_indexed_from_its_oldest_to_its_newest_allowed_day_and_not_a_
         .and_hms_opt(0, 0, 1)
         .unwrap()
         .and_utc();
-    let line = |day: chrono::DateTime<chrono::Utc>| {
-        format!(
-            "{o} bucket [{} +0000] 192.0.2.3 {o} 3E57427F3EXAMPLE REST.GET.OBJECT k \"GET /k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"curl\" -\n",
-            day.format("%d/%b/%Y:00:00:01"),
-            o = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
-        )
-    };
+    let line = |day: chrono::DateTime<chrono::Utc>| access_line(&day.format("%d/%b/%Y:00:00:01").to_string());
     let day = chrono::Duration::days(1);
     let file = [oldest - day, oldest, newest, newest + day].map(line).concat();
     let mut batches = Vec::new();
