@@ -237,5 +237,12 @@ mod tests {
         assert!(long.starts_with("\"sha256:") && long.len() == 2 + 7 + 32, "{long}");
         assert_ne!(long, AlertSubject::id_json("rule-b", &long_event));
         assert_eq!(long, AlertSubject::id_json("rule-a", &long_event));
+        // `<eventID>:rule-a` of exactly the limit is kept readable; one byte more is hashed.
+        let at_limit = format!("\"{}\"", "e".repeat(MAX_ID_BYTES - ":rule-a".len()));
+        let kept = AlertSubject::id_json("rule-a", &at_limit);
+        assert_eq!(kept.len(), MAX_ID_BYTES + 2, "{kept}");
+        assert!(kept.ends_with(":rule-a\""), "{kept}");
+        let over = format!("\"{}\"", "e".repeat(MAX_ID_BYTES + 1 - ":rule-a".len()));
+        assert!(AlertSubject::id_json("rule-a", &over).starts_with("\"sha256:"));
     }
 }

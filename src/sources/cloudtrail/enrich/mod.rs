@@ -164,6 +164,27 @@ mod tests {
     }
 
     #[test]
+    fn an_enricher_hands_back_the_geoip_and_account_names_it_was_built_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let asn = dir.path().join("asn.csv");
+        std::fs::write(&asn, "18.0.0.0,18.255.255.255,16509,AMAZON-02\n").unwrap();
+        let geo = GeoIp::open(&[], &[asn]).unwrap().map(Arc::new);
+        let names = [("111122223333".to_owned(), "prod".to_owned())].into_iter().collect();
+        let e = Enricher::with_geoip(geo).with_accounts(crate::accounts::Accounts::new(names));
+        assert!(e.geo().is_some_and(|g| !g.databases().is_empty()), "the geoip it was given");
+        assert_eq!(e.accounts().name("111122223333").as_deref(), Some("prod"));
+        assert!(Enricher::new().geo().is_none());
+
+        let rec = r#"{"eventID":"a","eventTime":"2024-08-01T13:33:28Z","sourceIPAddress":"18.1.2.3","recipientAccountId":"111122223333"}"#;
+        let ev = RawEvent::parse(rec.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        e.write_document(&ev, &e.target(&ev).unwrap(), &[], &mut out);
+        let doc: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["source"]["as"]["number"], 16509);
+        assert_eq!(doc["cloud"]["account"]["name"], "prod");
+    }
+
+    #[test]
     fn event_time_picks_the_utc_day() {
         let (_, date, doc) = build(r#"{"eventID":"a","eventTime":"2024-12-31T23:30:00-02:00"}"#).unwrap();
         assert_eq!(date, "2025.01.01");
