@@ -121,11 +121,12 @@ pub fn s3_bytes(facts: &Facts<'_>) -> (Option<u64>, Option<u64>) {
     }
 }
 
-/// A non-negative number (or numeric string) as a whole count; anything else is no count.
+/// A non-negative number (or numeric string) as a whole count a `long` holds; anything else
+/// is no count (a count past a `long` would have OpenSearch refuse the whole document).
 fn byte_count(raw: &RawValue) -> Option<u64> {
     let text = raw.get().trim_matches('"');
     if let Ok(n) = text.parse::<u64>() {
-        return Some(n);
+        return (n <= i64::MAX as u64).then_some(n);
     }
     let f = text.parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0 && *f < 9.0e18)?;
     // Truncation is what OpenSearch's `long` coercion does too.
@@ -163,15 +164,9 @@ fn collect(value: &Value, ports: &mut Vec<Ports>) {
                     ports.extend(port_range(protocol, get_ci(map, "fromPort"), get_ci(map, "toPort")));
                 }
             }
-            for (key, v) in map {
-                // A permission's own range lists were read by `is_world`.
-                if protocol.is_some()
-                    && (key.eq_ignore_ascii_case("ipRanges") || key.eq_ignore_ascii_case("ipv6Ranges"))
-                {
-                    continue;
-                }
-                collect(v, ports);
-            }
+            // A permission's range lists hold CIDRs only (read by `is_world`): walking them
+            // finds nothing more.
+            map.values().for_each(|v| collect(v, ports));
         }
         Value::Array(items) => items.iter().for_each(|v| collect(v, ports)),
         _ => {}

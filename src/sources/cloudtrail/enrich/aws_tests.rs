@@ -120,6 +120,13 @@ fn s3_byte_counts_are_whole_numbers() {
     let odd = aws_json(json!({"eventSource": "s3.amazonaws.com",
         "additionalEventData": {"bytesTransferredOut": -1, "bytesTransferredIn": "lots"}}));
     assert_eq!(odd, None);
+    // What a `long` holds, no more: a float ends below 9e18 (rounding stays clear of the edge).
+    let edge = aws_json(json!({"eventSource": "s3.amazonaws.com",
+        "additionalEventData": {"bytesTransferredOut": 9.0e18, "bytesTransferredIn": 8.5e18}}));
+    assert_eq!(edge, Some(json!({"s3": {"bytes_transferred_in": 8_500_000_000_000_000_000u64}})));
+    let long = aws_json(json!({"eventSource": "s3.amazonaws.com",
+        "additionalEventData": {"bytesTransferredOut": i64::MAX, "bytesTransferredIn": i64::MAX as u64 + 1}}));
+    assert_eq!(long, Some(json!({"s3": {"bytes_transferred_out": i64::MAX}})));
     let other =
         aws_json(json!({"eventSource": "ec2.amazonaws.com", "additionalEventData": {"bytesTransferredOut": 5}}));
     assert_eq!(other, None);
