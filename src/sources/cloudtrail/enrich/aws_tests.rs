@@ -65,6 +65,17 @@ fn all_traffic_and_portless_protocols_open_every_port() {
 }
 
 #[test]
+fn a_numbered_protocol_counts_and_a_reversed_range_opens_nothing() {
+    let world = |protocol: Value, from: u16, to: u16| {
+        json!({"ipPermissions": {"items": [{"ipProtocol": protocol, "fromPort": from, "toPort": to,
+            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}})
+    };
+    assert_eq!(ports("AuthorizeSecurityGroupIngress", world(json!(6), 22, 22)), [(22, 22)]);
+    assert_eq!(ports("AuthorizeSecurityGroupIngress", world(json!(1), 22, 22)), []);
+    assert_eq!(ports("AuthorizeSecurityGroupIngress", world(json!("tcp"), 443, 80)), []);
+}
+
+#[test]
 fn modify_security_group_rules_single_and_list() {
     let one = json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-1", "SecurityGroupRule": {
         "SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389,
