@@ -1,18 +1,35 @@
 //! Unit tests of the document layout.
 
-use crate::decode::RawEvent;
+use crate::decode::{RawEvent, split};
 use crate::sources::cloudtrail::enrich::Enricher;
 use crate::sources::cloudtrail::enrich::flat::{MAX_TERM_BYTES, leaf_budget};
 use serde_json::{Value, json};
 
 fn doc(record: &Value) -> Value {
-    let text = record.to_string();
-    let ev = RawEvent::parse(text.as_bytes()).unwrap();
-    let e = Enricher::new();
-    let t = e.target(&ev).unwrap();
-    let mut out = Vec::new();
-    e.write_document(&ev, &t, &[], &mut out);
+    let out = written(&record.to_string());
     serde_json::from_slice(&out).unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&out)))
+}
+
+/// The document of `text`, written from its fields alone and, as framing reads records, with
+/// the list of its members at every depth (the fast paths: raw key-and-value copies, shape
+/// checks on the list): byte for byte the same.
+fn written(text: &str) -> Vec<u8> {
+    let e = Enricher::new();
+    let write = |ev: &RawEvent<'_>| {
+        let mut out = Vec::new();
+        e.write_document(ev, &e.target(ev).unwrap(), &[], &mut out);
+        out
+    };
+    let plain = write(&RawEvent::parse(text.as_bytes()).unwrap());
+    let (mut members, mut stack) = (Vec::new(), split::Nesting::default());
+    let split::Split::Complete { nested, .. } = split::object(text.as_bytes(), &mut members, &mut stack) else {
+        panic!("not one object: {text}")
+    };
+    let listed = RawEvent::from_listed(text, split::Listed { members: &members, nested }).unwrap();
+    assert_eq!(listed.tape.is_some(), nested);
+    let on_list = write(&listed);
+    assert_eq!(String::from_utf8_lossy(&on_list), String::from_utf8_lossy(&plain), "read from the member list");
+    plain
 }
 
 fn base() -> Value {
@@ -165,4 +182,14 @@ fn a_record_field_named_like_an_alias_root_goes_aside_not_into_the_alias() {
     }
     assert!(d["trailship"]["unmapped"].to_string().contains("actor"), "kept aside: {d}");
     assert_eq!(d["eventName"], "X");
+}
+
+#[test]
+fn spaces_between_a_key_and_its_value_are_not_copied() {
+    let spaced = r#"{"eventVersion" : "1.09", "eventID": "e1", "eventTime" :"2024-08-01T13:33:28Z", "x": {"a" : 1}}"#;
+    let out = String::from_utf8(written(spaced)).unwrap();
+    assert!(
+        out.contains(r#","eventVersion":"1.09","eventID":"e1","eventTime":"2024-08-01T13:33:28Z","x":{"a" : 1}"#),
+        "{out}"
+    );
 }

@@ -298,6 +298,19 @@ mod tests {
         assert_eq!(principal(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#).unwrap(), "ec2.amazonaws.com");
         assert_eq!(principal(r#"{"type":"SAMLUser","userName":"frank"}"#).unwrap(), "frank");
         assert_eq!(principal(r#"{"type":"IAMUser"}"#), None);
+        // An ARN that names no session is kept whole.
+        let odd = |arn: &str| principal(&format!(r#"{{"type":"AssumedRole","arn":"{arn}"}}"#)).unwrap();
+        assert_eq!(odd("arn:aws:sts::1:assumed-role/Admin"), "arn:aws:sts::1:assumed-role/Admin");
+        assert_eq!(odd("arn:aws:iam::1:role/ops/Admin"), "arn:aws:iam::1:role/ops/Admin");
+        // The type decides: a service or an Identity Center user is itself whatever ARN is given.
+        let service = r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com","arn":"arn:aws:iam::1:role/x"}"#;
+        assert_eq!(principal(service).unwrap(), "ec2.amazonaws.com");
+        assert_eq!(
+            name(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com","userName":"x"}"#).unwrap(),
+            "ec2.amazonaws.com"
+        );
+        let center = r#"{"type":"IdentityCenterUser","onBehalfOf":{"userId":"u-1"},"arn":"arn:aws:iam::1:role/x"}"#;
+        assert_eq!(principal(center).unwrap(), "u-1");
     }
 
     fn facts_of(record: &str) -> (bool, bool) {
@@ -314,6 +327,8 @@ mod tests {
         assert_eq!(facts_of(r#"{"eventName":"RunInstances"}"#), (false, false));
         assert!(facts_of(r#"{"eventName":"RunInstances","errorCode":"Client.UnauthorizedOperation"}"#).0);
         assert!(!facts_of(r#"{"eventName":"X","errorCode":""}"#).0);
+        // Only a console sign-in fails by its response.
+        assert!(!facts_of(r#"{"eventName":"X","responseElements":{"ConsoleLogin":"Failure"}}"#).0);
         assert_eq!(
             facts_of(r#"{"eventName":"ConsoleLogin","responseElements":{"ConsoleLogin":"Failure"}}"#),
             (true, false)
