@@ -272,6 +272,18 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_term_a_cut_leaf_makes_fits_under_any_path() {
+        // `<field>.<path>=<value>`, the field and path written out twice at most, with
+        // separators: what OpenSearch 2.16+ indexes for a flat_object leaf.
+        for path_len in [0, 1, 40, 100, 1_000, 10_000] {
+            let term = 2 * path_len + 2 + leaf_budget(path_len);
+            assert!(term <= MAX_TERM_BYTES || leaf_budget(path_len) == 0, "path of {path_len} bytes");
+        }
+        assert_eq!(leaf_budget(100), MAX_TERM_BYTES - 264, "most of the limit stays for the value");
+        assert_eq!(leaf_budget(MAX_TERM_BYTES), 0);
+    }
+
+    #[test]
     fn escapes_count_by_their_decoded_length() {
         // 40,000 raw bytes of `\n` escapes decode to 20,000 bytes: under the limit, not cut.
         let raw = format!(r#"{{"v":"{}"}}"#, "\\n".repeat(20_000));
