@@ -300,7 +300,8 @@ mod tests {
     #[test]
     fn a_cut_is_the_longest_prefix_of_the_decoded_text_that_fits() {
         // Characters of one to four bytes, written as they are and escaped.
-        let pieces = ["a", "é", "€", "😀", "\\n", "\\\"", "\\u00e9", "\\u20ac", "\\ud83d\\ude00", "\\/", "\\ud800"];
+        let pieces =
+            ["a", "é", "€", "😀", "\\n", "\\\"", "\\u0041", "\\u00e9", "\\u20ac", "\\ud83d\\ude00", "\\/", "\\ud800"];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..200 {
             let mut raw = String::from("\"");
