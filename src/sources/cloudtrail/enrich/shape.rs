@@ -208,6 +208,20 @@ mod tests {
     }
 
     #[test]
+    fn a_mapping_gives_its_shape_and_odd_names_are_no_fields() {
+        let shape = |m: Value| Shape::from_mapping(&m);
+        assert_eq!(shape(serde_json::json!({"type": "object"})), Shape::Object(HashMap::default()));
+        assert_eq!(shape(serde_json::json!({"type": "object", "enabled": false})), Shape::Any);
+        assert_eq!(shape(serde_json::json!({"type": "keyword"})), Shape::Leaf);
+        for name in ["a", "a.b", "a.b.c", "-", "é"] {
+            assert!(is_field_name(name), "{name}");
+        }
+        for name in ["", ".", ".a", "a.", "a..b", "a.b."] {
+            assert!(!is_field_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
     fn real_shapes_fit() {
         let s = shapes();
         let identity = r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s","sessionContext":{"sessionIssuer":{"type":"Role","userName":"r"},"attributes":{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"},"webIdFederationData":{}},"somethingNew":{"x":[1]}}"#;
