@@ -181,6 +181,8 @@ mod tests {
             r#"{ "type" : "Root" , "sessionContext" : { "attributes" : { "mfaAuthenticated" : "\u0074rue" } } }"#,
             r#"{"sessionContext":{"attributes":{"mfaAuthenticated":"yes"}}}"#,
             r#"{"sessionContext":[{"attributes":{}},{"attributes":"x"}]}"#,
+            r#"{"arn":["a"],"userName":{"x":1}}"#,
+            r#"{"arn":[],"type":"Root"}"#,
             r#"{"x":{"y":[[{"z":"}"}]]},"type":{"no":1}}"#,
             "[]",
             "[[]]",
