@@ -4,10 +4,11 @@
 # without the events any of those rules matches (`trailship detect` names them), then
 # callgrind instruction counts of `trailship ingest --output /dev/null` with detection off and
 # with SigmaHQ's rules only, on those files and on a one-event file (the once-per-process
-# part: loading the rules). Needs valgrind and a release build (cargo build --release).
+# part: loading the rules). Needs valgrind and a release build (cargo build --release);
+# TRAILSHIP_BIN=PATH counts another build instead (an A/B of two commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release/trailship
+bin=${TRAILSHIP_BIN:-target/release/trailship}
 corpus=${1:-target/bench-trail-corpus}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -255,6 +255,35 @@ fn the_name_index_leaves_out_no_match_on_the_samples_and_the_cases() {
     assert!(matched > 60, "{matched}");
 }
 
+/// SigmaHQ's CloudTrail rules (`benches/sigmahq`: wildcards, regular expressions, nested
+/// fields) through the index and without it, on the samples and on records made to match the
+/// regular expression rule, escapes included: the same rules match.
+#[test]
+fn the_index_leaves_out_no_match_of_sigmahq_rules() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sigmahq");
+    let all = load(false, &[dir]).unwrap().detector;
+    assert!(all.rule_count() > 50);
+    let mut records: Vec<String> = sample_records().iter().map(Value::to_string).collect();
+    // The second spelling escapes the slash, as a JSON writer may.
+    for arn in [r"assumed-role/aws:ec2-instance", r"assumed-role\/aws:ec2-instance"] {
+        records.push(format!(
+            r#"{{"eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"203.0.113.9","userIdentity":{{"type":"AssumedRole","arn":"arn:aws:sts::1:{arn}/i-1"}}}}"#
+        ));
+    }
+    let imds = "352a918a-34d8-4882-8470-44830c507aa3";
+    let (mut matched, mut imds_hits) = (0, 0);
+    for raw in &records {
+        let ev = RawEvent::parse(raw.as_bytes()).unwrap();
+        let mut indexed: Vec<String> = all.matches(&ev).into_iter().map(|m| m.id.to_string()).collect();
+        indexed.sort();
+        assert_eq!(indexed, all.matches_without_index(&ev), "{raw}");
+        matched += indexed.len();
+        imds_hits += usize::from(indexed.iter().any(|id| id == imds));
+    }
+    assert_eq!(imds_hits, 2, "the regular expression rule matches both spellings");
+    assert!(matched > 80, "{matched} matches: the rules are exercised");
+}
+
 /// The CIS `tags` (their own matcher, `src/enrich/data/tags.toml`) and the built-in CIS Sigma
 /// rules say the same thing about every sample event and every rule's cases.
 #[test]

@@ -9,7 +9,9 @@
 //!   holding it contains one of them, ignoring ASCII case, each distinct value searched at
 //!   most once per event in one lowercased copy of the field. Whatever could hide a value
 //!   (an escape that could write one of its characters, a character that is not ASCII where
-//!   it holds a `k`) admits the rule;
+//!   it holds a `k`) admits the rule. A regular expression (`|re`) is treated alike when
+//!   every match of it must contain some text ([`super::literals`]): the rule is checked only
+//!   when the field's raw JSON holds it;
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an
 //!   absent field): the rule is checked only when its top-level field is there and not null.
 //!
@@ -367,12 +369,15 @@ fn condition(c: &ConditionExpr, d: &Detections) -> Option<Need> {
 }
 
 /// Modifiers under which an item is false on an absent field.
-const NEEDS_THE_FIELD: [Modifier; 11] = [
+const NEEDS_THE_FIELD: [Modifier; 14] = [
     Modifier::Contains,
     Modifier::StartsWith,
     Modifier::EndsWith,
     Modifier::All,
     Modifier::Re,
+    Modifier::IgnoreCase,
+    Modifier::Multiline,
+    Modifier::DotAll,
     Modifier::Cidr,
     Modifier::Cased,
     Modifier::Gt,
@@ -390,6 +395,9 @@ fn detection(det: &Detection) -> Option<Need> {
             }
             let root = field.split('.').next()?.to_owned();
             let modifiers = &item.field.modifiers;
+            if let Some(values) = regex_texts(modifiers, &item.values) {
+                return Some(Need::Values { root, values, exact_field: false });
+            }
             if modifiers.is_empty() {
                 if let Some(values) = item.values.iter().map(exact).collect::<Option<BTreeSet<String>>>() {
                     return Some(if field == "eventName" {
@@ -410,7 +418,9 @@ fn detection(det: &Detection) -> Option<Need> {
     }
 }
 
-/// A value without wildcards, lowercased.
+/// A value without wildcards, lowercased; `None` also for text a number could stand for (the
+/// engine compares a number by its own rendering: `1e2` equals `'100'`, which the raw JSON
+/// does not hold).
 fn exact(v: &SigmaValue) -> Option<String> {
     let SigmaValue::String(s) = v else { return None };
     let mut text = String::new();
@@ -420,7 +430,46 @@ fn exact(v: &SigmaValue) -> Option<String> {
             StringPart::Special(_) => return None,
         }
     }
-    Some(text.to_lowercase())
+    Some(text.to_lowercase()).filter(|t| !numeric(t))
+}
+
+/// Whether a number could be written as `text` by the engine (`f64`'s and `i64`'s `Display`).
+fn numeric(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit() || b"+-.e".contains(&b)) || ["inf", "-inf", "nan"].contains(&text)
+}
+
+/// For a `|re` item (with its `i`, `m`, `s` flags and nothing else): text one of which every
+/// match of one of its expressions contains, lowercased (the filter ignores case). `None`
+/// when some expression promises none, or promises only what a number could stand for.
+fn regex_texts(modifiers: &[Modifier], values: &[SigmaValue]) -> Option<BTreeSet<String>> {
+    if !modifiers.contains(&Modifier::Re) {
+        return None;
+    }
+    let mut flags = String::new();
+    for m in modifiers {
+        match m {
+            Modifier::Re => {}
+            Modifier::IgnoreCase => flags.push('i'),
+            Modifier::Multiline => flags.push('m'),
+            Modifier::DotAll => flags.push('s'),
+            _ => return None,
+        }
+    }
+    let mut texts = BTreeSet::new();
+    for value in values {
+        // As the engine reads the expression.
+        let SigmaValue::String(s) = value else { return None };
+        let pattern = s.as_plain().unwrap_or_else(|| s.original.clone());
+        let pattern = if flags.is_empty() { pattern } else { format!("(?{flags}){pattern}") };
+        for text in super::literals::required(&pattern)? {
+            let lowered = text.to_lowercase();
+            if !lowered.is_ascii() || numeric(&lowered) {
+                return None;
+            }
+            texts.insert(lowered);
+        }
+    }
+    Some(texts).filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

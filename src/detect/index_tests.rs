@@ -246,3 +246,36 @@ fn a_rule_with_several_values_is_admitted_by_what_could_hide_any_of_them() {
     assert_eq!(admitted(&f, r#"{"error":"NoSuch\u004bey"}"#), [0]);
     assert_eq!(admitted(&f, "{\"error\":\"NoSuch\u{212A}ey\"}"), [0]);
 }
+
+#[test]
+fn a_regex_needs_the_text_every_match_holds() {
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let imds = "  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  condition: sel";
+    assert_eq!(
+        need_of(imds),
+        Some(Need::Values { root: "userIdentity".into(), values: set(&[":assumed-role/aws:"]), exact_field: false })
+    );
+    // On the top-level field itself: still a search of its text, never a lookup of its value.
+    let top = "  sel:\n    eventName|re: '^(Put|Delete)BucketPolicy$'\n  condition: sel";
+    assert_eq!(
+        need_of(top),
+        Some(Need::Values { root: "eventName".into(), values: set(&["bucketpolicy"]), exact_field: false })
+    );
+    // Nothing certain, case folded by the engine, or digits a number could stand for: the
+    // field must still be there.
+    for open in ["'.*'", "'^[0-9]+$'", "'(?i)secret'", "'12345'"] {
+        let d = format!("  sel:\n    requestParameters.x|re: {open}\n  condition: sel");
+        assert_eq!(need_of(&d), Some(Need::Present { root: "requestParameters".into() }), "{open}");
+    }
+    let folded = "  sel:\n    requestParameters.x|re|i: 'secret'\n  condition: sel";
+    assert_eq!(need_of(folded), Some(Need::Present { root: "requestParameters".into() }));
+}
+
+#[test]
+fn a_value_a_number_could_stand_for_is_no_lookup() {
+    // The engine compares `1e2` as "100": the raw JSON does not hold the value's text.
+    let d = "  sel:\n    requestParameters.port: '100'\n  condition: sel";
+    assert_eq!(need_of(d), Some(Need::Present { root: "requestParameters".into() }));
+    let top = "  sel:\n    errorCode: '403'\n  condition: sel";
+    assert_eq!(need_of(top), Some(Need::Present { root: "errorCode".into() }));
+}

@@ -2,7 +2,8 @@
 //! and evaluated by the `rsigma-eval` crate against the raw record (field names as CloudTrail
 //! writes them). This module loads the rules ([`rules`]), indexes them by the `eventName` they
 //! require so an event is checked only against the rules it could match ([`index`], its maps
-//! keyed ignoring ASCII case without lowercasing the key: `caseless`), adapts a
+//! keyed ignoring ASCII case without lowercasing the key: `caseless`; the text a regular
+//! expression's every match holds: `literals`), adapts a
 //! borrowed record to the evaluator ([`event`]), answers yes or no per rule without the engine's
 //! match report ([`eval`]) and says which rules matched. Pure once loaded.
 
@@ -12,6 +13,7 @@ pub mod eval;
 pub mod event;
 pub mod filter;
 pub mod index;
+mod literals;
 pub mod rules;
 
 use crate::decode::RawEvent;
