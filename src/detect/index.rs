@@ -433,9 +433,10 @@ fn exact(v: &SigmaValue) -> Option<String> {
     Some(text.to_lowercase()).filter(|t| !numeric(t))
 }
 
-/// Whether a number could be written as `text` by the engine (`f64`'s and `i64`'s `Display`).
+/// Whether `text` (lowercased) could be part of a number as the engine writes it (`f64`'s and
+/// `i64`'s `Display`; a JSON number too large for `f64` reads as `inf`, none as `NaN`).
 fn numeric(text: &str) -> bool {
-    text.bytes().all(|b| b.is_ascii_digit() || b"+-.e".contains(&b)) || ["inf", "-inf", "nan"].contains(&text)
+    text.bytes().all(|b| b.is_ascii_digit() || b"+-.e".contains(&b)) || "-inf".contains(text)
 }
 
 /// For a `|re` item (with its `i`, `m`, `s` flags and nothing else): text one of which every

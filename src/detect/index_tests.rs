@@ -263,7 +263,7 @@ fn a_regex_needs_the_text_every_match_holds() {
     );
     // Nothing certain, case folded by the engine, or digits a number could stand for: the
     // field must still be there.
-    for open in ["'.*'", "'^[0-9]+$'", "'(?i)secret'", "'12345'"] {
+    for open in ["'.*'", "'^[0-9]+$'", "'(?i)secret'", "'12345'", "'^in'"] {
         let d = format!("  sel:\n    requestParameters.x|re: {open}\n  condition: sel");
         assert_eq!(need_of(&d), Some(Need::Present { root: "requestParameters".into() }), "{open}");
     }
