@@ -13,7 +13,9 @@ bin=${TRAILSHIP_BIN:-target/release/trailship}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/trail" "$work/throughput"
-take() { ls "$1" | grep '\.gz$' | head -"$2" | while read -r f; do cp "$1/$f" "$3/"; done; }
+# The first N files: sed reads to the end (head would leave ls writing into a closed pipe,
+# which pipefail turns into a silent exit).
+take() { ls "$1" | grep '\.gz$' | sed -n "1,$2p" | while read -r f; do cp "$1/$f" "$3/"; done; }
 take target/bench-trail-corpus 40 "$work/trail"
 take target/bench-corpus 20 "$work/throughput"
 export RUST_LOG=warn

@@ -13,7 +13,8 @@ corpus=${1:-target/bench-trail-corpus}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/sub" "$work/nomatch" "$work/one"
-ls "$corpus" | grep '\.gz$' | head -40 | while read -r f; do cp "$corpus/$f" "$work/sub/"; done
+# sed, not head: head could leave ls writing into a closed pipe, a silent exit under pipefail.
+ls "$corpus" | grep '\.gz$' | sed -n '1,40p' | while read -r f; do cp "$corpus/$f" "$work/sub/"; done
 export TRAILSHIP__DETECT__BUILTIN=false RUST_LOG=warn
 TRAILSHIP__DETECT__RULES=benches/sigmahq "$bin" detect "$work/sub" 2>/dev/null | awk 'NF > 3 {print $NF}' | sort -u >"$work/matched"
 python3 - "$work" <<'PY'
