@@ -5,6 +5,8 @@
 //! ready-to-write JSON object: a trail repeats a few hundred agents millions of times. Every log
 //! source's documents share one cache ([`json`]).
 
+mod models;
+
 use crate::json::write_str;
 use quick_cache::sync::Cache;
 use serde::Deserialize;
@@ -116,19 +118,24 @@ impl Agents {
 }
 
 impl Parsers {
-    /// Builds both parsers (each regex parsed now, compiled when first selected), the OS one on
-    /// a second thread when one can be had: whoever waits waits for the larger half (the user
-    /// agent regexes, about two thirds).
+    /// Builds both parsers from the embedded regexes and their stored analyses ([`models`]:
+    /// no regex is parsed here; each compiles when first selected), the OS one on a second
+    /// thread when one can be had: whoever waits waits for the larger half (the user agent
+    /// regexes, about two thirds).
     fn compile() -> Parsers {
-        // Embedded at build time; `browsers_come_from_uap` checks it.
+        // Embedded at build time; `models`' tests check both files.
         let data: Data<'static> = serde_json::from_str(REGEXES).expect("embedded uap regexes are valid json");
-        let os_parsers = std::sync::Mutex::new(Some(data.os_parsers));
+        let (ua_models, os_models) = models::read(models::MODELS).expect("embedded uap models are valid");
+        assert_eq!(ua_models.len(), data.user_agent_parsers.len(), "one stored model per user agent parser");
+        assert_eq!(os_models.len(), data.os_parsers.len(), "one stored model per os parser");
+        let os_parts = std::sync::Mutex::new(Some((data.os_parsers, os_models)));
         let compile_os = || {
-            let parsers = os_parsers.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+            let (parsers, models) = os_parts.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
             parsers
                 .into_iter()
-                .try_fold(os::Builder::new(), |b, p| b.push(p))
-                .expect("embedded os regexes parse")
+                .zip(models)
+                .try_fold(os::Builder::new(), |b, (p, (groups, model))| b.push_analysed(p, groups, model))
+                .expect("embedded os regexes have their groups")
                 .build()
                 .expect("embedded os regexes compile")
         };
@@ -137,8 +144,9 @@ impl Parsers {
             let ua = data
                 .user_agent_parsers
                 .into_iter()
-                .try_fold(user_agent::Builder::new(), |b, p| b.push(p))
-                .expect("embedded user agent regexes parse")
+                .zip(ua_models)
+                .try_fold(user_agent::Builder::new(), |b, (p, (groups, model))| b.push_analysed(p, groups, model))
+                .expect("embedded user agent regexes have their groups")
                 .build()
                 .expect("embedded user agent regexes compile");
             let os = match os {

@@ -230,18 +230,29 @@ impl Builder {
 
     /// Push a single regex into the builder, using custom parsing
     /// options.
-    pub fn push_opt(mut self, regex: &str, opts: &Options) -> Result<Self, ParseError> {
-        let hir = regex_syntax::Parser::from(opts).parse(regex)?;
-        let captures_len = hir.properties().explicit_captures_len() + 1;
-        let pf = model::Model::new(&hir)?;
-        self.mapper_builder.push(pf);
+    pub fn push_opt(self, regex: &str, opts: &Options) -> Result<Self, ParseError> {
+        let (captures_len, model) = analyse(regex, opts)?;
+        Ok(self.push_analysed(regex, opts, captures_len, model))
+    }
+
+    /// Pushes a regex with what [`analyse`] said of it (with the same
+    /// options), without parsing it again: the pattern compiles the
+    /// first time the prefilter selects it (trailship's patch).
+    pub fn push_analysed(
+        mut self,
+        regex: &str,
+        opts: &Options,
+        captures_len: usize,
+        model: model::Model,
+    ) -> Self {
+        self.mapper_builder.push(model);
         self.regexes.push(Lazy {
             pattern: regex.to_owned(),
             options: opts.clone(),
             captures_len,
             regex: std::sync::OnceLock::new(),
         });
-        Ok(self)
+        self
     }
 
     /// Push a batch of regexes into the builder, using the default
@@ -279,6 +290,16 @@ impl Builder {
             prefilter,
         })
     }
+}
+
+/// What [`Builder::push_opt`] works out from a regex: its capture
+/// groups (the whole match counted) and its prefilter model, for a
+/// caller to store and hand to [`Builder::push_analysed`] later
+/// (trailship's patch).
+pub fn analyse(regex: &str, opts: &Options) -> Result<(usize, model::Model), ParseError> {
+    let hir = regex_syntax::Parser::from(opts).parse(regex)?;
+    let captures_len = hir.properties().explicit_captures_len() + 1;
+    Ok((captures_len, model::Model::new(&hir)?))
 }
 
 impl Default for Builder {

@@ -165,6 +165,13 @@ pub mod user_agent {
         FallbackResolver<'a>,
     );
 
+    /// What the prefilter needs of `ua`'s regex (its capture groups
+    /// and model, [`regex_filtered::analyse`]), to store and hand to
+    /// [`Builder::push_analysed`] (trailship's patch).
+    pub fn analyse(ua: &Parser<'_>) -> Result<(usize, regex_filtered::model::Model), regex_filtered::ParseError> {
+        regex_filtered::analyse(&super::rewrite_regex(&ua.regex), &regex_filtered::Options::new())
+    }
+
     /// Extractor builder, used to `push` parsers into before building
     /// the extractor.
     #[derive(Default)]
@@ -194,11 +201,26 @@ pub mod user_agent {
 
         /// Pushes a parser into the builder, may fail if the
         /// [`Parser::regex`] is invalid.
-        pub fn push(mut self, ua: Parser<'a>) -> Result<Self, super::Error> {
-            self.builder = self.builder.push(&super::rewrite_regex(&ua.regex))?;
+        pub fn push(self, ua: Parser<'a>) -> Result<Self, super::Error> {
+            let (captures_len, model) = analyse(&ua)?;
+            self.push_analysed(ua, captures_len, model)
+        }
+
+        /// Pushes a parser with what [`analyse`] said of it, without
+        /// parsing its regex again (trailship's patch).
+        pub fn push_analysed(
+            mut self,
+            ua: Parser<'a>,
+            captures_len: usize,
+            model: regex_filtered::model::Model,
+        ) -> Result<Self, super::Error> {
+            let options = regex_filtered::Options::new();
+            self.builder =
+                self.builder
+                    .push_analysed(&super::rewrite_regex(&ua.regex), &options, captures_len, model);
             // number of groups in regex, excluding implicit entire match group
             // (trailship's patch: read from the parsed pattern, which compiles on first use)
-            let groups = self.builder.captures_lens().last().unwrap_or(1) - 1;
+            let groups = captures_len - 1;
             self.repl.push((
                 FamilyResolver::new(ua.family_replacement, groups)?,
                 FallbackResolver::new(ua.v1_replacement, groups, 2),
@@ -338,6 +360,13 @@ pub mod os {
         /// Replacement for the [`ValueRef::patch_minor`], may be fully templated.
         pub os_v4_replacement: Option<Cow<'a, str>>,
     }
+    /// What the prefilter needs of `os`'s regex (its capture groups
+    /// and model, [`regex_filtered::analyse`]), to store and hand to
+    /// [`Builder::push_analysed`] (trailship's patch).
+    pub fn analyse(os: &Parser<'_>) -> Result<(usize, regex_filtered::model::Model), ParseError> {
+        regex_filtered::analyse(&super::rewrite_regex(&os.regex), &regex_filtered::Options::new())
+    }
+
     /// Builder for [`Extractor`].
     #[derive(Default)]
     pub struct Builder<'a> {
@@ -373,11 +402,26 @@ pub mod os {
         /// Add a [`Parser`] configuration, fails if the regex can not
         /// be parsed, or if [`Parser::os_replacement`] is missing and
         /// the regex has no groups.
-        pub fn push(mut self, os: Parser<'a>) -> Result<Self, ParseError> {
-            self.builder = self.builder.push(&super::rewrite_regex(&os.regex))?;
+        pub fn push(self, os: Parser<'a>) -> Result<Self, ParseError> {
+            let (captures_len, model) = analyse(&os)?;
+            self.push_analysed(os, captures_len, model)
+        }
+
+        /// Pushes a parser with what [`analyse`] said of it, without
+        /// parsing its regex again (trailship's patch).
+        pub fn push_analysed(
+            mut self,
+            os: Parser<'a>,
+            captures_len: usize,
+            model: regex_filtered::model::Model,
+        ) -> Result<Self, ParseError> {
+            let options = regex_filtered::Options::new();
+            self.builder =
+                self.builder
+                    .push_analysed(&super::rewrite_regex(&os.regex), &options, captures_len, model);
             // number of groups in regex, excluding implicit entire match group
             // (trailship's patch: read from the parsed pattern, which compiles on first use)
-            let groups = self.builder.captures_lens().last().unwrap_or(1) - 1;
+            let groups = captures_len - 1;
             self.repl.push((
                 Resolver::new(os.os_replacement, groups, 1),
                 OptResolver::new(os.os_v1_replacement, groups, 2),
