@@ -40,12 +40,14 @@ impl<'a> Tape<'a> {
         self.siblings(i + 1, self.members[i].end())
     }
 
-    /// Hands `out` the values at the dotted `path` under the top-level field `root` (its first
-    /// occurrence), as detection reads them: an object is entered by the member named by the
-    /// next segment (its first occurrence), an array fans out to every element with the same
-    /// segments; `path` `None` is the field itself. `None` when the record has no field `root`.
-    pub fn find(&self, root: &str, path: Option<&str>, out: &mut impl FnMut(Raw<'a>)) -> Option<()> {
-        let top = self.siblings(0, self.members.len()).find(|&i| self.key_is(i, root))?;
+    /// Hands `out` the values at the dotted `path` under top-level field number `field` (its
+    /// position among the [`super::RawEvent`] fields, which the caller finds by name on those
+    /// already unescaped keys, cheaper than on the member list), as detection reads them: an
+    /// object is entered by the member named by the next segment (its first occurrence), an
+    /// array fans out to every element with the same segments; `path` `None` is the field
+    /// itself. `None` when the record has fewer fields.
+    pub fn find(&self, field: usize, path: Option<&str>, out: &mut impl FnMut(Raw<'a>)) -> Option<()> {
+        let top = self.top_level().nth(field)?;
         self.walk(top, path, out);
         Some(())
     }
@@ -86,7 +88,8 @@ impl<'a> Tape<'a> {
         let m = self.members[i];
         let k = m.key();
         if !m.escaped() {
-            return same_key(self.text[k].as_bytes(), key.as_bytes());
+            // Lengths first: most keys compared differ in length.
+            return k.len() == key.len() && same_key(&self.text.as_bytes()[k], key.as_bytes());
         }
         serde_json::from_str::<String>(&self.text[k.start - 1..k.end + 1]).is_ok_and(|k| k == key)
     }

@@ -127,7 +127,7 @@ impl Event for RecordEvent<'_, '_> {
             // The record's reading listed every nested value: walked without parsing.
             // Most paths lead to one value: no vector for it.
             let (mut first, mut more) = (None, Vec::new());
-            tape.find(root, rest, &mut |raw| match first {
+            tape.find(self.position(root)?, rest, &mut |raw| match first {
                 None => first = Some(value(raw)),
                 Some(_) => more.push(value(raw)),
             })?;

@@ -7,7 +7,8 @@
 //!   scalar (`eventSource`, `errorCode`, …) the rule is looked up by the event's value of it;
 //!   for a nested one, the rule is checked only when the raw JSON of the top-level field
 //!   holding it contains one of them, ignoring ASCII case, each distinct value searched at
-//!   most once per event in one lowercased copy of the field. Whatever could hide a value
+//!   most once per event in one lowercased copy of the field (and a repeated field text,
+//!   such as one session's `userIdentity`, answered from [`super::memo`]). Whatever could hide a value
 //!   (an escape that could write one of its characters, a character that is not ASCII where
 //!   it holds a `k`) admits the rule. A regular expression (`|re`) is treated alike when
 //!   every match of it must contain some text ([`super::literals`]): the rule is checked only
@@ -60,8 +61,10 @@ impl Need {
 /// Rules with a cheaper requirement on one top-level field, checked together: its raw JSON is
 /// ASCII-lowercased once and each distinct value any of them looks for searched once (SIMD
 /// substring search; one Aho-Corasick pass over the field measured slower).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Filter {
+    /// This filter's id in the [`super::memo`], fresh at every change.
+    id: u64,
     /// Rule position and what it needs, in load order.
     rules: Vec<(usize, Check)>,
     /// Every value a rule looks for (lowercase ASCII), once, ready to search for.
@@ -133,8 +136,15 @@ thread_local! {
     static SEARCH: std::cell::RefCell<Search> = std::cell::RefCell::new(Search::default());
 }
 
+impl Default for Filter {
+    fn default() -> Self {
+        Filter { id: super::memo::next_id(), rules: Vec::new(), values: Vec::new() }
+    }
+}
+
 impl Filter {
     fn add(&mut self, position: usize, need: &Need) {
+        self.id = super::memo::next_id();
         let check = match need {
             Need::Values { values, .. } => Check::Values {
                 values: values.iter().map(|v| self.value(v)).collect(),
@@ -161,6 +171,16 @@ impl Filter {
         if text == b"null" {
             return;
         }
+        if self.rules.iter().all(|(_, check)| matches!(check, Check::Present)) {
+            // Presence only: nothing to search.
+            out.extend(self.rules.iter().map(|(position, _)| *position));
+            return;
+        }
+        super::memo::admitted(self.id, text, out, |out| self.search(text, out));
+    }
+
+    /// [`Filter::admitted`] for a present field: searches `text` for the values the rules need.
+    fn search(&self, text: &[u8], out: &mut Vec<usize>) {
         // Worked out on first use: the escape kinds the field holds, and whether it is ASCII.
         let (mut held, mut ascii) = (None, None);
         SEARCH.with_borrow_mut(|Search { lowered, found }| {

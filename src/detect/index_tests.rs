@@ -279,3 +279,14 @@ fn a_value_a_number_could_stand_for_is_no_lookup() {
     let top = "  sel:\n    errorCode: '403'\n  condition: sel";
     assert_eq!(need_of(top), Some(Need::Present { root: "errorCode".into() }));
 }
+
+#[test]
+fn a_filter_changed_after_use_answers_with_its_new_rules() {
+    let mut f = Filter::default();
+    let need = |v: &str| Need::Values { root: "root".into(), values: [v.to_owned()].into(), exact_field: false };
+    f.add(0, &need("root"));
+    let raw = r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#;
+    assert_eq!(admitted(&f, raw), [0]);
+    f.add(1, &need("iam"));
+    assert_eq!(admitted(&f, raw), [0, 1], "not the answer kept from before the change");
+}

@@ -14,6 +14,7 @@ pub mod event;
 pub mod filter;
 pub mod index;
 mod literals;
+mod memo;
 pub mod rules;
 
 use crate::decode::RawEvent;
