@@ -5,7 +5,7 @@
 //! `BENCH_MODE` picks what runs (comma-separated; default all of them):
 //! - `wall`: whole-process wall time as a user measures it with `time` ([`wall`]), against
 //!   `zcat` of the same files, one pinned core and both cores, detection off, built-in rules
-//!   and the built-in + SigmaHQ's 57 CloudTrail rules (`benches/sigmahq`), peak RSS; on the
+//!   and SigmaHQ's 57 CloudTrail rules (`benches/sigmahq`) alone and with the built-in ones, peak RSS; on the
 //!   throughput corpus, the trail corpus, the trail corpus in CloudTrail's own member order,
 //!   the trail corpus pretty-printed (newlines inside every record, compacted as they are
 //!   framed) and the spread corpus (files of a few KB to several MB, as a real bucket holds)

@@ -103,6 +103,8 @@ pub fn report(
     // The same rules with no level grouped: every match of every rule writes an alert document.
     let ungrouped: Vec<(String, String)> =
         rules.iter().cloned().chain([("TRAILSHIP__ALERTS__GROUP_LEVELS".to_owned(), " ".to_owned())]).collect();
+    // The rule set on its own: the built-in rules off.
+    let alone: Vec<(String, String)> = no_detection.iter().chain(rules).cloned().collect();
     let cfg =
         |label, pinned, argv: Vec<String>, env: &[(String, String)]| Config { label, pinned, argv, env: env.to_vec() };
     let configs = [
@@ -113,6 +115,7 @@ pub fn report(
         cfg("ingest, both cores, detection off", false, ingest(dir), no_detection),
         cfg("ingest, both cores, built-in rules", false, ingest(dir), &[]),
         cfg("ingest, one core, built-in + SigmaHQ, no alert grouped", true, ingest(dir), &ungrouped),
+        cfg("ingest, one core, SigmaHQ CloudTrail rules alone", true, ingest(dir), &alone),
     ];
     let t = measure(&configs, runs);
     let zcat = &t[0];
@@ -142,17 +145,19 @@ pub fn report(
         events_per_sec: events as f64 / t[2].median,
         zcat_ratio: paired(&t[2], zcat),
         builtin_cost: cost(&t[2], &t[1]),
-        sigmahq_cost: cost(&t[3], &t[1]),
+        sigmahq_cost: cost(&t[7], &t[1]),
+        with_builtin_cost: cost(&t[3], &t[1]),
         both_cores: paired(&t[2], &t[5]),
         rss_both_mb: t[5].rss_mb.max(t[4].rss_mb),
         per_alert_us,
     };
     println!(
-        "{name}, paired (median over the {runs} rounds of the ratio within a round): built-in rules, one core: {:.0} events/s (median), {:.2}x zcat; detection costs {:.1}% (built-in rules) and {:.1}% (built-in + SigmaHQ); both cores give {:.2}x (detection off) and {:.2}x (built-in rules) the one-core throughput",
+        "{name}, paired (median over the {runs} rounds of the ratio within a round): built-in rules, one core: {:.0} events/s (median), {:.2}x zcat; detection costs {:.1}% (built-in rules), {:.1}% (SigmaHQ alone) and {:.1}% (built-in + SigmaHQ); both cores give {:.2}x (detection off) and {:.2}x (built-in rules) the one-core throughput",
         figures.events_per_sec,
         figures.zcat_ratio,
         figures.builtin_cost,
         figures.sigmahq_cost,
+        figures.with_builtin_cost,
         paired(&t[1], &t[4]),
         figures.both_cores
     );
@@ -168,8 +173,10 @@ pub struct Figures {
     pub zcat_ratio: f64,
     /// What the built-in rules cost over detection off, percent.
     pub builtin_cost: f64,
-    /// What the built-in + SigmaHQ rules cost over detection off, percent.
+    /// What SigmaHQ's rules alone (the built-in ones off) cost over detection off, percent.
     pub sigmahq_cost: f64,
+    /// What the built-in + SigmaHQ rules cost over detection off, percent.
+    pub with_builtin_cost: f64,
     /// Both cores against one, built-in rules.
     pub both_cores: f64,
     /// Peak RSS on both cores, MB.
@@ -210,7 +217,7 @@ impl Goals {
     /// Prints each goal with the corpora's figures and whether it holds on every one.
     pub fn print(&self) {
         type Goal = (&'static str, fn(&Figures) -> f64, fn(f64) -> bool, &'static str);
-        let goals: [Goal; 6] = [
+        let goals: [Goal; 7] = [
             (
                 "one core, built-in rules, at least 200,000 events/s",
                 |f| f.events_per_sec,
@@ -225,6 +232,12 @@ impl Goals {
                 "%",
             ),
             ("SigmaHQ's CloudTrail rules cost at most 15% over detection off", |f| f.sigmahq_cost, |v| v <= 15.0, "%"),
+            (
+                "the built-in rules and SigmaHQ's together cost at most 15% over detection off",
+                |f| f.with_builtin_cost,
+                |v| v <= 15.0,
+                "%",
+            ),
             ("both cores at least 1.8x one core", |f| f.both_cores, |v| v >= 1.8, "x"),
             ("peak RSS under 100 MB on both cores", |f| f.rss_both_mb, |v| v < 100.0, "MB"),
         ];

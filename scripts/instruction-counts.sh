@@ -3,8 +3,8 @@
 # steady figure on a shared machine (docs/performance.md, "Instruction counts"): the first 40
 # files (by name) of the bench's trail corpus and the first 20 of its throughput corpus
 # (target/bench-trail-corpus, target/bench-corpus: scripts/bench.sh builds them), with
-# detection off, the built-in rules, built-in + SigmaHQ's CloudTrail rules (benches/sigmahq),
-# and the same with no alert level grouped. Prints a Markdown table.
+# detection off, the built-in rules, SigmaHQ's CloudTrail rules (benches/sigmahq) alone,
+# built-in + SigmaHQ, and that with no alert level grouped. Prints a Markdown table.
 # Needs valgrind and a release build (cargo build --release); TRAILSHIP_BIN=PATH counts
 # another build. Takes a few minutes (two runs at a time).
 set -euo pipefail
@@ -30,16 +30,20 @@ count() {
 off=(TRAILSHIP__DETECT__BUILTIN=false)
 sigma=(TRAILSHIP__DETECT__RULES=benches/sigmahq)
 ungrouped=(TRAILSHIP__DETECT__RULES=benches/sigmahq "TRAILSHIP__ALERTS__GROUP_LEVELS= ")
+alone=(TRAILSHIP__DETECT__BUILTIN=false TRAILSHIP__DETECT__RULES=benches/sigmahq)
 count trail-off "$work/trail" "${off[@]}" &
 count trail-builtin "$work/trail"
 wait
 count trail-sigma "$work/trail" "${sigma[@]}" &
 count trail-ungrouped "$work/trail" "${ungrouped[@]}"
 wait
-count throughput-off "$work/throughput" "${off[@]}" &
-count throughput-builtin "$work/throughput"
+count trail-alone "$work/trail" "${alone[@]}" &
+count throughput-off "$work/throughput" "${off[@]}"
 wait
+count throughput-builtin "$work/throughput" &
 count throughput-sigma "$work/throughput" "${sigma[@]}"
+wait
+count throughput-alone "$work/throughput" "${alone[@]}"
 
 python3 - "$work" <<'PY'
 import os, sys
@@ -49,8 +53,8 @@ print("| files, configuration | instructions | over detection off |")
 print("| --- | --- | --- |")
 for corpus, label in [("trail", "40 trail files"), ("throughput", "20 throughput files")]:
     off = n(f"{corpus}-off")
-    for config, text in [("off", "detection off"), ("builtin", "built-in rules"), ("sigma", "built-in + SigmaHQ"),
-                         ("ungrouped", "built-in + SigmaHQ, no alert grouped")]:
+    for config, text in [("off", "detection off"), ("builtin", "built-in rules"), ("alone", "SigmaHQ alone"),
+                         ("sigma", "built-in + SigmaHQ"), ("ungrouped", "built-in + SigmaHQ, no alert grouped")]:
         if not os.path.exists(os.path.join(work, f"{corpus}-{config}")):
             continue
         count = n(f"{corpus}-{config}")
