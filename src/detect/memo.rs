@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const SLOTS: usize = 256;
 
 /// Longer texts are searched every time (and not kept).
-pub const MAX_TEXT: usize = 2048;
+pub const MAX_TEXT: usize = 1024;
 
 /// A fresh filter id: never one an earlier filter had.
 pub fn next_id() -> u64 {
