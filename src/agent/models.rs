@@ -1,6 +1,6 @@
 //! What the user-agent prefilter needs of each of uap-core's regexes, worked out ahead and
 //! embedded (`uap-models.txt`): its capture groups and its model (the literal atoms any match
-//! holds, under `and` / `or`), as `ua_parser`'s `analyse` gives them. Parsing ~600 regexes with
+//! holds, under `and` / `or`), as `ua_parser`'s `analyse` gives them. Parsing ~560 regexes with
 //! `regex-syntax` to get them took about 80 M instructions in every process that met a browser,
 //! SDK or CLI agent; reading them here takes a small fraction of that. A test keeps the file
 //! equal to what the regexes give. Pure.
@@ -28,6 +28,9 @@ pub(super) fn read(text: &str) -> Result<(Vec<Analysis>, Vec<Analysis>), String>
             return Err(fail("expected `u|o groups model`"));
         };
         let groups: usize = groups.parse().map_err(|_| fail("capture groups are not a number"))?;
+        if groups == 0 {
+            return Err(fail("capture groups count the whole match: at least 1"));
+        }
         let mut at = 0;
         let model = parse(written.as_bytes(), &mut at).ok_or_else(|| fail("model does not parse"))?;
         if at != written.len() {
@@ -156,7 +159,7 @@ mod tests {
 
     #[test]
     fn damaged_lines_are_refused() {
-        for bad in ["u 1", "x 1 *", "u one *", "u 1 &(*", "u 1 \"abc", "u 1 ?", "u 1 **", "u 1 &*"] {
+        for bad in ["u 1", "x 1 *", "u one *", "u 0 *", "u 1 &(*", "u 1 \"abc", "u 1 ?", "u 1 **", "u 1 &*"] {
             assert!(read(bad).is_err(), "{bad}");
         }
     }

@@ -7,10 +7,10 @@
 //!   scalar (`eventSource`, `errorCode`, …) the rule is looked up by the event's value of it;
 //!   for a nested one, the rule is checked only when the raw JSON of the top-level field
 //!   holding it contains one of them, ignoring ASCII case, each distinct value searched at
-//!   most once per event in one lowercased copy of the field (and a repeated field text,
-//!   such as one session's `userIdentity`, answered from [`super::memo`]). Whatever could hide a value
-//!   (an escape that could write one of its characters, a character that is not ASCII where
-//!   it holds a `k`) admits the rule. A regular expression (`|re`) is treated alike when
+//!   most once per event in one lowercased copy of the field (a field text met again, such as
+//!   one session's `userIdentity`, is answered from [`super::memo`]). Whatever could hide a
+//!   value (an escape that could write one of its characters, a character that is not ASCII
+//!   where it holds a `k`) admits the rule. A regular expression (`|re`) is treated alike when
 //!   every match of it must contain some text ([`super::literals`]): the rule is checked only
 //!   when the field's raw JSON holds it;
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an

@@ -220,7 +220,7 @@ pub mod user_agent {
                     .push_analysed(&super::rewrite_regex(&ua.regex), &options, captures_len, model);
             // number of groups in regex, excluding implicit entire match group
             // (trailship's patch: read from the parsed pattern, which compiles on first use)
-            let groups = captures_len - 1;
+            let groups = captures_len.saturating_sub(1);
             self.repl.push((
                 FamilyResolver::new(ua.family_replacement, groups)?,
                 FallbackResolver::new(ua.v1_replacement, groups, 2),
@@ -421,7 +421,7 @@ pub mod os {
                     .push_analysed(&super::rewrite_regex(&os.regex), &options, captures_len, model);
             // number of groups in regex, excluding implicit entire match group
             // (trailship's patch: read from the parsed pattern, which compiles on first use)
-            let groups = captures_len - 1;
+            let groups = captures_len.saturating_sub(1);
             self.repl.push((
                 Resolver::new(os.os_replacement, groups, 1),
                 OptResolver::new(os.os_v1_replacement, groups, 2),
