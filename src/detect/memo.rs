@@ -84,11 +84,16 @@ mod tests {
         assert_eq!(run(a, b"{\"type\":\"Roos\"}", &[], &mut calls), [99]);
         assert_eq!(run(a, b"{\"type\":\"Roos\"}", &[5], &mut calls), [99]);
         assert_eq!(calls, 3);
+        // The longest text kept.
+        let edge = vec![b'b'; MAX_TEXT];
+        run(a, &edge, &[6], &mut calls);
+        assert_eq!(run(a, &edge, &[7], &mut calls), [99, 6]);
+        assert_eq!(calls, 4);
         // Too long to keep: computed every time.
         let long = vec![b'a'; MAX_TEXT + 1];
         run(a, &long, &[3], &mut calls);
         assert_eq!(run(a, &long, &[3], &mut calls), [99, 3]);
-        assert_eq!(calls, 5);
+        assert_eq!(calls, 6);
     }
 
     #[test]
@@ -103,6 +108,16 @@ mod tests {
             assert_eq!(run(f, text.as_bytes(), &[usize::MAX], &mut calls), [99, n], "{n} held");
         }
         assert_eq!(calls, 10_000);
+        // Texts spread over the slots: of 64 asked again, most are still held.
+        let before = calls;
+        let texts: Vec<String> = (0..64).map(|n| format!("spread {n}")).collect();
+        for (n, text) in texts.iter().enumerate() {
+            run(f, text.as_bytes(), &[n], &mut calls);
+        }
+        for (n, text) in texts.iter().enumerate() {
+            assert_eq!(run(f, text.as_bytes(), &[n], &mut calls), [99, n]);
+        }
+        assert!(calls - before < 64 + 32, "{} of 64 held", 128 - (calls - before));
         // Many filters, one text.
         for n in 0..1_000 {
             assert_eq!(run(next_id(), b"{\"type\":\"Root\"}", &[n], &mut calls), [99, n]);
