@@ -269,6 +269,15 @@ fn a_regex_needs_the_text_every_match_holds() {
     }
     let folded = "  sel:\n    requestParameters.x|re|i: 'secret'\n  condition: sel";
     assert_eq!(need_of(folded), Some(Need::Present { root: "requestParameters".into() }));
+    // The `m` and `s` flags change no text a match must hold.
+    for flag in ["m", "s"] {
+        let d = format!("  sel:\n    requestParameters.x|re|{flag}: '^secret.$'\n  condition: sel");
+        assert_eq!(
+            need_of(&d),
+            Some(Need::Values { root: "requestParameters".into(), values: set(&["secret"]), exact_field: false }),
+            "{flag}"
+        );
+    }
 }
 
 #[test]
