@@ -3,7 +3,8 @@
 //! writes them). This module loads the rules ([`rules`]), indexes them by the `eventName` they
 //! require so an event is checked only against the rules it could match ([`index`], its maps
 //! keyed ignoring ASCII case without lowercasing the key: `caseless`; the text a regular
-//! expression's every match holds: `literals`), adapts a
+//! expression's every match holds: `literals`; its field searches kept per thread for a text
+//! met again: `memo`), adapts a
 //! borrowed record to the evaluator ([`event`]), answers yes or no per rule without the engine's
 //! match report ([`eval`]) and says which rules matched. Pure once loaded.
 
