@@ -8,10 +8,10 @@
 //!   for a nested one, the rule is checked only when the raw JSON of the top-level field
 //!   holding it contains one of them, ignoring ASCII case, each distinct value searched at
 //!   most once per event in one lowercased copy of the field (a field text met again, such as
-//!   one session's `userIdentity`, is answered from [`super::memo`]). Whatever could hide a
+//!   one session's `userIdentity`, is answered from `memo`). Whatever could hide a
 //!   value (an escape that could write one of its characters, a character that is not ASCII
 //!   where it holds a `k`) admits the rule. A regular expression (`|re`) is treated alike when
-//!   every match of it must contain some text ([`super::literals`]): the rule is checked only
+//!   every match of it must contain some text (`literals`): the rule is checked only
 //!   when the field's raw JSON holds it;
 //! - a field that must be present (a modifier such as `endswith`, `re` or `cidr` is false on an
 //!   absent field): the rule is checked only when its top-level field is there and not null.
